@@ -1,0 +1,1 @@
+"""Read-only REST API and exports for auditors. May import ``registry`` and ``outcomes``."""

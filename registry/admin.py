@@ -1,0 +1,363 @@
+"""The admin site is the registry's data-entry interface for site staff.
+
+Every clinical admin is scoped to the sites of the logged-in user (a registry manager sees all):
+the change list, the change/delete/history pages (404 for another site's row), the choices in
+foreign-key fields and the autocomplete look-ups all go through ``QuerySet.for_user``.
+"""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+from pghistory.models import Events
+
+from registry.models import (
+    Cohort,
+    Complication,
+    Patient,
+    PatientContact,
+    Procedure,
+    Site,
+    TreatedLevel,
+)
+
+admin.site.site_header = _("Vertebral augmentation registry")
+admin.site.site_title = _("Registry")
+admin.site.index_title = _("Data entry")
+
+
+def scoped(model, user):
+    """The rows of ``model`` that ``user`` may see, or None for a model without a site."""
+    queryset = model._default_manager.all()
+    return queryset.for_user(user) if hasattr(queryset, "for_user") else None
+
+
+class HistoryMixin:
+    """Show the pghistory audit trail (who, when, old → new) on the admin's History page.
+
+    With ``history_includes_related`` the page also lists the events of rows that point to the
+    object (a procedure's levels and complications, a patient's contact details and
+    procedures), including rows deleted since, limited to the models the user may view.
+    """
+
+    history_includes_related = False
+
+    def history_events(self, request, obj) -> list:
+        if self.history_includes_related:
+            events = Events.objects.references(obj)
+        else:
+            events = Events.objects.tracks(obj)
+        visible = []
+        for event in events.order_by("-pgh_created_at", "-pgh_id"):
+            tracked = apps.get_model(event.pgh_model).pgh_tracked_model._meta
+            if request.user.has_perm(f"{tracked.app_label}.view_{tracked.model_name}"):
+                visible.append(event)
+        return visible
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        events = self.history_events(request, obj)
+        user_ids = {
+            (event.pgh_context or {}).get("user")
+            for event in events
+            if (event.pgh_context or {}).get("user") is not None
+        }
+        users = {
+            user.pk: user.get_username()
+            for user in get_user_model().objects.filter(pk__in=user_ids)
+        }
+        rows = []
+        for event in events:
+            context = event.pgh_context or {}
+            if event.pgh_diff:
+                changes = [
+                    (field, old, new) for field, (old, new) in sorted(event.pgh_diff.items())
+                ]
+            else:
+                changes = [(field, None, value) for field, value in sorted(event.pgh_data.items())]
+            rows.append(
+                {
+                    "when": event.pgh_created_at,
+                    "who": users.get(context.get("user"), _("system (no user)")),
+                    "what": event.pgh_label,
+                    "model": event.pgh_model.split(".")[-1],
+                    "changes": changes,
+                }
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Change history: %s") % obj,
+            "subtitle": None,
+            "object": obj,
+            "opts": self.model._meta,
+            "rows": rows,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/registry/object_history.html", context)
+
+
+class SiteScopedAdmin(HistoryMixin, admin.ModelAdmin):
+    """Base admin for clinical models: every query is limited to the user's sites."""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).for_user(request.user)
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            # Another site's record, or none at all: the same answer for both.
+            raise Http404(_("No such record at your sites."))
+        return obj
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        allowed = scoped(db_field.related_model, request.user)
+        if allowed is not None:
+            kwargs["queryset"] = allowed
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class PatientContactInline(admin.StackedInline):
+    model = PatientContact
+    can_delete = False
+    extra = 1
+    max_num = 1
+    fields = ["name", "email", "phone", "preferred_language", "consent_to_contact"]
+
+
+@admin.register(Site)
+class SiteAdmin(HistoryMixin, admin.ModelAdmin):
+    list_display = ["code", "name", "time_zone", "eq5d_version", "eq5d_value_set"]
+    search_fields = ["code", "name"]
+    filter_horizontal = ["members"]
+
+    def get_queryset(self, request):
+        return Site.objects.for_user(request.user)
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(_("No such site."))
+        return obj
+
+
+class CohortListFilter(admin.SimpleListFilter):
+    title = _("cohort")
+    parameter_name = "cohort"
+    cohort_field = "cohort"
+
+    def lookups(self, request, model_admin):
+        return Cohort.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Cohort.values:
+            return queryset.filter(**{self.cohort_field: self.value()})
+        return queryset
+
+
+class IndexCohortListFilter(CohortListFilter):
+    title = _("cohort of index procedure")
+    cohort_field = "index_cohort"
+
+
+@admin.register(Patient)
+class PatientAdmin(SiteScopedAdmin):
+    list_display = [
+        "registry_id",
+        "site",
+        "sex",
+        "date_of_birth",
+        "index_date",
+        "index_cohort",
+        "vital_status",
+    ]
+    list_select_related = ["site"]
+    list_filter = ["site", IndexCohortListFilter, "sex", "primary_tumour"]
+    search_fields = ["registry_id"]
+    inlines = [PatientContactInline]
+    history_includes_related = True
+    fieldsets = [
+        (None, {"fields": ["registry_id", "site", "sex", "date_of_birth"]}),
+        (_("Consent"), {"fields": ["consent_date", "consent_withdrawn_date"]}),
+        (_("Status"), {"fields": ["karnofsky", "asa_class", "date_of_death", "cause_of_death"]}),
+        (
+            _("Oncologic history"),
+            {
+                "fields": [
+                    "primary_tumour",
+                    "malignancy_confirmation",
+                    "other_bone_metastases",
+                    "visceral_metastases",
+                    "prior_radiotherapy",
+                    "prior_chemotherapy",
+                ]
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_index_procedure()
+
+    @admin.display(description=_("index procedure"), ordering="index_date")
+    def index_date(self, obj):
+        return obj.index_date
+
+    @admin.display(description=_("cohort"), ordering="index_cohort")
+    def index_cohort(self, obj):
+        return Cohort(obj.index_cohort).label if obj.index_cohort else "–"
+
+    @admin.display(description=_("vital status"))
+    def vital_status(self, obj):
+        if obj.date_of_death:
+            return _("died %(date)s") % {"date": obj.date_of_death.isoformat()}
+        return _("alive")
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        sites = list(Site.objects.for_user(request.user)[:2])
+        if len(sites) == 1:
+            initial.setdefault("site", sites[0].pk)
+        return initial
+
+
+class TreatedLevelInline(admin.StackedInline):
+    model = TreatedLevel
+    extra = 1
+    fields = [
+        ("level", "etiology"),
+        ("fracture", "genant_grade"),
+        ("posterior_wall_defect", "pedicle_involvement", "epidural_extension"),
+        ("approach", "cement_type", "cement_volume_ml"),
+        "cement_leakage",
+        "leakage_sites",
+        ("leakage_symptomatic", "leakage_detected_by"),
+    ]
+
+
+@admin.register(Procedure)
+class ProcedureAdmin(SiteScopedAdmin):
+    list_display = ["__str__", "site", "date", "technique", "cohort", "level_count"]
+    list_select_related = ["patient__site"]
+    list_filter = [
+        ("patient__site", admin.RelatedOnlyFieldListFilter),
+        CohortListFilter,
+        "technique",
+        ("date", admin.DateFieldListFilter),
+    ]
+    date_hierarchy = "date"
+    search_fields = ["patient__registry_id"]
+    autocomplete_fields = ["patient"]
+    inlines = [TreatedLevelInline]
+    history_includes_related = True
+    fieldsets = [
+        (None, {"fields": ["patient", "date", "technique", "adjunct", "indication"]}),
+        (_("Setting"), {"fields": ["anaesthesia", "image_guidance", "operator"]}),
+        (
+            _("Work-up"),
+            {"fields": ["mri_stir_oedema", "biopsy_taken", "biopsy_result"]},
+        ),
+        (
+            _("Contraindication checklist"),
+            {"fields": ["absolute_contraindications", "relative_contraindications"]},
+        ),
+        (
+            _("Radiation and stay"),
+            {"fields": ["fluoroscopy_time_s", "dose_area_product", "length_of_stay_days"]},
+        ),
+        (None, {"fields": ["notes"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_cohort().annotate(level_count=Count("levels"))
+
+    @admin.display(description=_("site"), ordering="patient__site__code")
+    def site(self, obj):
+        return obj.patient.site.code
+
+    @admin.display(description=_("cohort"), ordering="cohort")
+    def cohort(self, obj):
+        return Cohort(obj.cohort).label
+
+    @admin.display(description=_("levels"), ordering="level_count")
+    def level_count(self, obj):
+        return obj.level_count
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        procedure = form.instance
+        warn_about_procedure(request, procedure)
+
+
+def warn_about_procedure(request, procedure: Procedure) -> None:
+    """Warnings, not errors: the entry is allowed but unusual enough to double-check."""
+    levels = procedure.levels.count()
+    if levels > Procedure.MAX_LEVELS_WITHOUT_WARNING:
+        messages.warning(
+            request,
+            _(
+                "%(count)d levels were treated in one session. Usual practice is to stage more "
+                "than %(max)d; please check the levels are right."
+            )
+            % {"count": levels, "max": Procedure.MAX_LEVELS_WITHOUT_WARNING},
+        )
+    if procedure.absolute_contraindications:
+        labels = ", ".join(
+            str(Procedure.AbsoluteContraindication(value).label)
+            for value in procedure.absolute_contraindications
+        )
+        messages.warning(
+            request,
+            _("An absolute contraindication is ticked (%(labels)s). Please confirm it is right.")
+            % {"labels": labels},
+        )
+
+
+@admin.register(TreatedLevel)
+class TreatedLevelAdmin(SiteScopedAdmin):
+    """Browse treated vertebrae (e.g. every leakage); they are entered on the procedure."""
+
+    list_display = ["__str__", "procedure", "cement_volume_ml", "cement_leakage"]
+    list_select_related = ["procedure__patient__site"]
+    list_filter = [
+        ("procedure__patient__site", admin.RelatedOnlyFieldListFilter),
+        "etiology",
+        "cement_leakage",
+    ]
+    search_fields = ["procedure__patient__registry_id"]
+    readonly_fields = ["procedure"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Complication)
+class ComplicationAdmin(SiteScopedAdmin):
+    list_display = ["patient", "date", "type", "cirse_grade", "relation", "outcome"]
+    list_select_related = ["patient__site"]
+    list_filter = [
+        ("patient__site", admin.RelatedOnlyFieldListFilter),
+        "type",
+        "cirse_grade",
+        ("date", admin.DateFieldListFilter),
+    ]
+    search_fields = ["patient__registry_id"]
+    autocomplete_fields = ["patient", "procedure", "treated_level"]
+    fields = [
+        "patient",
+        "procedure",
+        "treated_level",
+        "date",
+        "type",
+        "cirse_grade",
+        "relation",
+        "outcome",
+        "description",
+    ]

@@ -1,0 +1,937 @@
+"""Core clinical models of the registry (design.md §2 and §7).
+
+Every invariant is enforced by PostgreSQL (check constraints, unique constraints and, where a
+rule spans two tables, a constraint trigger), and mirrored in ``clean()`` with a message a
+research nurse understands. Every clinical model keeps its full history through
+django-pghistory triggers, so ``QuerySet.update()`` and bulk writes are recorded too.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from decimal import Decimal
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Case, Exists, OuterRef, Q, Subquery, Value, When
+from django.utils.translation import gettext_lazy as _
+
+from registry.fields import MultipleChoiceArrayField
+
+# History rows snapshot every field but the timestamps, so a save that changes nothing clinical
+# writes no event.
+TRACK_EXCLUDE = ["created_at", "updated_at"]
+
+
+def track_history():
+    return pghistory.track(
+        pghistory.InsertEvent(),
+        pghistory.UpdateEvent(),
+        pghistory.DeleteEvent(),
+        exclude=TRACK_EXCLUDE,
+    )
+
+
+def touch_updated_at() -> pgtrigger.Trigger:
+    """Keep ``updated_at`` true for ``QuerySet.update()`` too (the API's ``updated_since``)."""
+    return pgtrigger.Trigger(
+        name="touch_updated_at",
+        when=pgtrigger.Before,
+        operation=pgtrigger.Update,
+        condition=pgtrigger.AnyChange(exclude_auto=True),
+        func="NEW.updated_at = now(); RETURN NEW;",
+    )
+
+
+def constrain_choices(model):
+    """Class decorator: a named database check for every choice column of ``model``.
+
+    Text choices must be one of the declared values (or blank where the field allows it) and a
+    multi-choice array may hold only declared values, so rows written outside Django forms
+    (imports, raw SQL, bulk updates) are held to the same vocabulary as the admin.
+    """
+    for field in model._meta.local_concrete_fields:
+        base = getattr(field, "base_field", None)
+        if isinstance(field, models.CharField) and field.choices:
+            condition = Q(**{f"{field.name}__in": [value for value, _label in field.choices]})
+            if field.blank:
+                condition |= Q(**{field.name: ""})
+        elif isinstance(base, models.CharField) and base.choices:
+            condition = Q(**{f"{field.name}__contained_by": [v for v, _label in base.choices]})
+        else:
+            continue
+        name = f"{model._meta.model_name}_{field.name}_valid"
+        model._meta.constraints.append(models.CheckConstraint(condition=condition, name=name))
+    return model
+
+
+# Karnofsky performance status is recorded in steps of 10.
+KARNOFSKY_VALUES = tuple(range(0, 101, 10))
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            _("“%(value)s” is not a time zone name such as Europe/Copenhagen."),
+            params={"value": value},
+        )
+
+
+class Cohort(models.TextChoices):
+    """Cohort of a procedure (design.md §7)."""
+
+    PATHOLOGIC = "pathologic", _("Pathologic")
+    OSTEOPOROTIC = "osteoporotic", _("Osteoporotic")
+    OTHER = "other", _("Other")
+
+
+class SiteQuerySet(models.QuerySet):
+    def for_user(self, user) -> SiteQuerySet:
+        """Sites whose records ``user`` may see: all for a registry manager, else their own."""
+        from registry.access import is_registry_manager
+
+        if is_registry_manager(user):
+            return self.all()
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(members=user)
+
+
+@track_history()
+@constrain_choices
+class Site(models.Model):
+    """A participating centre."""
+
+    class EQ5DVersion(models.TextChoices):
+        THREE_LEVEL = "3L", "EQ-5D-3L"
+        FIVE_LEVEL = "5L", "EQ-5D-5L"
+
+    class ValueSet(models.TextChoices):
+        UK_3L = "UK-3L", _("United Kingdom, 3L TTO (Dolan 1997)")
+        DK_3L = "DK-3L", _("Denmark, 3L TTO (Wittrup-Jensen 2009)")
+        EN_5L = "EN-5L", _("England, 5L (Devlin 2018)")
+        DK_5L = "DK-5L", _("Denmark, 5L (Jensen 2021)")
+        US_5L = "US-5L", _("United States, 5L (Pickard 2019)")
+
+    code = models.CharField(
+        max_length=12,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9]{2,12}$", _("Use 2–12 capital letters or digits."))],
+    )
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(
+        max_length=64, default="Europe/Copenhagen", validators=[validate_time_zone]
+    )
+    contact_email = models.EmailField(help_text=_("Receives the daily phone follow-up digest."))
+    eq5d_version = models.CharField(
+        _("EQ-5D version"), max_length=2, choices=EQ5DVersion, default=EQ5DVersion.FIVE_LEVEL
+    )
+    eq5d_value_set = models.CharField(
+        _("EQ-5D value set"), max_length=8, choices=ValueSet, default=ValueSet.DK_5L
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="registry_sites",
+        help_text=_("Staff, leads and auditors who work with this site's records."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SiteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(code__regex=r"^[A-Z0-9]{2,12}$"), name="site_code_format"
+            ),
+            models.CheckConstraint(
+                condition=Q(eq5d_value_set__endswith=models.F("eq5d_version")),
+                name="site_value_set_matches_version",
+            ),
+        ]
+        triggers = [touch_updated_at()]
+
+    def __str__(self) -> str:
+        return f"{self.code} – {self.name}"
+
+    def clean(self) -> None:
+        if self.eq5d_value_set and not self.eq5d_value_set.endswith(self.eq5d_version):
+            raise ValidationError(
+                {
+                    "eq5d_value_set": _(
+                        "The value set %(value_set)s is for a different EQ-5D version than "
+                        "%(version)s."
+                    )
+                    % {"value_set": self.eq5d_value_set, "version": self.eq5d_version}
+                }
+            )
+
+
+class ScopedQuerySet(models.QuerySet):
+    """QuerySet of a model that belongs to a site through ``site_path``."""
+
+    site_path: str = "site"
+
+    def for_user(self, user):
+        """Rows at the sites ``user`` may see (all of them for a registry manager)."""
+        from registry.access import is_registry_manager
+
+        if is_registry_manager(user):
+            return self.all()
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(**{f"{self.site_path}__members": user})
+
+
+class PatientQuerySet(ScopedQuerySet):
+    site_path = "site"
+
+    def with_index_procedure(self) -> PatientQuerySet:
+        """Annotate the index (first) procedure: ``index_procedure_id``, ``index_date`` and
+        ``index_cohort``. Patient-level analyses use this procedure (design.md §7)."""
+        first = (
+            Procedure.objects.with_cohort().filter(patient=OuterRef("pk")).order_by("date", "pk")
+        )
+        return self.annotate(
+            index_procedure_id=Subquery(first.values("pk")[:1]),
+            index_date=Subquery(first.values("date")[:1]),
+            index_cohort=Subquery(first.values("cohort")[:1]),
+        )
+
+
+@track_history()
+@constrain_choices
+class Patient(models.Model):
+    """A registered patient, identified only by a pseudonymous registry id."""
+
+    class Sex(models.TextChoices):
+        FEMALE = "female", _("Female")
+        MALE = "male", _("Male")
+
+    class CauseOfDeath(models.TextChoices):
+        DISEASE_PROGRESSION = "disease_progression", _("Disease progression")
+        PROCEDURE_RELATED = "procedure_related", _("Procedure-related")
+        OTHER = "other", _("Other")
+        UNKNOWN = "unknown", _("Unknown")
+
+    class PrimaryTumour(models.TextChoices):
+        BREAST = "breast", _("Breast")
+        LUNG = "lung", _("Lung")
+        PROSTATE = "prostate", _("Prostate")
+        KIDNEY = "kidney", _("Kidney")
+        THYROID = "thyroid", _("Thyroid")
+        MULTIPLE_MYELOMA = "multiple_myeloma", _("Multiple myeloma")
+        LYMPHOMA = "lymphoma", _("Lymphoma")
+        CLL = "cll", _("Chronic lymphocytic leukaemia")
+        COLON = "colon", _("Colon")
+        GASTRIC = "gastric", _("Gastric")
+        OVARY = "ovary", _("Ovary")
+        UROTHELIAL = "urothelial", _("Urothelial")
+        MELANOMA = "melanoma", _("Melanoma")
+        UNKNOWN_PRIMARY = "unknown_primary", _("Unknown primary")
+        OTHER = "other", _("Other")
+
+    class MalignancyConfirmation(models.TextChoices):
+        VERTEBRAL_BIOPSY = "vertebral_biopsy", _("Vertebral biopsy (histology)")
+        BONE_MARROW_BIOPSY = "bone_marrow_biopsy", _("Bone-marrow biopsy")
+        IMAGING = "imaging", _("Imaging only")
+        CLINICAL = "clinical", _("Clinical")
+
+    KARNOFSKY_VALUES = KARNOFSKY_VALUES
+
+    registry_id = models.CharField(
+        _("registry id"),
+        max_length=32,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Z0-9][A-Z0-9-]{2,31}$",
+                _("Use capital letters, digits and hyphens (e.g. AAR-0042), never a national id."),
+            )
+        ],
+    )
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
+    sex = models.CharField(max_length=6, choices=Sex)
+    date_of_birth = models.DateField()
+    consent_date = models.DateField()
+    consent_withdrawn_date = models.DateField(null=True, blank=True)
+    date_of_death = models.DateField(null=True, blank=True)
+    cause_of_death = models.CharField(max_length=24, choices=CauseOfDeath, blank=True)
+    karnofsky = models.PositiveSmallIntegerField(
+        _("Karnofsky performance status"),
+        null=True,
+        blank=True,
+        choices=[(value, f"{value}") for value in KARNOFSKY_VALUES],
+    )
+    asa_class = models.PositiveSmallIntegerField(
+        _("ASA class"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(6)],
+    )
+    primary_tumour = models.CharField(max_length=20, choices=PrimaryTumour, blank=True)
+    malignancy_confirmation = models.CharField(
+        max_length=20, choices=MalignancyConfirmation, blank=True
+    )
+    other_bone_metastases = models.BooleanField(null=True, blank=True)
+    visceral_metastases = models.BooleanField(null=True, blank=True)
+    prior_radiotherapy = models.BooleanField(null=True, blank=True)
+    prior_chemotherapy = models.BooleanField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
+
+    objects = PatientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["registry_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(registry_id__regex=r"^[A-Z0-9][A-Z0-9-]{2,31}$"),
+                name="patient_registry_id_format",
+            ),
+            models.CheckConstraint(
+                condition=Q(karnofsky__isnull=True) | Q(karnofsky__in=KARNOFSKY_VALUES),
+                name="patient_karnofsky_0_100_step_10",
+            ),
+            models.CheckConstraint(
+                condition=Q(asa_class__isnull=True) | Q(asa_class__gte=1, asa_class__lte=6),
+                name="patient_asa_class_1_6",
+            ),
+            models.CheckConstraint(
+                condition=Q(consent_date__gte=models.F("date_of_birth")),
+                name="patient_consent_after_birth",
+            ),
+            models.CheckConstraint(
+                condition=Q(consent_withdrawn_date__isnull=True)
+                | Q(consent_withdrawn_date__gte=models.F("consent_date")),
+                name="patient_withdrawal_after_consent",
+            ),
+            models.CheckConstraint(
+                condition=Q(date_of_death__isnull=True)
+                | Q(date_of_death__gte=models.F("date_of_birth")),
+                name="patient_death_after_birth",
+            ),
+            models.CheckConstraint(
+                condition=Q(date_of_death__isnull=False) | Q(cause_of_death=""),
+                name="patient_cause_of_death_needs_date",
+            ),
+        ]
+        triggers = [
+            touch_updated_at(),
+            # A death date may not precede a recorded procedure (design.md §2); the procedure
+            # side of the rule is the trigger on Procedure.
+            pgtrigger.Trigger(
+                name="death_not_before_procedure",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                condition=pgtrigger.AnyChange("date_of_death", "date_of_birth"),
+                func="""
+                IF EXISTS (
+                    SELECT 1 FROM registry_procedure p WHERE p.patient_id = NEW.id
+                    AND (p.date < NEW.date_of_birth OR p.date > NEW.date_of_death)
+                ) THEN
+                    RAISE EXCEPTION
+                        'patient % has a procedure outside birth and death dates', NEW.registry_id
+                        USING ERRCODE = 'check_violation',
+                        CONSTRAINT = 'patient_death_not_before_procedure';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.registry_id
+
+    @property
+    def is_deceased(self) -> bool:
+        return self.date_of_death is not None
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.date_of_birth and self.consent_date and self.consent_date < self.date_of_birth:
+            errors["consent_date"] = _("Consent cannot be dated before the date of birth.")
+        if (
+            self.consent_withdrawn_date
+            and self.consent_date
+            and self.consent_withdrawn_date < self.consent_date
+        ):
+            errors["consent_withdrawn_date"] = _("Consent cannot be withdrawn before it was given.")
+        if self.date_of_death:
+            if self.date_of_birth and self.date_of_death < self.date_of_birth:
+                errors["date_of_death"] = _("The date of death is before the date of birth.")
+            elif self.pk:
+                last = self.procedures.order_by("-date").values_list("date", flat=True).first()
+                if last and self.date_of_death < last:
+                    errors["date_of_death"] = _(
+                        "The date of death is before this patient's procedure on %(date)s."
+                    ) % {"date": last.isoformat()}
+        if self.cause_of_death and not self.date_of_death:
+            errors["cause_of_death"] = _("Enter the date of death before a cause of death.")
+        if errors:
+            raise ValidationError(errors)
+
+
+@track_history()
+@constrain_choices
+class PatientContact(models.Model):
+    """How to reach a patient. Kept apart so that no export ever includes it."""
+
+    class Language(models.TextChoices):
+        ENGLISH = "en", "English"
+        DANISH = "da", "Dansk"
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="contact")
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    preferred_language = models.CharField(max_length=2, choices=Language, default=Language.DANISH)
+    consent_to_contact = models.BooleanField(
+        default=False, help_text=_("The patient agreed to receive questionnaire emails and calls.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # Declared so that @constrain_choices can add the language check.
+        constraints: list = []
+        triggers = [touch_updated_at()]
+
+    def __str__(self) -> str:
+        return f"Contact details of {self.patient}"
+
+
+class ProcedureQuerySet(ScopedQuerySet):
+    site_path = "patient__site"
+
+    def with_cohort(self) -> ProcedureQuerySet:
+        """Annotate ``cohort`` by the rule of design.md §7.
+
+        pathologic: any treated level's etiology is malignant (metastasis, myeloma,
+        lymphoma/leukaemia); osteoporotic: every level is osteoporotic; otherwise other
+        (including a procedure with no levels recorded yet).
+        """
+        levels = TreatedLevel.objects.filter(procedure=OuterRef("pk"))
+        return self.annotate(
+            cohort=Case(
+                When(
+                    Exists(levels.filter(etiology__in=TreatedLevel.MALIGNANT_ETIOLOGIES)),
+                    then=Value(Cohort.PATHOLOGIC),
+                ),
+                When(
+                    Exists(levels)
+                    & ~Exists(levels.exclude(etiology=TreatedLevel.Etiology.OSTEOPOROTIC)),
+                    then=Value(Cohort.OSTEOPOROTIC),
+                ),
+                default=Value(Cohort.OTHER),
+                output_field=models.CharField(),
+            )
+        )
+
+    def pathologic(self) -> ProcedureQuerySet:
+        return self.with_cohort().filter(cohort=Cohort.PATHOLOGIC)
+
+    def osteoporotic(self) -> ProcedureQuerySet:
+        return self.with_cohort().filter(cohort=Cohort.OSTEOPOROTIC)
+
+    def other(self) -> ProcedureQuerySet:
+        return self.with_cohort().filter(cohort=Cohort.OTHER)
+
+
+@track_history()
+@constrain_choices
+class Procedure(models.Model):
+    """One vertebral augmentation session."""
+
+    class Technique(models.TextChoices):
+        VERTEBROPLASTY = "vertebroplasty", _("Vertebroplasty")
+        BALLOON_KYPHOPLASTY = "balloon_kyphoplasty", _("Balloon kyphoplasty")
+        OTHER_AUGMENTATION = "other_augmentation", _("Other augmentation")
+
+    class Adjunct(models.TextChoices):
+        NONE = "none", _("None")
+        RADIOFREQUENCY_ABLATION = "rfa", _("Radiofrequency ablation")
+        OTHER = "other", _("Other")
+
+    class Anaesthesia(models.TextChoices):
+        LOCAL = "local", _("Local")
+        SEDATION = "sedation", _("Sedation")
+        GENERAL = "general", _("General")
+
+    class ImageGuidance(models.TextChoices):
+        FLUOROSCOPY = "fluoroscopy", _("Fluoroscopy")
+        CT = "ct", _("CT")
+        BOTH = "both", _("Fluoroscopy and CT")
+
+    class Indication(models.TextChoices):
+        PAINFUL_FRACTURE = "painful_fracture", _("Painful fracture")
+        PAINFUL_LESION = "painful_lesion", _("Painful lesion without fracture")
+        PROPHYLACTIC = "prophylactic", _("Prophylactic")
+
+    class BiopsyResult(models.TextChoices):
+        MALIGNANT = "malignant", _("Malignant")
+        BENIGN = "benign", _("Benign / osteoporotic")
+        NON_DIAGNOSTIC = "non_diagnostic", _("Non-diagnostic")
+        PENDING = "pending", _("Pending")
+
+    class AbsoluteContraindication(models.TextChoices):
+        ASYMPTOMATIC_FRACTURE = "asymptomatic_fracture", _("Asymptomatic fracture")
+        CORD_COMPRESSION = "cord_compression", _("Symptomatic cord compression")
+        INFECTION = "infection", _("Local or systemic infection")
+        COAGULOPATHY = "coagulopathy", _("Uncorrectable coagulopathy")
+        ALLERGY = "allergy", _("Allergy to cement or contrast")
+
+    class RelativeContraindication(models.TextChoices):
+        POSTERIOR_WALL = "posterior_wall", _("Posterior wall disruption")
+        CANAL_COMPROMISE = (
+            "canal_compromise",
+            _("Retropulsed fragment or intraspinal tumour with > 1/3 canal compromise"),
+        )
+        BURST_FRACTURE = "burst_fracture", _("Burst fracture")
+        PEDICLE_INVOLVEMENT = "pedicle_involvement", _("Pedicle involvement")
+        HEIGHT_LOSS = "height_loss", _("More than 2/3 height loss")
+        CARDIOPULMONARY = "cardiopulmonary", _("Severe cardiopulmonary disease")
+        RADICULAR_PAIN = "radicular_pain", _("Radicular or off-midline pain")
+
+    # Usual practice is to stage more than this many levels; the admin warns above it.
+    MAX_LEVELS_WITHOUT_WARNING = 3
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="procedures")
+    date = models.DateField(_("procedure date"))
+    technique = models.CharField(max_length=20, choices=Technique)
+    adjunct = models.CharField(max_length=8, choices=Adjunct, default=Adjunct.NONE)
+    anaesthesia = models.CharField(max_length=10, choices=Anaesthesia)
+    image_guidance = models.CharField(max_length=12, choices=ImageGuidance)
+    operator = models.CharField(max_length=100, blank=True)
+    indication = models.CharField(max_length=20, choices=Indication)
+    mri_stir_oedema = models.BooleanField(_("MRI STIR oedema"), null=True, blank=True)
+    biopsy_taken = models.BooleanField(default=False)
+    biopsy_result = models.CharField(max_length=16, choices=BiopsyResult, blank=True)
+    fluoroscopy_time_s = models.PositiveIntegerField(
+        _("fluoroscopy time (s)"), null=True, blank=True
+    )
+    dose_area_product = models.DecimalField(
+        _("dose-area product (Gy·cm²)"),
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    absolute_contraindications = MultipleChoiceArrayField(
+        models.CharField(max_length=24, choices=AbsoluteContraindication),
+        verbose_name=_("absolute contraindications present"),
+    )
+    relative_contraindications = MultipleChoiceArrayField(
+        models.CharField(max_length=24, choices=RelativeContraindication),
+        verbose_name=_("relative contraindications present"),
+    )
+    length_of_stay_days = models.PositiveSmallIntegerField(
+        _("length of stay (days)"), null=True, blank=True, validators=[MaxValueValidator(365)]
+    )
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
+
+    objects = ProcedureQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date", "-pk"]
+        indexes = [
+            # Index-procedure look-ups: the first procedure of each patient by date.
+            models.Index(fields=["patient", "date"], name="procedure_patient_date_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(biopsy_taken=True) | Q(biopsy_result=""),
+                name="procedure_biopsy_result_needs_biopsy",
+            ),
+            models.CheckConstraint(
+                condition=Q(dose_area_product__isnull=True) | Q(dose_area_product__gte=0),
+                name="procedure_dap_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(length_of_stay_days__isnull=True) | Q(length_of_stay_days__lte=365),
+                name="procedure_length_of_stay_0_365",
+            ),
+        ]
+        triggers = [
+            touch_updated_at(),
+            pgtrigger.Trigger(
+                name="date_within_patient_life",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                func="""
+                IF EXISTS (
+                    SELECT 1 FROM registry_patient pt WHERE pt.id = NEW.patient_id
+                    AND (NEW.date < pt.date_of_birth OR NEW.date > pt.date_of_death)
+                ) THEN
+                    RAISE EXCEPTION
+                        'procedure date % is outside the patient''s birth and death dates', NEW.date
+                        USING ERRCODE = 'check_violation',
+                        CONSTRAINT = 'procedure_date_within_patient_life';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} {self.get_technique_display()} {self.date.isoformat()}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        patient = self.patient if self.patient_id else None
+        if patient and self.date:
+            if self.date < patient.date_of_birth:
+                errors["date"] = _("The procedure date is before the patient's date of birth.")
+            elif patient.date_of_death and self.date > patient.date_of_death:
+                errors["date"] = _(
+                    "The procedure date is after the patient's recorded death (%(date)s)."
+                ) % {"date": patient.date_of_death.isoformat()}
+        if self.biopsy_result and not self.biopsy_taken:
+            errors["biopsy_result"] = _("Tick “biopsy taken” before entering a biopsy result.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class TreatedLevelQuerySet(ScopedQuerySet):
+    site_path = "procedure__patient__site"
+
+
+@track_history()
+@constrain_choices
+class TreatedLevel(models.Model):
+    """One vertebra treated in a procedure."""
+
+    class Level(models.IntegerChoices):
+        # Values are the anatomical order, so ordering by level is cranial to caudal.
+        C2 = 2, "C2"
+        C3 = 3, "C3"
+        C4 = 4, "C4"
+        C5 = 5, "C5"
+        C6 = 6, "C6"
+        C7 = 7, "C7"
+        T1 = 8, "T1"
+        T2 = 9, "T2"
+        T3 = 10, "T3"
+        T4 = 11, "T4"
+        T5 = 12, "T5"
+        T6 = 13, "T6"
+        T7 = 14, "T7"
+        T8 = 15, "T8"
+        T9 = 16, "T9"
+        T10 = 17, "T10"
+        T11 = 18, "T11"
+        T12 = 19, "T12"
+        L1 = 20, "L1"
+        L2 = 21, "L2"
+        L3 = 22, "L3"
+        L4 = 23, "L4"
+        L5 = 24, "L5"
+        S1 = 25, "S1"
+
+    class Etiology(models.TextChoices):
+        OSTEOPOROTIC = "osteoporotic", _("Osteoporotic")
+        METASTASIS = "metastasis", _("Metastasis")
+        MULTIPLE_MYELOMA = "multiple_myeloma", _("Multiple myeloma")
+        LYMPHOMA_LEUKAEMIA = "lymphoma_leukaemia", _("Lymphoma / leukaemia")
+        HAEMANGIOMA = "haemangioma", _("Haemangioma")
+        TRAUMATIC = "traumatic", _("Traumatic")
+        OTHER = "other", _("Other")
+
+    class Approach(models.TextChoices):
+        UNIPEDICULAR = "unipedicular", _("Unipedicular")
+        BIPEDICULAR = "bipedicular", _("Bipedicular")
+        EXTRAPEDICULAR = "extrapedicular", _("Extrapedicular")
+
+    class CementType(models.TextChoices):
+        PMMA = "pmma", _("PMMA")
+        PMMA_HIGH_VISCOSITY = "pmma_high_viscosity", _("High-viscosity PMMA")
+        CALCIUM_PHOSPHATE = "calcium_phosphate", _("Calcium phosphate")
+        OTHER = "other", _("Other")
+
+    class LeakageSite(models.TextChoices):
+        SEGMENTAL_VEIN = "segmental_vein", _("Segmental vein")
+        EPIDURAL = "epidural", _("Epidural / spinal canal")
+        FORAMINAL = "foraminal", _("Foraminal")
+        INTRADISCAL = "intradiscal", _("Intradiscal")
+        PARAVERTEBRAL = "paravertebral", _("Paravertebral soft tissue")
+        PULMONARY_EMBOLISM = "pulmonary_embolism", _("Pulmonary embolism")
+
+    class LeakageDetection(models.TextChoices):
+        FLUOROSCOPY = "fluoroscopy", _("Intra-operative fluoroscopy")
+        RADIOGRAPH_3M = "radiograph_3m", _("3-month radiograph")
+        CT = "ct", _("CT")
+
+    class Region(models.TextChoices):
+        CERVICAL = "cervical", _("Cervical")
+        THORACIC = "thoracic", _("Thoracic")
+        LUMBAR = "lumbar", _("Lumbar")
+        SACRAL = "sacral", _("Sacral")
+
+    MALIGNANT_ETIOLOGIES = (
+        Etiology.METASTASIS,
+        Etiology.MULTIPLE_MYELOMA,
+        Etiology.LYMPHOMA_LEUKAEMIA,
+    )
+    MAX_CEMENT_VOLUME_ML = Decimal("20.0")
+
+    procedure = models.ForeignKey(Procedure, on_delete=models.CASCADE, related_name="levels")
+    level = models.PositiveSmallIntegerField(choices=Level)
+    etiology = models.CharField(max_length=20, choices=Etiology)
+    fracture = models.BooleanField(_("fracture present"), default=True)
+    genant_grade = models.PositiveSmallIntegerField(
+        _("Genant grade"),
+        null=True,
+        blank=True,
+        choices=[(0, "0"), (1, "1 (mild)"), (2, "2 (moderate)"), (3, "3 (severe)")],
+    )
+    posterior_wall_defect = models.BooleanField(default=False)
+    pedicle_involvement = models.BooleanField(default=False)
+    epidural_extension = models.BooleanField(default=False)
+    approach = models.CharField(max_length=16, choices=Approach)
+    cement_type = models.CharField(max_length=20, choices=CementType, default=CementType.PMMA)
+    cement_volume_ml = models.DecimalField(
+        _("cement volume (mL)"),
+        max_digits=4,
+        decimal_places=1,
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(MAX_CEMENT_VOLUME_ML)],
+    )
+    cement_leakage = models.BooleanField(default=False)
+    leakage_sites = MultipleChoiceArrayField(models.CharField(max_length=20, choices=LeakageSite))
+    leakage_symptomatic = models.BooleanField(default=False)
+    leakage_detected_by = models.CharField(max_length=16, choices=LeakageDetection, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
+
+    objects = TreatedLevelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["procedure", "level"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["procedure", "level"], name="treatedlevel_one_row_per_level"
+            ),
+            models.CheckConstraint(
+                condition=Q(level__gte=2, level__lte=25), name="treatedlevel_level_c2_s1"
+            ),
+            models.CheckConstraint(
+                condition=Q(genant_grade__isnull=True)
+                | Q(genant_grade__gte=0, genant_grade__lte=3),
+                name="treatedlevel_genant_0_3",
+            ),
+            models.CheckConstraint(
+                condition=Q(cement_volume_ml__gt=0, cement_volume_ml__lte=20),
+                name="treatedlevel_cement_volume_0_20",
+            ),
+            # No leakage: no sites, not symptomatic, no detection. Leakage: at least one site
+            # and how it was found, so per-site leakage rates add up.
+            models.CheckConstraint(
+                condition=Q(
+                    cement_leakage=False,
+                    leakage_sites__len=0,
+                    leakage_symptomatic=False,
+                    leakage_detected_by="",
+                )
+                | (Q(cement_leakage=True, leakage_sites__len__gte=1) & ~Q(leakage_detected_by="")),
+                name="treatedlevel_leakage_details_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_level_display()} ({self.get_etiology_display()})"
+
+    @property
+    def region(self) -> str:
+        return region_of_level(self.level)
+
+    @property
+    def is_malignant(self) -> bool:
+        return self.etiology in self.MALIGNANT_ETIOLOGIES
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.cement_leakage:
+            if not self.leakage_sites:
+                errors["leakage_sites"] = _("Tick where the cement leaked.")
+            if not self.leakage_detected_by:
+                errors["leakage_detected_by"] = _("Say how the leakage was detected.")
+        else:
+            if self.leakage_sites:
+                errors["leakage_sites"] = _(
+                    "Leakage sites are ticked but “cement leakage” is not: tick it or clear them."
+                )
+            if self.leakage_symptomatic:
+                errors["leakage_symptomatic"] = _(
+                    "A leakage cannot be symptomatic when “cement leakage” is not ticked."
+                )
+            if self.leakage_detected_by:
+                errors["leakage_detected_by"] = _("Clear “detected by”, or tick “cement leakage”.")
+        if not self.fracture and self.genant_grade not in (None, 0):
+            errors["genant_grade"] = _("A Genant grade above 0 needs “fracture present”.")
+        if errors:
+            raise ValidationError(errors)
+
+
+def region_of_level(level: int) -> str:
+    """Spinal region of a level value from ``TreatedLevel.Level``."""
+    if level <= TreatedLevel.Level.C7:
+        return TreatedLevel.Region.CERVICAL
+    if level <= TreatedLevel.Level.T12:
+        return TreatedLevel.Region.THORACIC
+    if level <= TreatedLevel.Level.L5:
+        return TreatedLevel.Region.LUMBAR
+    return TreatedLevel.Region.SACRAL
+
+
+class ComplicationQuerySet(ScopedQuerySet):
+    site_path = "patient__site"
+
+
+@track_history()
+@constrain_choices
+class Complication(models.Model):
+    """An adverse event after vertebral augmentation, graded on the CIRSE scale."""
+
+    class Type(models.TextChoices):
+        SYMPTOMATIC_LEAKAGE = "symptomatic_leakage", _("Symptomatic cement leakage")
+        PULMONARY_EMBOLISM = "pulmonary_embolism", _("Pulmonary cement embolism")
+        ADJACENT_FRACTURE = "adjacent_fracture", _("New adjacent fracture")
+        NON_ADJACENT_FRACTURE = "non_adjacent_fracture", _("New non-adjacent fracture")
+        RADICULOPATHY = "radiculopathy", _("Radiculopathy")
+        CORD_COMPRESSION = "cord_compression", _("Cord compression")
+        INFECTION = "infection", _("Infection")
+        HAEMATOMA = "haematoma", _("Haematoma or bleeding")
+        RIB_FRACTURE = "rib_fracture", _("Rib fracture")
+        ALLERGIC_REACTION = "allergic_reaction", _("Allergic reaction")
+        DEATH = "death", _("Death")
+        OTHER = "other", _("Other")
+
+    class CirseGrade(models.IntegerChoices):
+        GRADE_1 = 1, _("1 – during the procedure, solved within it")
+        GRADE_2 = 2, _("2 – overnight admission for observation")
+        GRADE_3 = 3, _("3 – additional therapy or prolonged stay (> 48 h)")
+        GRADE_4 = 4, _("4 – mild permanent sequelae")
+        GRADE_5 = 5, _("5 – severe permanent sequelae")
+        GRADE_6 = 6, _("6 – death")
+
+    class Relation(models.TextChoices):
+        DEFINITE = "definite", _("Definite")
+        PROBABLE = "probable", _("Probable")
+        POSSIBLE = "possible", _("Possible")
+        UNRELATED = "unrelated", _("Unrelated")
+
+    class Outcome(models.TextChoices):
+        RESOLVED = "resolved", _("Resolved")
+        RESOLVED_WITH_SEQUELAE = "resolved_sequelae", _("Resolved with sequelae")
+        ONGOING = "ongoing", _("Ongoing")
+        FATAL = "fatal", _("Fatal")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="complications")
+    procedure = models.ForeignKey(
+        Procedure,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="complications",
+    )
+    treated_level = models.ForeignKey(
+        TreatedLevel,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="complications",
+    )
+    date = models.DateField()
+    type = models.CharField(max_length=24, choices=Type)
+    cirse_grade = models.PositiveSmallIntegerField(_("CIRSE grade"), choices=CirseGrade)
+    relation = models.CharField(_("relation to the procedure"), max_length=10, choices=Relation)
+    outcome = models.CharField(max_length=20, choices=Outcome)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
+
+    objects = ComplicationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(cirse_grade__gte=1, cirse_grade__lte=6),
+                name="complication_cirse_grade_1_6",
+            ),
+            # CIRSE grade 6 is death: the grade and a fatal outcome go together.
+            models.CheckConstraint(
+                condition=Q(cirse_grade=6, outcome="fatal")
+                | (~Q(cirse_grade=6) & ~Q(outcome="fatal")),
+                name="complication_grade_6_iff_fatal",
+            ),
+            models.CheckConstraint(
+                condition=~Q(type="death") | Q(cirse_grade=6),
+                name="complication_death_is_grade_6",
+            ),
+            models.CheckConstraint(
+                condition=Q(treated_level__isnull=True) | Q(procedure__isnull=False),
+                name="complication_level_needs_procedure",
+            ),
+        ]
+        triggers = [
+            touch_updated_at(),
+            pgtrigger.Trigger(
+                name="links_consistent",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                func="""
+                IF NEW.procedure_id IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM registry_procedure p
+                    WHERE p.id = NEW.procedure_id AND p.patient_id = NEW.patient_id
+                    AND p.date <= NEW.date
+                ) THEN
+                    RAISE EXCEPTION 'complication must follow a procedure of the same patient'
+                        USING ERRCODE = 'check_violation',
+                        CONSTRAINT = 'complication_procedure_of_patient';
+                END IF;
+                IF NEW.treated_level_id IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM registry_treatedlevel l
+                    WHERE l.id = NEW.treated_level_id AND l.procedure_id = NEW.procedure_id
+                ) THEN
+                    RAISE EXCEPTION 'treated level must belong to the complication''s procedure'
+                        USING ERRCODE = 'check_violation',
+                        CONSTRAINT = 'complication_level_of_procedure';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} (CIRSE {self.cirse_grade}) – {self.patient}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.procedure_id and self.patient_id and self.procedure.patient_id != self.patient_id:
+            errors["procedure"] = _("This procedure belongs to another patient.")
+        elif self.procedure_id and self.date and self.date < self.procedure.date:
+            errors["date"] = _("The complication is dated before its procedure (%(date)s).") % {
+                "date": self.procedure.date.isoformat()
+            }
+        if self.treated_level_id:
+            if not self.procedure_id:
+                errors["treated_level"] = _("Choose the procedure before the treated level.")
+            elif self.treated_level.procedure_id != self.procedure_id:
+                errors["treated_level"] = _("This level was not treated in the chosen procedure.")
+        if self.cirse_grade == 6 and self.outcome != self.Outcome.FATAL:
+            errors["outcome"] = _("CIRSE grade 6 means death: the outcome must be fatal.")
+        elif self.outcome == self.Outcome.FATAL and self.cirse_grade != 6:
+            errors["cirse_grade"] = _("A fatal outcome is CIRSE grade 6.")
+        if self.type == self.Type.DEATH and self.cirse_grade != 6:
+            errors["cirse_grade"] = _("A death is CIRSE grade 6.")
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,103 @@
+"""Small ``make_*`` factories for tests: explicit, with sensible clinical defaults."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from registry.models import (
+    Complication,
+    Patient,
+    PatientContact,
+    Procedure,
+    Site,
+    TreatedLevel,
+)
+
+_counter = itertools.count(1)
+TODAY = datetime.date(2026, 3, 2)
+
+
+def make_site(code: str | None = None, **fields) -> Site:
+    code = code or f"S{next(_counter):03d}"
+    defaults = {
+        "name": f"Site {code}",
+        "time_zone": "Europe/Copenhagen",
+        "contact_email": f"{code.lower()}@example.org",
+        "eq5d_version": "5L",
+        "eq5d_value_set": "DK-5L",
+    }
+    return Site.objects.create(code=code, **(defaults | fields))
+
+
+def make_user(role: str = "Site staff", *sites: Site, username: str | None = None, **fields):
+    username = username or f"user{next(_counter)}"
+    user = get_user_model().objects.create_user(
+        username=username, password="pw-for-tests-only", is_staff=True, **fields
+    )
+    user.groups.add(Group.objects.get(name=role))
+    for site in sites:
+        site.members.add(user)
+    return user
+
+
+def make_patient(site: Site, **fields) -> Patient:
+    n = next(_counter)
+    defaults = {
+        "registry_id": f"{site.code}-{n:05d}",
+        "sex": Patient.Sex.FEMALE,
+        "date_of_birth": datetime.date(1950, 5, 17),
+        "consent_date": TODAY - datetime.timedelta(days=10),
+    }
+    return Patient.objects.create(site=site, **(defaults | fields))
+
+
+def make_contact(patient: Patient, **fields) -> PatientContact:
+    defaults = {
+        "name": "Test Patient",
+        "email": f"{patient.registry_id.lower()}@example.org",
+        "preferred_language": "da",
+        "consent_to_contact": True,
+    }
+    return PatientContact.objects.create(patient=patient, **(defaults | fields))
+
+
+def make_procedure(patient: Patient, *etiologies: str, **fields) -> Procedure:
+    """A procedure with one treated level per etiology given, from T12 downwards."""
+    defaults = {
+        "date": TODAY,
+        "technique": Procedure.Technique.VERTEBROPLASTY,
+        "anaesthesia": Procedure.Anaesthesia.LOCAL,
+        "image_guidance": Procedure.ImageGuidance.FLUOROSCOPY,
+        "indication": Procedure.Indication.PAINFUL_FRACTURE,
+    }
+    procedure = Procedure.objects.create(patient=patient, **(defaults | fields))
+    for offset, etiology in enumerate(etiologies):
+        make_level(procedure, level=TreatedLevel.Level.T12 + offset, etiology=etiology)
+    return procedure
+
+
+def make_level(procedure: Procedure, **fields) -> TreatedLevel:
+    defaults = {
+        "level": TreatedLevel.Level.L1,
+        "etiology": TreatedLevel.Etiology.OSTEOPOROTIC,
+        "approach": TreatedLevel.Approach.BIPEDICULAR,
+        "cement_volume_ml": Decimal("4.5"),
+    }
+    return TreatedLevel.objects.create(procedure=procedure, **(defaults | fields))
+
+
+def make_complication(procedure: Procedure, **fields) -> Complication:
+    defaults = {
+        "patient": procedure.patient,
+        "date": procedure.date,
+        "type": Complication.Type.HAEMATOMA,
+        "cirse_grade": 2,
+        "relation": Complication.Relation.PROBABLE,
+        "outcome": Complication.Outcome.RESOLVED,
+    }
+    return Complication.objects.create(procedure=procedure, **(defaults | fields))

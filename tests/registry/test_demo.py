@@ -1,0 +1,46 @@
+import datetime
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count
+
+from registry.demo import create_demo_cohort
+from registry.models import Patient, Procedure, Site, TreatedLevel
+
+
+@pytest.mark.django_db
+def test_demo_cohort_is_realistic_and_idempotent():
+    today = datetime.date(2026, 6, 1)
+    assert create_demo_cohort(patients=300, today=today) == 300
+    counts = (Patient.objects.count(), Procedure.objects.count(), TreatedLevel.objects.count())
+    assert create_demo_cohort(patients=300, today=today) == 0
+    assert (
+        Patient.objects.count(),
+        Procedure.objects.count(),
+        TreatedLevel.objects.count(),
+    ) == counts
+
+    assert set(Site.objects.values_list("code", flat=True)) == {"AAR", "ODE", "LDN"}
+    cohorts = dict(Procedure.objects.with_cohort().values_list("cohort").annotate(n=Count("pk")))
+    assert 15 <= cohorts["pathologic"] <= 45
+    assert cohorts["osteoporotic"] >= 240
+    per_procedure = Procedure.objects.annotate(n=Count("levels")).values_list("n", flat=True)
+    assert set(per_procedure) <= {1, 2, 3, 4, 5} and max(per_procedure) >= 4
+    leak_share = TreatedLevel.objects.filter(cement_leakage=True).count() / counts[2]
+    assert 0.08 <= leak_share <= 0.22
+    assert Patient.objects.filter(date_of_death__isnull=False).count() > 5
+    ages = [
+        (proc.date - proc.patient.date_of_birth).days / 365.25
+        for proc in Procedure.objects.select_related("patient")
+    ]
+    assert 68 <= sum(ages) / len(ages) <= 76
+
+
+@pytest.mark.django_db
+def test_seed_demo_command_reports_what_it_did(capsys):
+    call_command("seed_demo", patients=20, no_progress=True)
+    call_command("seed_demo", patients=25, no_progress=True)
+    out = capsys.readouterr().out
+    assert "20 new patients (0 already there)" in out
+    assert "5 new patients (20 already there)" in out
+    assert Patient.objects.count() == 25
