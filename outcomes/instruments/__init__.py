@@ -1,0 +1,1 @@
+"""Questionnaire instruments: pure scoring functions and item wording, no database."""
