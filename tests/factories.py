@@ -101,3 +101,27 @@ def make_complication(procedure: Procedure, **fields) -> Complication:
         "outcome": Complication.Outcome.RESOLVED,
     }
     return Complication.objects.create(procedure=procedure, **(defaults | fields))
+
+
+def make_response(procedure: Procedure, timepoint: str = "baseline", **fields):
+    """A scored response; pass ``eq5d="13224"`` and ``odi=[...]`` for the answers."""
+    from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, QuestionnaireResponse
+    from outcomes.services import response_save_scored
+
+    state = fields.pop("eq5d", None)
+    odi = fields.pop("odi", None)
+    response = QuestionnaireResponse(
+        procedure=procedure,
+        timepoint=timepoint,
+        mode=fields.pop("mode", "paper"),
+        answered_on=fields.pop("answered_on", procedure.date),
+        **fields,
+    )
+    if state:
+        response.eq5d_version = procedure.patient.site.eq5d_version
+        for field, level in zip(EQ5D_FIELDS, state, strict=True):
+            setattr(response, field, int(level))
+    if odi:
+        for field, answer in zip(ODI_FIELDS, odi, strict=True):
+            setattr(response, field, answer)
+    return response_save_scored(response=response)

@@ -1,0 +1,93 @@
+"""Staff entry of questionnaire answers (paper, phone, in clinic)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, QuestionnaireResponse
+from outcomes.questionnaire_items import (
+    EQ5D_DIMENSIONS,
+    EQ_VAS_QUESTION,
+    ODI_SECTIONS,
+    VAS_QUESTION,
+    eq5d_choices,
+    odi_choices,
+)
+
+
+def answer_field(label, choices) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label=label,
+        choices=[("", _("not answered")), *choices],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+
+class StaffResponseForm(forms.ModelForm):
+    """One response with the instrument items as labelled choices.
+
+    The EQ-5D items carry the wording of the version the procedure's site uses (3L or 5L);
+    the form refuses a partly answered EQ-5D and levels outside the version.
+    """
+
+    class Meta:
+        model = QuestionnaireResponse
+        fields = [
+            "procedure",
+            "timepoint",
+            "mode",
+            "answered_on",
+            "vas_pain",
+            *EQ5D_FIELDS,
+            "eq_vas",
+            *ODI_FIELDS,
+        ]
+
+    def __init__(self, *args, eq5d_levels: int = 5, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eq5d_levels = eq5d_levels
+        self.fields["mode"].choices = [
+            choice
+            for choice in self.fields["mode"].choices
+            if choice[0] != QuestionnaireResponse.Mode.WEB_LINK
+        ]
+        self.fields["vas_pain"] = forms.IntegerField(
+            label=VAS_QUESTION, min_value=0, max_value=100, required=False
+        )
+        self.fields["eq_vas"] = forms.IntegerField(
+            label=EQ_VAS_QUESTION, min_value=0, max_value=100, required=False
+        )
+        for name, heading, _three, _five in EQ5D_DIMENSIONS:
+            self.fields[f"eq5d_{name}"] = answer_field(heading, eq5d_choices(name, eq5d_levels))
+        for name, heading, _answers in ODI_SECTIONS:
+            self.fields[f"odi_{name}"] = answer_field(heading, odi_choices(name))
+
+    def clean(self):
+        cleaned = super().clean()
+        procedure = cleaned.get("procedure")
+        levels = {field: cleaned.get(field) for field in EQ5D_FIELDS}
+        answered = [field for field, level in levels.items() if level is not None]
+        if procedure is None:
+            return cleaned
+        site = procedure.patient.site
+        maximum = int(site.eq5d_version[0])
+        for field in answered:
+            if levels[field] > maximum:
+                self.add_error(
+                    field,
+                    _("%(site)s uses EQ-5D-%(version)s: answer 1–%(max)d.")
+                    % {"site": site.code, "version": site.eq5d_version, "max": maximum},
+                )
+        if answered and len(answered) < len(EQ5D_FIELDS):
+            for field in EQ5D_FIELDS:
+                if levels[field] is None:
+                    self.add_error(
+                        field,
+                        _("Missing: answer all five EQ-5D questions, or leave all five empty."),
+                    )
+        self.instance.eq5d_version = site.eq5d_version if answered else ""
+        return cleaned

@@ -1,0 +1,97 @@
+"""Writes of the outcomes app: scoring and re-scoring questionnaire responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from outcomes.instruments.eq5d import VALUE_SETS
+from outcomes.instruments.odi import odi_score_decimal
+from outcomes.models import QuestionnaireResponse
+from outcomes.scoring import eq5d_index_decimal
+
+
+def value_set_for(response: QuestionnaireResponse) -> str:
+    """The value set a response is scored with: its site's, when the site uses the version the
+    patient answered; otherwise the one it was scored with before (a 5L answer cannot be valued
+    with a 3L value set)."""
+    site = response.procedure.patient.site
+    if response.eq5d_version and site.eq5d_version == response.eq5d_version:
+        return site.eq5d_value_set
+    return response.eq5d_value_set
+
+
+def response_score(*, response: QuestionnaireResponse) -> QuestionnaireResponse:
+    """Compute (in memory) the EQ-5D index and ODI of ``response`` from its answers."""
+    state = response.eq5d_state
+    if state:
+        response.eq5d_value_set = value_set_for(response)
+        if VALUE_SETS[response.eq5d_value_set].levels != int(response.eq5d_version[0]):
+            raise ValueError(
+                f"Value set {response.eq5d_value_set} cannot value EQ-5D-{response.eq5d_version}."
+            )
+        response.eq5d_index = eq5d_index_decimal(state, response.eq5d_value_set)
+    else:
+        response.eq5d_value_set = ""
+        response.eq5d_index = None
+    response.odi_score = odi_score_decimal(response.odi_answers)
+    response.scored_at = timezone.now()
+    return response
+
+
+@transaction.atomic
+def response_save_scored(*, response: QuestionnaireResponse) -> QuestionnaireResponse:
+    """Score ``response`` and save it, answers and scores together."""
+    response_score(response=response)
+    response.full_clean(exclude=["entered_by"])
+    response.save()
+    return response
+
+
+@dataclass(frozen=True)
+class ScoreChange:
+    response_id: int
+    field: str
+    old: object
+    new: object
+
+
+SCORE_FIELDS = ("eq5d_value_set", "eq5d_index", "odi_score")
+RESCORE_BATCH = 1000
+
+
+def responses_rescore(*, dry_run: bool = False) -> list[ScoreChange]:
+    """Re-score every stored response with today's value sets and scoring rules.
+
+    Returns the changes (one row per response and score field that differs); with
+    ``dry_run`` nothing is written. Only responses whose scores change are saved.
+    """
+    changes: list[ScoreChange] = []
+    queryset = QuestionnaireResponse.objects.select_related("procedure__patient__site").order_by(
+        "pk"
+    )
+    with transaction.atomic():
+        changed: list[QuestionnaireResponse] = []
+        for response in queryset.iterator(chunk_size=RESCORE_BATCH):
+            before = {field: getattr(response, field) for field in SCORE_FIELDS}
+            response_score(response=response)
+            diffs = [
+                ScoreChange(response.pk, field, before[field], getattr(response, field))
+                for field in SCORE_FIELDS
+                if _normal(before[field]) != _normal(getattr(response, field))
+            ]
+            if diffs:
+                changes.extend(diffs)
+                changed.append(response)
+        if not dry_run:
+            QuestionnaireResponse.objects.bulk_update(
+                changed, [*SCORE_FIELDS, "scored_at"], batch_size=RESCORE_BATCH
+            )
+    return changes
+
+
+def _normal(value):
+    return Decimal(value) if isinstance(value, Decimal | int | float) else value
