@@ -7,12 +7,20 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from outcomes.chasing import followups_ensure, followups_record_phone_outcome
 from outcomes.forms import StaffResponseForm
 from outcomes.instruments.odi import MAX_MISSING_SECTIONS
-from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, QuestionnaireResponse, Timepoint
+from outcomes.models import (
+    EQ5D_FIELDS,
+    ODI_FIELDS,
+    ContactAttempt,
+    FollowUp,
+    QuestionnaireResponse,
+    Timepoint,
+)
 from outcomes.services import response_save_scored
 from registry.admin import ProcedureAdmin, SiteScopedAdmin
-from registry.models import Procedure
+from registry.models import Procedure, Site
 
 
 @admin.register(QuestionnaireResponse)
@@ -119,12 +127,26 @@ class ProcedureWithQuestionnairesAdmin(ProcedureAdmin):
             fieldsets.append((_("Questionnaires"), {"fields": ["questionnaires"]}))
         return fieldsets
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # The schedule exists as soon as the procedure does (the sweep is the safety net).
+        followups_ensure(procedure_ids=[form.instance.pk])
+
     @admin.display(description=_("questionnaires"))
     def questionnaires(self, obj):
         responses = {response.timepoint: response for response in obj.responses.all()}
+        followups = {followup.timepoint: followup for followup in obj.followups.all()}
         rows = []
         for timepoint in Timepoint:
             response = responses.get(timepoint)
+            followup = followups.get(timepoint)
+            label = timepoint.label
+            if followup:
+                label = _("%(tp)s (due %(due)s, %(state)s)") % {
+                    "tp": timepoint.label,
+                    "due": followup.due_date.isoformat(),
+                    "state": followup.get_state_display(),
+                }
             if response:
                 url = reverse("admin:outcomes_questionnaireresponse_change", args=[response.pk])
                 text = _("EQ-5D %(eq5d)s, ODI %(odi)s, VAS %(vas)s") % {
@@ -138,8 +160,148 @@ class ProcedureWithQuestionnairesAdmin(ProcedureAdmin):
                     + f"?procedure={obj.pk}&timepoint={timepoint.value}"
                 )
                 text = _("enter answers")
-            rows.append((timepoint.label, url, text))
+            rows.append((label, url, text))
         return format_html(
             "<ul>{}</ul>",
             format_html_join("", '<li>{}: <a href="{}">{}</a></li>', rows),
         )
+
+
+class PhoneWorklistFilter(admin.SimpleListFilter):
+    title = _("phone worklist")
+    parameter_name = "worklist"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("To call")), ("done", _("Called"))]
+
+    def queryset(self, request, queryset):
+        on_list = queryset.exclude(on_phone_worklist_since=None)
+        if self.value() == "yes":
+            return on_list.filter(phone_outcome="").exclude(state__in=FollowUp.FINAL_STATES)
+        if self.value() == "done":
+            return on_list.exclude(phone_outcome="")
+        return queryset
+
+
+class ContactAttemptInline(admin.TabularInline):
+    model = ContactAttempt
+    extra = 0
+    can_delete = False
+    fields = ["kind", "channel", "status", "tries", "error", "created_at", "sent_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FollowUp)
+class FollowUpAdmin(SiteScopedAdmin):
+    """Follow-ups, and the site's phone worklist (filter "phone worklist: to call")."""
+
+    list_display = [
+        "__str__",
+        "site",
+        "state",
+        "due_date",
+        "window_end",
+        "invited_on",
+        "reminders_sent",
+        "phone_outcome",
+    ]
+    list_select_related = ["procedure__patient__site"]
+    list_filter = [
+        PhoneWorklistFilter,
+        ("procedure__patient__site", admin.RelatedOnlyFieldListFilter),
+        "state",
+        "timepoint",
+    ]
+    search_fields = ["procedure__patient__registry_id"]
+    actions = ["mark_reached", "mark_unreachable", "mark_answered_by_phone"]
+    inlines = [ContactAttemptInline]
+    fields = [
+        "procedure",
+        "timepoint",
+        "state",
+        "due_date",
+        "window_start",
+        "window_end",
+        "invited_on",
+        "invitations_sent",
+        "reminders_sent",
+        "last_contact_on",
+        "on_phone_worklist_since",
+        "phone_outcome",
+        "phone_note",
+        "cancel_reason",
+        "completed_at",
+        "questionnaire",
+    ]
+    readonly_fields = [f for f in fields if f not in ("phone_outcome", "phone_note")]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("site"))
+    def site(self, obj):
+        return obj.procedure.patient.site.code
+
+    @admin.display(description=_("questionnaire"))
+    def questionnaire(self, obj):
+        url = (
+            reverse("admin:outcomes_questionnaireresponse_add")
+            + f"?procedure={obj.procedure_id}&timepoint={obj.timepoint}&mode=phone"
+        )
+        return format_html('<a href="{}">{}</a>', url, _("enter answers given by phone"))
+
+    def _record(self, request, queryset, outcome):
+        count = followups_record_phone_outcome(followups=queryset, outcome=outcome)
+        self.message_user(request, _("%(count)d follow-ups updated.") % {"count": count})
+
+    @admin.action(description=_("Phone: reached"), permissions=["change"])
+    def mark_reached(self, request, queryset):
+        self._record(request, queryset, FollowUp.PhoneOutcome.REACHED)
+
+    @admin.action(description=_("Phone: unreachable"), permissions=["change"])
+    def mark_unreachable(self, request, queryset):
+        self._record(request, queryset, FollowUp.PhoneOutcome.UNREACHABLE)
+
+    @admin.action(description=_("Phone: answered by phone"), permissions=["change"])
+    def mark_answered_by_phone(self, request, queryset):
+        self._record(request, queryset, FollowUp.PhoneOutcome.ANSWERED_BY_PHONE)
+
+
+@admin.register(ContactAttempt)
+class ContactAttemptAdmin(admin.ModelAdmin):
+    """Every message the chasing sent or tried to send; failures stay visible here."""
+
+    list_display = ["__str__", "site", "followup", "kind", "status", "tries", "error", "sent_at"]
+    list_select_related = ["site", "followup__procedure__patient"]
+    list_filter = ["status", "kind", ("site", admin.RelatedOnlyFieldListFilter)]
+    readonly_fields = [
+        "followup",
+        "site",
+        "kind",
+        "channel",
+        "status",
+        "digest_date",
+        "tries",
+        "error",
+        "created_at",
+        "sent_at",
+    ]
+
+    def get_queryset(self, request):
+        sites = Site.objects.for_user(request.user)
+        return super().get_queryset(request).filter(site__in=sites)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -179,3 +179,160 @@ class QuestionnaireResponse(models.Model):
     @property
     def odi_missing(self) -> int:
         return sum(answer is None for answer in self.odi_answers)
+
+
+class FollowUpQuerySet(ScopedQuerySet):
+    site_path = "procedure__patient__site"
+
+    def pending(self) -> FollowUpQuerySet:
+        return self.exclude(state__in=FollowUp.FINAL_STATES)
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    exclude=["created_at", "updated_at"],
+)
+@constrain_choices
+class FollowUp(models.Model):
+    """One timepoint of a procedure's follow-up schedule (design.md §3, §5)."""
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        OPEN = "open", _("Open")
+        INVITED = "invited", _("Invited")
+        REMINDED = "reminded", _("Reminded")
+        COMPLETED = "completed", _("Completed")
+        MISSED = "missed", _("Missed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class CancelReason(models.TextChoices):
+        DEATH = "death", _("Patient died")
+        WITHDRAWAL = "withdrawal", _("Consent withdrawn")
+        PROCEDURE_DELETED = "procedure_deleted", _("Procedure deleted")
+
+    class PhoneOutcome(models.TextChoices):
+        REACHED = "reached", _("Reached")
+        ANSWERED_BY_PHONE = "answered_by_phone", _("Answered by phone")
+        UNREACHABLE = "unreachable", _("Unreachable")
+
+    FINAL_STATES = (State.COMPLETED, State.MISSED, State.CANCELLED)
+
+    procedure = models.ForeignKey(
+        "registry.Procedure", on_delete=models.CASCADE, related_name="followups"
+    )
+    timepoint = models.CharField(max_length=10, choices=Timepoint)
+    due_date = models.DateField()
+    window_start = models.DateField()
+    window_end = models.DateField()
+    state = models.CharField(max_length=10, choices=State, default=State.SCHEDULED)
+    invited_on = models.DateField(null=True, blank=True)
+    invitations_sent = models.PositiveSmallIntegerField(default=0)
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    last_contact_on = models.DateField(null=True, blank=True)
+    on_phone_worklist_since = models.DateField(null=True, blank=True)
+    phone_outcome = models.CharField(max_length=20, choices=PhoneOutcome, blank=True)
+    phone_note = models.CharField(max_length=300, blank=True)
+    cancel_reason = models.CharField(max_length=20, choices=CancelReason, blank=True)
+    # Questionnaire link: the token is an HMAC of the nonce and is never stored; only its hash.
+    link_nonce = models.CharField(max_length=32, blank=True)
+    link_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
+
+    objects = FollowUpQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["procedure", "due_date"]
+        indexes = [
+            # The sweep walks pending follow-ups whose window has opened, in pk order.
+            models.Index(
+                fields=["window_start", "id"],
+                name="followup_pending_idx",
+                condition=~Q(state__in=["completed", "missed", "cancelled"]),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["procedure", "timepoint"], name="followup_one_per_timepoint"
+            ),
+            models.CheckConstraint(
+                condition=Q(window_start__lte=models.F("due_date"))
+                & Q(due_date__lte=models.F("window_end")),
+                name="followup_due_within_window",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="cancelled") | Q(cancel_reason=""),
+                name="followup_cancel_reason_only_when_cancelled",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="completed") | Q(completed_at__isnull=False),
+                name="followup_completed_has_time",
+            ),
+        ]
+        triggers = [touch_updated_at()]
+
+    def __str__(self) -> str:
+        return f"{self.procedure.patient} – {self.get_timepoint_display()}"
+
+
+@constrain_choices
+class ContactAttempt(models.Model):
+    """One message of the chasing: sent once per step, every try recorded (design.md §5).
+
+    The unique constraints make a second invitation, reminder or digest for the same step
+    impossible whatever the number of workers; a failed send keeps its error and is retried.
+    """
+
+    class Kind(models.TextChoices):
+        INVITATION = "invitation", _("Invitation")
+        REMINDER_1 = "reminder_1", _("Reminder 1")
+        REMINDER_2 = "reminder_2", _("Reminder 2")
+        DIGEST = "digest", _("Daily digest to site")
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
+
+    followup = models.ForeignKey(
+        FollowUp, on_delete=models.CASCADE, null=True, blank=True, related_name="attempts"
+    )
+    site = models.ForeignKey("registry.Site", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind)
+    channel = models.CharField(max_length=8, choices=Channel, default=Channel.EMAIL)
+    status = models.CharField(max_length=8, choices=Status, default=Status.PENDING)
+    digest_date = models.DateField(null=True, blank=True)
+    tries = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["followup", "kind"],
+                condition=Q(followup__isnull=False),
+                name="contactattempt_one_per_step",
+            ),
+            models.UniqueConstraint(
+                fields=["site", "digest_date"],
+                condition=Q(kind="digest"),
+                name="contactattempt_one_digest_per_site_day",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="digest", followup__isnull=True, digest_date__isnull=False)
+                | (~Q(kind="digest") & Q(followup__isnull=False)),
+                name="contactattempt_digest_has_date_step_has_followup",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_status_display()})"

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from outcomes.chasing import followup_complete
 from outcomes.instruments.eq5d import VALUE_SETS
 from outcomes.instruments.odi import odi_score_decimal
 from outcomes.models import QuestionnaireResponse
@@ -48,6 +49,8 @@ def response_save_scored(*, response: QuestionnaireResponse) -> QuestionnaireRes
     response_score(response=response)
     response.full_clean(exclude=["entered_by"])
     response.save()
+    # A submitted questionnaire completes its follow-up at once, so no reminder follows.
+    followup_complete(procedure_id=response.procedure_id, timepoint=response.timepoint)
     return response
 
 

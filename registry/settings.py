@@ -165,7 +165,14 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+# The periodic schedule, reviewed like code. The sweep is idempotent: running it more often,
+# or on several workers at once, never sends a message twice.
+CELERY_BEAT_SCHEDULE = {
+    "chase-followups": {
+        "task": "outcomes.chase_followups",
+        "schedule": float(os.getenv("CHASE_INTERVAL_SECONDS", "900")),
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,113 @@
+"""The follow-up plan as declarative timepoints, and the chasing rules (design.md §3, §5).
+
+Pure: plain dates in, plain values out. All arithmetic is on calendar dates, which are local to
+the site's time zone (``local_today``), so a daylight-saving change never shifts a window.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class TimepointPlan:
+    timepoint: str
+    due_offset: int  # days after the procedure
+    window_start_offset: int
+    window_end_offset: int
+    chased: bool  # invited and reminded by email; the baseline is taken in clinic
+
+
+PLAN = (
+    TimepointPlan("baseline", 0, -30, 0, chased=False),
+    TimepointPlan("post_op", 1, 0, 7, chased=True),
+    TimepointPlan("month_3", 91, 70, 120, chased=True),
+    TimepointPlan("month_12", 365, 300, 450, chased=True),
+)
+PLAN_BY_TIMEPOINT = {plan.timepoint: plan for plan in PLAN}
+REMINDER_DAYS = (7, 14)  # after the invitation
+
+
+@dataclass(frozen=True)
+class ScheduledDates:
+    timepoint: str
+    due_date: datetime.date
+    window_start: datetime.date
+    window_end: datetime.date
+
+
+def schedule_for(procedure_date: datetime.date) -> list[ScheduledDates]:
+    """Due date and window of every timepoint for a procedure on ``procedure_date``."""
+    day = datetime.timedelta(days=1)
+    return [
+        ScheduledDates(
+            timepoint=plan.timepoint,
+            due_date=procedure_date + plan.due_offset * day,
+            window_start=procedure_date + plan.window_start_offset * day,
+            window_end=procedure_date + plan.window_end_offset * day,
+        )
+        for plan in PLAN
+    ]
+
+
+def local_today(now: datetime.datetime, time_zone: str) -> datetime.date:
+    """The calendar date at the site at the instant ``now`` (an aware datetime)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(ZoneInfo(time_zone)).date()
+
+
+class Step(enum.Enum):
+    NOTHING = "nothing"
+    COMPLETE = "complete"
+    CANCEL = "cancel"
+    MISS = "miss"
+    OPEN = "open"  # window opened, nobody to email: straight to the phone worklist
+    INVITE = "invite"
+    REMIND_1 = "reminder_1"
+    REMIND_2 = "reminder_2"  # and join the phone worklist
+
+
+@dataclass(frozen=True)
+class FollowUpFacts:
+    state: str
+    timepoint: str
+    window_start: datetime.date
+    window_end: datetime.date
+    invited_on: datetime.date | None
+    reminders_sent: int
+    has_response: bool
+    patient_deceased: bool
+    consent_withdrawn: bool
+    contactable: bool  # has an email address and consented to be contacted
+
+
+FINAL_STATES = frozenset({"completed", "missed", "cancelled"})
+
+
+def next_step(facts: FollowUpFacts, today: datetime.date) -> Step:
+    """What the sweep does next with a follow-up, given its facts and the site's date."""
+    if facts.state in FINAL_STATES:
+        return Step.NOTHING
+    if facts.has_response:
+        return Step.COMPLETE
+    if facts.patient_deceased or facts.consent_withdrawn:
+        return Step.CANCEL
+    if today > facts.window_end:
+        return Step.MISS
+    chased = PLAN_BY_TIMEPOINT[facts.timepoint].chased
+    if facts.state == "scheduled":
+        if today < facts.window_start:
+            return Step.NOTHING
+        return Step.INVITE if chased and facts.contactable else Step.OPEN
+    if not chased or facts.invited_on is None:
+        return Step.NOTHING
+    days = (today - facts.invited_on).days
+    if facts.state == "invited" and days >= REMINDER_DAYS[0]:
+        return Step.REMIND_1
+    if facts.state == "reminded" and facts.reminders_sent == 1 and days >= REMINDER_DAYS[1]:
+        return Step.REMIND_2
+    return Step.NOTHING

@@ -1,0 +1,26 @@
+"""Celery tasks: thin wrappers that take ids and call one service each."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+from outcomes.chasing import SendFailed, contact_attempt_send, followups_sweep
+
+
+@shared_task(name="outcomes.chase_followups")
+def chase_followups() -> dict:
+    report = followups_sweep(now=timezone.now(), enqueue=send_contact_attempt.delay)
+    return {"actions": len(report.actions), "messages": len(report.attempt_ids)}
+
+
+@shared_task(
+    name="outcomes.send_contact_attempt",
+    autoretry_for=(SendFailed,),
+    retry_backoff=60,
+    retry_backoff_max=3600,
+    retry_jitter=True,
+    max_retries=6,
+)
+def send_contact_attempt(attempt_id: int) -> str:
+    return contact_attempt_send(attempt_id=attempt_id)

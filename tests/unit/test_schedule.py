@@ -1,0 +1,118 @@
+"""Schedule arithmetic and chasing rules, without a database (design.md §3, §5)."""
+
+import datetime
+
+import pytest
+
+from outcomes.schedule import FollowUpFacts, Step, local_today, next_step, schedule_for
+
+D = datetime.date
+
+
+def test_schedule_windows_follow_the_design_table():
+    dates = {s.timepoint: s for s in schedule_for(D(2026, 1, 10))}
+    assert (dates["baseline"].window_start, dates["baseline"].due_date) == (
+        D(2025, 12, 11),
+        D(2026, 1, 10),
+    )
+    assert (dates["post_op"].due_date, dates["post_op"].window_end) == (
+        D(2026, 1, 11),
+        D(2026, 1, 17),
+    )
+    assert (
+        dates["month_3"].window_start,
+        dates["month_3"].due_date,
+        dates["month_3"].window_end,
+    ) == (D(2026, 3, 21), D(2026, 4, 11), D(2026, 5, 10))
+    assert (
+        dates["month_12"].window_start,
+        dates["month_12"].due_date,
+        dates["month_12"].window_end,
+    ) == (D(2026, 11, 6), D(2027, 1, 10), D(2027, 4, 5))
+
+
+def test_schedule_across_a_leap_day_counts_calendar_days():
+    dates = {s.timepoint: s for s in schedule_for(D(2027, 12, 1))}
+    assert dates["month_12"].due_date == D(2028, 11, 30)  # 2028-02-29 is one of the 365 days
+
+
+@pytest.mark.parametrize(
+    ("utc", "zone", "expected"),
+    [
+        # Copenhagen moves to summer time at 01:00 UTC on 2026-03-29.
+        (
+            datetime.datetime(2026, 3, 28, 23, 30, tzinfo=datetime.UTC),
+            "Europe/Copenhagen",
+            D(2026, 3, 29),
+        ),
+        (
+            datetime.datetime(2026, 3, 28, 22, 59, tzinfo=datetime.UTC),
+            "Europe/Copenhagen",
+            D(2026, 3, 28),
+        ),
+        (
+            datetime.datetime(2026, 3, 29, 22, 30, tzinfo=datetime.UTC),
+            "Europe/Copenhagen",
+            D(2026, 3, 30),
+        ),
+        (
+            datetime.datetime(2026, 3, 29, 22, 30, tzinfo=datetime.UTC),
+            "Europe/London",
+            D(2026, 3, 29),
+        ),
+        (
+            datetime.datetime(2026, 3, 29, 3, 0, tzinfo=datetime.UTC),
+            "America/New_York",
+            D(2026, 3, 28),
+        ),
+    ],
+)
+def test_local_today_follows_the_site_clock_through_dst(utc, zone, expected):
+    assert local_today(utc, zone) == expected
+
+
+def facts(**overrides) -> FollowUpFacts:
+    base = {
+        "state": "scheduled",
+        "timepoint": "month_3",
+        "window_start": D(2026, 3, 21),
+        "window_end": D(2026, 5, 10),
+        "invited_on": None,
+        "reminders_sent": 0,
+        "has_response": False,
+        "patient_deceased": False,
+        "consent_withdrawn": False,
+        "contactable": True,
+    }
+    return FollowUpFacts(**(base | overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "today", "step"),
+    [
+        ({}, D(2026, 3, 20), Step.NOTHING),
+        ({}, D(2026, 3, 21), Step.INVITE),
+        ({"contactable": False}, D(2026, 3, 21), Step.OPEN),
+        ({"timepoint": "baseline"}, D(2026, 3, 21), Step.OPEN),
+        ({"state": "invited", "invited_on": D(2026, 3, 21)}, D(2026, 3, 27), Step.NOTHING),
+        ({"state": "invited", "invited_on": D(2026, 3, 21)}, D(2026, 3, 28), Step.REMIND_1),
+        (
+            {"state": "reminded", "invited_on": D(2026, 3, 21), "reminders_sent": 1},
+            D(2026, 4, 4),
+            Step.REMIND_2,
+        ),
+        (
+            {"state": "reminded", "invited_on": D(2026, 3, 21), "reminders_sent": 2},
+            D(2026, 4, 30),
+            Step.NOTHING,
+        ),
+        ({"state": "reminded", "reminders_sent": 2}, D(2026, 5, 11), Step.MISS),
+        ({"state": "invited", "has_response": True}, D(2026, 5, 11), Step.COMPLETE),
+        ({"state": "invited", "patient_deceased": True}, D(2026, 3, 22), Step.CANCEL),
+        ({"consent_withdrawn": True}, D(2026, 3, 1), Step.CANCEL),
+        ({"state": "completed"}, D(2026, 3, 22), Step.NOTHING),
+        ({"state": "cancelled", "has_response": True}, D(2026, 3, 22), Step.NOTHING),
+    ],
+)
+def test_next_step(overrides, today, step):
+    assert next_step(facts(**overrides), today) is step
