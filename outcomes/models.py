@@ -6,14 +6,19 @@ that procedure's follow-up, so the follow-up schedule joins on (procedure, timep
 
 from __future__ import annotations
 
-import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.instruments.odi import SECTIONS as ODI_SECTIONS
-from registry.models import ScopedQuerySet, Site, constrain_choices, touch_updated_at
+from registry.models import (
+    ScopedQuerySet,
+    Site,
+    constrain_choices,
+    touch_updated_at,
+    track_history,
+)
 
 EQ5D_FIELDS = [
     "eq5d_mobility",
@@ -44,12 +49,7 @@ def _odi_field(label):
     return models.PositiveSmallIntegerField(label, null=True, blank=True)
 
 
-@pghistory.track(
-    pghistory.InsertEvent(),
-    pghistory.UpdateEvent(),
-    pghistory.DeleteEvent(),
-    exclude=["created_at", "updated_at"],
-)
+@track_history()
 @constrain_choices
 class QuestionnaireResponse(models.Model):
     """One patient's answers at one timepoint of one procedure, with the scores computed from
@@ -188,12 +188,7 @@ class FollowUpQuerySet(ScopedQuerySet):
         return self.exclude(state__in=FollowUp.FINAL_STATES)
 
 
-@pghistory.track(
-    pghistory.InsertEvent(),
-    pghistory.UpdateEvent(),
-    pghistory.DeleteEvent(),
-    exclude=["created_at", "updated_at"],
-)
+@track_history()
 @constrain_choices
 class FollowUp(models.Model):
     """One timepoint of a procedure's follow-up schedule (design.md §3, §5)."""
