@@ -18,11 +18,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Translations are compiled from locale/*.po on every run; the .mo files are not in git.
+COMPILE_MESSAGES := DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv --ignore=var --verbosity=0
+
 run: $(STAMP)
+	bash scripts/ensure-debian-packages
+	$(COMPILE_MESSAGES)
 	$(BIN)/python -m registry.launcher
 
 test: $(STAMP)
-	bash scripts/ensure-chromium
+	bash scripts/ensure-debian-packages
+	$(COMPILE_MESSAGES)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

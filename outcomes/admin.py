@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.chasing import followups_ensure, followups_record_phone_outcome
+from outcomes.chasing import (
+    LinkNotIssued,
+    followup_link_resend,
+    followups_ensure,
+    followups_record_phone_outcome,
+)
 from outcomes.forms import StaffResponseForm
 from outcomes.instruments.odi import MAX_MISSING_SECTIONS
 from outcomes.models import (
@@ -216,8 +223,9 @@ class FollowUpAdmin(SiteScopedAdmin):
         "timepoint",
     ]
     search_fields = ["procedure__patient__registry_id"]
-    actions = ["mark_reached", "mark_unreachable", "mark_answered_by_phone"]
+    actions = ["mark_reached", "mark_unreachable", "mark_answered_by_phone", "send_new_link"]
     inlines = [ContactAttemptInline]
+    change_form_template = "admin/outcomes/followup/change_form.html"
     fields = [
         "procedure",
         "timepoint",
@@ -234,9 +242,87 @@ class FollowUpAdmin(SiteScopedAdmin):
         "phone_note",
         "cancel_reason",
         "completed_at",
+        "link_issued_at",
+        "link_opened_at",
+        "link_started_at",
+        "link_submitted_at",
+        "scores",
         "questionnaire",
     ]
     readonly_fields = [f for f in fields if f not in ("phone_outcome", "phone_note")]
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/send-link/",
+                self.admin_site.admin_view(self.send_link_view),
+                name="outcomes_followup_send_link",
+            ),
+            *super().get_urls(),
+        ]
+
+    def send_link_view(self, request, object_id):
+        """POST only: a new link for this follow-up (the previous one stops working)."""
+        followup = self.get_object(request, object_id)  # 404 for another site's follow-up
+        if request.method != "POST" or not self.has_change_permission(request, followup):
+            raise PermissionDenied
+        self._send_link(request, followup)
+        return redirect("admin:outcomes_followup_change", followup.pk)
+
+    def _send_link(self, request, followup) -> None:
+        try:
+            issued = followup_link_resend(followup_id=followup.pk)
+        except LinkNotIssued as refusal:
+            self.message_user(
+                request,
+                _("No link sent for %(followup)s: %(reason)s")
+                % {"followup": followup, "reason": refusal},
+                messages.ERROR,
+            )
+            return
+        if issued.emailed_to:
+            self.message_user(
+                request,
+                _(
+                    "A new link for %(followup)s was emailed to the patient; the old one no "
+                    "longer works."
+                )
+                % {"followup": followup},
+            )
+        else:
+            # No email or no consent to email: staff hand the link over (shown this once).
+            self.message_user(
+                request,
+                _(
+                    "No email on file (or no consent to email). Give the patient this new link; "
+                    "the old one no longer works: %(url)s"
+                )
+                % {"url": issued.url},
+                messages.WARNING,
+            )
+
+    @admin.action(description=_("Send a new questionnaire link"), permissions=["change"])
+    def send_new_link(self, request, queryset):
+        for followup in queryset.select_related("procedure__patient"):
+            self._send_link(request, followup)
+
+    @admin.display(description=_("answers and scores"))
+    def scores(self, obj):
+        response = QuestionnaireResponse.objects.filter(
+            procedure_id=obj.procedure_id, timepoint=obj.timepoint
+        ).first()
+        if response is None:
+            return _("not yet answered")
+        url = reverse("admin:outcomes_questionnaireresponse_change", args=[response.pk])
+        return format_html(
+            '<a href="{}">{}</a>: EQ-5D index {} ({}), ODI {}%, pain VAS {}',
+            url,
+            response.get_mode_display(),
+            response.eq5d_index if response.eq5d_index is not None else "–",
+            response.eq5d_value_set or "–",
+            response.odi_score if response.odi_score is not None else "–",
+            response.vas_pain if response.vas_pain is not None else "–",
+        )
 
     def has_add_permission(self, request):
         return False

@@ -212,6 +212,8 @@ def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> list[int]
                 "on_phone_worklist_since",
                 "link_nonce",
                 "link_token_hash",
+                "link_issued_at",
+                "link_opened_at",
             ],
         )
     # No ON CONFLICT here: these follow-ups are locked by this transaction and their state
@@ -315,16 +317,80 @@ def _send_to_patient(attempt: ContactAttempt, now) -> str:
         return f"follow-up {followup.state}"
     if contact is None or not contact.email or not contact.consent_to_contact:
         return "no email or no consent to contact"
-    url = links.link_url(links.link_token(followup))
-    with translation.override(contact.preferred_language):
-        subject, body = _patient_message(attempt.kind, followup, url)
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [contact.email])
+    _email_link(attempt.kind, followup, contact, links.link_token(followup))
     today = local_today(now, patient.site.time_zone)
     updates = {"last_contact_on": today}
     if attempt.kind == ContactAttempt.Kind.INVITATION:
         updates["invitations_sent"] = F("invitations_sent") + 1
     FollowUp.objects.filter(pk=followup.pk).update(**updates)
     return ""
+
+
+def _email_link(kind: str, followup: FollowUp, contact: PatientContact, token: str) -> None:
+    url = links.link_url(token)
+    with translation.override(contact.preferred_language):
+        subject, body = _patient_message(kind, followup, url)
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [contact.email])
+
+
+class LinkNotIssued(Exception):
+    """A new link cannot be given for this follow-up; the message says why, for staff."""
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    url: str
+    emailed_to: str
+
+
+def followup_link_resend(*, followup_id: int, now: datetime.datetime | None = None) -> IssuedLink:
+    """Give a follow-up a new questionnaire link, invalidating the previous one, and email it
+    when the patient has an email address and consented; otherwise staff hand the returned
+    link over. Refuses (``LinkNotIssued``) outside the window, after completion or
+    cancellation, and for a deceased or withdrawn patient. A failed email leaves the old link
+    in place.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        followup = (
+            FollowUp.objects.select_for_update(of=("self",))
+            .select_related("procedure__patient__site")
+            .get(pk=followup_id)
+        )
+        patient = Patient.objects.select_for_update().get(pk=followup.procedure.patient_id)
+        today = local_today(now, followup.procedure.patient.site.time_zone)
+        if patient.date_of_death is not None:
+            raise LinkNotIssued(_("The patient has died."))
+        if patient.consent_withdrawn_date is not None:
+            raise LinkNotIssued(_("The patient has withdrawn consent."))
+        if followup.state in FollowUp.FINAL_STATES:
+            raise LinkNotIssued(
+                _("This follow-up is %(state)s.") % {"state": followup.get_state_display()}
+            )
+        if not followup.window_start <= today <= followup.window_end:
+            raise LinkNotIssued(
+                _("The questionnaire window is %(start)s to %(end)s.")
+                % {"start": followup.window_start, "end": followup.window_end}
+            )
+        token = links.link_issue(followup)
+        if followup.state == FollowUp.State.SCHEDULED:
+            followup.state = FollowUp.State.OPEN
+        followup.save(
+            update_fields=[
+                "state",
+                "link_nonce",
+                "link_token_hash",
+                "link_issued_at",
+                "link_opened_at",
+            ]
+        )
+        contact = PatientContact.objects.filter(patient=patient).first()
+        emailed_to = ""
+        if contact is not None and contact.email and contact.consent_to_contact:
+            _email_link(ContactAttempt.Kind.INVITATION, followup, contact, token)
+            emailed_to = contact.email
+            FollowUp.objects.filter(pk=followup.pk).update(last_contact_on=today)
+    return IssuedLink(url=links.link_url(token), emailed_to=emailed_to)
 
 
 def _patient_message(kind: str, followup: FollowUp, url: str) -> tuple[str, str]:

@@ -9,12 +9,23 @@ invalidates the previous link.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import hmac
+import re
 import secrets
 
 from django.conf import settings
+from django.db import connection
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from outcomes.models import FollowUp, LinkFailure
+from outcomes.schedule import local_today
+
+# 32 bytes of HMAC in unpadded base64url.
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+ANSWERABLE_STATES = (FollowUp.State.OPEN, FollowUp.State.INVITED, FollowUp.State.REMINDED)
 
 
 def _token(followup_id: int, nonce: str) -> str:
@@ -38,6 +49,8 @@ def link_issue(followup) -> str:
     followup.link_nonce = secrets.token_hex(16)
     token = _token(followup.pk, followup.link_nonce)
     followup.link_token_hash = token_hash(token)
+    followup.link_issued_at = timezone.now()
+    followup.link_opened_at = None
     return token
 
 
@@ -52,3 +65,70 @@ def link_url(token: str) -> str:
     except NoReverseMatch:
         path = f"/q/{token}/"
     return f"{settings.SITE_URL}{path}"
+
+
+def followup_for_token(token: str, *, now: datetime.datetime, for_update: bool = False):
+    """The follow-up a patient may answer through ``token`` now, or None.
+
+    None covers every reason alike (malformed, unknown, superseded by a re-send, outside the
+    window, completed, missed, cancelled, patient deceased or withdrawn): the caller shows one
+    neutral page whatever the reason.
+    """
+    if not TOKEN_RE.fullmatch(token):
+        return None
+    queryset = FollowUp.objects.select_related("procedure__patient__site")
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    followup = queryset.filter(link_token_hash=token_hash(token)).first()
+    if followup is None or followup.state not in ANSWERABLE_STATES:
+        return None
+    patient = followup.procedure.patient
+    if patient.date_of_death is not None or patient.consent_withdrawn_date is not None:
+        return None
+    today = local_today(now, patient.site.time_zone)
+    if not followup.window_start <= today <= followup.window_end:
+        return None
+    # Constant-time check of the stored hash, although the lookup already matched it.
+    if not hmac.compare_digest(followup.link_token_hash, token_hash(token)):
+        return None
+    return followup
+
+
+def client_key(address: str) -> str:
+    """A keyed hash of a client address: enough to count failures, useless to identify."""
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"client:{address}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def _window_start(now: datetime.datetime) -> datetime.datetime:
+    seconds = settings.QUESTIONNAIRE_BAD_LINK_WINDOW_SECONDS
+    epoch = int(now.timestamp())
+    return datetime.datetime.fromtimestamp(epoch - epoch % seconds, tz=datetime.UTC)
+
+
+def link_failure_record(*, address: str, now: datetime.datetime) -> int:
+    """Count one failed link request from ``address``; return the count in this window."""
+    table = LinkFailure._meta.db_table
+    with connection.cursor() as cursor:
+        # One atomic statement, so concurrent requests from many processes count exactly.
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (client_key, window_start, count) VALUES (%s, %s, 1)
+            ON CONFLICT (client_key, window_start)
+            DO UPDATE SET count = {table}.count + 1
+            RETURNING count
+            """,  # noqa: S608 - the table name is ours, values are parameters
+            [client_key(address), _window_start(now)],
+        )
+        return cursor.fetchone()[0]
+
+
+def link_failures_exceeded(*, address: str, now: datetime.datetime) -> bool:
+    return link_failure_record(address=address, now=now) > settings.QUESTIONNAIRE_BAD_LINK_LIMIT
+
+
+def link_failures_prune(*, now: datetime.datetime) -> int:
+    """Forget failure counts of windows that have ended."""
+    deleted, _ = LinkFailure.objects.filter(window_start__lt=_window_start(now)).delete()
+    return deleted

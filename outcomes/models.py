@@ -233,6 +233,12 @@ class FollowUp(models.Model):
     # Questionnaire link: the token is an HMAC of the nonce and is never stored; only its hash.
     link_nonce = models.CharField(max_length=32, blank=True)
     link_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    # What staff see of the current link: when it was issued, first opened, first answered
+    # (a step saved) and submitted through.
+    link_issued_at = models.DateTimeField(null=True, blank=True)
+    link_opened_at = models.DateTimeField(null=True, blank=True)
+    link_started_at = models.DateTimeField(null=True, blank=True)
+    link_submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
@@ -331,3 +337,45 @@ class ContactAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.get_status_display()})"
+
+
+class QuestionnaireDraft(models.Model):
+    """Answers a patient has saved part-way through their link, until they submit.
+
+    Kept apart from the follow-up (which has history) so that each saved step is not an audit
+    event; the submitted response carries the answers and their history. Deleted on submit.
+    """
+
+    followup = models.OneToOneField(
+        FollowUp, on_delete=models.CASCADE, primary_key=True, related_name="draft"
+    )
+    answers = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Draft of {self.followup_id}"
+
+
+class LinkFailure(models.Model):
+    """Failed questionnaire-link requests per client and fixed time window (rate limit).
+
+    The client is kept as a keyed hash of its address, never the address itself. Counting in
+    PostgreSQL with an atomic upsert makes the limit hold across every web process without a
+    cache server.
+    """
+
+    client_key = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client_key", "window_start"], name="linkfailure_one_per_client_window"
+            )
+        ]
+        # Pruning deletes old windows.
+        indexes = [models.Index(fields=["window_start"], name="linkfailure_window_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.count} failures from {self.client_key[:8]}… at {self.window_start}"

@@ -6,11 +6,14 @@ from celery import shared_task
 from django.utils import timezone
 
 from outcomes.chasing import SendFailed, contact_attempt_send, followups_sweep
+from outcomes.links import link_failures_prune
 
 
 @shared_task(name="outcomes.chase_followups")
 def chase_followups() -> dict:
-    report = followups_sweep(now=timezone.now(), enqueue=send_contact_attempt.delay)
+    now = timezone.now()
+    report = followups_sweep(now=now, enqueue=send_contact_attempt.delay)
+    link_failures_prune(now=now)
     return {"actions": len(report.actions), "messages": len(report.attempt_ids)}
 
 

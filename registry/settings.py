@@ -45,6 +45,12 @@ elif not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 32):
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Questionnaire links: failed requests (unknown, expired or used tokens) allowed per client
+# address and window before HTTP 429. A valid link is never refused.
+QUESTIONNAIRE_BAD_LINK_LIMIT = int(os.getenv("QUESTIONNAIRE_BAD_LINK_LIMIT", "20"))
+QUESTIONNAIRE_BAD_LINK_WINDOW_SECONDS = int(
+    os.getenv("QUESTIONNAIRE_BAD_LINK_WINDOW_SECONDS", "600")
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from outcomes import views
+
+# The token is the credential: 43 characters of base64url (outcomes.links).
+urlpatterns = [
+    path("q/thanks/", views.questionnaire_thanks, name="questionnaire_thanks"),
+    path("q/<str:token>/", views.questionnaire_start, name="questionnaire"),
+    path("q/<str:token>/check/", views.questionnaire_review, name="questionnaire_review"),
+    path("q/<str:token>/<slug:slug>/", views.questionnaire_step, name="questionnaire_step"),
+]

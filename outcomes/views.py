@@ -1,0 +1,255 @@
+"""The patient's questionnaire pages behind a personal link (design.md §6).
+
+Every page is public (the token is the credential), so each one: shows no personal data;
+answers an unknown, expired, cancelled or used token with one neutral page and status;
+counts such failures per client address and answers 429 past the limit (a valid token is
+never refused, so a patient sharing an address with a scanner is not locked out); and sends
+``no-store``, a strict Content-Security-Policy and ``Referrer-Policy: no-referrer``.
+
+CSRF cookies are not used here: a forged cross-site post would need the secret token in its
+URL, which is exactly what an attacker lacks, and some patients' browsers refuse cookies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from outcomes import links, services
+from outcomes.models import FollowUp, QuestionnaireDraft
+from outcomes.questionnaire import (
+    REVIEW,
+    STEPS,
+    StepForm,
+    all_fields,
+    first_incomplete_step,
+    step_by_slug,
+)
+from registry.models import PatientContact
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "style-src 'self'",
+        "script-src 'self'",
+        "img-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
+
+
+def patient_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Headers every public questionnaire page carries."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response["Referrer-Policy"] = "no-referrer"
+        response["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+    return csrf_exempt(never_cache(wrapped))
+
+
+def _language(request: HttpRequest, followup: FollowUp | None) -> str:
+    """The page's language: the one just picked on the page, else the one picked before
+    (cookie), else the patient's preferred language, else the site default."""
+    for candidate in (
+        request.GET.get("lang"),
+        request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME),
+    ):
+        if candidate in LANGUAGE_CODES:
+            return candidate
+    if followup is not None:
+        contact = PatientContact.objects.filter(patient_id=followup.procedure.patient_id).first()
+        if contact is not None and contact.preferred_language in LANGUAGE_CODES:
+            return contact.preferred_language
+    return translation.get_language() or settings.LANGUAGE_CODE
+
+
+def _render(request: HttpRequest, template: str, context: dict, *, language: str, status=200):
+    with translation.override(language):
+        response = render(
+            request,
+            template,
+            {**context, "languages": settings.LANGUAGES, "language": language},
+            status=status,
+        )
+    if request.GET.get("lang") in LANGUAGE_CODES:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            secure=request.is_secure(),
+            httponly=True,
+        )
+    return response
+
+
+def _unavailable(request: HttpRequest) -> HttpResponse:
+    """One page and one status for every token that cannot be answered, whatever the reason;
+    HTTP 429 once a client has had too many of them."""
+    address = request.META.get("REMOTE_ADDR", "")
+    language = _language(request, None)
+    if links.link_failures_exceeded(address=address, now=timezone.now()):
+        response = _render(
+            request, "questionnaire/too_many.html", {}, language=language, status=429
+        )
+        response["Retry-After"] = str(settings.QUESTIONNAIRE_BAD_LINK_WINDOW_SECONDS)
+        return response
+    return _render(request, "questionnaire/unavailable.html", {}, language=language, status=404)
+
+
+def _answerable(token: str) -> FollowUp | None:
+    return links.followup_for_token(token, now=timezone.now())
+
+
+def _levels(followup: FollowUp) -> int:
+    return int(followup.procedure.patient.site.eq5d_version[0])
+
+
+def _answers(followup: FollowUp) -> dict:
+    draft = QuestionnaireDraft.objects.filter(followup=followup).first()
+    return draft.answers if draft else {}
+
+
+def _progress(position: int) -> dict:
+    total = len(STEPS) + 1  # the steps and the final check
+    return {"position": position, "total": total}
+
+
+@patient_page
+@require_http_methods(["GET"])
+def questionnaire_start(request: HttpRequest, token: str) -> HttpResponse:
+    """Resume where the patient stopped: the first step not yet answered, else the check."""
+    followup = _answerable(token)
+    if followup is None:
+        return _unavailable(request)
+    services.link_opened(followup=followup, now=timezone.now())
+    answers = _answers(followup)
+    step = first_incomplete_step(answers, _levels(followup))
+    language = _language(request, followup)
+    context = {
+        "token": token,
+        "timepoint": followup.get_timepoint_display,
+        "next_url": _step_url(token, step.slug if step else REVIEW),
+        "resuming": bool(answers),
+        "progress": _progress(0),
+    }
+    return _render(request, "questionnaire/start.html", context, language=language)
+
+
+@patient_page
+@require_http_methods(["GET", "POST"])
+def questionnaire_step(request: HttpRequest, token: str, slug: str) -> HttpResponse:
+    followup = _answerable(token)
+    step = step_by_slug(slug)
+    if followup is None or step is None:
+        return _unavailable(request)
+    language = _language(request, followup)
+    levels = _levels(followup)
+    if request.method == "POST":
+        with translation.override(language):
+            form = StepForm(request.POST, step=step, eq5d_levels=levels)
+            valid = form.is_valid()
+        if valid:
+            if not services.questionnaire_draft_save(
+                token=token, answers=form.cleaned_data, now=timezone.now()
+            ):
+                return _unavailable(request)
+            index = STEPS.index(step)
+            following = STEPS[index + 1].slug if index + 1 < len(STEPS) else REVIEW
+            return redirect(_step_url(token, following))
+    else:
+        form = StepForm(initial=_answers(followup), step=step, eq5d_levels=levels)
+    index = STEPS.index(step)
+    context = {
+        "token": token,
+        "step": step,
+        "form": form,
+        "progress": _progress(index + 1),
+        "previous_url": _step_url(token, STEPS[index - 1].slug)
+        if index
+        else reverse("questionnaire", args=[token]),
+    }
+    return _render(request, "questionnaire/step.html", context, language=language)
+
+
+@patient_page
+@require_http_methods(["GET", "POST"])
+def questionnaire_review(request: HttpRequest, token: str) -> HttpResponse:
+    """The answers for a last look, and the one submit."""
+    if request.method == "POST":
+        result = services.questionnaire_submit(token=token, now=timezone.now())
+        if result.outcome is services.Submit.SUBMITTED:
+            return redirect("questionnaire_thanks")
+        if result.outcome is services.Submit.INCOMPLETE:
+            return redirect(_step_url(token, result.step))
+        return _unavailable(request)
+    followup = _answerable(token)
+    if followup is None:
+        return _unavailable(request)
+    answers = _answers(followup)
+    levels = _levels(followup)
+    missing = first_incomplete_step(answers, levels)
+    if missing is not None:
+        return redirect(_step_url(token, missing.slug))
+    language = _language(request, followup)
+    with translation.override(language):
+        summary = _summary(answers, levels, token)
+    context = {
+        "token": token,
+        "summary": summary,
+        "progress": _progress(len(STEPS) + 1),
+        "previous_url": _step_url(token, STEPS[-1].slug),
+    }
+    return _render(request, "questionnaire/review.html", context, language=language)
+
+
+@patient_page
+@require_http_methods(["GET"])
+def questionnaire_thanks(request: HttpRequest) -> HttpResponse:
+    return _render(request, "questionnaire/thanks.html", {}, language=_language(request, None))
+
+
+def _step_url(token: str, slug: str) -> str:
+    if slug == REVIEW:
+        return reverse("questionnaire_review", args=[token])
+    return reverse("questionnaire_step", args=[token, slug])
+
+
+def _summary(answers: dict, levels: int, token: str) -> list[dict]:
+    fields = all_fields(levels)
+    rows = []
+    for step in STEPS:
+        for name in step.fields:
+            field = fields[name]
+            value = answers.get(name)
+            if value is None:
+                shown = None
+            elif hasattr(field, "choices"):
+                shown = dict(field.choices).get(value)
+            else:
+                shown = value
+            rows.append(
+                {
+                    "question": field.label,
+                    "answer": shown,
+                    "change_url": _step_url(token, step.slug) + f"#id_{name}",
+                }
+            )
+    return rows
