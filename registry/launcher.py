@@ -55,6 +55,8 @@ def main() -> int:
         f"  Log in as            nurse.aar / {DEMO_PASSWORD}   (site staff, Aarhus)\n"
         f"                       manager / {DEMO_PASSWORD}     (registry manager, all sites)\n"
         f"  Outgoing email       {mail_dir}/\n"
+        "  Patient questionnaire: follow the link in an invitation email there (the worker\n"
+        "                       sends them within a minute); it opens on any phone-sized browser.\n"
         "  Stop with Ctrl-C.\n",
         flush=True,
     )
