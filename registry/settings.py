@@ -47,6 +47,13 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Questionnaire links: failed requests (unknown, expired or used tokens) allowed per client
 # address and window before HTTP 429. A valid link is never refused.
+# Cohort report (design.md §8). Cells computed from fewer patients print "n too small".
+REPORT_MIN_N = int(os.getenv("REPORT_MIN_N", "5"))
+# Minimal clinically important differences. EQ-5D 0.12 as the issue and the Danish series use;
+# ODI 10 points and pain VAS 15 of 100 from Ostelo et al., Spine 2008;33:90-94.
+REPORT_MCID_EQ5D = float(os.getenv("REPORT_MCID_EQ5D", "0.12"))
+REPORT_MCID_ODI = float(os.getenv("REPORT_MCID_ODI", "10"))
+REPORT_MCID_VAS = float(os.getenv("REPORT_MCID_VAS", "15"))
 QUESTIONNAIRE_BAD_LINK_LIMIT = int(os.getenv("QUESTIONNAIRE_BAD_LINK_LIMIT", "20"))
 QUESTIONNAIRE_BAD_LINK_WINDOW_SECONDS = int(
     os.getenv("QUESTIONNAIRE_BAD_LINK_WINDOW_SECONDS", "600")

@@ -1,11 +1,17 @@
 from django.core.management.base import BaseCommand
 
 from outcomes.chasing import followups_ensure
+from outcomes.demo import create_demo_responses
 
 
 class Command(BaseCommand):
-    help = "Create the follow-up schedules of every procedure that lacks one (run by make run)."
+    help = (
+        "Create the follow-up schedules of every procedure that lacks one, and the demo "
+        "cohort's questionnaire answers for windows already closed (run by make run)."
+    )
 
     def handle(self, *args, **options):
         created = followups_ensure()
         self.stdout.write(f"Follow-up schedules: {created} follow-ups created.")
+        answered = create_demo_responses()
+        self.stdout.write(f"Demo questionnaire answers: {answered} responses created.")

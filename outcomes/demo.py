@@ -1,0 +1,102 @@
+"""Synthetic questionnaire answers for the demo cohort (never real patients).
+
+Each procedure's answers come from their own seeded random stream, so a second run creates
+only what is missing. Baseline pain and disability are high; both fall after augmentation,
+more in the osteoporotic than in the pathologic cohort, as in the published series. Answers
+are given only for follow-ups whose window has closed (about 80% answer at 3 months and 70%
+at 12 months), so the windows open today are left to the chasing and its emailed links.
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+
+from django.db import transaction
+
+from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, FollowUp, QuestionnaireResponse, Timepoint
+from outcomes.services import response_save_scored
+from registry.demo import DEMO_SITES
+from registry.models import Cohort, Procedure
+
+DEMO_SITE_CODES = [site[0] for site in DEMO_SITES]
+
+ANSWER_RATE = {Timepoint.BASELINE: 0.97, Timepoint.MONTH_3: 0.8, Timepoint.MONTH_12: 0.7}
+# Mean improvement, as a share of the scale, at each follow-up.
+RELIEF = {Cohort.OSTEOPOROTIC: 0.45, Cohort.PATHOLOGIC: 0.3, Cohort.OTHER: 0.4}
+
+
+def _clip(value: float, low: int, high: int) -> int:
+    return max(low, min(high, round(value)))
+
+
+def _answers(rng: random.Random, severity: float, eq5d_levels: int) -> dict:
+    """Answers of a patient whose back is ``severity`` bad (0 none … 1 worst)."""
+    answers = {
+        "vas_pain": _clip(rng.gauss(100 * severity, 12), 0, 100),
+        "eq_vas": _clip(rng.gauss(100 * (1 - severity) * 0.9, 12), 0, 100),
+    }
+    for name in EQ5D_FIELDS:
+        answers[name] = _clip(1 + rng.gauss(severity * (eq5d_levels - 1), 0.7), 1, eq5d_levels)
+    for name in ODI_FIELDS:
+        answers[name] = _clip(rng.gauss(severity * 5, 0.9), 0, 5)
+    if rng.random() < 0.4:
+        answers["odi_sex_life"] = None
+    return answers
+
+
+def create_demo_responses(*, today: datetime.date | None = None) -> int:
+    """Answer the demo cohort's closed follow-ups; return how many responses were created."""
+    today = today or datetime.date.today()
+    created = 0
+    answered = set(QuestionnaireResponse.objects.values_list("procedure_id", "timepoint"))
+    followups = (
+        FollowUp.objects.filter(
+            timepoint__in=list(ANSWER_RATE),
+            procedure__patient__site__code__in=DEMO_SITE_CODES,
+            window_end__lt=today,
+        )
+        .select_related("procedure__patient__site")
+        .order_by("procedure_id", "due_date")
+    )
+    cohorts = dict(
+        Procedure.objects.with_cohort()
+        .filter(patient__site__code__in=DEMO_SITE_CODES)
+        .values_list("pk", "cohort")
+    )
+    with transaction.atomic():
+        for followup in followups:
+            procedure = followup.procedure
+            patient = procedure.patient
+            if (procedure.pk, followup.timepoint) in answered:
+                continue
+            ended = patient.date_of_death or patient.consent_withdrawn_date
+            if ended is not None and ended < followup.due_date:
+                continue
+            rng = random.Random(f"registry-demo-answers-{procedure.pk}-{followup.timepoint}")
+            if rng.random() > ANSWER_RATE[followup.timepoint]:
+                continue
+            baseline_severity = random.Random(f"registry-demo-severity-{procedure.pk}").uniform(
+                0.45, 0.8
+            )
+            severity = baseline_severity
+            if followup.timepoint != Timepoint.BASELINE:
+                severity = max(
+                    0.0, baseline_severity - rng.gauss(RELIEF[cohorts[procedure.pk]], 0.2)
+                )
+            site = patient.site
+            response = QuestionnaireResponse(
+                procedure=procedure,
+                timepoint=followup.timepoint,
+                mode=(
+                    QuestionnaireResponse.Mode.CLINIC
+                    if followup.timepoint == Timepoint.BASELINE
+                    else QuestionnaireResponse.Mode.WEB_LINK
+                ),
+                answered_on=followup.due_date,
+                eq5d_version=site.eq5d_version,
+                **_answers(rng, severity, int(site.eq5d_version[0])),
+            )
+            response_save_scored(response=response)
+            created += 1
+    return created
