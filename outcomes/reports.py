@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -213,8 +212,17 @@ def _groups(patients: list[PatientRow]) -> dict[str, list[PatientRow]]:
     return groups
 
 
-def _response_values(responses: list[tuple]) -> dict[tuple[int, str], dict[str, float | None]]:
-    values = {}
+class Answers(dict):
+    """Response values by (procedure id, timepoint), with the paired lists already drawn
+    (the tables ask for the same pairs several times)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pair_cache: dict[tuple, tuple[list[float], list[float]]] = {}
+
+
+def _response_values(responses: list[tuple]) -> Answers:
+    values = Answers()
     for procedure_id, timepoint, eq5d, odi, vas, odi_1 in responses:
         values[(procedure_id, timepoint)] = {
             "eq5d_index": _float(eq5d),
@@ -226,15 +234,21 @@ def _response_values(responses: list[tuple]) -> dict[tuple[int, str], dict[str, 
 
 
 def _pairs(
-    patients: Iterable[PatientRow], values: dict, key: str, timepoint: str
+    patients: list[PatientRow], values: Answers, key: str, timepoint: str
 ) -> tuple[list[float], list[float]]:
+    """Baseline and ``timepoint`` values of ``key`` for the patients who have both."""
+    cache_key = (id(patients), key, timepoint)
+    if cache_key in values.pair_cache:
+        return values.pair_cache[cache_key]
     before, after = [], []
+    empty: dict = {}
     for patient in patients:
-        base = values.get((patient.procedure_id, Timepoint.BASELINE), {}).get(key)
-        later = values.get((patient.procedure_id, timepoint), {}).get(key)
+        base = values.get((patient.procedure_id, Timepoint.BASELINE), empty).get(key)
+        later = values.get((patient.procedure_id, timepoint), empty).get(key)
         if base is not None and later is not None:
             before.append(base)
             after.append(later)
+    values.pair_cache[cache_key] = (before, after)
     return before, after
 
 
