@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -38,10 +36,10 @@ class CohortReportView(APIView):
         )
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        filters = ReportFilter(
-            sites=tuple(data.get("site") or ()),
+        filters = ReportFilter.of(
+            sites=data.get("site"),
             date_from=data.get("date_from"),
             date_to=data.get("date_to"),
-            as_of=data.get("as_of") or datetime.date.today(),
+            as_of=data.get("as_of"),
         )
         return Response(cohort_report(user=request.user, filters=filters))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
@@ -46,11 +44,11 @@ class ReportFilterForm(forms.Form):
 
     def report_filter(self) -> ReportFilter:
         data = self.cleaned_data
-        return ReportFilter(
-            sites=tuple(data.get("site") or ()),
+        return ReportFilter.of(
+            sites=data.get("site"),
             date_from=data.get("date_from"),
             date_to=data.get("date_to"),
-            as_of=data.get("as_of") or datetime.date.today(),
+            as_of=data.get("as_of"),
         )
 
 

@@ -31,8 +31,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Subquery
+from django.utils import translation
 
 from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
+from outcomes.questionnaire_items import odi_choices
 from outcomes.statistics import (
     Difference,
     Paired,
@@ -82,6 +84,17 @@ class ReportFilter:
     date_from: datetime.date | None = None
     date_to: datetime.date | None = None
     as_of: datetime.date = field(default_factory=datetime.date.today)
+
+    @classmethod
+    def of(cls, *, sites=(), date_from=None, date_to=None, as_of=None) -> ReportFilter:
+        """A filter from optional inputs (form, API query, command line); as of today unless
+        given."""
+        return cls(
+            sites=tuple(sites or ()),
+            date_from=date_from,
+            date_to=date_to,
+            as_of=as_of or datetime.date.today(),
+        )
 
     def as_dict(self) -> dict:
         return {
@@ -387,9 +400,7 @@ def _table_3(groups, values, min_n: int) -> dict:
         late = [after.count(category) for category in range(6)]
         counts[column] = (base, late, len(before))
         tests[column] = chi_squared([base, late], min_n=min_n)
-    from outcomes.questionnaire_items import odi_choices
-
-    with _english():
+    with translation.override("en"):
         labels = [str(text) for _value, text in odi_choices("pain_intensity")]
     table = []
     for category in range(6):
@@ -736,9 +747,3 @@ def _difference_cells(result: Difference, decimals: int) -> list[str]:
         f"{result.difference:.{d}f} ({result.ci_low:.{d}f} to {result.ci_high:.{d}f})",
         _format_p(result.p),
     ]
-
-
-def _english():
-    from django.utils import translation
-
-    return translation.override("en")

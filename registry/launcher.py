@@ -8,6 +8,7 @@ everything it started.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -92,10 +93,10 @@ def wait_for(children: list[subprocess.Popen]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        # Ctrl-C ends the wait; the children are stopped below either way.
+        with contextlib.suppress(KeyboardInterrupt):
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
     finally:
         stop()
         for child in children:

@@ -32,11 +32,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        filters = ReportFilter(
-            sites=tuple(options["site"]),
+        filters = ReportFilter.of(
+            sites=options["site"],
             date_from=_date(options["date_from"]) if options["date_from"] else None,
             date_to=_date(options["date_to"]) if options["date_to"] else None,
-            as_of=_date(options["as_of"]) if options["as_of"] else datetime.date.today(),
+            as_of=_date(options["as_of"]) if options["as_of"] else None,
         )
         user = None  # the command line runs on the server: every site
         if options["user"]:
