@@ -1,9 +1,10 @@
 """The cohort report: pathologic against osteoporotic fractures, as in the source studies
 (design.md §7, §8).
 
-``cohort_report`` loads the index procedures in scope with five queries whatever the cohort
-size (patients, treated levels, complications, responses, follow-ups), and ``build_report``
-turns those plain rows into every table with the pure functions of ``outcomes.statistics``.
+``cohort_report`` loads the index procedures in scope with two aggregate queries whatever the
+cohort size (one row per patient with its levels, complications and answers summed up in
+PostgreSQL; follow-up completeness counted per timepoint), and ``build_report`` turns those
+NumPy columns into every table with the pure functions of ``outcomes.statistics``.
 One result backs the admin page, its CSV and Markdown downloads, the API and the
 ``cohort_report`` command, so they cannot disagree.
 
@@ -25,28 +26,31 @@ Definitions chosen where the studies leave room (also in the README):
 from __future__ import annotations
 
 import datetime
-from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
 
+import numpy as np
 from django.conf import settings
-from django.db.models import Subquery
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, FilteredRelation, FloatField, Max, OuterRef, Q
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 from django.utils import translation
 
-from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
+from outcomes.models import FollowUp, Timepoint
 from outcomes.questionnaire_items import odi_choices
 from outcomes.statistics import (
     Difference,
     Paired,
     Proportion,
     Summary,
+    Survival,
     chi_squared,
     kaplan_meier,
     paired_t_test,
     summarise,
     welch_t_test,
 )
-from registry.models import Cohort, Complication, Procedure, TreatedLevel, region_of_level
+from registry.models import Cohort, Complication, Patient, Procedure, TreatedLevel
 
 COHORTS = [Cohort.PATHOLOGIC, Cohort.OSTEOPOROTIC, Cohort.OTHER]
 COLUMNS = [*COHORTS, "overall"]
@@ -105,105 +109,182 @@ class ReportFilter:
         }
 
 
-@dataclass
-class PatientRow:
-    procedure_id: int
-    cohort: str
-    index_date: datetime.date
-    sex: str
-    date_of_birth: datetime.date
-    date_of_death: datetime.date | None
-    consent_withdrawn_date: datetime.date | None
-    primary_tumour: str
+RESPONSE_VALUES = ("eq5d_index", "odi_score", "vas_pain", "odi_pain_intensity")
+_INDEX_PKS = "SELECT pk FROM report_index"  # the index procedures' CTE in ``_patient_query``
 
+PATIENT_COLUMNS = [
+    "cohort",
+    "age",
+    "male",
+    "primary",
+    "death_day",
+    "withdrawn_day",
+    "as_of_day",
+    "levels",
+    "thoracic",
+    "lumbar",
+    "posterior_wall",
+    "leaks",
+    "worst_grade",
+    *(
+        f"{name}_{timepoint}"
+        for timepoint in Timepoint.values
+        for name in (*RESPONSE_VALUES, "answered", "due_day", "missed")
+    ),
+]
+"""The analysis dataset, one row per patient (its index procedure), as NumPy float columns
+with NaN where a value is missing: ``cohort`` (position in ``COHORTS``), ``age`` (completed
+years at the index procedure), ``male``, ``primary`` (a primary malignancy is recorded),
+``death_day``, ``withdrawn_day`` and ``as_of_day`` (days from the index date), treated
+vertebrae (``levels``, ``thoracic``, ``lumbar``, ``posterior_wall``, ``leaks``), ``worst_grade``
+(worst CIRSE grade of a complication not judged unrelated, 0 for none), and per timepoint
+each of ``RESPONSE_VALUES``, ``answered`` (a response is stored), and the follow-up's
+``due_day`` (days from the index date) and ``missed`` (its state)."""
 
-@dataclass
-class ReportRows:
-    """Everything the report needs, as plain values (the five queries' results)."""
-
-    patients: list[PatientRow]
-    levels: list[tuple]  # procedure_id, level, posterior_wall_defect, cement_leakage
-    complications: list[tuple]  # procedure_id, cirse_grade
-    responses: list[tuple]  # procedure_id, timepoint, eq5d_index, odi_score, vas_pain, odi_1
-    followups: list[tuple]  # procedure_id, timepoint, due_date, state
+Columns = dict[str, np.ndarray]
 
 
 def index_procedures(*, user, filters: ReportFilter):
-    """The index procedures in the user's scope (every site for ``user=None``) and the filter,
-    as a queryset of procedures annotated with ``cohort`` (one per patient: the first by date).
+    """The index procedures (each patient's first, by date) in the user's scope (every site
+    for ``user=None``) and the filter, annotated with ``cohort``.
+
+    The date range applies to the index date. It is applied before the first procedure is
+    picked, so a patient counts when none of their procedures precedes ``date_from`` and one
+    is on or before ``date_to``.
     """
-    scope = Procedure.objects.all() if user is None else Procedure.objects.for_user(user)
-    first = scope.order_by("patient_id", "date", "pk").distinct("patient_id").values("pk")
-    queryset = Procedure.objects.with_cohort().filter(pk__in=Subquery(first))
+    queryset = Procedure.objects.all() if user is None else Procedure.objects.for_user(user)
     if filters.sites:
         queryset = queryset.filter(patient__site__code__in=filters.sites)
     if filters.date_from:
-        queryset = queryset.filter(date__gte=filters.date_from)
+        earlier = Procedure.objects.filter(patient=OuterRef("patient"), date__lt=filters.date_from)
+        queryset = queryset.exclude(Exists(earlier))
     if filters.date_to:
         queryset = queryset.filter(date__lte=filters.date_to)
-    return queryset
+    return queryset.with_cohort().order_by("patient_id", "date", "pk").distinct("patient_id")
 
 
-def load_rows(*, user, filters: ReportFilter) -> ReportRows:
-    """The five queries."""
+def load_patients(*, user, filters: ReportFilter) -> Columns:
+    """``PATIENT_COLUMNS`` for the index procedures in scope, in one query."""
     procedures = index_procedures(user=user, filters=filters)
-    ids = procedures.values("pk")
-    patients = [
-        PatientRow(*row)
-        for row in procedures.values_list(
-            "pk",
-            "cohort",
-            "date",
-            "patient__sex",
-            "patient__date_of_birth",
-            "patient__date_of_death",
-            "patient__consent_withdrawn_date",
-            "patient__primary_tumour",
-        )
-    ]
-    levels = list(
-        TreatedLevel.objects.filter(procedure_id__in=ids).values_list(
-            "procedure_id", "level", "posterior_wall_defect", "cement_leakage"
-        )
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # A report is one large read: compiling it with JIT costs more than running it, and
+        # its sorts and hashes fit in memory with a larger work_mem. Both last to COMMIT.
+        cursor.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
+        cursor.execute(*_patient_query(procedures, filters.as_of))
+        rows = cursor.fetchall()
+    table = np.array(rows, dtype=float).reshape(len(rows), len(PATIENT_COLUMNS))  # None → NaN
+    return {name: table[:, i] for i, name in enumerate(PATIENT_COLUMNS)}
+
+
+def _per_procedure(queryset):
+    """``queryset`` restricted to the index procedures' CTE and grouped per procedure."""
+    return (
+        queryset.filter(procedure_id__in=RawSQL(_INDEX_PKS, ()))  # noqa: S611
+        .order_by()
+        .values("procedure_id")
     )
-    complications = list(
-        Complication.objects.filter(procedure_id__in=ids)
-        .exclude(relation=Complication.Relation.UNRELATED)
-        .values_list("procedure_id", "cirse_grade")
+
+
+def _patient_query(procedures, as_of: datetime.date) -> tuple[str, list]:
+    """One row per index procedure (``PATIENT_COLUMNS``), so that 100k patients fetch 100k
+    rows rather than the million rows of levels, answers and follow-ups behind them.
+
+    The patient, its answers and follow-ups (one per timepoint: unique constraints) are
+    joined to the index procedure; treated levels and complications are aggregated per
+    procedure. Each part is a queryset, so scope, filters and the cohort rule stay the ORM's;
+    the parts are joined as common table expressions.
+    """
+    joins, values = {}, {}
+    for timepoint in Timepoint.values:
+        answer, followup = f"answer_{timepoint}", f"followup_{timepoint}"
+        joins[answer] = FilteredRelation("responses", condition=Q(responses__timepoint=timepoint))
+        joins[followup] = FilteredRelation("followups", condition=Q(followups__timepoint=timepoint))
+        for name in RESPONSE_VALUES:
+            values[f"{name}_{timepoint}"] = Cast(f"{answer}__{name}", FloatField())
+        values[f"answer_id_{timepoint}"] = F(f"{answer}__pk")
+        values[f"due_{timepoint}"] = F(f"{followup}__due_date")
+        values[f"state_{timepoint}"] = F(f"{followup}__state")
+    index = procedures.annotate(**joins).values(
+        "pk",
+        "cohort",
+        "date",
+        patient_born=F("patient__date_of_birth"),
+        patient_sex=F("patient__sex"),
+        patient_died=F("patient__date_of_death"),
+        patient_withdrew=F("patient__consent_withdrawn_date"),
+        patient_tumour=F("patient__primary_tumour"),
+        **values,
     )
-    responses = list(
-        QuestionnaireResponse.objects.filter(procedure_id__in=ids).values_list(
-            "procedure_id", "timepoint", "eq5d_index", "odi_score", "vas_pain", "odi_pain_intensity"
-        )
+    level = TreatedLevel.Level
+    levels = _per_procedure(TreatedLevel.objects).annotate(
+        levels=Count("pk"),
+        thoracic=Count("pk", filter=Q(level__range=(level.T1, level.T12))),
+        lumbar=Count("pk", filter=Q(level__range=(level.L1, level.L5))),
+        posterior_wall=Count("pk", filter=Q(posterior_wall_defect=True)),
+        leaks=Count("pk", filter=Q(cement_leakage=True)),
     )
-    followups = list(
-        FollowUp.objects.filter(procedure_id__in=ids).values_list(
-            "procedure_id", "timepoint", "due_date", "state"
-        )
-    )
-    return ReportRows(patients, levels, complications, responses, followups)
+    worst = _per_procedure(
+        Complication.objects.exclude(relation=Complication.Relation.UNRELATED)
+    ).annotate(worst_grade=Max("cirse_grade"))
+    ctes, params = [], []
+    for name, queryset in (("report_index", index), ("levels", levels), ("worst", worst)):
+        sql, part_params = queryset.query.sql_with_params()
+        ctes.append(f"{name} AS ({sql})")
+        params += part_params
+    per_timepoint = []
+    for timepoint in Timepoint.values:
+        per_timepoint += [f'i."{name}_{timepoint}"' for name in RESPONSE_VALUES]
+        per_timepoint += [
+            f'(i."answer_id_{timepoint}" IS NOT NULL)::int',
+            f'i."due_{timepoint}" - i.date',
+            f"(i.\"state_{timepoint}\" = '{FollowUp.State.MISSED.value}')::int",
+        ]
+    sql = f"""
+        WITH {", ".join(ctes)}
+        SELECT
+            array_position(%s::text[], i.cohort::text) - 1,
+            extract(year FROM age(i.date, i.patient_born))::int,
+            (i.patient_sex = %s)::int,
+            (i.patient_tumour <> '')::int,
+            i.patient_died - i.date,
+            i.patient_withdrew - i.date,
+            %s::date - i.date,
+            coalesce(l.levels, 0),
+            coalesce(l.thoracic, 0),
+            coalesce(l.lumbar, 0),
+            coalesce(l.posterior_wall, 0),
+            coalesce(l.leaks, 0),
+            coalesce(w.worst_grade, 0),
+            {", ".join(per_timepoint)}
+        FROM report_index i
+        LEFT JOIN levels l ON l.procedure_id = i.pk
+        LEFT JOIN worst w ON w.procedure_id = i.pk
+    """  # noqa: S608 (names are ours; every value is a parameter)
+    return sql, [*params, [str(c) for c in COHORTS], Patient.Sex.MALE.value, as_of]
 
 
 def cohort_report(*, user, filters: ReportFilter) -> dict:
     """The whole report for ``user``'s sites within ``filters``, as JSON-ready data."""
-    return build_report(load_rows(user=user, filters=filters), filters)
+    return build_report(load_patients(user=user, filters=filters), filters)
 
 
 # --- building the tables (no database below this line) -------------------------------------
 
 
-def build_report(rows: ReportRows, filters: ReportFilter) -> dict:
+def build_report(patients: Columns, filters: ReportFilter) -> dict:
+    """Every table and chart of the report from the analysis dataset (``PATIENT_COLUMNS``)."""
     min_n = settings.REPORT_MIN_N
-    groups = _groups(rows.patients)
-    values = _response_values(rows.responses)
+    groups = {column: patients["cohort"] == i for i, column in enumerate(COHORTS)}
+    groups["overall"] = np.ones(len(patients["cohort"]), dtype=bool)
+    survival = {column: _survival(patients, groups[column], min_n) for column in COLUMNS}
     tables = [
-        _table_1(rows, groups, filters, min_n),
-        _table_2(groups, values, min_n),
-        _table_3(groups, values, min_n),
-        _table_changes(groups, values, min_n),
-        _table_responders(groups, values, min_n),
-        _table_complications(rows, groups, min_n),
-        _table_completeness(rows, groups, filters, values),
+        _table_1(patients, groups, survival),
+        _table_2(patients, groups, min_n),
+        _table_3(patients, groups, min_n),
+        _table_changes(patients, groups, min_n),
+        _table_responders(patients, groups, min_n),
+        _table_complications(patients, groups, min_n),
+        _table_completeness(patients),
     ]
     return {
         "filters": filters.as_dict(),
@@ -211,58 +292,35 @@ def build_report(rows: ReportRows, filters: ReportFilter) -> dict:
         "mcid": {o.key: o.mcid for o in outcomes_measured()},
         "tables": tables,
         "charts": {
-            "pain": _pain_trajectory(groups, values),
-            "survival": _survival_curves(groups, filters, min_n),
+            "pain": _pain_trajectory(patients, groups),
+            "survival": {
+                column: {
+                    "n": survival[column].n,
+                    "too_small": survival[column].too_small,
+                    "days": survival[column].times,
+                    "survival": survival[column].probabilities,
+                }
+                for column in COHORTS
+            },
         },
     }
 
 
-def _groups(patients: list[PatientRow]) -> dict[str, list[PatientRow]]:
-    groups: dict[str, list[PatientRow]] = {column: [] for column in COLUMNS}
-    for patient in patients:
-        groups[patient.cohort].append(patient)
-        groups["overall"].append(patient)
-    return groups
+def _count(mask: np.ndarray) -> int:
+    return int(np.count_nonzero(mask))
 
 
-class Answers(dict):
-    """Response values by (procedure id, timepoint), with the paired lists already drawn
-    (the tables ask for the same pairs several times)."""
-
-    def __init__(self):
-        super().__init__()
-        self.pair_cache: dict[tuple, tuple[list[float], list[float]]] = {}
+def _sum(values: np.ndarray) -> int:
+    return int(values.sum())
 
 
-def _response_values(responses: list[tuple]) -> Answers:
-    values = Answers()
-    for procedure_id, timepoint, eq5d, odi, vas, odi_1 in responses:
-        values[(procedure_id, timepoint)] = {
-            "eq5d_index": _float(eq5d),
-            "odi_score": _float(odi),
-            "vas_pain": _float(vas),
-            "odi_pain_intensity": odi_1,
-        }
-    return values
-
-
-def _pairs(
-    patients: list[PatientRow], values: Answers, key: str, timepoint: str
-) -> tuple[list[float], list[float]]:
-    """Baseline and ``timepoint`` values of ``key`` for the patients who have both."""
-    cache_key = (id(patients), key, timepoint)
-    if cache_key in values.pair_cache:
-        return values.pair_cache[cache_key]
-    before, after = [], []
-    empty: dict = {}
-    for patient in patients:
-        base = values.get((patient.procedure_id, Timepoint.BASELINE), empty).get(key)
-        later = values.get((patient.procedure_id, timepoint), empty).get(key)
-        if base is not None and later is not None:
-            before.append(base)
-            after.append(later)
-    values.pair_cache[cache_key] = (before, after)
-    return before, after
+def _pairs(patients, mask, key: str, timepoint: str) -> tuple[np.ndarray, np.ndarray]:
+    """Baseline and ``timepoint`` values of ``key`` for the patients in ``mask`` who have
+    both."""
+    before = patients[f"{key}_{Timepoint.BASELINE}"][mask]
+    after = patients[f"{key}_{timepoint}"][mask]
+    both = ~np.isnan(before) & ~np.isnan(after)
+    return before[both], after[both]
 
 
 def _table(key: str, title: str, columns: list[str], rows: list[list]) -> dict:
@@ -278,99 +336,71 @@ def _cohort_header(first: str) -> list[str]:
     return [first, *(COLUMN_LABELS[c] for c in COLUMNS)]
 
 
-def _table_1(rows: ReportRows, groups, filters: ReportFilter, min_n: int) -> dict:
-    levels_by_procedure: dict[int, list[tuple]] = defaultdict(list)
-    for level in rows.levels:
-        levels_by_procedure[level[0]].append(level)
+def _table_1(patients, groups, survival) -> dict:
     table: list[list] = []
 
     def add(label, fn):
-        table.append([label, *(fn(groups[c]) for c in COLUMNS)])
+        table.append([label, *(fn(groups[c], c) for c in COLUMNS)])
 
-    def levels_of(patients):
-        return [lv for p in patients for lv in levels_by_procedure[p.procedure_id]]
+    def column(name):
+        return lambda mask: patients[name][mask]
 
-    def ages(patients):
-        return [_age(p.date_of_birth, p.index_date) for p in patients]
+    levels, leaks, worst = column("levels"), column("leaks"), column("worst_grade")
 
-    add("Patients, n", lambda ps: len(ps))
-    add("Age, mean (range)", lambda ps: _mean_range(summarise(ages(ps))))
-    add("Male, n (%)", lambda ps: _np(Proportion(sum(p.sex == "male" for p in ps), len(ps))))
-    add(
-        "Primary malignancy, n (%)",
-        lambda ps: _np(Proportion(sum(bool(p.primary_tumour) for p in ps), len(ps))),
-    )
-    add(
-        "Single treated level, n (%)",
-        lambda ps: _np(
-            Proportion(sum(len(levels_by_procedure[p.procedure_id]) == 1 for p in ps), len(ps))
-        ),
-    )
-    add(
-        "Multiple treated levels, n (%)",
-        lambda ps: _np(
-            Proportion(sum(len(levels_by_procedure[p.procedure_id]) > 1 for p in ps), len(ps))
-        ),
-    )
-    add("Treated vertebrae, n", lambda ps: len(levels_of(ps)))
-    for region, label in (("thoracic", "Thoracic"), ("lumbar", "Lumbar")):
+    def of_patients(test):
+        return lambda mask, _c: _np(Proportion(_count(test(mask)), _count(mask)))
+
+    def of_vertebrae(name):
+        return lambda mask, _c: _nn(Proportion(_sum(column(name)(mask)), _sum(levels(mask))))
+
+    add("Patients, n", lambda mask, _c: _count(mask))
+    add("Age, mean (range)", lambda mask, _c: _mean_range(summarise(patients["age"][mask])))
+    add("Male, n (%)", of_patients(lambda mask: column("male")(mask) == 1))
+    add("Primary malignancy, n (%)", of_patients(lambda mask: column("primary")(mask) == 1))
+    add("Single treated level, n (%)", of_patients(lambda mask: levels(mask) == 1))
+    add("Multiple treated levels, n (%)", of_patients(lambda mask: levels(mask) > 1))
+    add("Treated vertebrae, n", lambda mask, _c: _sum(levels(mask)))
+    for name, label in (("thoracic", "Thoracic"), ("lumbar", "Lumbar")):
         add(
             f"{label} vertebrae, n (%)",
-            lambda ps, region=region: _np(
-                Proportion(
-                    sum(region_of_level(lv[1]) == region for lv in levels_of(ps)),
-                    len(levels_of(ps)),
-                )
+            lambda mask, _c, name=name: _np(
+                Proportion(_sum(column(name)(mask)), _sum(levels(mask)))
             ),
         )
     add(
         "Other vertebrae (cervical, sacral), n (%)",
-        lambda ps: _np(
+        lambda mask, _c: _np(
             Proportion(
-                sum(region_of_level(lv[1]) not in ("thoracic", "lumbar") for lv in levels_of(ps)),
-                len(levels_of(ps)),
+                _sum(levels(mask) - column("thoracic")(mask) - column("lumbar")(mask)),
+                _sum(levels(mask)),
             )
         ),
     )
-    add(
-        "Posterior wall defect per vertebra, n/N (%)",
-        lambda ps: _nn(Proportion(sum(lv[2] for lv in levels_of(ps)), len(levels_of(ps)))),
-    )
-    add(
-        "Cement leakage per vertebra, n/N (%)",
-        lambda ps: _nn(Proportion(sum(lv[3] for lv in levels_of(ps)), len(levels_of(ps)))),
-    )
+    add("Posterior wall defect per vertebra, n/N (%)", of_vertebrae("posterior_wall"))
+    add("Cement leakage per vertebra, n/N (%)", of_vertebrae("leaks"))
     add(
         "Cement leakage per patient, n/N (%)",
-        lambda ps: _nn(
-            Proportion(
-                sum(any(lv[3] for lv in levels_by_procedure[p.procedure_id]) for p in ps), len(ps)
-            )
-        ),
+        lambda mask, _c: _nn(Proportion(_count(leaks(mask) > 0), _count(mask))),
     )
-    graded = {procedure_id for procedure_id, _grade in rows.complications}
-    add(
-        "Complications (CIRSE any grade), patients n (%)",
-        lambda ps: _np(Proportion(sum(p.procedure_id in graded for p in ps), len(ps))),
-    )
+    add("Complications (CIRSE any grade), patients n (%)", of_patients(lambda m: worst(m) > 0))
     for label, days in SURVIVAL_DAYS.items():
         add(
             f"Alive at {label}, n/N (%)",
-            lambda ps, days=days: _nn(_alive_at(ps, days, filters.as_of)),
+            lambda mask, _c, days=days: _nn(_alive_at(patients, mask, days)),
         )
         add(
             f"Survival at {label}, Kaplan–Meier (%)",
-            lambda ps, days=days: _km_cell(ps, days, filters.as_of, min_n),
+            lambda _mask, c, days=days: _km_cell(survival[c], days),
         )
     return _table("table_1", "Table 1. Demographics", _cohort_header(""), table)
 
 
-def _table_2(groups, values, min_n: int) -> dict:
+def _table_2(patients, groups, min_n: int) -> dict:
     table = []
     for outcome in outcomes_measured():
         for timepoint in FOLLOW_UP_TIMEPOINTS:
             for column in COLUMNS:
-                before, after = _pairs(groups[column], values, outcome.key, timepoint)
+                before, after = _pairs(patients, groups[column], outcome.key, timepoint)
                 result = paired_t_test(before, after, min_n=min_n)
                 table.append(
                     [
@@ -389,15 +419,13 @@ def _table_2(groups, values, min_n: int) -> dict:
     )
 
 
-def _table_3(groups, values, min_n: int) -> dict:
+def _table_3(patients, groups, min_n: int) -> dict:
     counts = {}
     tests = {}
     for column in COLUMNS:
-        before, after = _pairs(
-            groups[column], values, "odi_pain_intensity", Timepoint.MONTH_12
-        )  # fmt: skip
-        base = [before.count(category) for category in range(6)]
-        late = [after.count(category) for category in range(6)]
+        before, after = _pairs(patients, groups[column], "odi_pain_intensity", Timepoint.MONTH_12)
+        base = [_count(before == category) for category in range(6)]
+        late = [_count(after == category) for category in range(6)]
         counts[column] = (base, late, len(before))
         tests[column] = chi_squared([base, late], min_n=min_n)
     with translation.override("en"):
@@ -426,17 +454,17 @@ def _table_3(groups, values, min_n: int) -> dict:
     )
 
 
-def _changes(patients, values, outcome: Outcome, timepoint: str) -> list[float]:
-    before, after = _pairs(patients, values, outcome.key, timepoint)
-    return [b - a for a, b in zip(before, after, strict=True)]
+def _changes(patients, mask, outcome: Outcome, timepoint: str) -> np.ndarray:
+    before, after = _pairs(patients, mask, outcome.key, timepoint)
+    return after - before
 
 
-def _table_changes(groups, values, min_n: int) -> dict:
+def _table_changes(patients, groups, min_n: int) -> dict:
     table = []
     for outcome in outcomes_measured():
         for timepoint in FOLLOW_UP_TIMEPOINTS:
-            path = _changes(groups[Cohort.PATHOLOGIC], values, outcome, timepoint)
-            osteo = _changes(groups[Cohort.OSTEOPOROTIC], values, outcome, timepoint)
+            path = _changes(patients, groups[Cohort.PATHOLOGIC], outcome, timepoint)
+            osteo = _changes(patients, groups[Cohort.OSTEOPOROTIC], outcome, timepoint)
             result = welch_t_test(path, osteo, min_n=min_n)
             table.append(
                 [
@@ -460,12 +488,18 @@ def _table_changes(groups, values, min_n: int) -> dict:
     )
 
 
-def _responder(outcome: Outcome, before: float, after: float) -> bool:
+def _responder(outcome: Outcome, before: np.ndarray, after: np.ndarray) -> np.ndarray:
     change = after - before
     return change >= outcome.mcid if outcome.higher_is_better else -change >= outcome.mcid
 
 
-def _table_responders(groups, values, min_n: int) -> dict:
+def _halved(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """A reduction of at least 50% (a baseline of 0 cannot be halved)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (before > 0) & ((before - after) / before >= 0.5)
+
+
+def _table_responders(patients, groups, min_n: int) -> dict:
     table = []
     compared = [Cohort.PATHOLOGIC, Cohort.OSTEOPOROTIC]
     for timepoint in FOLLOW_UP_TIMEPOINTS:
@@ -479,21 +513,12 @@ def _table_responders(groups, values, min_n: int) -> dict:
                     lambda a, b, o=outcome: _responder(o, a, b),
                 )
             )
-        criteria.append(
-            (
-                "Pain VAS: reduction ≥ 50% (good result)",
-                "vas_pain",
-                lambda a, b: a > 0 and (a - b) / a >= 0.5,
-            )
-        )
+        criteria.append(("Pain VAS: reduction ≥ 50% (good result)", "vas_pain", _halved))
         for label, key, is_responder in criteria:
             found = {}
             for column in COLUMNS:
-                before, after = _pairs(groups[column], values, key, timepoint)
-                found[column] = Proportion(
-                    sum(is_responder(a, b) for a, b in zip(before, after, strict=True)),
-                    len(before),
-                )
+                before, after = _pairs(patients, groups[column], key, timepoint)
+                found[column] = Proportion(_count(is_responder(before, after)), len(before))
             test = chi_squared(
                 [[found[c].n, found[c].total - found[c].n] for c in compared], min_n=min_n
             )
@@ -513,10 +538,8 @@ def _table_responders(groups, values, min_n: int) -> dict:
     )
 
 
-def _table_complications(rows: ReportRows, groups, min_n: int) -> dict:
-    worst: dict[int, int] = {}
-    for procedure_id, grade in rows.complications:
-        worst[procedure_id] = max(grade, worst.get(procedure_id, 0))
+def _table_complications(patients, groups, min_n: int) -> dict:
+    worst = patients["worst_grade"]
     table = []
     for grade in range(1, 7):
         label = Complication.CirseGrade(grade).label
@@ -524,21 +547,13 @@ def _table_complications(rows: ReportRows, groups, min_n: int) -> dict:
             [
                 f"CIRSE {label}",
                 *(
-                    _np(
-                        Proportion(
-                            sum(worst.get(p.procedure_id) == grade for p in groups[c]),
-                            len(groups[c]),
-                        )
-                    )
+                    _np(Proportion(_count(worst[groups[c]] == grade), _count(groups[c])))
                     for c in COLUMNS
                 ),
                 "",
             ]
         )
-    anyone = {
-        c: Proportion(sum(p.procedure_id in worst for p in groups[c]), len(groups[c]))
-        for c in COLUMNS
-    }
+    anyone = {c: Proportion(_count(worst[groups[c]] > 0), _count(groups[c])) for c in COLUMNS}
     test = chi_squared(
         [
             [anyone[c].n, anyone[c].total - anyone[c].n]
@@ -555,38 +570,29 @@ def _table_complications(rows: ReportRows, groups, min_n: int) -> dict:
     )
 
 
-def _table_completeness(rows: ReportRows, groups, filters: ReportFilter, values) -> dict:
-    """A timepoint counts as completed when its response is stored (whatever the follow-up's
-    state says until the next sweep)."""
-    patients = {p.procedure_id: p for p in groups["overall"]}
-    counts = {
-        tp: {"eligible": 0, "completed": 0, "missed": 0, "died": 0, "withdrawn": 0}
-        for tp in Timepoint.values
-    }
-    for procedure_id, timepoint, due_date, state in rows.followups:
-        patient = patients[procedure_id]
-        row = counts[timepoint]
-        if patient.date_of_death is not None and patient.date_of_death < due_date:
-            row["died"] += 1
-        elif patient.consent_withdrawn_date and patient.consent_withdrawn_date < due_date:
-            row["withdrawn"] += 1
-        elif due_date <= filters.as_of:
-            row["eligible"] += 1
-            answered = (procedure_id, timepoint) in values
-            row["completed"] += answered
-            row["missed"] += not answered and state == FollowUp.State.MISSED
+def _table_completeness(patients) -> dict:
+    """A timepoint is eligible once its follow-up is due, unless the patient died or withdrew
+    before it; it is completed when its response is stored (whatever the follow-up's state
+    says until the next sweep)."""
     table = []
     for timepoint in Timepoint.values:
-        row = counts[timepoint]
+        due = patients[f"due_day_{timepoint}"]
+        scheduled = ~np.isnan(due)
+        died = scheduled & (patients["death_day"] < due)
+        withdrawn = scheduled & ~died & (patients["withdrawn_day"] < due)
+        eligible = scheduled & ~died & ~withdrawn & (due <= patients["as_of_day"])
+        answered = patients[f"answered_{timepoint}"] == 1
+        completed = _count(eligible & answered)
+        missed = _count(eligible & ~answered & (patients[f"missed_{timepoint}"] == 1))
         table.append(
             [
                 Timepoint(timepoint).label,
-                row["eligible"],
-                _np(Proportion(row["completed"], row["eligible"])),
-                row["missed"],
-                row["eligible"] - row["completed"] - row["missed"],
-                row["died"],
-                row["withdrawn"],
+                _count(eligible),
+                _np(Proportion(completed, _count(eligible))),
+                missed,
+                _count(eligible) - completed - missed,
+                _count(died),
+                _count(withdrawn),
             ]
         )
     return _table(
@@ -608,68 +614,43 @@ def _table_completeness(rows: ReportRows, groups, filters: ReportFilter, values)
 # --- survival --------------------------------------------------------------------------------
 
 
-def _follow_up(patient: PatientRow, as_of: datetime.date) -> tuple[int, bool]:
-    """Days from the index procedure to death (event) or censoring, and whether it died."""
-    if patient.date_of_death is not None and patient.date_of_death <= as_of:
-        return (patient.date_of_death - patient.index_date).days, True
-    end = as_of
-    if patient.consent_withdrawn_date is not None:
-        end = min(end, patient.consent_withdrawn_date)
-    return max((end - patient.index_date).days, 0), False
+def _follow_up(patients, mask) -> tuple[np.ndarray, np.ndarray]:
+    """Days from the index procedure to death (event) or censoring at withdrawal or the
+    report date, and whether each patient died."""
+    death = patients["death_day"][mask]
+    as_of = patients["as_of_day"][mask]
+    died = death <= as_of  # False where there is no death (NaN)
+    censored = np.maximum(np.fmin(as_of, patients["withdrawn_day"][mask]), 0)
+    return np.where(died, death, censored), died
 
 
-def _alive_at(patients, days: int, as_of: datetime.date) -> Proportion:
-    alive = known = 0
-    for patient in patients:
-        followed, died = _follow_up(patient, as_of)
-        if died and followed < days:
-            known += 1
-        elif followed >= days:
-            known += 1
-            alive += 1
-    return Proportion(alive, known)
+def _alive_at(patients, mask, days: int) -> Proportion:
+    """Known alive at ``days`` over those followed that long or dead before."""
+    followed, died = _follow_up(patients, mask)
+    alive = followed >= days
+    return Proportion(_count(alive), _count(alive | (died & (followed < days))))
 
 
-def _survival(patients, as_of, min_n):
-    pairs = [_follow_up(p, as_of) for p in patients]
-    return kaplan_meier(
-        [d for d, _ in pairs], [e for _, e in pairs], at=list(SURVIVAL_DAYS.values()), min_n=min_n
-    )
+def _survival(patients, mask, min_n: int) -> Survival:
+    followed, died = _follow_up(patients, mask)
+    return kaplan_meier(followed, died, at=list(SURVIVAL_DAYS.values()), min_n=min_n)
 
 
-def _km_cell(patients, days: int, as_of, min_n: int) -> str:
-    result = _survival(patients, as_of, min_n)
+def _km_cell(result: Survival, days: int) -> str:
     if result.too_small:
         return TOO_SMALL
     estimate = result.at[days]
     return "not yet reached" if estimate is None else f"{100 * estimate:.1f}"
 
 
-def _survival_curves(groups, filters: ReportFilter, min_n: int) -> dict:
-    curves = {}
-    for column in COHORTS:
-        result = _survival(groups[column], filters.as_of, min_n)
-        curves[column] = {
-            "n": result.n,
-            "too_small": result.too_small,
-            "days": result.times,
-            "survival": result.probabilities,
-        }
-    return curves
-
-
-def _pain_trajectory(groups, values) -> dict:
+def _pain_trajectory(patients, groups) -> dict:
     """Mean pain VAS per timepoint and cohort, with all answers at each timepoint."""
     result = {}
     for column in COHORTS:
         points = []
         for timepoint in Timepoint.values:
-            scores = [
-                values[(p.procedure_id, timepoint)]["vas_pain"]
-                for p in groups[column]
-                if values.get((p.procedure_id, timepoint), {}).get("vas_pain") is not None
-            ]
-            summary = summarise(scores)
+            scores = patients[f"vas_pain_{timepoint}"][groups[column]]
+            summary = summarise(scores[~np.isnan(scores)])
             points.append(
                 {"timepoint": timepoint, "n": summary.n, "mean": summary.mean, "sd": summary.sd}
             )
@@ -682,16 +663,6 @@ def _pain_trajectory(groups, values) -> dict:
 
 def _cell(value) -> str | int:
     return value if isinstance(value, int | str) else str(value)
-
-
-def _float(value) -> float | None:
-    if value is None:
-        return None
-    return float(value) if isinstance(value, Decimal | int | float) else value
-
-
-def _age(birth: datetime.date, on: datetime.date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
 def _mean_range(summary: Summary) -> str:

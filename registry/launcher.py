@@ -73,7 +73,7 @@ def extra_setup_commands() -> list[str]:
 
 def start_celery(python: str) -> list[subprocess.Popen]:
     var = BASE_DIR / "var"
-    for folder in ("celery-broker", "celery-processed"):
+    for folder in ("celery-broker", "celery-processed", "celery-control"):
         (var / folder).mkdir(exist_ok=True)
     worker = [python, "-m", "celery", "-A", "registry", "worker", "--loglevel=INFO"]
     worker += ["--concurrency=2", "--pool=prefork"]
