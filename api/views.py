@@ -1,14 +1,163 @@
-"""Read-only API views: thin wrappers over the domain's selectors."""
+"""Read-only API views: thin wrappers over the domain's querysets, each scoped to the
+caller's sites in ``get_queryset`` (``for_user``) and logged in ``ExportLog``."""
 
 from __future__ import annotations
 
-from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
+import csv
+import io
+
+from django.db.models import F, OuterRef, Prefetch, Subquery
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import exports, filters
+from api import serializers as api_serializers
+from api.models import ExportLog
+from api.services import export_log_finish, export_log_read, export_log_start
+from outcomes.models import FollowUp, QuestionnaireResponse
 from outcomes.reports import ReportFilter, cohort_report
+from registry.models import (
+    CompletedYears,
+    Complication,
+    Patient,
+    Procedure,
+    TreatedLevel,
+)
+
+
+def logged_filters(request: Request) -> dict:
+    """The query parameters of a read, as the log keeps them (the cursor is only paging)."""
+    return {
+        key: request.query_params.getlist(key) for key in request.query_params if key != "cursor"
+    }
+
+
+def procedure_cohort(path: str = "procedure"):
+    """The cohort of the row's procedure (design.md §7), for a page of rows."""
+    cohorts = Procedure.objects.with_cohort().filter(pk=OuterRef(path)).values("cohort")
+    return Subquery(cohorts)
+
+
+class LoggedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
+    """List and detail reads, each recorded with who, which filters and how many rows."""
+
+    resource: str
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        rows = len(response.data["results"])
+        export_log_read(
+            user=request.user, resource=self.resource, filters=logged_filters(request), rows=rows
+        )
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        export_log_read(
+            user=request.user,
+            resource=self.resource,
+            filters={"id": [str(kwargs[self.lookup_url_kwarg or self.lookup_field])]},
+            rows=1,
+        )
+        return response
+
+
+class PatientViewSet(LoggedReadOnlyViewSet):
+    """Patients, pseudonymised: registry id, site, sex, age at the index procedure and vital
+    status; never contact details or the date of birth."""
+
+    resource = "patients"
+    permission_model = Patient
+    serializer_class = api_serializers.PatientSerializer
+    filterset_class = filters.PatientFilter
+    lookup_field = "registry_id"
+
+    def get_queryset(self):
+        return (
+            Patient.objects.for_user(self.request.user)
+            .with_index_procedure()
+            .annotate(age_at_index=CompletedYears(F("index_date"), F("date_of_birth")))
+            .select_related("site")
+        )
+
+
+class ProcedureViewSet(LoggedReadOnlyViewSet):
+    """Procedures with their treated levels nested."""
+
+    resource = "procedures"
+    permission_model = Procedure
+    serializer_class = api_serializers.ProcedureSerializer
+    filterset_class = filters.ProcedureFilter
+
+    def get_queryset(self):
+        return (
+            Procedure.objects.for_user(self.request.user)
+            .with_cohort()
+            .annotate(age_at_procedure=CompletedYears(F("date"), F("patient__date_of_birth")))
+            .select_related("patient__site")
+            .prefetch_related(Prefetch("levels", TreatedLevel.objects.order_by("level")))
+        )
+
+
+class TreatedLevelViewSet(LoggedReadOnlyViewSet):
+    resource = "levels"
+    permission_model = TreatedLevel
+    serializer_class = api_serializers.TreatedLevelListSerializer
+    filterset_class = filters.TreatedLevelFilter
+
+    def get_queryset(self):
+        return (
+            TreatedLevel.objects.for_user(self.request.user)
+            .annotate(cohort=procedure_cohort())
+            .select_related("procedure__patient__site")
+        )
+
+
+class ComplicationViewSet(LoggedReadOnlyViewSet):
+    resource = "complications"
+    permission_model = Complication
+    serializer_class = api_serializers.ComplicationSerializer
+    filterset_class = filters.ComplicationFilter
+
+    def get_queryset(self):
+        return Complication.objects.for_user(self.request.user).select_related("patient__site")
+
+
+class FollowUpViewSet(LoggedReadOnlyViewSet):
+    resource = "followups"
+    permission_model = FollowUp
+    serializer_class = api_serializers.FollowUpSerializer
+    filterset_class = filters.FollowUpFilter
+
+    def get_queryset(self):
+        return (
+            FollowUp.objects.for_user(self.request.user)
+            .annotate(cohort=procedure_cohort())
+            .select_related("procedure__patient__site")
+        )
+
+
+class ResponseViewSet(LoggedReadOnlyViewSet):
+    """Questionnaire responses: every answer and the scores computed from them."""
+
+    resource = "responses"
+    permission_model = QuestionnaireResponse
+    serializer_class = api_serializers.ResponseSerializer
+    filterset_class = filters.ResponseFilter
+
+    def get_queryset(self):
+        return (
+            QuestionnaireResponse.objects.for_user(self.request.user)
+            .annotate(cohort=procedure_cohort())
+            .select_related("procedure__patient__site", "entered_by")
+        )
 
 
 class CohortReportQuery(serializers.Serializer):
@@ -28,8 +177,9 @@ class CohortReportView(APIView):
     """The cohort report (pathologic vs osteoporotic) for the caller's sites, as JSON: the
     same numbers as the admin page and `manage.py cohort_report`."""
 
-    permission_classes = [IsAuthenticated]
+    permission_model = Procedure
 
+    @extend_schema(parameters=[CohortReportQuery], responses={200: dict})
     def get(self, request: Request) -> Response:
         query = CohortReportQuery(
             data={**request.query_params.dict(), "site": request.query_params.getlist("site")}
@@ -42,4 +192,95 @@ class CohortReportView(APIView):
             date_to=data.get("date_to"),
             as_of=data.get("as_of"),
         )
-        return Response(cohort_report(user=request.user, filters=filters))
+        report = cohort_report(user=request.user, filters=filters)
+        patients = next(t for t in report["tables"] if t["id"] == "table_1")["rows"][0][-1]
+        export_log_read(
+            user=request.user, resource="reports/cohorts", filters=logged_filters(request),
+            rows=patients,
+        )  # fmt: skip
+        return Response(report)
+
+
+# --- CSV exports ----------------------------------------------------------------------------
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets a client ask for ``text/csv``; the export views write the bytes themselves."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, str | bytes):
+            return data
+        # An error (400 on a bad filter, 401, 403) as a small CSV of field and message.
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["field", "message"])
+        items = data.items() if isinstance(data, dict) else [("", data)]
+        for field, messages in items:
+            for message in messages if isinstance(messages, list) else [messages]:
+                writer.writerow([field, message])
+        return out.getvalue()
+
+
+class ExportView(APIView):
+    """A streaming CSV export with the same filters and scope as its list endpoint."""
+
+    export: exports.Export
+    renderer_classes = [CSVRenderer, JSONRenderer]
+
+    @property
+    def permission_model(self):
+        return self.export.permission_model
+
+    def get(self, request: Request) -> StreamingHttpResponse:
+        queryset = self.export.queryset(request.user)
+        filterset = self.export.filterset(request.query_params, queryset=queryset, request=request)
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        sql, params = exports.export_sql(self.export, filterset.qs)
+        log = export_log_start(
+            user=request.user,
+            kind=ExportLog.Kind.EXPORT,
+            resource=self.export.name,
+            filters=logged_filters(request),
+        )
+
+        def finish(rows: int, completed: bool) -> None:
+            export_log_finish(log=log, rows=rows, completed=completed)
+
+        response = StreamingHttpResponse(
+            exports.stream_csv(sql, params, on_finish=finish), content_type="text/csv"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{self.export.name}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def export_view(export: exports.Export):
+    return extend_schema(
+        summary=export.title,
+        filters=True,
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )(
+        type(
+            f"{export.model.__name__}Export",
+            (ExportView,),
+            {"export": export, "__doc__": export.title},
+        )
+    )
+
+
+class DictionaryView(APIView):
+    """The data dictionary of every export: column, label, type, unit, allowed values."""
+
+    permission_model = Patient
+    renderer_classes = [CSVRenderer, JSONRenderer]
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request) -> HttpResponse:
+        response = HttpResponse(exports.dictionary_csv(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="dictionary.csv"'
+        return response

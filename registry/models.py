@@ -189,6 +189,14 @@ class ScopedQuerySet(models.QuerySet):
         return self.filter(**{f"{self.site_path}__members": user})
 
 
+class CompletedYears(models.Func):
+    """Completed years from the second date to the first: ``CompletedYears(on, born)`` is the
+    age on a date, as PostgreSQL's ``age()`` counts it (a birthday counts on its day)."""
+
+    template = "extract(year FROM age(%(expressions)s))::integer"
+    output_field = models.IntegerField()
+
+
 class PatientQuerySet(ScopedQuerySet):
     site_path = "site"
 

@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "knox",
     "registry",
     "outcomes",
     "api",
@@ -187,6 +189,41 @@ CELERY_BEAT_SCHEDULE = {
         "task": "outcomes.chase_followups",
         "schedule": float(os.getenv("CHASE_INTERVAL_SECONDS", "900")),
     },
+}
+
+# The read API and exports (design.md §9). Tokens are django-rest-knox's (hashed); a manager
+# creates them in the admin or with `manage.py create_api_token USERNAME`.
+API_TOKEN_TTL_DAYS = int(os.getenv("API_TOKEN_TTL_DAYS", "365"))
+API_PAGE_SIZE = int(os.getenv("API_PAGE_SIZE", "100"))
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # first, so that a request without credentials gets 401 with WWW-Authenticate: Token
+        "knox.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # staff in the admin
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.CanViewModel"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursorPagination",
+    "PAGE_SIZE": API_PAGE_SIZE,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "COERCE_DECIMAL_TO_STRING": False,  # numbers in JSON, as statisticians expect
+}
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,  # no write on every request; a token lives API_TOKEN_TTL_DAYS
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Vertebral augmentation registry API",
+    "DESCRIPTION": (
+        "Read-only, pseudonymised registry data for auditors and statisticians, limited to "
+        "the caller's sites. Send `Authorization: Token <token>`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from this server: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

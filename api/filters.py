@@ -1,0 +1,148 @@
+"""The filters every list endpoint and export shares (django-filter).
+
+Each model reaches its site, its procedure and that procedure's date along a different path;
+the filter sets below only name those paths.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Exists, OuterRef, Q
+
+from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
+from registry.models import Cohort, Complication, Patient, Procedure, TreatedLevel
+
+
+ISO_DATE = "%Y-%m-%d"
+
+
+class CodeInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
+    pass
+
+
+class RegistryFilter(django_filters.FilterSet):
+    site = CodeInFilter(method="filter_site", label="Site codes, comma-separated (e.g. AAR,ODE)")
+    # ISO dates only: "10/03/2025" would be read as 3 October by Django's default formats
+    date_from = django_filters.DateFilter(
+        method="filter_date_from",
+        label="Procedure date on or after (YYYY-MM-DD)",
+        input_formats=[ISO_DATE],
+    )
+    date_to = django_filters.DateFilter(
+        method="filter_date_to",
+        label="Procedure date on or before (YYYY-MM-DD)",
+        input_formats=[ISO_DATE],
+    )
+    cohort = django_filters.ChoiceFilter(
+        choices=Cohort.choices, method="filter_cohort", label="Cohort of the procedure"
+    )
+    etiology = django_filters.ChoiceFilter(
+        choices=TreatedLevel.Etiology.choices,
+        method="filter_etiology",
+        label="A treated level of this etiology",
+    )
+    updated_since = django_filters.IsoDateTimeFilter(
+        method="filter_updated_since",
+        label="Changed at or after this time (ISO 8601), for incremental pulls",
+    )
+
+    # Paths from the model, set by each subclass.
+    site_lookup = "procedure__patient__site__code"
+    date_lookup = "procedure__date"
+    procedure_lookup = "procedure"  # the procedure's pk, for OuterRef
+
+    def filter_site(self, queryset, name, value):
+        return queryset.filter(**{f"{self.site_lookup}__in": value})
+
+    def filter_date_from(self, queryset, name, value):
+        return queryset.filter(**{f"{self.date_lookup}__gte": value})
+
+    def filter_date_to(self, queryset, name, value):
+        return queryset.filter(**{f"{self.date_lookup}__lte": value})
+
+    def filter_cohort(self, queryset, name, value):
+        procedures = Procedure.objects.with_cohort().filter(cohort=value)
+        return queryset.filter(**{f"{self.procedure_lookup}__in": procedures.values("pk")})
+
+    def filter_etiology(self, queryset, name, value):
+        levels = TreatedLevel.objects.filter(
+            procedure=OuterRef(self.procedure_lookup), etiology=value
+        )
+        return queryset.filter(Exists(levels))
+
+    def filter_updated_since(self, queryset, name, value):
+        return queryset.filter(updated_at__gte=value)
+
+
+class PatientFilter(RegistryFilter):
+    """Patients by their index (first) procedure: its date, cohort and levels."""
+
+    site_lookup = "site__code"
+    date_lookup = "index_date"
+    procedure_lookup = "index_procedure_id"
+
+    def filter_cohort(self, queryset, name, value):
+        return queryset.filter(index_cohort=value)
+
+    class Meta:
+        model = Patient
+        fields = ["site", "date_from", "date_to", "cohort", "etiology", "updated_since"]
+
+
+class ProcedureFilter(RegistryFilter):
+    site_lookup = "patient__site__code"
+    date_lookup = "date"
+    procedure_lookup = "pk"
+
+    def filter_cohort(self, queryset, name, value):
+        return queryset.filter(cohort=value)
+
+    def filter_updated_since(self, queryset, name, value):
+        """A procedure counts as changed when it or one of its treated levels (nested in
+        it) changed."""
+        levels = TreatedLevel.objects.filter(procedure=OuterRef("pk"), updated_at__gte=value)
+        return queryset.filter(Q(updated_at__gte=value) | Exists(levels))
+
+    class Meta:
+        model = Procedure
+        fields = ["site", "date_from", "date_to", "cohort", "etiology", "updated_since"]
+
+
+class TreatedLevelFilter(RegistryFilter):
+    def filter_etiology(self, queryset, name, value):
+        return queryset.filter(etiology=value)  # this level's own etiology
+
+    class Meta:
+        model = TreatedLevel
+        fields = ["site", "date_from", "date_to", "cohort", "etiology", "updated_since"]
+
+
+class ComplicationFilter(RegistryFilter):
+    site_lookup = "patient__site__code"
+
+    class Meta:
+        model = Complication
+        fields = ["site", "date_from", "date_to", "cohort", "etiology", "updated_since"]
+
+
+class TimepointFilter(RegistryFilter):
+    timepoint = django_filters.ChoiceFilter(choices=Timepoint.choices)
+
+
+class FollowUpFilter(TimepointFilter):
+    state = django_filters.ChoiceFilter(choices=FollowUp.State.choices)
+
+    class Meta:
+        model = FollowUp
+        fields = [
+            "site", "date_from", "date_to", "cohort", "etiology", "timepoint", "state",
+            "updated_since",
+        ]  # fmt: skip
+
+
+class ResponseFilter(TimepointFilter):
+    class Meta:
+        model = QuestionnaireResponse
+        fields = [
+            "site", "date_from", "date_to", "cohort", "etiology", "timepoint", "updated_since",
+        ]  # fmt: skip

@@ -1,0 +1,42 @@
+"""What the API keeps: a log of every read and export (design.md §9).
+
+API tokens themselves are django-rest-knox's ``AuthToken`` (only a SHA-512 digest is stored).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class ExportLog(models.Model):
+    """One API read or export: who, what, which filters, how many rows, when.
+
+    A CSV export is logged when it starts and updated when the last row is sent, so an
+    export that was cut off still shows, with the rows sent so far and ``completed`` false.
+    """
+
+    class Kind(models.TextChoices):
+        READ = "read", _("API read")
+        EXPORT = "export", _("CSV export")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="export_logs"
+    )
+    kind = models.CharField(max_length=6, choices=Kind)
+    resource = models.CharField(max_length=40)  # the route's name, e.g. "procedures", "levels.csv"
+    filters = models.JSONField(default=dict, blank=True)  # the query parameters as sent
+    rows = models.PositiveIntegerField(default=0)
+    completed = models.BooleanField(default=False)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("API read or export")
+        verbose_name_plural = _("API reads and exports")
+
+    def __str__(self) -> str:
+        return f"{self.resource} by {self.user} at {self.started_at:%Y-%m-%d %H:%M}"

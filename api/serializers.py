@@ -1,0 +1,232 @@
+"""Pseudonymised representations: registry ids, never names, contact details, dates of birth
+or free text (notes and descriptions may name people). Every field is listed."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from outcomes.models import FollowUp, QuestionnaireResponse
+from registry.models import Cohort, Complication, Patient, Procedure, TreatedLevel
+
+COHORT_CHOICES = Cohort.choices
+TIMESTAMPS = ["updated_at"]
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    site = serializers.CharField(source="site.code")
+    age_at_index = serializers.IntegerField(
+        help_text="Completed years at the index (first) procedure."
+    )
+    index_procedure = serializers.IntegerField(source="index_procedure_id", allow_null=True)
+    index_date = serializers.DateField(allow_null=True)
+    index_cohort = serializers.ChoiceField(choices=COHORT_CHOICES, allow_null=True)
+    vital_status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Patient
+        fields = [
+            "registry_id",
+            "site",
+            "sex",
+            "age_at_index",
+            "index_procedure",
+            "index_date",
+            "index_cohort",
+            "vital_status",
+            "date_of_death",
+            "cause_of_death",
+            "consent_withdrawn_date",
+            "karnofsky",
+            "asa_class",
+            "primary_tumour",
+            "malignancy_confirmation",
+            "other_bone_metastases",
+            "visceral_metastases",
+            "prior_radiotherapy",
+            "prior_chemotherapy",
+            *TIMESTAMPS,
+        ]
+
+    def get_vital_status(self, patient) -> str:
+        return "deceased" if patient.date_of_death else "alive"
+
+
+class TreatedLevelSerializer(serializers.ModelSerializer):
+    level = serializers.CharField(source="get_level_display", help_text="C2 … S1")
+
+    class Meta:
+        model = TreatedLevel
+        fields = [
+            "id",
+            "level",
+            "etiology",
+            "fracture",
+            "genant_grade",
+            "posterior_wall_defect",
+            "pedicle_involvement",
+            "epidural_extension",
+            "approach",
+            "cement_type",
+            "cement_volume_ml",
+            "cement_leakage",
+            "leakage_sites",
+            "leakage_symptomatic",
+            "leakage_detected_by",
+            *TIMESTAMPS,
+        ]
+
+
+class OfProcedure(serializers.Serializer):
+    """The procedure, patient and site a row belongs to."""
+
+    procedure = serializers.IntegerField(source="procedure_id")
+    patient = serializers.CharField(source="procedure.patient.registry_id")
+    site = serializers.CharField(source="procedure.patient.site.code")
+    cohort = serializers.ChoiceField(choices=COHORT_CHOICES)
+
+
+class TreatedLevelListSerializer(OfProcedure, TreatedLevelSerializer):
+    procedure_date = serializers.DateField(source="procedure.date")
+
+    class Meta(TreatedLevelSerializer.Meta):
+        fields = [
+            "id",
+            "procedure",
+            "patient",
+            "site",
+            "procedure_date",
+            "cohort",
+            *TreatedLevelSerializer.Meta.fields[1:],
+        ]
+
+
+class ProcedureSerializer(serializers.ModelSerializer):
+    patient = serializers.CharField(source="patient.registry_id")
+    site = serializers.CharField(source="patient.site.code")
+    cohort = serializers.ChoiceField(choices=COHORT_CHOICES)
+    age_at_procedure = serializers.IntegerField(help_text="Completed years on the day.")
+    levels = TreatedLevelSerializer(many=True)
+
+    class Meta:
+        model = Procedure
+        fields = [
+            "id",
+            "patient",
+            "site",
+            "date",
+            "cohort",
+            "age_at_procedure",
+            "technique",
+            "adjunct",
+            "anaesthesia",
+            "image_guidance",
+            "operator",
+            "indication",
+            "mri_stir_oedema",
+            "biopsy_taken",
+            "biopsy_result",
+            "fluoroscopy_time_s",
+            "dose_area_product",
+            "absolute_contraindications",
+            "relative_contraindications",
+            "length_of_stay_days",
+            "levels",
+            *TIMESTAMPS,
+        ]
+
+
+class ComplicationSerializer(serializers.ModelSerializer):
+    patient = serializers.CharField(source="patient.registry_id")
+    site = serializers.CharField(source="patient.site.code")
+
+    class Meta:
+        model = Complication
+        fields = [
+            "id",
+            "patient",
+            "site",
+            "procedure",
+            "treated_level",
+            "date",
+            "type",
+            "cirse_grade",
+            "relation",
+            "outcome",
+            *TIMESTAMPS,
+        ]
+
+
+class FollowUpSerializer(OfProcedure, serializers.ModelSerializer):
+    class Meta:
+        model = FollowUp
+        fields = [
+            "id",
+            "procedure",
+            "patient",
+            "site",
+            "cohort",
+            "timepoint",
+            "due_date",
+            "window_start",
+            "window_end",
+            "state",
+            "invited_on",
+            "invitations_sent",
+            "reminders_sent",
+            "last_contact_on",
+            "on_phone_worklist_since",
+            "phone_outcome",
+            "cancel_reason",
+            "link_issued_at",
+            "link_opened_at",
+            "link_started_at",
+            "link_submitted_at",
+            "completed_at",
+            *TIMESTAMPS,
+        ]
+
+
+class ResponseSerializer(OfProcedure, serializers.ModelSerializer):
+    entered_by = serializers.CharField(
+        source="entered_by.username",
+        allow_null=True,
+        default=None,
+        help_text="The staff user who entered it; null when the patient answered by link.",
+    )
+
+    class Meta:
+        model = QuestionnaireResponse
+        fields = [
+            "id",
+            "procedure",
+            "patient",
+            "site",
+            "cohort",
+            "timepoint",
+            "mode",
+            "answered_on",
+            "entered_by",
+            "vas_pain",
+            "eq5d_version",
+            "eq5d_mobility",
+            "eq5d_self_care",
+            "eq5d_usual_activities",
+            "eq5d_pain_discomfort",
+            "eq5d_anxiety_depression",
+            "eq_vas",
+            "eq5d_value_set",
+            "eq5d_index",
+            "odi_pain_intensity",
+            "odi_personal_care",
+            "odi_lifting",
+            "odi_walking",
+            "odi_sitting",
+            "odi_standing",
+            "odi_sleeping",
+            "odi_sex_life",
+            "odi_social_life",
+            "odi_travelling",
+            "odi_score",
+            "scored_at",
+            *TIMESTAMPS,
+        ]
