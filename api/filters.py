@@ -12,7 +12,6 @@ from django.db.models import Exists, OuterRef, Q
 from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
 from registry.models import Cohort, Complication, Patient, Procedure, TreatedLevel
 
-
 ISO_DATE = "%Y-%m-%d"
 
 
