@@ -185,6 +185,19 @@ def stream_csv(
         on_finish(max(sent - 1, 0), completed)
 
 
+def started(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """``chunks`` with the first one already read, so that an error in the query (which
+    PostgreSQL reports when COPY starts) is an error response, not a truncated file that
+    looks complete."""
+    first = next(chunks)
+
+    def rest() -> Iterator[bytes]:
+        yield first
+        yield from chunks  # closing this generator closes ``chunks`` too
+
+    return rest()
+
+
 def dictionary_csv() -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, ["file", "column", "label", "type", "unit", "allowed"])

@@ -6,6 +6,8 @@ the filter sets below only name those paths.
 
 from __future__ import annotations
 
+import datetime
+
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
@@ -13,6 +15,11 @@ from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
 from registry.models import Cohort, Complication, Patient, Procedure, TreatedLevel
 
 ISO_DATE = "%Y-%m-%d"
+
+
+def _utc(moment: datetime.datetime) -> datetime.datetime:
+    """In UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 lets through."""
+    return moment.astimezone(datetime.UTC)
 
 
 class CodeInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
@@ -70,7 +77,7 @@ class RegistryFilter(django_filters.FilterSet):
         return queryset.filter(Exists(levels))
 
     def filter_updated_since(self, queryset, name, value):
-        return queryset.filter(updated_at__gte=value)
+        return queryset.filter(updated_at__gte=_utc(value))
 
 
 class PatientFilter(RegistryFilter):
@@ -93,12 +100,10 @@ class ProcedureFilter(RegistryFilter):
     date_lookup = "date"
     procedure_lookup = "pk"
 
-    def filter_cohort(self, queryset, name, value):
-        return queryset.filter(cohort=value)
-
     def filter_updated_since(self, queryset, name, value):
         """A procedure counts as changed when it or one of its treated levels (nested in
         it) changed."""
+        value = _utc(value)
         levels = TreatedLevel.objects.filter(procedure=OuterRef("pk"), updated_at__gte=value)
         return queryset.filter(Q(updated_at__gte=value) | Exists(levels))
 

@@ -58,6 +58,8 @@ def test_exports_take_the_list_filters(registry, api_a):
     ]
     rows = read_csv(api_a, "/api/v1/exports/procedures.csv", date_from="2025-04-01")
     assert [row["procedure_id"] for row in rows] == [str(registry["second"].pk)]
+    rows = read_csv(api_a, "/api/v1/exports/procedures.csv", cohort="pathologic")
+    assert [row["procedure_id"] for row in rows] == [str(registry["myeloma"].pk)]
 
 
 def test_a_bad_export_filter_is_a_400_and_logs_nothing(registry, api_a):
