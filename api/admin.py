@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -72,6 +73,8 @@ class ApiTokenAdmin(ManagersOnly, admin.ModelAdmin):
         self.message_user(request, message, messages.SUCCESS)
 
     def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         form = TokenCreateForm(request.POST or None)
         token = None
         if request.method == "POST" and form.is_valid():
