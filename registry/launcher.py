@@ -58,6 +58,8 @@ def main() -> int:
         f"  Outgoing email       {mail_dir}/\n"
         "  Patient questionnaire: follow the link in an invitation email there (the worker\n"
         "                       sends them within a minute); it opens on any phone-sized browser.\n"
+        f"  API docs             http://{host}:{port}/api/docs/ ; a token for the London auditor:\n"
+        "                       .venv/bin/python manage.py create_api_token auditor.ldn\n"
         "  Stop with Ctrl-C.\n",
         flush=True,
     )
