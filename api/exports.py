@@ -169,7 +169,8 @@ def stream_csv(
     lines = sent = 0  # psycopg hands over one CSV line at a time; the first is the header
     completed = False
     try:
-        with connection.cursor() as cursor, cursor.copy(sql, params) as copy:
+        # psycopg's own cursor: Django's debug wrapper (DEBUG on) takes no COPY parameters
+        with connection.cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
             buffer = bytearray()
             for data in copy:
                 buffer += data
