@@ -18,10 +18,21 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from django.contrib.postgres.aggregates import BoolAnd, BoolOr
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection, models
-from django.db.models import Count, Exists, F, FilteredRelation, Func, OuterRef, Q, Subquery
-from django.db.models.functions import Cast
+from django.db.models import (
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FilteredRelation,
+    Func,
+    OuterRef,
+    Q,
+    Subquery,
+)
+from django.db.models.functions import Cast, Coalesce
 from django.utils.text import capfirst
 
 from api.filters import ProcedureFilter, ResponseFilter, TreatedLevelFilter
@@ -32,6 +43,7 @@ from registry.models import (
     Complication,
     Procedure,
     TreatedLevel,
+    cohort_rule,
 )
 
 CHUNK_BYTES = 64 * 1024
@@ -215,8 +227,20 @@ COHORT_ALLOWED = _allowed(Cohort.choices)
 
 
 def _cohort(path: str) -> Subquery:
-    procedures = Procedure.objects.with_cohort().filter(pk=OuterRef(path)).values("cohort")
-    return Subquery(procedures)
+    """The cohort of the row's procedure (design.md §7), from all of that procedure's levels
+    in one aggregate (whatever the export's filters keep)."""
+
+    def flag(condition: Q) -> ExpressionWrapper:
+        return ExpressionWrapper(condition, output_field=models.BooleanField())
+
+    levels = TreatedLevel.objects.filter(procedure=OuterRef(path)).order_by().values("procedure")
+    cohort = cohort_rule(
+        any_malignant=BoolOr(flag(Q(etiology__in=TreatedLevel.MALIGNANT_ETIOLOGIES))),
+        any_level=models.Value(True),  # over no levels both aggregates are NULL: "other"
+        only_osteoporotic=BoolAnd(flag(Q(etiology=TreatedLevel.Etiology.OSTEOPOROTIC))),
+    )
+    no_levels = models.Value(Cohort.OTHER)
+    return Coalesce(Subquery(levels.annotate(cohort=cohort).values("cohort")), no_levels)
 
 
 def _patient_columns(procedure: str) -> list[Column]:

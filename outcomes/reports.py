@@ -167,9 +167,9 @@ def load_patients(*, user, filters: ReportFilter) -> Columns:
     """``PATIENT_COLUMNS`` for the index procedures in scope, in one query."""
     procedures = index_procedures(user=user, filters=filters)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        # A report is one large read: compiling it with JIT costs more than running it, and
-        # its sorts and hashes fit in memory with a larger work_mem. Both last to COMMIT.
-        cursor.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
+        # A report is one large read: its sorts and hashes fit in memory with a larger
+        # work_mem (until COMMIT). JIT is off for every connection (settings).
+        cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(*_patient_query(procedures, filters.as_of))
         rows = cursor.fetchall()
     table = np.array(rows, dtype=float).reshape(len(rows), len(PATIENT_COLUMNS))  # None → NaN

@@ -415,6 +415,18 @@ class PatientContact(models.Model):
         return f"Contact details of {self.patient}"
 
 
+def cohort_rule(*, any_malignant, any_level, only_osteoporotic) -> Case:
+    """The cohort of a procedure (design.md §7) from three conditions on its treated levels,
+    whatever expressions compute them (subqueries per procedure, or window aggregates over a
+    procedure's levels in an export)."""
+    return Case(
+        When(any_malignant, then=Value(Cohort.PATHOLOGIC)),
+        When(any_level & only_osteoporotic, then=Value(Cohort.OSTEOPOROTIC)),
+        default=Value(Cohort.OTHER),
+        output_field=models.CharField(),
+    )
+
+
 class ProcedureQuerySet(ScopedQuerySet):
     site_path = "patient__site"
 
@@ -427,18 +439,12 @@ class ProcedureQuerySet(ScopedQuerySet):
         """
         levels = TreatedLevel.objects.filter(procedure=OuterRef("pk"))
         return self.annotate(
-            cohort=Case(
-                When(
-                    Exists(levels.filter(etiology__in=TreatedLevel.MALIGNANT_ETIOLOGIES)),
-                    then=Value(Cohort.PATHOLOGIC),
+            cohort=cohort_rule(
+                any_malignant=Exists(levels.filter(etiology__in=TreatedLevel.MALIGNANT_ETIOLOGIES)),
+                any_level=Exists(levels),
+                only_osteoporotic=~Exists(
+                    levels.exclude(etiology=TreatedLevel.Etiology.OSTEOPOROTIC)
                 ),
-                When(
-                    Exists(levels)
-                    & ~Exists(levels.exclude(etiology=TreatedLevel.Etiology.OSTEOPOROTIC)),
-                    then=Value(Cohort.OSTEOPOROTIC),
-                ),
-                default=Value(Cohort.OTHER),
-                output_field=models.CharField(),
             )
         )
 

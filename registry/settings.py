@@ -122,6 +122,9 @@ DATABASES = {
 }
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("PostgreSQL is the only supported database (DATABASE_URL).")
+# PostgreSQL's JIT compiles a large read (the cohort report, a 1M-row export) for longer than
+# it then runs; the registry's other queries are too small to gain from it.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

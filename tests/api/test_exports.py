@@ -11,7 +11,7 @@ from api.models import ExportLog
 from outcomes.models import QuestionnaireResponse
 from registry.models import Procedure, TreatedLevel
 from tests.api.conftest import DAY
-from tests.factories import make_level, make_patient, make_procedure
+from tests.factories import make_level, make_patient, make_procedure, make_response
 
 
 def read_csv(client, url, **params) -> list[dict]:
@@ -178,3 +178,23 @@ def test_managers_see_the_export_log_in_the_admin(
     if status == 200:
         assert "levels.csv" in page.content.decode()
         assert "auditor.a" in page.content.decode()
+
+
+def test_export_cohorts_follow_the_rule_on_all_levels_of_the_procedure(registry, api_a, site_a):
+    mixed = make_procedure(make_patient(site_a), "osteoporotic", "metastasis", date=DAY)
+    other = make_procedure(make_patient(site_a), "osteoporotic", "haemangioma", date=DAY)
+    bare = make_procedure(make_patient(site_a), date=DAY)
+    make_response(bare, "baseline", vas_pain=50)
+    expected = dict(Procedure.objects.with_cohort().values_list("pk", "cohort"))
+    assert (expected[mixed.pk], expected[other.pk], expected[bare.pk]) == (
+        "pathologic", "other", "other",
+    )  # fmt: skip
+    for row in read_csv(api_a, "/api/v1/exports/levels.csv"):
+        assert row["cohort"] == expected[int(row["procedure_id"])]
+    # filtered to its osteoporotic level, the mixed procedure is still pathologic
+    rows = read_csv(api_a, "/api/v1/exports/levels.csv", etiology="osteoporotic")
+    assert {r["cohort"] for r in rows if r["procedure_id"] == str(mixed.pk)} == {"pathologic"}
+    for row in read_csv(api_a, "/api/v1/exports/responses.csv"):
+        assert row["cohort"] == expected[int(row["procedure_id"])]
+    for row in read_csv(api_a, "/api/v1/exports/procedures.csv"):
+        assert row["cohort"] == expected[int(row["procedure_id"])]
