@@ -226,7 +226,7 @@ def dictionary_csv() -> str:
 COHORT_ALLOWED = _allowed(Cohort.choices)
 
 
-def _cohort(path: str) -> Subquery:
+def procedure_cohort(path: str = "procedure") -> Coalesce:
     """The cohort of the row's procedure (design.md §7), from all of that procedure's levels
     in one aggregate (whatever the export's filters keep)."""
 
@@ -266,7 +266,7 @@ def _patient_columns(procedure: str) -> list[Column]:
 def _cohort_column(path: str) -> Column:
     return Column(
         "cohort",
-        expression=_cohort(path),
+        expression=procedure_cohort(path),
         label="Cohort of the procedure (design.md §7)",
         type="text",
         allowed=COHORT_ALLOWED,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from django.db.models import F, OuterRef, Prefetch, Subquery
+from django.db.models import F, Prefetch
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -37,12 +37,6 @@ def logged_filters(request: Request) -> dict:
     return {
         key: request.query_params.getlist(key) for key in request.query_params if key != "cursor"
     }
-
-
-def procedure_cohort(path: str = "procedure"):
-    """The cohort of the row's procedure (design.md §7), for a page of rows."""
-    cohorts = Procedure.objects.with_cohort().filter(pk=OuterRef(path)).values("cohort")
-    return Subquery(cohorts)
 
 
 class LoggedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
@@ -106,18 +100,24 @@ class ProcedureViewSet(LoggedReadOnlyViewSet):
         )
 
 
-class TreatedLevelViewSet(LoggedReadOnlyViewSet):
+class OfProcedureViewSet(LoggedReadOnlyViewSet):
+    """Rows that belong to a procedure, each with that procedure's cohort, patient and site."""
+
+    related: tuple[str, ...] = ()
+
+    def get_queryset(self):
+        return (
+            self.permission_model.objects.for_user(self.request.user)
+            .annotate(cohort=exports.procedure_cohort())
+            .select_related("procedure__patient__site", *self.related)
+        )
+
+
+class TreatedLevelViewSet(OfProcedureViewSet):
     resource = "levels"
     permission_model = TreatedLevel
     serializer_class = api_serializers.TreatedLevelListSerializer
     filterset_class = filters.TreatedLevelFilter
-
-    def get_queryset(self):
-        return (
-            TreatedLevel.objects.for_user(self.request.user)
-            .annotate(cohort=procedure_cohort())
-            .select_related("procedure__patient__site")
-        )
 
 
 class ComplicationViewSet(LoggedReadOnlyViewSet):
@@ -130,34 +130,21 @@ class ComplicationViewSet(LoggedReadOnlyViewSet):
         return Complication.objects.for_user(self.request.user).select_related("patient__site")
 
 
-class FollowUpViewSet(LoggedReadOnlyViewSet):
+class FollowUpViewSet(OfProcedureViewSet):
     resource = "followups"
     permission_model = FollowUp
     serializer_class = api_serializers.FollowUpSerializer
     filterset_class = filters.FollowUpFilter
 
-    def get_queryset(self):
-        return (
-            FollowUp.objects.for_user(self.request.user)
-            .annotate(cohort=procedure_cohort())
-            .select_related("procedure__patient__site")
-        )
 
-
-class ResponseViewSet(LoggedReadOnlyViewSet):
+class ResponseViewSet(OfProcedureViewSet):
     """Questionnaire responses: every answer and the scores computed from them."""
 
     resource = "responses"
     permission_model = QuestionnaireResponse
     serializer_class = api_serializers.ResponseSerializer
     filterset_class = filters.ResponseFilter
-
-    def get_queryset(self):
-        return (
-            QuestionnaireResponse.objects.for_user(self.request.user)
-            .annotate(cohort=procedure_cohort())
-            .select_related("procedure__patient__site", "entered_by")
-        )
+    related = ("entered_by",)
 
 
 class CohortReportQuery(serializers.Serializer):
