@@ -84,7 +84,6 @@ class Export:
     name: str  # the file name
     title: str
     model: type[models.Model]
-    permission_model: type[models.Model]
     filterset: type
     columns: list[Column]
     queryset: Callable  # user -> the scoped queryset, before filters
@@ -295,7 +294,6 @@ LEVELS = Export(
     name="levels.csv",
     title="One row per treated level, with its procedure, cohort and patient",
     model=TreatedLevel,
-    permission_model=TreatedLevel,
     filterset=TreatedLevelFilter,
     queryset=lambda user: TreatedLevel.objects.for_user(user),
     columns=[
@@ -329,7 +327,6 @@ RESPONSES = Export(
     name="responses.csv",
     title="One row per patient and timepoint: pain VAS, EQ-5D answers and index, ODI",
     model=QuestionnaireResponse,
-    permission_model=QuestionnaireResponse,
     filterset=ResponseFilter,
     queryset=lambda user: QuestionnaireResponse.objects.for_user(user),
     columns=[
@@ -405,7 +402,6 @@ PROCEDURES = Export(
     name="procedures.csv",
     title="One row per procedure: patient, cohort, levels, complications and scores per timepoint",
     model=Procedure,
-    permission_model=Procedure,
     filterset=ProcedureFilter,
     queryset=_procedures,
     columns=[

@@ -221,7 +221,7 @@ class ExportView(GenericAPIView):
 
     @property
     def permission_model(self):
-        return self.export.permission_model
+        return self.export.model
 
     @property
     def filterset_class(self):

@@ -110,7 +110,8 @@ class ReportFilter:
 
 
 RESPONSE_VALUES = ("eq5d_index", "odi_score", "vas_pain", "odi_pain_intensity")
-_INDEX_PKS = "SELECT pk FROM report_index"  # the index procedures' CTE in ``_patient_query``
+_INDEX = "report_index"  # the index procedures' CTE in ``_patient_query``
+_INDEX_PKS = f"SELECT pk FROM {_INDEX}"  # noqa: S608 (a constant)
 
 PATIENT_COLUMNS = [
     "cohort",
@@ -227,7 +228,7 @@ def _patient_query(procedures, as_of: datetime.date) -> tuple[str, list]:
         Complication.objects.exclude(relation=Complication.Relation.UNRELATED)
     ).annotate(worst_grade=Max("cirse_grade"))
     ctes, params = [], []
-    for name, queryset in (("report_index", index), ("levels", levels), ("worst", worst)):
+    for name, queryset in ((_INDEX, index), ("levels", levels), ("worst", worst)):
         sql, part_params = queryset.query.sql_with_params()
         ctes.append(f"{name} AS ({sql})")
         params += part_params
@@ -256,7 +257,7 @@ def _patient_query(procedures, as_of: datetime.date) -> tuple[str, list]:
             coalesce(l.leaks, 0),
             coalesce(w.worst_grade, 0),
             {", ".join(per_timepoint)}
-        FROM report_index i
+        FROM {_INDEX} i
         LEFT JOIN levels l ON l.procedure_id = i.pk
         LEFT JOIN worst w ON w.procedure_id = i.pk
     """  # noqa: S608 (names are ours; every value is a parameter)

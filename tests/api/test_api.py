@@ -14,7 +14,14 @@ from api.models import ExportLog
 from outcomes.models import FollowUp, QuestionnaireResponse
 from registry.models import Complication, Procedure, TreatedLevel
 from tests.api.conftest import DAY, token_client
-from tests.factories import make_level, make_patient, make_procedure, make_user
+from tests.factories import (
+    make_complication,
+    make_level,
+    make_patient,
+    make_procedure,
+    make_response,
+    make_user,
+)
 
 LISTS = [
     "/api/v1/patients",
@@ -305,8 +312,6 @@ def test_queries_per_page_do_not_grow_with_the_page(registry, api_a, site_a, url
     for _ in range(6):
         procedure = make_procedure(make_patient(site_a), "osteoporotic", "metastasis", date=DAY)
         make_level(procedure, level=TreatedLevel.Level.L2)
-    from tests.factories import make_complication, make_response
-
     for procedure in Procedure.objects.filter(patient__site=site_a):
         make_complication(procedure)
         if not procedure.responses.filter(timepoint="month_12").exists():
