@@ -33,9 +33,16 @@ from registry.models import (
 
 
 def logged_filters(request: Request) -> dict:
-    """The query parameters of a read, as the log keeps them (the cursor is only paging)."""
+    """The query parameters of a read, as the log keeps them (the cursor is only paging).
+    NUL characters, which PostgreSQL's jsonb refuses, are kept visible as U+FFFD."""
+
+    def clean(text: str) -> str:
+        return text.replace("\x00", "\ufffd")
+
     return {
-        key: request.query_params.getlist(key) for key in request.query_params if key != "cursor"
+        clean(key): [clean(value) for value in request.query_params.getlist(key)]
+        for key in request.query_params
+        if key != "cursor"
     }
 
 

@@ -328,3 +328,17 @@ def test_updated_since_with_an_unusual_offset_is_answered(registry, api_a, url):
     assert response.status_code == 200
     body = b"".join(response.streaming_content) if response.streaming else response.content
     assert b"AAA" in body
+
+
+@pytest.mark.parametrize("url", ["/api/v1/procedures", "/api/v1/exports/levels.csv"])
+def test_a_nul_character_in_an_unknown_parameter_is_logged_not_a_500(registry, api_a, url):
+    # jsonb refuses \u0000 (found by schemathesis)
+    response = api_a.get(f"{url}?note%00=a%00b")
+    assert response.status_code == 200
+    if response.streaming:
+        b"".join(response.streaming_content)
+    assert ExportLog.objects.get().filters == {"note\ufffd": ["a\ufffdb"]}
+
+
+def test_a_nul_character_in_a_filter_value_is_a_400(registry, api_a):
+    assert api_a.get("/api/v1/procedures?site=AA%00A").status_code == 400
