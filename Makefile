@@ -24,7 +24,7 @@ COMPILE_MESSAGES := DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.ve
 run: $(STAMP)
 	bash scripts/ensure-debian-packages
 	$(COMPILE_MESSAGES)
-	$(BIN)/python -m registry.launcher
+	$(BIN)/python -m registry.project.launcher
 
 test: $(STAMP)
 	bash scripts/ensure-debian-packages

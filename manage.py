@@ -6,8 +6,8 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
-    from registry.embedded_db import ensure_database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.project.settings")
+    from registry.project.embedded_db import ensure_database_url
 
     ensure_database_url()
     from django.core.management import execute_from_command_line

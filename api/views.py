@@ -22,7 +22,8 @@ from api import serializers as api_serializers
 from api.models import ExportLog
 from api.services import export_log_finish, export_log_read, export_log_start
 from outcomes.models import FollowUp, QuestionnaireResponse
-from outcomes.reports import ReportFilter, cohort_report
+from outcomes.reports.dataset import ReportFilter
+from outcomes.reports.tables import cohort_report
 from registry.models import (
     CompletedYears,
     Complication,

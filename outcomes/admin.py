@@ -9,12 +9,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.chasing import (
-    LinkNotIssued,
-    followup_link_resend,
-    followups_ensure,
-    followups_record_phone_outcome,
-)
+from outcomes.followups.sending import LinkNotIssued, followup_link_resend
+from outcomes.followups.services import followups_record_phone_outcome
+from outcomes.followups.sweep import followups_ensure
 from outcomes.forms import StaffResponseForm
 from outcomes.instruments.odi import MAX_MISSING_SECTIONS
 from outcomes.models import (
@@ -25,7 +22,7 @@ from outcomes.models import (
     QuestionnaireResponse,
     Timepoint,
 )
-from outcomes.services import response_save_scored
+from outcomes.responses import response_save_scored
 from registry.admin import ProcedureAdmin, SiteScopedAdmin
 from registry.models import Procedure, Site
 

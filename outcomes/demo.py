@@ -15,7 +15,7 @@ import random
 from django.db import transaction
 
 from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, FollowUp, QuestionnaireResponse, Timepoint
-from outcomes.services import response_save_scored
+from outcomes.responses import response_save_scored
 from registry.demo import DEMO_SITES
 from registry.models import Cohort, Procedure
 

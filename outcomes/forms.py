@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, QuestionnaireResponse
-from outcomes.questionnaire_items import (
+from outcomes.questionnaire.items import (
     EQ5D_DIMENSIONS,
     EQ_VAS_QUESTION,
     ODI_SECTIONS,

@@ -97,7 +97,7 @@ class QuestionnaireResponse(models.Model):
     odi_social_life = _odi_field(_("ODI 9 social life"))
     odi_travelling = _odi_field(_("ODI 10 travelling"))
 
-    # Scores, computed by outcomes.services from the answers above.
+    # Scores, computed by outcomes.responses from the answers above.
     eq5d_value_set = models.CharField(
         _("EQ-5D value set"), max_length=8, choices=Site.ValueSet, blank=True
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from outcomes.chasing import SendFailed, contact_attempt_send, followups_sweep
-from outcomes.links import link_failures_prune
+from outcomes.followups.sending import SendFailed, contact_attempt_send
+from outcomes.followups.sweep import followups_sweep
+from outcomes.questionnaire.ratelimit import link_failures_prune
 
 
 @shared_task(name="outcomes.chase_followups")

@@ -106,7 +106,7 @@ def make_complication(procedure: Procedure, **fields) -> Complication:
 def make_response(procedure: Procedure, timepoint: str = "baseline", **fields):
     """A scored response; pass ``eq5d="13224"`` and ``odi=[...]`` for the answers."""
     from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, QuestionnaireResponse
-    from outcomes.services import response_save_scored
+    from outcomes.responses import response_save_scored
 
     state = fields.pop("eq5d", None)
     odi = fields.pop("odi", None)

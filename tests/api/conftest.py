@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from api.services import api_token_create
-from outcomes.chasing import followups_ensure
+from outcomes.followups.sweep import followups_ensure
 from registry.models import TreatedLevel
 from tests.factories import (
     make_complication,

@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
-from outcomes.chasing import SWEEP_BATCH_SIZE, followups_ensure, followups_sweep
+from outcomes.followups.sweep import SWEEP_BATCH_SIZE, followups_ensure, followups_sweep
 from outcomes.models import ContactAttempt, FollowUp
 from registry.models import Patient, PatientContact, Procedure, Site
 

@@ -22,7 +22,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from outcomes.models import EQ5D_FIELDS, FollowUp, QuestionnaireResponse
-from outcomes.reports import ReportFilter, cohort_report
+from outcomes.reports.dataset import ReportFilter
+from outcomes.reports.tables import cohort_report
 from registry.models import Patient, Procedure, Site, TreatedLevel
 
 TARGET_SECONDS = 5.0

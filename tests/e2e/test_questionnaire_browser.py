@@ -17,7 +17,8 @@ from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
-from outcomes.chasing import contact_attempt_send, followups_ensure, followups_sweep
+from outcomes.followups.sending import contact_attempt_send
+from outcomes.followups.sweep import followups_ensure, followups_sweep
 from outcomes.instruments.eq5d import eq5d_index
 from outcomes.instruments.odi import odi_score
 from outcomes.models import FollowUp, QuestionnaireResponse

@@ -9,7 +9,8 @@ import time_machine
 from django.core import mail
 from django.urls import reverse
 
-from outcomes.chasing import contact_attempt_send, followups_ensure, followups_sweep
+from outcomes.followups.sending import contact_attempt_send
+from outcomes.followups.sweep import followups_ensure, followups_sweep
 from outcomes.models import FollowUp
 from tests.factories import make_contact, make_patient, make_procedure
 

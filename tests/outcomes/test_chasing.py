@@ -11,9 +11,10 @@ from django.core.management import call_command
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from outcomes import chasing
-from outcomes.chasing import contact_attempt_send, followups_ensure, followups_sweep
-from outcomes.links import link_token, token_hash
+from outcomes.followups import sending
+from outcomes.followups.links import link_token, token_hash
+from outcomes.followups.sending import contact_attempt_send
+from outcomes.followups.sweep import followups_ensure, followups_sweep
 from outcomes.models import ContactAttempt, FollowUp
 from registry.models import Patient, Procedure
 from tests.factories import make_contact, make_patient, make_procedure, make_response, make_site
@@ -193,8 +194,8 @@ def test_failed_email_is_recorded_and_retried_once_sent(procedure):
     report = followups_sweep(now=at(70))
     attempt_id = report.attempt_ids[0]
     with (
-        mock.patch.object(chasing, "send_mail", side_effect=OSError("SMTP down")),
-        pytest.raises(chasing.SendFailed),
+        mock.patch.object(sending, "send_mail", side_effect=OSError("SMTP down")),
+        pytest.raises(sending.SendFailed),
     ):
         contact_attempt_send(attempt_id=attempt_id, now=at(70))
     failed = ContactAttempt.objects.get(pk=attempt_id)

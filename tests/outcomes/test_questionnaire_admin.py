@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from outcomes.links import token_hash
+from outcomes.followups.links import token_hash
 from outcomes.models import FollowUp
 from registry.models import PatientContact
 from tests.outcomes.conftest import answer_all

@@ -11,13 +11,15 @@ from django.db import connection, connections
 from django.urls import reverse
 from django.utils import translation
 
-from outcomes.chasing import contact_attempt_send, followups_ensure, followups_sweep
+from outcomes.followups.links import link_token, token_hash
+from outcomes.followups.sending import contact_attempt_send
+from outcomes.followups.sweep import followups_ensure, followups_sweep
 from outcomes.instruments.eq5d import eq5d_index
 from outcomes.instruments.odi import odi_score
-from outcomes.links import link_failures_prune, link_token, token_hash
 from outcomes.models import FollowUp, LinkFailure, QuestionnaireDraft, QuestionnaireResponse
-from outcomes.questionnaire_items import EQ5D_DIMENSIONS, ODI_SECTIONS
-from outcomes.services import Submit, questionnaire_submit
+from outcomes.questionnaire.answers import Submit, questionnaire_submit
+from outcomes.questionnaire.items import EQ5D_DIMENSIONS, ODI_SECTIONS
+from outcomes.questionnaire.ratelimit import link_failures_prune
 from registry.models import Patient
 from tests.factories import make_contact, make_patient, make_procedure, make_site
 from tests.outcomes.conftest import (

@@ -10,9 +10,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from scipy import stats
 
-from outcomes.chasing import followups_ensure
+from outcomes.followups.sweep import followups_ensure
 from outcomes.models import FollowUp
-from outcomes.reports import ReportFilter, cohort_report
+from outcomes.reports.dataset import ReportFilter
+from outcomes.reports.tables import cohort_report
 from registry.models import TreatedLevel
 from tests.factories import (
     make_complication,

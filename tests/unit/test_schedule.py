@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-from outcomes.schedule import FollowUpFacts, Step, local_today, next_step, schedule_for
+from outcomes.followups.schedule import FollowUpFacts, Step, local_today, next_step, schedule_for
 
 D = datetime.date
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def import_settings(**env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-c", "import registry.settings as s; print(s.DEBUG)"],
+        [sys.executable, "-c", "import registry.project.settings as s; print(s.DEBUG)"],
         cwd=ROOT,
         env=clean | env,
         capture_output=True,

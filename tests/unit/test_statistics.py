@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from outcomes.statistics import (
+from outcomes.reports.statistics import (
     chi_squared,
     kaplan_meier,
     paired_t_test,

@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from outcomes.chasing import SendFailed, contact_attempt_send, followups_sweep
+from outcomes.followups.sending import SendFailed, contact_attempt_send
+from outcomes.followups.sweep import followups_sweep
 
 
 class Command(BaseCommand):

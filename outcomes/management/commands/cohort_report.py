@@ -4,8 +4,9 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from outcomes.report_formats import report_csv, report_markdown
-from outcomes.reports import ReportFilter, cohort_report
+from outcomes.reports.dataset import ReportFilter
+from outcomes.reports.formats import report_csv, report_markdown
+from outcomes.reports.tables import cohort_report
 
 
 def _date(value: str) -> datetime.date:

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from outcomes.services import responses_rescore
+from outcomes.responses import responses_rescore
 
 
 class Command(BaseCommand):

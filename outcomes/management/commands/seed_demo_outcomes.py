@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from outcomes.chasing import followups_ensure
 from outcomes.demo import create_demo_responses
+from outcomes.followups.sweep import followups_ensure
 
 
 class Command(BaseCommand):

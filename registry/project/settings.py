@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.getenv("VAR_DIR", BASE_DIR / "var"))
 
 
@@ -92,8 +92,8 @@ MIDDLEWARE = [
     "pghistory.middleware.HistoryMiddleware",
 ]
 
-ROOT_URLCONF = "registry.urls"
-WSGI_APPLICATION = "registry.wsgi.application"
+ROOT_URLCONF = "registry.project.urls"
+WSGI_APPLICATION = "registry.project.wsgi.application"
 
 TEMPLATES = [
     {

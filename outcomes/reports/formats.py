@@ -8,7 +8,7 @@ import io
 from matplotlib.figure import Figure
 
 from outcomes.models import Timepoint
-from outcomes.reports import COHORTS, COLUMN_LABELS
+from outcomes.reports.dataset import COHORTS, COLUMN_LABELS
 
 CSV_HEADER = ["table", "row", "column", "value"]
 COLOURS = {"pathologic": "#b2182b", "osteoporotic": "#2166ac", "other": "#6a6a6a"}

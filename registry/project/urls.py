@@ -4,8 +4,8 @@ from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
-    path("admin/reports/", include("outcomes.report_urls")),
+    path("admin/reports/", include("outcomes.reports.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
-    path("", include("outcomes.urls")),
+    path("", include("outcomes.questionnaire.urls")),
 ]

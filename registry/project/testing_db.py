@@ -1,6 +1,6 @@
 """pytest plugin: give the test run a PostgreSQL before pytest-django reads the settings.
 
-Loaded with ``-p registry.testing_db`` (see pyproject.toml). With ``DATABASE_URL`` set (CI,
+Loaded with ``-p registry.project.testing_db`` (see pyproject.toml). With ``DATABASE_URL`` set (CI,
 or a developer's own server) it only supplies a test secret key; otherwise it starts the
 embedded PostgreSQL under ``var/``.
 """
@@ -15,8 +15,8 @@ import pytest
 @pytest.hookimpl(wrapper=True)
 def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
-    from registry.embedded_db import ensure_database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.project.settings")
+    from registry.project.embedded_db import ensure_database_url
 
     ensure_database_url()
     return (yield)

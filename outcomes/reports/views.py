@@ -10,13 +10,14 @@ from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.report_formats import (
+from outcomes.reports.dataset import ReportFilter
+from outcomes.reports.formats import (
     pain_chart_svg,
     report_csv,
     report_markdown,
     survival_chart_svg,
 )
-from outcomes.reports import ReportFilter, cohort_report
+from outcomes.reports.tables import cohort_report
 from registry.models import Site
 
 

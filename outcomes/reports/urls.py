@@ -1,6 +1,6 @@
 from django.urls import path
 
-from outcomes import report_views
+from outcomes.reports import views as report_views
 
 urlpatterns = [
     path("cohorts/", report_views.cohort_report_page, name="cohort_report"),

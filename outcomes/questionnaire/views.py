@@ -24,9 +24,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from outcomes import links, services
+from outcomes.followups import links
 from outcomes.models import FollowUp, QuestionnaireDraft
-from outcomes.questionnaire import (
+from outcomes.questionnaire import answers as services
+from outcomes.questionnaire import ratelimit
+from outcomes.questionnaire.steps import (
     REVIEW,
     STEPS,
     StepForm,
@@ -105,7 +107,7 @@ def _unavailable(request: HttpRequest) -> HttpResponse:
     HTTP 429 once a client has had too many of them."""
     address = request.META.get("REMOTE_ADDR", "")
     language = _language(request, None)
-    if links.link_failures_exceeded(address=address, now=timezone.now()):
+    if ratelimit.link_failures_exceeded(address=address, now=timezone.now()):
         response = _render(
             request, "questionnaire/too_many.html", {}, language=language, status=429
         )

@@ -1,7 +1,7 @@
 """The one-command demo: database, migrations, demo cohort, web server, worker and scheduler.
 
-``python -m registry.launcher`` (what ``make run`` calls). Without ``DATABASE_URL`` it starts
-the embedded PostgreSQL under ``var/``; without ``CELERY_BROKER_URL`` Celery uses a
+``python -m registry.project.launcher`` (what ``make run`` calls). Without ``DATABASE_URL`` it
+starts the embedded PostgreSQL under ``var/``; without ``CELERY_BROKER_URL`` Celery uses a
 filesystem queue under ``var/``, so nothing has to be installed by hand. Ctrl-C stops
 everything it started.
 """
@@ -16,18 +16,18 @@ import sys
 import time
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def main() -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.project.settings")
     os.environ.setdefault("DEBUG", "1")
     host = os.getenv("HOST", "127.0.0.1")
     port = os.getenv("PORT", "8000")
     os.environ.setdefault("SITE_URL", f"http://{host}:{port}")
     (BASE_DIR / "var").mkdir(exist_ok=True)
 
-    from registry.embedded_db import ensure_database_url
+    from registry.project.embedded_db import ensure_database_url
 
     ensure_database_url()
 

@@ -1,8 +1,8 @@
 from django.urls import path
 
-from outcomes import views
+from outcomes.questionnaire import views
 
-# The token is the credential: 43 characters of base64url (outcomes.links).
+# The token is the credential: 43 characters of base64url (outcomes.followups.links).
 urlpatterns = [
     path("q/thanks/", views.questionnaire_thanks, name="questionnaire_thanks"),
     path("q/<str:token>/", views.questionnaire_start, name="questionnaire"),

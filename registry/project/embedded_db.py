@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_PGDATA = BASE_DIR / "var" / "pgdata"
 DEFAULT_DATABASE = "registry"
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.questionnaire_items import (
+from outcomes.questionnaire.items import (
     EQ5D_DIMENSIONS,
     EQ_VAS_QUESTION,
     ODI_SECTIONS,

@@ -1,0 +1,1 @@
+"""Follow-ups: the schedule (design.md §3), the chasing sweep, sending, messages and links."""

@@ -1,0 +1,1 @@
+"""The patient questionnaire behind a personal link: views, steps, items, answers, rate limit."""

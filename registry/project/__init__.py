@@ -1,0 +1,1 @@
+"""Project plumbing: settings, Celery app, URLs, WSGI, launcher and the embedded database."""
