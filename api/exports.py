@@ -18,13 +18,11 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from django.contrib.postgres.aggregates import BoolAnd, BoolOr
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection, models
 from django.db.models import (
     Count,
     Exists,
-    ExpressionWrapper,
     F,
     FilteredRelation,
     Func,
@@ -32,7 +30,7 @@ from django.db.models import (
     Q,
     Subquery,
 )
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast
 from django.utils.text import capfirst
 
 from api.filters import ProcedureFilter, ResponseFilter, TreatedLevelFilter
@@ -43,7 +41,7 @@ from registry.models import (
     Complication,
     Procedure,
     TreatedLevel,
-    cohort_rule,
+    procedure_cohort,
 )
 
 CHUNK_BYTES = 64 * 1024
@@ -223,23 +221,6 @@ def dictionary_csv() -> str:
 # --- the exports ------------------------------------------------------------------------------
 
 COHORT_ALLOWED = _allowed(Cohort.choices)
-
-
-def procedure_cohort(path: str = "procedure") -> Coalesce:
-    """The cohort of the row's procedure (design.md §7), from all of that procedure's levels
-    in one aggregate (whatever the export's filters keep)."""
-
-    def flag(condition: Q) -> ExpressionWrapper:
-        return ExpressionWrapper(condition, output_field=models.BooleanField())
-
-    levels = TreatedLevel.objects.filter(procedure=OuterRef(path)).order_by().values("procedure")
-    cohort = cohort_rule(
-        any_malignant=BoolOr(flag(Q(etiology__in=TreatedLevel.MALIGNANT_ETIOLOGIES))),
-        any_level=models.Value(True),  # over no levels both aggregates are NULL: "other"
-        only_osteoporotic=BoolAnd(flag(Q(etiology=TreatedLevel.Etiology.OSTEOPOROTIC))),
-    )
-    no_levels = models.Value(Cohort.OTHER)
-    return Coalesce(Subquery(levels.annotate(cohort=cohort).values("cohort")), no_levels)
 
 
 def _patient_columns(procedure: str) -> list[Column]:

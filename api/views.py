@@ -30,6 +30,7 @@ from registry.models import (
     Patient,
     Procedure,
     TreatedLevel,
+    procedure_cohort,
 )
 
 
@@ -116,7 +117,7 @@ class OfProcedureViewSet(LoggedReadOnlyViewSet):
     def get_queryset(self):
         return (
             self.permission_model.objects.for_user(self.request.user)
-            .annotate(cohort=exports.procedure_cohort())
+            .annotate(cohort=procedure_cohort("procedure"))
             .select_related("procedure__patient__site", *self.related)
         )
 

@@ -99,7 +99,7 @@ class QuestionnaireResponseAdmin(SiteScopedAdmin):
             )
         if procedure is None:
             return 5
-        return int(procedure.patient.site.eq5d_version[0])
+        return procedure.patient.site.eq5d_levels
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -95,7 +95,7 @@ def create_demo_responses(*, today: datetime.date | None = None) -> int:
                 ),
                 answered_on=followup.due_date,
                 eq5d_version=site.eq5d_version,
-                **_answers(rng, severity, int(site.eq5d_version[0])),
+                **_answers(rng, severity, site.eq5d_levels),
             )
             response_save_scored(response=response)
             created += 1

@@ -74,7 +74,7 @@ class StaffResponseForm(forms.ModelForm):
         if procedure is None:
             return cleaned
         site = procedure.patient.site
-        maximum = int(site.eq5d_version[0])
+        maximum = site.eq5d_levels
         for field in answered:
             if levels[field] > maximum:
                 self.add_error(

@@ -6,6 +6,9 @@ that procedure's follow-up, so the follow-up schedule joins on (procedure, timep
 
 from __future__ import annotations
 
+import functools
+import operator
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -131,11 +134,18 @@ class QuestionnaireResponse(models.Model):
             # EQ-5D is answered whole or not at all, within the version's levels. The explicit
             # NOT NULLs matter: a CHECK whose condition is NULL passes.
             models.CheckConstraint(
-                condition=Q(eq5d_version="", **{f"{f}__isnull": True for f in EQ5D_FIELDS})
-                | Q(eq5d_version="3L", **{f"{f}__range": (1, 3) for f in EQ5D_FIELDS})
-                & Q(**{f"{f}__isnull": False for f in EQ5D_FIELDS})
-                | Q(eq5d_version="5L", **{f"{f}__range": (1, 5) for f in EQ5D_FIELDS})
-                & Q(**{f"{f}__isnull": False for f in EQ5D_FIELDS}),
+                condition=functools.reduce(
+                    operator.or_,
+                    [
+                        Q(
+                            eq5d_version=version,
+                            **{f"{f}__range": (1, version.levels) for f in EQ5D_FIELDS},
+                        )
+                        & Q(**{f"{f}__isnull": False for f in EQ5D_FIELDS})
+                        for version in Site.EQ5DVersion
+                    ],
+                    Q(eq5d_version="", **{f"{f}__isnull": True for f in EQ5D_FIELDS}),
+                ),
                 name="response_eq5d_complete_within_version",
             ),
             models.CheckConstraint(
@@ -205,7 +215,6 @@ class FollowUp(models.Model):
     class CancelReason(models.TextChoices):
         DEATH = "death", _("Patient died")
         WITHDRAWAL = "withdrawal", _("Consent withdrawn")
-        PROCEDURE_DELETED = "procedure_deleted", _("Procedure deleted")
 
     class PhoneOutcome(models.TextChoices):
         REACHED = "reached", _("Reached")

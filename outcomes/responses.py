@@ -14,6 +14,7 @@ from outcomes.instruments.eq5d import VALUE_SETS
 from outcomes.instruments.odi import odi_score_decimal
 from outcomes.models import QuestionnaireResponse
 from outcomes.scoring import eq5d_index_decimal
+from registry.models import Site
 
 
 def value_set_for(response: QuestionnaireResponse) -> str:
@@ -31,7 +32,10 @@ def response_score(*, response: QuestionnaireResponse) -> QuestionnaireResponse:
     state = response.eq5d_state
     if state:
         response.eq5d_value_set = value_set_for(response)
-        if VALUE_SETS[response.eq5d_value_set].levels != int(response.eq5d_version[0]):
+        if (
+            VALUE_SETS[response.eq5d_value_set].levels
+            != Site.EQ5DVersion(response.eq5d_version).levels
+        ):
             raise ValueError(
                 f"Value set {response.eq5d_value_set} cannot value EQ-5D-{response.eq5d_version}."
             )

@@ -6,7 +6,6 @@ SITE_STAFF = "Site staff"
 SITE_LEAD = "Site lead"
 AUDITOR = "Auditor"
 REGISTRY_MANAGER = "Registry manager"
-ROLE_GROUPS = (SITE_STAFF, SITE_LEAD, AUDITOR, REGISTRY_MANAGER)
 
 
 def is_registry_manager(user) -> bool:

@@ -14,10 +14,20 @@ from decimal import Decimal
 import pghistory
 import pgtrigger
 from django.conf import settings
+from django.contrib.postgres.aggregates import BoolAnd, BoolOr
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Case, Exists, OuterRef, Q, Subquery, Value, When
+from django.db.models import (
+    Case,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from registry.fields import MultipleChoiceArrayField
@@ -110,6 +120,11 @@ class Site(models.Model):
         THREE_LEVEL = "3L", "EQ-5D-3L"
         FIVE_LEVEL = "5L", "EQ-5D-5L"
 
+        @property
+        def levels(self) -> int:
+            """Answer levels per dimension: 3 (3L) or 5 (5L) (EuroQol user guides)."""
+            return {"3L": 3, "5L": 5}[self.value]
+
     class ValueSet(models.TextChoices):
         UK_3L = "UK-3L", _("United Kingdom, 3L TTO (Dolan 1997)")
         DK_3L = "DK-3L", _("Denmark, 3L TTO (Wittrup-Jensen 2009)")
@@ -159,6 +174,11 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} – {self.name}"
+
+    @property
+    def eq5d_levels(self) -> int:
+        """Answer levels per EQ-5D dimension at this site (3 or 5)."""
+        return Site.EQ5DVersion(self.eq5d_version).levels
 
     def clean(self) -> None:
         if self.eq5d_value_set and not self.eq5d_value_set.endswith(self.eq5d_version):
@@ -357,10 +377,6 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return self.registry_id
 
-    @property
-    def is_deceased(self) -> bool:
-        return self.date_of_death is not None
-
     def clean(self) -> None:
         errors: dict[str, str] = {}
         if self.date_of_birth and self.consent_date and self.consent_date < self.date_of_birth:
@@ -415,38 +431,43 @@ class PatientContact(models.Model):
         return f"Contact details of {self.patient}"
 
 
-def cohort_rule(*, any_malignant, any_level, only_osteoporotic) -> Case:
-    """The cohort of a procedure (design.md §7) from three conditions on its treated levels,
-    whatever expressions compute them (subqueries per procedure, or window aggregates over a
-    procedure's levels in an export)."""
-    return Case(
-        When(any_malignant, then=Value(Cohort.PATHOLOGIC)),
-        When(any_level & only_osteoporotic, then=Value(Cohort.OSTEOPOROTIC)),
+def procedure_cohort(path: str = "pk") -> Coalesce:
+    """The cohort of a procedure (design.md §7): the one definition, used by
+    ``Procedure.objects.with_cohort()``, the API and the exports alike.
+
+    pathologic: any treated level's etiology is malignant (metastasis, myeloma,
+    lymphoma/leukaemia); osteoporotic: every level is osteoporotic; otherwise other (including
+    a procedure with no levels recorded yet). ``path`` leads from the outer row to the
+    procedure's primary key (``"pk"`` on procedures, ``"procedure"`` on levels).
+    One aggregate over the procedure's levels, so the whole rule is one subquery.
+    """
+
+    def flag(condition: Q) -> ExpressionWrapper:
+        return ExpressionWrapper(condition, output_field=models.BooleanField())
+
+    levels = TreatedLevel.objects.filter(procedure=OuterRef(path)).order_by().values("procedure")
+    cohort = Case(
+        When(
+            BoolOr(flag(Q(etiology__in=TreatedLevel.MALIGNANT_ETIOLOGIES))),
+            then=Value(Cohort.PATHOLOGIC),
+        ),
+        When(
+            BoolAnd(flag(Q(etiology=TreatedLevel.Etiology.OSTEOPOROTIC))),
+            then=Value(Cohort.OSTEOPOROTIC),
+        ),
         default=Value(Cohort.OTHER),
         output_field=models.CharField(),
     )
+    # Over no levels the subquery has no row: "other".
+    return Coalesce(Subquery(levels.annotate(cohort=cohort).values("cohort")), Value(Cohort.OTHER))
 
 
 class ProcedureQuerySet(ScopedQuerySet):
     site_path = "patient__site"
 
     def with_cohort(self) -> ProcedureQuerySet:
-        """Annotate ``cohort`` by the rule of design.md §7.
-
-        pathologic: any treated level's etiology is malignant (metastasis, myeloma,
-        lymphoma/leukaemia); osteoporotic: every level is osteoporotic; otherwise other
-        (including a procedure with no levels recorded yet).
-        """
-        levels = TreatedLevel.objects.filter(procedure=OuterRef("pk"))
-        return self.annotate(
-            cohort=cohort_rule(
-                any_malignant=Exists(levels.filter(etiology__in=TreatedLevel.MALIGNANT_ETIOLOGIES)),
-                any_level=Exists(levels),
-                only_osteoporotic=~Exists(
-                    levels.exclude(etiology=TreatedLevel.Etiology.OSTEOPOROTIC)
-                ),
-            )
-        )
+        """Annotate ``cohort`` by the rule of design.md §7 (``procedure_cohort``)."""
+        return self.annotate(cohort=procedure_cohort("pk"))
 
     def pathologic(self) -> ProcedureQuerySet:
         return self.with_cohort().filter(cohort=Cohort.PATHOLOGIC)
@@ -765,10 +786,6 @@ class TreatedLevel(models.Model):
     @property
     def region(self) -> str:
         return region_of_level(self.level)
-
-    @property
-    def is_malignant(self) -> bool:
-        return self.etiology in self.MALIGNANT_ETIOLOGIES
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -151,7 +151,3 @@ def eq5d_index(state: str, value_set: str) -> float:
     unknown value set code (``UK-3L``, ``DK-3L``, ``EN-5L``, ``DK-5L``, ``US-5L``).
     """
     return float(eq5d_index_decimal(state, value_set))
-
-
-def value_set_levels(value_set: str) -> int:
-    return VALUE_SETS[value_set].levels

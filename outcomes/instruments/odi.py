@@ -62,17 +62,6 @@ def odi_score(answers: Sequence[int | None]) -> float | None:
     return None if score is None else float(score)
 
 
-# Section 1 (pain intensity) on its own, as in Table 3 of the Danish series.
-PAIN_INTENSITY_CATEGORIES = (
-    (0, "No pain at the moment"),
-    (1, "Very mild pain"),
-    (2, "Moderate pain"),
-    (3, "Fairly severe pain"),
-    (4, "Very severe pain"),
-    (5, "Worst imaginable pain"),
-)
-
-
 def odi_pain_category(answer: int | None) -> int | None:
     """ODI section 1 as its six-category pain item (0–5), validated; ``None`` if unanswered."""
     if answer is None:

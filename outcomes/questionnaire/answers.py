@@ -66,7 +66,7 @@ def questionnaire_submit(*, token: str, now: datetime.datetime) -> SubmitResult:
     site = followup.procedure.patient.site
     draft = QuestionnaireDraft.objects.filter(followup=followup).first()
     try:
-        answers = clean_answers(draft.answers if draft else {}, int(site.eq5d_version[0]))
+        answers = clean_answers(draft.answers if draft else {}, site.eq5d_levels)
     except ValueError as incomplete:
         return SubmitResult(Submit.INCOMPLETE, step=str(incomplete))
     response = response_save_scored(

@@ -55,7 +55,6 @@ STEPS: tuple[QuestionnaireStep, ...] = (
         tuple(f"odi_{name}" for name, *_rest in ODI_SECTIONS[5:]),
     ),
 )
-STEP_SLUGS = tuple(step.slug for step in STEPS)
 REVIEW = "review"
 
 

@@ -121,7 +121,7 @@ def _answerable(token: str) -> FollowUp | None:
 
 
 def _levels(followup: FollowUp) -> int:
-    return int(followup.procedure.patient.site.eq5d_version[0])
+    return followup.procedure.patient.site.eq5d_levels
 
 
 def _answers(followup: FollowUp) -> dict:

@@ -198,3 +198,43 @@ def test_export_cohorts_follow_the_rule_on_all_levels_of_the_procedure(registry,
         assert row["cohort"] == expected[int(row["procedure_id"])]
     for row in read_csv(api_a, "/api/v1/exports/procedures.csv"):
         assert row["cohort"] == expected[int(row["procedure_id"])]
+
+
+def _cohort_truth(etiologies: frozenset[str]) -> str:
+    """design.md §7 written out independently of the code under test."""
+    if etiologies & {"metastasis", "multiple_myeloma", "lymphoma_leukaemia"}:
+        return "pathologic"
+    if etiologies == {"osteoporotic"}:
+        return "osteoporotic"
+    return "other"
+
+
+def test_one_cohort_rule_agrees_everywhere_on_every_combination_of_etiologies(api_a, site_a):
+    etiologies = [e.value for e in TreatedLevel.Etiology]
+    combinations = [
+        frozenset(e for bit, e in enumerate(etiologies) if mask >> bit & 1)
+        for mask in range(2 ** len(etiologies))
+    ]
+    truth = {}
+    for combination in combinations:
+        procedure = make_procedure(make_patient(site_a), *sorted(combination), date=DAY)
+        truth[procedure.pk] = _cohort_truth(combination)
+    assert len(truth) == 128
+    assert set(truth.values()) == {"pathologic", "osteoporotic", "other"}
+
+    annotated = dict(Procedure.objects.with_cohort().values_list("pk", "cohort"))
+    assert annotated == truth
+    partitions = {
+        "pathologic": set(Procedure.objects.pathologic().values_list("pk", flat=True)),
+        "osteoporotic": set(Procedure.objects.osteoporotic().values_list("pk", flat=True)),
+        "other": set(Procedure.objects.other().values_list("pk", flat=True)),
+    }
+    assert partitions == {c: {pk for pk, t in truth.items() if t == c} for c in partitions}
+    procedures = read_csv(api_a, "/api/v1/exports/procedures.csv")
+    assert {int(r["procedure_id"]): r["cohort"] for r in procedures} == truth
+    levels = read_csv(api_a, "/api/v1/exports/levels.csv")
+    assert len(levels) == sum(len(c) for c in combinations)
+    assert all(r["cohort"] == truth[int(r["procedure_id"])] for r in levels)
+    api_levels = api_a.get("/api/v1/levels", {"page_size": 1000}).json()["results"]
+    assert len(api_levels) == len(levels)
+    assert all(r["cohort"] == truth[r["procedure"]] for r in api_levels)

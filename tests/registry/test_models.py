@@ -3,37 +3,14 @@ import datetime
 import pytest
 from django.core.exceptions import ValidationError
 
-from registry.models import Cohort, Patient, Procedure, TreatedLevel
+from registry.models import Cohort, Patient, Site, TreatedLevel
 from tests.factories import make_level, make_patient, make_procedure
 
 E = TreatedLevel.Etiology
 
 
-@pytest.mark.parametrize(
-    ("etiologies", "cohort"),
-    [
-        ([E.OSTEOPOROTIC], Cohort.OSTEOPOROTIC),
-        ([E.OSTEOPOROTIC, E.OSTEOPOROTIC, E.OSTEOPOROTIC], Cohort.OSTEOPOROTIC),
-        ([E.METASTASIS], Cohort.PATHOLOGIC),
-        ([E.OSTEOPOROTIC, E.MULTIPLE_MYELOMA], Cohort.PATHOLOGIC),
-        ([E.LYMPHOMA_LEUKAEMIA, E.HAEMANGIOMA], Cohort.PATHOLOGIC),
-        ([E.OSTEOPOROTIC, E.TRAUMATIC], Cohort.OTHER),
-        ([E.HAEMANGIOMA], Cohort.OTHER),
-        ([], Cohort.OTHER),
-    ],
-)
-def test_cohort_rule(site_a, etiologies, cohort):
-    procedure = make_procedure(make_patient(site_a), *etiologies)
-    assert Procedure.objects.with_cohort().get(pk=procedure.pk).cohort == cohort
-
-
-def test_cohort_querysets_partition_procedures(site_a):
-    patho = make_procedure(make_patient(site_a), E.OSTEOPOROTIC, E.METASTASIS)
-    osteo = make_procedure(make_patient(site_a), E.OSTEOPOROTIC, E.OSTEOPOROTIC)
-    other = make_procedure(make_patient(site_a), E.OSTEOPOROTIC, E.TRAUMATIC)
-    assert list(Procedure.objects.pathologic()) == [patho]
-    assert list(Procedure.objects.osteoporotic()) == [osteo]
-    assert list(Procedure.objects.other()) == [other]
+# The cohort rule is tested against its truth table on every combination of etiologies in
+# tests/api/test_exports.py, where the ORM annotation and the exports are compared together.
 
 
 def test_index_procedure_is_the_first_by_date(site_a):
@@ -110,3 +87,10 @@ def test_clean_refuses_cement_volume_over_twenty_ml(site_a):
     with pytest.raises(ValidationError) as error:
         level.full_clean()
     assert "cement_volume_ml" in error.value.message_dict
+
+
+@pytest.mark.parametrize(("version", "levels"), [("3L", 3), ("5L", 5)])
+def test_eq5d_version_gives_the_answer_levels(version, levels):
+    assert Site.EQ5DVersion(version).levels == levels
+    assert Site(eq5d_version=version).eq5d_levels == levels
+    assert len(Site.EQ5DVersion) == 2

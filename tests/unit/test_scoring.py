@@ -253,19 +253,3 @@ def test_odi_pain_item_is_six_categories():
     assert [odi_pain_category(v) for v in (None, 0, 5)] == [None, 0, 5]
     with pytest.raises(ValueError, match="pain intensity"):
         odi_pain_category(6)
-
-
-def test_scoring_modules_import_no_database_layer():
-    import ast
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2] / "outcomes"
-    for path in [root / "scoring.py", *sorted((root / "instruments").glob("*.py"))]:
-        tree = ast.parse(path.read_text())
-        modules = [
-            node.module if isinstance(node, ast.ImportFrom) else alias.name
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Import | ast.ImportFrom)
-            for alias in getattr(node, "names", [])
-        ]
-        assert not [m for m in modules if m and m.startswith(("django", "registry"))], path
