@@ -3,7 +3,7 @@
 import datetime
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -97,9 +97,10 @@ def test_token_from_the_command_line_works_and_only_its_digest_is_stored(
     assert ids == {registry[name].patient.registry_id for name in ("osteo", "second", "myeloma")}
 
 
-def test_create_api_token_refuses_an_unknown_user(db):
-    with pytest.raises(Exception, match="No user called 'nobody'"):
-        call_command("create_api_token", "nobody")
+@pytest.mark.parametrize("command", ["create_api_token", "revoke_api_tokens"])
+def test_token_commands_refuse_an_unknown_user(db, command):
+    with pytest.raises(CommandError, match="No user called 'nobody'"):
+        call_command(command, "nobody")
 
 
 def test_a_user_without_a_role_is_refused(registry, site_a):

@@ -1,21 +1,12 @@
 """Revoke every API token of a user (for a single token, use the admin's token list)."""
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
-
+from api.management.user_command import UserCommand
 from api.services import api_tokens_revoke
 
 
-class Command(BaseCommand):
+class Command(UserCommand):
     help = "Revoke (delete) every API token of USERNAME."
 
-    def add_arguments(self, parser):
-        parser.add_argument("username")
-
-    def handle(self, *args, username: str, **options):
-        try:
-            user = get_user_model().objects.get(username=username)
-        except get_user_model().DoesNotExist:
-            raise CommandError(f"No user called {username!r}.") from None
+    def handle_user(self, user) -> None:
         count = api_tokens_revoke(user=user)
-        self.stdout.write(f"Revoked {count} API token(s) of {username}.")
+        self.stdout.write(f"Revoked {count} API token(s) of {user.username}.")
