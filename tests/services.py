@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
+import logging
 import os
 import shutil
 import signal
@@ -218,6 +219,9 @@ class SmtpServer:
     def __init__(self, port: int | None = None):
         from aiosmtpd.controller import Controller
 
+        # aiosmtpd logs every command, addresses included, at INFO: keep the test SMTP
+        # server's own chatter out of the logs that tests search for leaked addresses.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.state = _SmtpState()
         self.port = port or free_port()
         self.controller = Controller(_Handler(self.state), hostname=LOCAL, port=self.port)
