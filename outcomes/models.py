@@ -9,11 +9,13 @@ from __future__ import annotations
 import functools
 import operator
 
+import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from outcomes.followups import schedule
 from outcomes.instruments.odi import SECTIONS as ODI_SECTIONS
 from registry.models import (
     ScopedQuerySet,
@@ -191,11 +193,32 @@ class QuestionnaireResponse(models.Model):
         return sum(answer is None for answer in self.odi_answers)
 
 
+def patient_emailable(patient: str = "") -> Q:
+    """The one rule "this patient may be emailed" (design.md §5): an email address on file,
+    consent to contact, alive, consent not withdrawn. ``patient`` is the lookup path to the
+    patient with its trailing ``__`` ("" on Patient, "procedure__patient__" on a follow-up).
+
+    The sweep (invite or phone), the sender (checked again right before a message leaves) and
+    staff's "send a new link" all ask this.
+    """
+    return (
+        Q(**{f"{patient}contact__consent_to_contact": True})
+        & Q(**{f"{patient}contact__email__gt": ""})
+        & Q(**{f"{patient}date_of_death__isnull": True})
+        & Q(**{f"{patient}consent_withdrawn_date__isnull": True})
+    )
+
+
 class FollowUpQuerySet(ScopedQuerySet):
     site_path = "procedure__patient__site"
 
     def pending(self) -> FollowUpQuerySet:
+        """Follow-ups not in a final state (still to be answered, chased or called)."""
         return self.exclude(state__in=FollowUp.FINAL_STATES)
+
+    def on_worklist(self) -> FollowUpQuerySet:
+        """The site's phone worklist: pending follow-ups put there and not yet called."""
+        return self.pending().filter(on_phone_worklist_since__isnull=False, phone_outcome="")
 
 
 @track_history()
@@ -221,7 +244,13 @@ class FollowUp(models.Model):
         ANSWERED_BY_PHONE = "answered_by_phone", _("Answered by phone")
         UNREACHABLE = "unreachable", _("Unreachable")
 
-    FINAL_STATES = (State.COMPLETED, State.MISSED, State.CANCELLED)
+    class WorklistReason(models.TextChoices):
+        NO_EMAIL = "no_email", _("No email or no consent to email")
+        NO_ANSWER = "no_answer", _("No answer after two reminders")
+        EMAIL_REFUSED = "email_refused", _("Email address refused by the mail server")
+
+    # Spelled once, in the pure schedule module; the model's choices must contain them.
+    FINAL_STATES = tuple(map(State, schedule.FINAL_STATES))
 
     procedure = models.ForeignKey(
         "registry.Procedure", on_delete=models.CASCADE, related_name="followups"
@@ -238,6 +267,15 @@ class FollowUp(models.Model):
     on_phone_worklist_since = models.DateField(null=True, blank=True)
     phone_outcome = models.CharField(max_length=20, choices=PhoneOutcome, blank=True)
     phone_note = models.CharField(max_length=300, blank=True)
+    worklist_reason = models.CharField(max_length=16, choices=WorklistReason, blank=True)
+    # The site digest that announced this follow-up on the phone worklist (exactly one).
+    announced_in = models.ForeignKey(
+        "ContactAttempt",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="announced",
+    )
     cancel_reason = models.CharField(max_length=20, choices=CancelReason, blank=True)
     # Questionnaire link: the token is an HMAC of the nonce and is never stored; only its hash.
     link_nonce = models.CharField(max_length=32, blank=True)
@@ -261,7 +299,7 @@ class FollowUp(models.Model):
             models.Index(
                 fields=["window_start", "id"],
                 name="followup_pending_idx",
-                condition=~Q(state__in=["completed", "missed", "cancelled"]),
+                condition=~Q(state__in=list(schedule.FINAL_STATES)),
             ),
         ]
         constraints = [
@@ -288,12 +326,23 @@ class FollowUp(models.Model):
         return f"{self.procedure.patient} – {self.get_timepoint_display()}"
 
 
+@pghistory.track(
+    pghistory.InsertEvent(),
+    # Every change of status (claimed, sent, failed, unknown, resolved by staff) with its actor.
+    pghistory.UpdateEvent(condition=pghistory.AnyChange("status")),
+    fields=["status", "tries", "error", "error_code", "claimed_by", "sent_at"],
+    model_name="ContactAttemptEvent",
+    obj_field=pghistory.ObjForeignKey(related_name="events"),
+)
 @constrain_choices
 class ContactAttempt(models.Model):
-    """One message of the chasing: sent once per step, every try recorded (design.md §5).
+    """One message of the chasing, and the outbox it is sent from (design.md §5).
 
-    The unique constraints make a second invitation, reminder or digest for the same step
-    impossible whatever the number of workers; a failed send keeps its error and is retried.
+    The row is the truth, a queued task only a hint: every sweep dispatches again what is due
+    and not finished. A sender claims the row (``sending``) in its own transaction, sends with
+    no transaction open, then records ``sent``; a worker that dies between sending and
+    recording leaves ``unknown`` for staff to resolve. The unique constraints make a second
+    invitation, reminder or digest for the same step impossible whatever the number of workers.
     """
 
     class Kind(models.TextChoices):
@@ -306,10 +355,12 @@ class ContactAttempt(models.Model):
         EMAIL = "email", _("Email")
 
     class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
+        PENDING = "pending", _("Pending")  # due now, or at next_try_at after a transient failure
+        SENDING = "sending", _("Sending")  # claimed by a worker (claimed_by, claimed_at)
         SENT = "sent", _("Sent")
-        FAILED = "failed", _("Failed")
-        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")  # refused for good (SMTP 5xx): not tried again
+        UNKNOWN = "unknown", _("Unknown")  # the worker stopped between sending and recording
+        SKIPPED = "skipped", _("Skipped")  # deceased, withdrawn, answered, no longer emailable
 
     followup = models.ForeignKey(
         FollowUp, on_delete=models.CASCADE, null=True, blank=True, related_name="attempts"
@@ -320,12 +371,30 @@ class ContactAttempt(models.Model):
     status = models.CharField(max_length=8, choices=Status, default=Status.PENDING)
     digest_date = models.DateField(null=True, blank=True)
     tries = models.PositiveSmallIntegerField(default=0)
+    # A classified reason ("SMTP 550 permanent: recipient refused", "timeout"), never the
+    # address or the server's text, which may echo it.
     error = models.TextField(blank=True)
+    error_code = models.PositiveSmallIntegerField(_("SMTP code"), null=True, blank=True)
+    next_try_at = models.DateTimeField(null=True, blank=True)  # empty: due now
+    dispatched_at = models.DateTimeField(null=True, blank=True)  # last hint queued
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True)
+    # Set right before the message body goes to the server: a claim that expires with this
+    # set may have been delivered (unknown); without it, it was not (pending again).
+    send_started_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The sweep's dispatch reads the unfinished attempts (a small part of the table).
+            models.Index(
+                fields=["next_try_at", "id"],
+                name="contactattempt_unfinished_idx",
+                condition=Q(status__in=["pending", "sending"]),
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["followup", "kind"],
@@ -341,6 +410,10 @@ class ContactAttempt(models.Model):
                 condition=Q(kind="digest", followup__isnull=True, digest_date__isnull=False)
                 | (~Q(kind="digest") & Q(followup__isnull=False)),
                 name="contactattempt_digest_has_date_step_has_followup",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sending") | Q(claimed_at__isnull=False),
+                name="contactattempt_sending_is_claimed",
             ),
         ]
 

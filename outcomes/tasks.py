@@ -1,30 +1,48 @@
-"""Celery tasks: thin wrappers that take ids and call one service each."""
+"""Celery tasks: thin wrappers that take ids and call one service each.
+
+A queued send is only a hint: the contact-attempt row is the truth, and every sweep dispatches
+again what is due and not finished. So neither task retries through the broker; a transient
+failure sets the attempt's ``next_try_at`` and a later sweep dispatches it.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
-from outcomes.followups.sending import SendFailed, contact_attempt_send
+from outcomes.followups.sending import contact_attempt_send
 from outcomes.followups.sweep import followups_sweep
 from outcomes.questionnaire.ratelimit import link_failures_prune
 
 
-@shared_task(name="outcomes.chase_followups")
+def enqueue_send(attempt_id: int) -> None:
+    """Queue one send; raises at once when the broker is unreachable (no publish retries:
+    the sweep leaves the attempt for the next sweep)."""
+    send_contact_attempt.apply_async((attempt_id,), retry=False)
+
+
+@shared_task(
+    name="outcomes.chase_followups",
+    soft_time_limit=settings.CHASE_SWEEP_SOFT_TIME_LIMIT,
+    time_limit=settings.CHASE_SWEEP_TIME_LIMIT,
+)
 def chase_followups() -> dict:
     now = timezone.now()
-    report = followups_sweep(now=now, enqueue=send_contact_attempt.delay)
+    report = followups_sweep(now=now, enqueue=enqueue_send)
     link_failures_prune(now=now)
-    return {"actions": len(report.actions), "messages": len(report.attempt_ids)}
+    return {
+        "actions": len(report.actions),
+        "dispatched": len(report.attempt_ids),
+        "not_queued": report.not_queued,
+        "unknown": report.unknown,
+    }
 
 
 @shared_task(
     name="outcomes.send_contact_attempt",
-    autoretry_for=(SendFailed,),
-    retry_backoff=60,
-    retry_backoff_max=3600,
-    retry_jitter=True,
-    max_retries=6,
+    soft_time_limit=settings.CHASE_SEND_SOFT_TIME_LIMIT,
+    time_limit=settings.CHASE_SEND_TIME_LIMIT,
 )
 def send_contact_attempt(attempt_id: int) -> str:
     return contact_attempt_send(attempt_id=attempt_id)

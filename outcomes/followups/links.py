@@ -17,7 +17,6 @@ import secrets
 
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 
 from outcomes.followups.schedule import local_today
 from outcomes.models import FollowUp
@@ -42,15 +41,17 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def link_issue(followup) -> str:
-    """Give ``followup`` a fresh link (invalidating any earlier one); return the raw token.
+def link_issue(followup, *, now: datetime.datetime) -> str:
+    """Give ``followup`` a fresh link issued at ``now`` (invalidating any earlier one); return
+    the raw token.
 
-    The caller saves ``link_nonce`` and ``link_token_hash``.
+    The caller saves ``link_nonce``, ``link_token_hash``, ``link_issued_at`` and
+    ``link_opened_at``.
     """
     followup.link_nonce = secrets.token_hex(16)
     token = _token(followup.pk, followup.link_nonce)
     followup.link_token_hash = token_hash(token)
-    followup.link_issued_at = timezone.now()
+    followup.link_issued_at = now
     followup.link_opened_at = None
     return token
 

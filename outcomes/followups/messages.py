@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.mail import EmailMessage
 from django.utils.translation import gettext as _
 
 from outcomes.models import ContactAttempt, FollowUp
@@ -30,3 +32,35 @@ def patient_message(kind: str, followup: FollowUp, url: str) -> tuple[str, str]:
         ]
     )
     return subject, body
+
+
+def digest_message(attempt: ContactAttempt) -> EmailMessage:
+    """The site's daily digest: the follow-ups that joined its phone worklist since the last
+    digest (each is announced in exactly one), by registry id only, never a name."""
+    announced = (
+        FollowUp.objects.filter(announced_in=attempt)
+        .select_related("procedure__patient")
+        .order_by("window_end", "pk")
+    )
+    lines = [
+        f"- {f.procedure.patient.registry_id}: {f.get_timepoint_display()}, "
+        f"window closes {f.window_end.isoformat()} ({f.get_worklist_reason_display() or '-'})"
+        for f in announced
+    ]
+    subject = (
+        f"Phone follow-up worklist for {attempt.site.code}: "
+        f"{len(lines)} new on {attempt.digest_date.isoformat()}"
+    )
+    body = "\n".join(
+        [
+            "These follow-ups joined the phone worklist (no answer after two reminders, no "
+            "email on file, or the email address was refused):",
+            "",
+            *lines,
+            "",
+            f"Work through them at {settings.SITE_URL}/admin/outcomes/followup/?worklist=yes",
+        ]
+    )
+    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [attempt.site.contact_email])
+    message.extra_headers["X-Registry-Message"] = str(attempt.pk)
+    return message

@@ -28,7 +28,10 @@ PLAN = (
     TimepointPlan("month_12", 365, 300, 450, chased=True),
 )
 PLAN_BY_TIMEPOINT = {plan.timepoint: plan for plan in PLAN}
-REMINDER_DAYS = (7, 14)  # after the invitation
+# Each reminder follows the message actually sent before it by at least this many days
+# (invitation, +7 reminder 1, +7 reminder 2): a queue that was down for days, or a gap in
+# sweeps, never puts two messages to a patient closer than this.
+REMINDER_GAP_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -77,15 +80,20 @@ class FollowUpFacts:
     timepoint: str
     window_start: datetime.date
     window_end: datetime.date
-    invited_on: datetime.date | None
     reminders_sent: int
+    # Site-local dates the invitation and reminder 1 actually left (None: not sent, yet or
+    # ever); a reminder counts from these, never from when the earlier step was decided.
+    invitation_sent_on: datetime.date | None
+    reminder_1_sent_on: datetime.date | None
     has_response: bool
     patient_deceased: bool
     consent_withdrawn: bool
     contactable: bool  # has an email address and consented to be contacted
 
 
-FINAL_STATES = frozenset({"completed", "missed", "cancelled"})
+# The follow-up states nothing moves on from. The one home of this rule: the model's
+# FollowUp.FINAL_STATES and its partial index derive from it.
+FINAL_STATES = ("completed", "missed", "cancelled")
 
 
 def next_step(facts: FollowUpFacts, today: datetime.date) -> Step:
@@ -103,11 +111,16 @@ def next_step(facts: FollowUpFacts, today: datetime.date) -> Step:
         if today < facts.window_start:
             return Step.NOTHING
         return Step.INVITE if chased and facts.contactable else Step.OPEN
-    if not chased or facts.invited_on is None:
+    if not chased:
         return Step.NOTHING
-    days = (today - facts.invited_on).days
-    if facts.state == "invited" and days >= REMINDER_DAYS[0]:
-        return Step.REMIND_1
-    if facts.state == "reminded" and facts.reminders_sent == 1 and days >= REMINDER_DAYS[1]:
-        return Step.REMIND_2
-    return Step.NOTHING
+    if facts.state == "invited" and facts.reminders_sent == 0:
+        previous = facts.invitation_sent_on
+        step = Step.REMIND_1
+    elif facts.state == "reminded" and facts.reminders_sent == 1:
+        previous = facts.reminder_1_sent_on
+        step = Step.REMIND_2
+    else:
+        return Step.NOTHING
+    if previous is None or (today - previous).days < REMINDER_GAP_DAYS:
+        return Step.NOTHING
+    return step

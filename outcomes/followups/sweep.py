@@ -4,7 +4,9 @@ The sweep claims pending follow-ups in batches of ``SWEEP_BATCH_SIZE`` with
 ``SELECT … FOR UPDATE SKIP LOCKED`` (a fixed number of queries per batch), decides each one's
 next step with the pure rules of ``outcomes.followups.schedule``, and records every message to
 send as a ``ContactAttempt`` row whose unique constraint makes a second send of the same step
-impossible. ``outcomes.followups.sending`` sends them.
+impossible. Those rows are an outbox: the sweep then dispatches every attempt due and not
+finished, including those whose queued message a broker lost, and
+``outcomes.followups.sending`` sends each at most once.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 
 from outcomes.followups import links
 from outcomes.followups.schedule import (
@@ -26,8 +29,9 @@ from outcomes.followups.schedule import (
     next_step,
     schedule_for,
 )
-from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse
-from registry.models import PatientContact, Procedure, Site
+from outcomes.followups.sending import claimable
+from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, patient_emailable
+from registry.models import Patient, Procedure, Site
 
 logger = logging.getLogger(__name__)
 
@@ -71,27 +75,38 @@ def followups_ensure(*, procedure_ids: list[int] | None = None) -> int:
 
 
 def _move_unstarted(procedures) -> None:
+    """Follow-ups not started whose due date no longer matches their procedure's date take
+    the dates the schedule gives for the new date."""
     day = datetime.timedelta(days=1)
+    moved = Q()
     for plan in PLAN:
-        due = F("procedure__date") + plan.due_offset * day
-        stale = FollowUp.objects.filter(
-            procedure__in=procedures.values("pk"),
-            timepoint=plan.timepoint,
-            state=FollowUp.State.SCHEDULED,
-        ).exclude(due_date=due)
-        for followup_id, procedure_date in stale.values_list("pk", "procedure__date"):
-            FollowUp.objects.filter(pk=followup_id, state=FollowUp.State.SCHEDULED).update(
-                due_date=procedure_date + plan.due_offset * day,
-                window_start=procedure_date + plan.window_start_offset * day,
-                window_end=procedure_date + plan.window_end_offset * day,
-            )
+        moved |= Q(timepoint=plan.timepoint) & ~Q(
+            due_date=F("procedure__date") + plan.due_offset * day
+        )
+    stale = FollowUp.objects.filter(
+        moved, procedure__in=procedures.values("pk"), state=FollowUp.State.SCHEDULED
+    )
+    for followup_id, timepoint, procedure_date in stale.values_list(
+        "pk", "timepoint", "procedure__date"
+    ):
+        (dates,) = [d for d in schedule_for(procedure_date) if d.timepoint == timepoint]
+        FollowUp.objects.filter(pk=followup_id, state=FollowUp.State.SCHEDULED).update(
+            due_date=dates.due_date,
+            window_start=dates.window_start,
+            window_end=dates.window_end,
+        )
 
 
 @dataclass
 class SweepReport:
     actions: list[tuple[int, str, str]] = field(default_factory=list)  # (followup, timepoint, step)
+    # Attempts dispatched by this sweep (queued, or for the caller to send when no enqueue).
     attempt_ids: list[int] = field(default_factory=list)
     batches: int = 0
+    digests: int = 0
+    not_queued: int = 0  # the broker refused: left for the next sweep
+    claims_returned: int = 0  # claims expired before sending: pending again
+    unknown: int = 0  # claims expired after the body began: for staff
 
     def count(self, step: Step) -> int:
         return sum(1 for _f, _t, s in self.actions if s == step.value)
@@ -104,16 +119,25 @@ STEP_KIND = {
 }
 
 
+def _sent_at(kind: str):
+    return Subquery(
+        ContactAttempt.objects.filter(
+            followup=OuterRef("pk"), kind=kind, status=ContactAttempt.Status.SENT
+        ).values("sent_at")[:1]
+    )
+
+
 def followups_sweep(
     *,
     now: datetime.datetime,
     enqueue: Callable[[int], None] | None = None,
     batch_size: int = SWEEP_BATCH_SIZE,
 ) -> SweepReport:
-    """One chasing sweep as of ``now``: ensure schedules, then move every pending follow-up
-    one step on, batch by batch; finally queue one digest per site with a phone worklist.
+    """One chasing sweep as of ``now``: ensure schedules, move every pending follow-up one step
+    on batch by batch (each batch its own transaction), create the day's digests, then
+    dispatch every contact attempt that is due and not finished (``contact_attempts_dispatch``).
 
-    ``enqueue(attempt_id)`` is called after each batch commits (``transaction.on_commit``).
+    ``enqueue(attempt_id)`` queues a send; without it the caller sends ``report.attempt_ids``.
     """
     followups_ensure()
     report = SweepReport()
@@ -122,9 +146,9 @@ def followups_sweep(
     while True:
         with transaction.atomic():
             batch = list(
-                FollowUp.objects.select_for_update(skip_locked=True, of=("self",))
+                FollowUp.objects.pending()
+                .select_for_update(skip_locked=True, of=("self",))
                 .filter(pk__gt=last_pk, window_start__lte=horizon)
-                .exclude(state__in=FollowUp.FINAL_STATES)
                 .select_related("procedure__patient__site")
                 .annotate(
                     has_response=Exists(
@@ -133,10 +157,12 @@ def followups_sweep(
                         )
                     ),
                     contactable=Exists(
-                        PatientContact.objects.filter(
-                            patient=OuterRef("procedure__patient"), consent_to_contact=True
-                        ).exclude(email="")
+                        Patient.objects.filter(
+                            patient_emailable(), pk=OuterRef("procedure__patient")
+                        )
                     ),
+                    invitation_sent_at=_sent_at(ContactAttempt.Kind.INVITATION),
+                    reminder_1_sent_at=_sent_at(ContactAttempt.Kind.REMINDER_1),
                 )
                 .order_by("pk")[:batch_size]
             )
@@ -144,29 +170,32 @@ def followups_sweep(
                 break
             last_pk = batch[-1].pk
             report.batches += 1
-            attempt_ids = _advance_batch(batch, now, report)
-            if enqueue:
-                for attempt_id in attempt_ids:
-                    transaction.on_commit(lambda attempt_id=attempt_id: enqueue(attempt_id))
-            report.attempt_ids.extend(attempt_ids)
-    report.attempt_ids.extend(_queue_digests(now, enqueue))
+            _advance_batch(batch, now, report)
+    report.digests = _create_digests(now)
+    contact_attempts_dispatch(now=now, enqueue=enqueue, report=report)
     return report
 
 
-def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> list[int]:
+def _local_date(moment: datetime.datetime | None, time_zone: str) -> datetime.date | None:
+    return None if moment is None else local_today(moment, time_zone)
+
+
+def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> None:
     attempts: list[ContactAttempt] = []
     changed: list[FollowUp] = []
     for followup in batch:
         patient = followup.procedure.patient
-        today = local_today(now, patient.site.time_zone)
+        zone = patient.site.time_zone
+        today = local_today(now, zone)
         step = next_step(
             FollowUpFacts(
                 state=followup.state,
                 timepoint=followup.timepoint,
                 window_start=followup.window_start,
                 window_end=followup.window_end,
-                invited_on=followup.invited_on,
                 reminders_sent=followup.reminders_sent,
+                invitation_sent_on=_local_date(followup.invitation_sent_at, zone),
+                reminder_1_sent_on=_local_date(followup.reminder_1_sent_at, zone),
                 has_response=followup.has_response,
                 patient_deceased=patient.date_of_death is not None,
                 consent_withdrawn=patient.consent_withdrawn_date is not None,
@@ -192,18 +221,21 @@ def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> list[int]
             followup.state = FollowUp.State.MISSED
         elif step is Step.OPEN:
             followup.state = FollowUp.State.OPEN
-            followup.on_phone_worklist_since = today
+            if followup.on_phone_worklist_since is None:
+                followup.on_phone_worklist_since = today
+                followup.worklist_reason = FollowUp.WorklistReason.NO_EMAIL
         else:
             kind = STEP_KIND[step]
             if step is Step.INVITE:
                 followup.state = FollowUp.State.INVITED
                 followup.invited_on = today
-                links.link_issue(followup)
+                links.link_issue(followup, now=now)
             else:
                 followup.state = FollowUp.State.REMINDED
                 followup.reminders_sent += 1
-                if step is Step.REMIND_2:
+                if step is Step.REMIND_2 and followup.on_phone_worklist_since is None:
                     followup.on_phone_worklist_since = today
+                    followup.worklist_reason = FollowUp.WorklistReason.NO_ANSWER
             attempts.append(ContactAttempt(followup=followup, site=patient.site, kind=kind))
     if changed:
         FollowUp.objects.bulk_update(
@@ -215,6 +247,7 @@ def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> list[int]
                 "invited_on",
                 "reminders_sent",
                 "on_phone_worklist_since",
+                "worklist_reason",
                 "link_nonce",
                 "link_token_hash",
                 "link_issued_at",
@@ -224,34 +257,98 @@ def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> list[int]
     # No ON CONFLICT here: these follow-ups are locked by this transaction and their state
     # moved on together with the rows, so a duplicate step can only be a bug, and the unique
     # constraint then rolls the whole batch back rather than send anything twice.
-    return [attempt.pk for attempt in ContactAttempt.objects.bulk_create(attempts)]
+    ContactAttempt.objects.bulk_create(attempts)
 
 
-def _queue_digests(now, enqueue) -> list[int]:
-    worklist = FollowUp.objects.filter(
-        on_phone_worklist_since__isnull=False, phone_outcome=""
-    ).exclude(state__in=FollowUp.FINAL_STATES)
-    sites = Site.objects.filter(Exists(worklist.filter(procedure__patient__site=OuterRef("pk"))))
-    attempts = [
-        ContactAttempt(
-            site=site,
-            kind=ContactAttempt.Kind.DIGEST,
-            digest_date=local_today(now, site.time_zone),
+def _create_digests(now) -> int:
+    """One digest per site and day announcing the follow-ups that joined the site's phone
+    worklist and were not yet announced. Each follow-up is announced in exactly one digest:
+    those that join after the day's digest was created wait for the next day's."""
+    unannounced = FollowUp.objects.on_worklist().filter(announced_in__isnull=True)
+    sites = Site.objects.filter(Exists(unannounced.filter(procedure__patient__site=OuterRef("pk"))))
+    created = 0
+    for site in sites:
+        try:
+            with transaction.atomic():
+                # A second sweep the same day (or a racing one) meets the unique constraint
+                # and leaves the day's digest, and its announcements, as they are.
+                digest = ContactAttempt.objects.create(
+                    site=site,
+                    kind=ContactAttempt.Kind.DIGEST,
+                    digest_date=local_today(now, site.time_zone),
+                )
+                unannounced.filter(procedure__patient__site=site).update(announced_in=digest)
+        except IntegrityError:
+            continue
+        created += 1
+    return created
+
+
+def contact_attempts_dispatch(
+    *,
+    now: datetime.datetime,
+    enqueue: Callable[[int], None] | None,
+    report: SweepReport,
+    chunk_size: int = 1000,
+) -> None:
+    """The outbox: dispatch every contact attempt that is due and not finished.
+
+    First, claims whose worker is gone (older than CHASE_CLAIM_SECONDS) are resolved: pending
+    again when the body never started, ``unknown`` when it did. Then every attempt pending, due
+    and not dispatched within CHASE_REDISPATCH_SECONDS is marked dispatched and handed to
+    ``enqueue`` (a lost hint is dispatched again by a later sweep; a duplicate hint finds the
+    attempt claimed). When the broker refuses, the rest is left for the next sweep with a
+    warning, and the sweep ends normally.
+    """
+    Status = ContactAttempt.Status
+    lease = datetime.timedelta(seconds=settings.CHASE_CLAIM_SECONDS)
+    expired = ContactAttempt.objects.filter(status=Status.SENDING, claimed_at__lt=now - lease)
+    report.claims_returned = expired.filter(send_started_at__isnull=True).update(
+        status=Status.PENDING, dispatched_at=None
+    )
+    report.unknown = expired.filter(send_started_at__isnull=False).update(
+        status=Status.UNKNOWN, error="worker stopped between sending and recording"
+    )
+    if report.unknown:
+        logger.error(
+            "%d contact attempts may or may not have been delivered (worker stopped between "
+            "sending and recording): resolve them in the admin",
+            report.unknown,
         )
-        for site in sites
-    ]
-    with transaction.atomic():
-        # Several sweeps a day, or on several workers, create one digest per site and day.
-        ContactAttempt.objects.bulk_create(attempts, ignore_conflicts=True)
-        ids = list(
-            ContactAttempt.objects.filter(
-                kind=ContactAttempt.Kind.DIGEST,
-                status=ContactAttempt.Status.PENDING,
-                site__in=[a.site for a in attempts],
-                digest_date__in={a.digest_date for a in attempts},
-            ).values_list("pk", flat=True)
-        )
-        if enqueue:
-            for attempt_id in ids:
-                transaction.on_commit(lambda attempt_id=attempt_id: enqueue(attempt_id))
-    return ids
+    age = datetime.timedelta(seconds=settings.CHASE_REDISPATCH_SECONDS)
+    due = (
+        ContactAttempt.objects.filter(claimable(now))
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - age))
+        .order_by("pk")
+    )
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            chunk = list(
+                due.filter(pk__gt=last_pk)
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)[:chunk_size]
+            )
+            if not chunk:
+                return
+            ContactAttempt.objects.filter(pk__in=chunk).update(dispatched_at=now)
+        last_pk = chunk[-1]
+        if enqueue is None:
+            report.attempt_ids.extend(chunk)
+            continue
+        for position, attempt_id in enumerate(chunk):
+            try:
+                enqueue(attempt_id)
+            except Exception as exc:  # noqa: BLE001 - the broker is down: next sweep
+                left = chunk[position:]
+                ContactAttempt.objects.filter(pk__in=left, dispatched_at=now).update(
+                    dispatched_at=None
+                )
+                report.not_queued = len(left) + due.filter(pk__gt=last_pk).count()
+                logger.warning(
+                    "could not queue contact attempts (%s); %d left for the next sweep",
+                    type(exc).__name__,
+                    report.not_queued,
+                )
+                return
+            report.attempt_ids.append(attempt_id)

@@ -159,6 +159,9 @@ EMAIL_HOST_USER = os.getenv("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "registry@localhost")
+# Seconds any one SMTP operation (connect, each command, the reply to the message) may take:
+# a hung mail server must not hold a worker, a claim or a patient's messages for long.
+EMAIL_TIMEOUT = float(os.getenv("EMAIL_TIMEOUT", "10"))
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
@@ -185,12 +188,46 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+if CELERY_BROKER_URL.startswith(("redis", "rediss")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # A message a worker took but never acknowledged (the worker was killed) goes back to
+        # the queue after this many seconds. The outbox does not depend on it (the sweep
+        # dispatches again after CHASE_REDISPATCH_SECONDS); keep it above the sweep's time limit.
+        "visibility_timeout": int(os.getenv("CELERY_VISIBILITY_TIMEOUT", "1800")),
+        # An unreachable broker fails a publish at once; the sweep leaves the attempt for the
+        # next sweep rather than hang.
+        "socket_connect_timeout": 5,
+        "socket_timeout": 10,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Chasing (outcomes.followups): the contact-attempt rows are an outbox, the broker a hint.
+# An attempt due and not finished is dispatched again by the next sweep when its last hint is
+# older than this (a lost message delays it by at most a sweep interval plus this).
+CHASE_REDISPATCH_SECONDS = int(os.getenv("CHASE_REDISPATCH_SECONDS", "600"))
+# Time limits of the tasks (soft: an exception the task handles; hard: the pool kills it).
+CHASE_SEND_SOFT_TIME_LIMIT = int(os.getenv("CHASE_SEND_SOFT_TIME_LIMIT", "45"))
+CHASE_SEND_TIME_LIMIT = int(os.getenv("CHASE_SEND_TIME_LIMIT", "60"))
+CHASE_SWEEP_SOFT_TIME_LIMIT = int(os.getenv("CHASE_SWEEP_SOFT_TIME_LIMIT", "780"))
+CHASE_SWEEP_TIME_LIMIT = int(os.getenv("CHASE_SWEEP_TIME_LIMIT", "840"))
+# A claim (status "sending") is alive this long; no other worker touches it meanwhile. It must
+# outlast the send task's hard limit, so a claim only expires when its worker is gone.
+CHASE_CLAIM_SECONDS = int(os.getenv("CHASE_CLAIM_SECONDS", str(CHASE_SEND_TIME_LIMIT + 60)))
+if CHASE_CLAIM_SECONDS <= CHASE_SEND_TIME_LIMIT:
+    raise ImproperlyConfigured("CHASE_CLAIM_SECONDS must exceed CHASE_SEND_TIME_LIMIT.")
+# Transient send failures (timeouts, SMTP 4xx) wait this long, doubled at each try up to the
+# maximum, and are tried until the follow-up's window closes.
+CHASE_RETRY_BACKOFF_SECONDS = int(os.getenv("CHASE_RETRY_BACKOFF_SECONDS", "60"))
+CHASE_RETRY_BACKOFF_MAX_SECONDS = int(os.getenv("CHASE_RETRY_BACKOFF_MAX_SECONDS", "3600"))
 # The periodic schedule, reviewed like code. The sweep is idempotent: running it more often,
 # or on several workers at once, never sends a message twice.
 CELERY_BEAT_SCHEDULE = {
     "chase-followups": {
         "task": "outcomes.chase_followups",
         "schedule": float(os.getenv("CHASE_INTERVAL_SECONDS", "900")),
+        # A sweep not started within one interval is replaced by the next one.
+        "options": {"expires": float(os.getenv("CHASE_INTERVAL_SECONDS", "900"))},
     },
 }
 

@@ -13,6 +13,7 @@ from outcomes.followups.sending import contact_attempt_send
 from outcomes.followups.sweep import followups_ensure, followups_sweep
 from outcomes.models import FollowUp
 from tests.factories import make_contact, make_patient, make_procedure
+from tests.services import SmtpServer
 
 PROCEDURE_DAY = datetime.date(2026, 1, 12)
 # Inside the 3-month window (days 75-120 after the procedure), 09:00 in Copenhagen.
@@ -83,3 +84,20 @@ def answer_all(client, token):
     for slug, data in ANSWERS.items():
         response = client.post(step_url(token, slug), data)
         assert response.status_code == 302, response.content.decode()[:2000]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on loopback (aiosmtpd) recording what it accepts."""
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp(settings, smtp_server):
+    """Send through Django's SMTP backend to ``smtp_server`` with a short EMAIL_TIMEOUT."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = smtp_server.port
+    settings.EMAIL_TIMEOUT = 1
+    return smtp_server

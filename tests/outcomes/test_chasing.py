@@ -2,7 +2,6 @@
 
 import datetime
 import threading
-from unittest import mock
 
 import pytest
 import time_machine
@@ -11,7 +10,6 @@ from django.core.management import call_command
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from outcomes.followups import sending
 from outcomes.followups.links import link_token, token_hash
 from outcomes.followups.sending import contact_attempt_send
 from outcomes.followups.sweep import followups_ensure, followups_sweep
@@ -190,20 +188,28 @@ def test_completed_questionnaire_stops_a_queued_reminder(procedure):
     assert mail.outbox == []
 
 
-def test_failed_email_is_recorded_and_retried_once_sent(procedure):
+def test_failed_email_is_recorded_and_retried_after_its_backoff(procedure, smtp):
     report = followups_sweep(now=at(70))
     attempt_id = report.attempt_ids[0]
-    with (
-        mock.patch.object(sending, "send_mail", side_effect=OSError("SMTP down")),
-        pytest.raises(sending.SendFailed),
-    ):
-        contact_attempt_send(attempt_id=attempt_id, now=at(70))
+    smtp.mode = "defer"  # 451: try again later
+    assert contact_attempt_send(attempt_id=attempt_id, now=at(70)) == "pending"
     failed = ContactAttempt.objects.get(pk=attempt_id)
-    assert (failed.status, failed.tries, failed.error) == ("failed", 1, "OSError: SMTP down")
-    mail.outbox.clear()
-    assert contact_attempt_send(attempt_id=attempt_id, now=at(70)) == "sent"
-    assert contact_attempt_send(attempt_id=attempt_id, now=at(70)) == "sent"  # no resend
-    assert len(mail.outbox) == 1
+    assert (failed.status, failed.tries, failed.error, failed.error_code) == (
+        "pending",
+        1,
+        "SMTP 451 transient: recipient refused",
+        451,
+    )
+    assert failed.next_try_at == at(70) + datetime.timedelta(seconds=60)
+    smtp.mode = "accept"
+    # Not before its backoff: the claim does not match.
+    assert contact_attempt_send(attempt_id=attempt_id, now=at(70)) == "pending"
+    assert smtp.messages == []
+    later = at(70) + datetime.timedelta(seconds=61)
+    assert contact_attempt_send(attempt_id=attempt_id, now=later) == "sent"
+    assert contact_attempt_send(attempt_id=attempt_id, now=later) == "sent"  # no resend
+    assert len(smtp.messages) == 1
+    assert smtp.messages[0].rcpt_tos == ["karen@example.org"]
     assert ContactAttempt.objects.get(pk=attempt_id).tries == 2
 
 

@@ -77,8 +77,9 @@ def facts(**overrides) -> FollowUpFacts:
         "timepoint": "month_3",
         "window_start": D(2026, 3, 21),
         "window_end": D(2026, 5, 10),
-        "invited_on": None,
         "reminders_sent": 0,
+        "invitation_sent_on": None,
+        "reminder_1_sent_on": None,
         "has_response": False,
         "patient_deceased": False,
         "consent_withdrawn": False,
@@ -94,15 +95,36 @@ def facts(**overrides) -> FollowUpFacts:
         ({}, D(2026, 3, 21), Step.INVITE),
         ({"contactable": False}, D(2026, 3, 21), Step.OPEN),
         ({"timepoint": "baseline"}, D(2026, 3, 21), Step.OPEN),
-        ({"state": "invited", "invited_on": D(2026, 3, 21)}, D(2026, 3, 27), Step.NOTHING),
-        ({"state": "invited", "invited_on": D(2026, 3, 21)}, D(2026, 3, 28), Step.REMIND_1),
+        ({"state": "invited", "invitation_sent_on": D(2026, 3, 21)}, D(2026, 3, 27), Step.NOTHING),
+        ({"state": "invited", "invitation_sent_on": D(2026, 3, 21)}, D(2026, 3, 28), Step.REMIND_1),
+        # The invitation is still queued (broker down): no reminder, however late it is.
+        ({"state": "invited", "invitation_sent_on": None}, D(2026, 4, 28), Step.NOTHING),
         (
-            {"state": "reminded", "invited_on": D(2026, 3, 21), "reminders_sent": 1},
+            {"state": "reminded", "reminders_sent": 1, "reminder_1_sent_on": D(2026, 3, 28)},
             D(2026, 4, 4),
             Step.REMIND_2,
         ),
+        # Days without sweeps: reminder 1 left on 4 April, so reminder 2 waits until the 11th
+        # even though the invitation went out on 21 March.
         (
-            {"state": "reminded", "invited_on": D(2026, 3, 21), "reminders_sent": 2},
+            {
+                "state": "reminded",
+                "reminders_sent": 1,
+                "invitation_sent_on": D(2026, 3, 21),
+                "reminder_1_sent_on": D(2026, 4, 4),
+            },
+            D(2026, 4, 10),
+            Step.NOTHING,
+        ),
+        (
+            {"state": "reminded", "reminders_sent": 1, "reminder_1_sent_on": D(2026, 4, 4)},
+            D(2026, 4, 11),
+            Step.REMIND_2,
+        ),
+        # Reminder 1 was refused by the mail server (never sent): no reminder 2.
+        ({"state": "reminded", "reminders_sent": 1}, D(2026, 4, 30), Step.NOTHING),
+        (
+            {"state": "reminded", "reminder_1_sent_on": D(2026, 3, 28), "reminders_sent": 2},
             D(2026, 4, 30),
             Step.NOTHING,
         ),

@@ -4,8 +4,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from outcomes.followups.sending import SendFailed, contact_attempt_send
+from outcomes.followups.sending import contact_attempt_send
 from outcomes.followups.sweep import followups_sweep
+from outcomes.models import ContactAttempt
 
 
 class Command(BaseCommand):
@@ -36,18 +37,20 @@ class Command(BaseCommand):
             report = followups_sweep(now=moment)
         for followup_id, timepoint, step in report.actions:
             self.stdout.write(f"follow-up {followup_id} ({timepoint}): {step}")
-        sent = failed = 0
+        statuses: dict[str, int] = {}
         if not dry_run:
+            # Every attempt due and not finished (including those a lost broker message left
+            # behind), each claimed before it is sent: a worker busy with one is not doubled.
             for attempt_id in report.attempt_ids:
-                try:
-                    status = contact_attempt_send(attempt_id=attempt_id, now=moment)
-                except SendFailed as exc:
-                    failed += 1
-                    self.stderr.write(f"message {attempt_id} failed: {exc}")
-                else:
-                    sent += status == "sent"
+                status = contact_attempt_send(attempt_id=attempt_id, now=moment)
+                statuses[status] = statuses.get(status, 0) + 1
+                if status not in ("sent", "skipped"):
+                    attempt = ContactAttempt.objects.get(pk=attempt_id)
+                    self.stderr.write(f"message {attempt_id} {status}: {attempt.error}")
         prefix = "Would do" if dry_run else "Done"
         self.stdout.write(
             f"{prefix}: {len(report.actions)} steps in {report.batches} batches; "
-            f"{sent} messages sent, {failed} failed."
+            f"{statuses.get('sent', 0)} messages sent, "
+            f"{statuses.get('pending', 0) + statuses.get('failed', 0)} failed, "
+            f"{statuses.get('unknown', 0) + report.unknown} unknown."
         )
