@@ -358,6 +358,7 @@ class ComplicationAdmin(SiteScopedAdmin):
         "type",
         "cirse_grade",
         "relation",
+        "symptomatic",
         "outcome",
         "description",
     ]

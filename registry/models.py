@@ -811,19 +811,37 @@ class TreatedLevel(models.Model):
             raise ValidationError(errors)
 
 
+# First and last level of each spinal region, cranial to caudal: the one definition of region
+# behind ``region_of_level`` (Python) and ``levels_in_region`` (SQL).
+REGION_LEVELS = {
+    TreatedLevel.Region.CERVICAL: (TreatedLevel.Level.C2, TreatedLevel.Level.C7),
+    TreatedLevel.Region.THORACIC: (TreatedLevel.Level.T1, TreatedLevel.Level.T12),
+    TreatedLevel.Region.LUMBAR: (TreatedLevel.Level.L1, TreatedLevel.Level.L5),
+    TreatedLevel.Region.SACRAL: (TreatedLevel.Level.S1, TreatedLevel.Level.S1),
+}
+
+
 def region_of_level(level: int) -> str:
     """Spinal region of a level value from ``TreatedLevel.Level``."""
-    if level <= TreatedLevel.Level.C7:
-        return TreatedLevel.Region.CERVICAL
-    if level <= TreatedLevel.Level.T12:
-        return TreatedLevel.Region.THORACIC
-    if level <= TreatedLevel.Level.L5:
-        return TreatedLevel.Region.LUMBAR
-    return TreatedLevel.Region.SACRAL
+    for region, (first, last) in REGION_LEVELS.items():
+        if first <= level <= last:
+            return region
+    raise ValueError(f"no spinal region for level {level}")
+
+
+def levels_in_region(region: str, field: str = "level") -> Q:
+    """A filter on treated levels (``field`` is the level column's path) in ``region``."""
+    first, last = REGION_LEVELS[region]
+    return Q(**{f"{field}__range": (first, last)})
 
 
 class ComplicationQuerySet(ScopedQuerySet):
     site_path = "patient__site"
+
+    def related_to_procedure(self) -> ComplicationQuerySet:
+        """Complications not judged unrelated to the procedure (definite, probable, possible):
+        the ones the report and the exports count."""
+        return self.filter(relation__in=Complication.RELATED_TO_PROCEDURE)
 
 
 @track_history()
@@ -865,6 +883,10 @@ class Complication(models.Model):
         ONGOING = "ongoing", _("Ongoing")
         FATAL = "fatal", _("Fatal")
 
+    RELATED_TO_PROCEDURE = (Relation.DEFINITE, Relation.PROBABLE, Relation.POSSIBLE)
+    # Complications that are a cement leakage (a pulmonary cement embolism is one too).
+    CEMENT_LEAKAGE_TYPES = (Type.SYMPTOMATIC_LEAKAGE, Type.PULMONARY_EMBOLISM)
+
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="complications")
     procedure = models.ForeignKey(
         Procedure,
@@ -884,6 +906,10 @@ class Complication(models.Model):
     type = models.CharField(max_length=24, choices=Type)
     cirse_grade = models.PositiveSmallIntegerField(_("CIRSE grade"), choices=CirseGrade)
     relation = models.CharField(_("relation to the procedure"), max_length=10, choices=Relation)
+    # Unknown (null) until staff record it: the report shows unknowns apart, never as "no".
+    symptomatic = models.BooleanField(
+        _("symptomatic"), null=True, blank=True, help_text=_("Leave empty while unknown.")
+    )
     outcome = models.CharField(max_length=20, choices=Outcome)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,26 +1,21 @@
-"""The cohort report: pathologic against osteoporotic fractures, as in the source studies
-(design.md §7, §8).
+"""The cohort report's analysis dataset: one row per patient (design.md §7, §8).
 
-``cohort_report`` loads the index procedures in scope with two aggregate queries whatever the
+``load_patients`` loads the index procedures in scope with one aggregate query whatever the
 cohort size (one row per patient with its levels, complications and answers summed up in
-PostgreSQL; follow-up completeness counted per timepoint), and ``build_report`` turns those
-NumPy columns into every table with the pure functions of ``outcomes.reports.statistics``.
-One result backs the admin page, its CSV and Markdown downloads, the API and the
-``cohort_report`` command, so they cannot disagree.
+PostgreSQL), and ``outcomes.reports.tables`` turns those NumPy columns into every table with
+the definitions and tests of ``outcomes.reports.statistics``. One result backs the admin page,
+its downloads, the API and the ``cohort_report`` command, so they cannot disagree.
 
-Definitions chosen where the studies leave room (also in the README):
-- Patient-level analyses use each patient's index (first) procedure; the date filter applies
-  to the index date.
-- Age is completed years at the index procedure.
-- Paired analyses (Table 2, Table 3, changes, responders) use only patients with both the
-  baseline and the follow-up value. Change = follow-up − baseline.
-- Complications: those of the index procedure not judged unrelated, counted per patient at the
-  worst CIRSE grade.
-- Survival runs from the index date to death, censored at withdrawal of consent or at the
-  report date. "Alive at t" n/N counts patients known alive at t over those followed to t or
-  dead before it; the Kaplan–Meier estimate uses everyone.
-- Follow-up completeness counts a timepoint as eligible once its due date has passed, unless
-  the patient died or withdrew before it.
+The filter of the report (sites, index-procedure dates, data cut-off) is parsed once, by
+``ReportFilterForm``, for the admin page, its downloads, the API and the command line.
+
+Rules taken from their homes, never restated here: the cohort (``with_cohort``), age
+(``CompletedYears``), the region of a level (``levels_in_region``), a complication related to
+the procedure (``related_to_procedure``); the 3- and 12-month due days and windows come from
+the follow-up plan (``outcomes.followups.schedule.PLAN``).
+
+Data cut-off (``as_of``): the report shows what was known on that day. Index procedures after
+it, and deaths, withdrawals, answers and complications dated after it are left out.
 """
 
 from __future__ import annotations
@@ -29,17 +24,27 @@ import datetime
 from dataclasses import dataclass, field
 
 import numpy as np
+from django import forms
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, FilteredRelation, FloatField, Max, OuterRef, Q
+from django.db.models import Count, Exists, F, FilteredRelation, Max, OuterRef, Q
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast
+from django.utils.translation import gettext_lazy as _
 
-from outcomes.models import FollowUp, Timepoint
-from registry.models import Cohort, Complication, Patient, Procedure, TreatedLevel
+from outcomes.followups.schedule import PLAN_BY_TIMEPOINT
+from outcomes.models import Timepoint
+from registry.models import (
+    Cohort,
+    CompletedYears,
+    Complication,
+    Patient,
+    Procedure,
+    Site,
+    TreatedLevel,
+    levels_in_region,
+)
 
 COHORTS = [Cohort.PATHOLOGIC, Cohort.OSTEOPOROTIC, Cohort.OTHER]
-COLUMNS = [*COHORTS, "overall"]
 COLUMN_LABELS = {
     Cohort.PATHOLOGIC: "Pathologic",
     Cohort.OSTEOPOROTIC: "Osteoporotic",
@@ -47,7 +52,11 @@ COLUMN_LABELS = {
     "overall": "Overall",
 }
 FOLLOW_UP_TIMEPOINTS = [Timepoint.MONTH_3, Timepoint.MONTH_12]
-SURVIVAL_DAYS = {"3 months": 91, "1 year": 365}
+# Due day D of each follow-up timepoint (3 months = day 91, 12 months = day 365) and the last
+# day of its window, from the follow-up plan.
+DUE_DAY = {tp: PLAN_BY_TIMEPOINT[tp].due_offset for tp in FOLLOW_UP_TIMEPOINTS}
+WINDOW_END_DAY = {tp: PLAN_BY_TIMEPOINT[tp].window_end_offset for tp in FOLLOW_UP_TIMEPOINTS}
+SURVIVAL_DAYS = {"3 months": DUE_DAY[Timepoint.MONTH_3], "1 year": DUE_DAY[Timepoint.MONTH_12]}
 TOO_SMALL = "n too small"
 
 
@@ -55,16 +64,17 @@ TOO_SMALL = "n too small"
 class Outcome:
     key: str
     label: str
+    scale: int  # stored values are exact in units of 1/scale (EQ-5D 0.001, ODI 0.1, VAS 1)
     decimals: int
     higher_is_better: bool
-    mcid: float
+    mcid: str  # as configured, compared exactly (decimal arithmetic)
 
 
 def outcomes_measured() -> list[Outcome]:
     return [
-        Outcome("eq5d_index", "EQ-5D index", 3, True, settings.REPORT_MCID_EQ5D),
-        Outcome("odi_score", "ODI (%)", 1, False, settings.REPORT_MCID_ODI),
-        Outcome("vas_pain", "Pain VAS (0–100)", 1, False, settings.REPORT_MCID_VAS),
+        Outcome("eq5d_index", "EQ-5D index", 1000, 3, True, str(settings.REPORT_MCID_EQ5D)),
+        Outcome("odi_score", "ODI (%)", 10, 1, False, str(settings.REPORT_MCID_ODI)),
+        Outcome("vas_pain", "Pain VAS (0–100)", 1, 1, False, str(settings.REPORT_MCID_VAS)),
     ]
 
 
@@ -77,10 +87,9 @@ class ReportFilter:
 
     @classmethod
     def of(cls, *, sites=(), date_from=None, date_to=None, as_of=None) -> ReportFilter:
-        """A filter from optional inputs (form, API query, command line); as of today unless
-        given."""
+        """A filter from optional inputs; as of today unless given."""
         return cls(
-            sites=tuple(sites or ()),
+            sites=tuple(sorted(sites or ())),
             date_from=date_from,
             date_to=date_to,
             as_of=as_of or datetime.date.today(),
@@ -94,52 +103,133 @@ class ReportFilter:
             "as_of": self.as_of.isoformat(),
         }
 
+    def describe(self) -> str:
+        """The filter in words, for footnotes."""
+        return (
+            f"Sites: {', '.join(self.sites) or 'all in scope'}; index procedures "
+            f"{self.date_from or 'any date'} to {self.date_to or 'any date'}; data cut-off "
+            f"{self.as_of}."
+        )
 
-RESPONSE_VALUES = ("eq5d_index", "odi_score", "vas_pain", "odi_pain_intensity")
+    def slug(self) -> str:
+        """The filter and cut-off for a download's file name."""
+        sites = "-".join(self.sites) or "all-sites"
+        start = self.date_from.isoformat() if self.date_from else "start"
+        end = self.date_to.isoformat() if self.date_to else "end"
+        return f"{sites}_{start}_to_{end}_cutoff-{self.as_of.isoformat()}"
+
+
+class ReportFilterError(ValueError):
+    """A report filter that does not parse: ``errors`` maps each parameter to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class ReportFilterForm(forms.Form):
+    """The one parser of the report filter: the admin page and its downloads, the API and the
+    command line all read their parameters through it. ``site`` may repeat or hold codes
+    separated by commas; only the user's sites are accepted (every site for ``user=None``)."""
+
+    site = forms.MultipleChoiceField(label=_("sites"), required=False)
+    date_from = forms.DateField(label=_("index procedure from"), required=False)
+    date_to = forms.DateField(label=_("index procedure to"), required=False)
+    as_of = forms.DateField(label=_("data cut-off"), required=False)
+
+    def __init__(self, data=None, *, user, **kwargs):
+        if data is not None and hasattr(data, "getlist"):
+            sites = [code for value in data.getlist("site") for code in value.split(",") if code]
+            data = data.copy()
+            data.setlist("site", sites)
+        super().__init__(data, **kwargs)
+        sites = Site.objects.all() if user is None else Site.objects.for_user(user)
+        self.fields["site"].choices = [
+            (site.code, f"{site.code} – {site.name}") for site in sites.order_by("code")
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return cleaned
+
+    def report_filter(self) -> ReportFilter:
+        data = self.cleaned_data
+        return ReportFilter.of(
+            sites=data.get("site"),
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            as_of=data.get("as_of"),
+        )
+
+
+def parse_report_filter(data, *, user) -> ReportFilter:
+    """``ReportFilter`` from query parameters (a ``QueryDict``); ``ReportFilterError`` naming
+    each bad parameter otherwise."""
+    form = ReportFilterForm(data, user=user)
+    if not form.is_valid():
+        raise ReportFilterError({key: list(messages) for key, messages in form.errors.items()})
+    return form.report_filter()
+
+
+# Stored values in exact integer units (see ``Outcome.scale``).
+RESPONSE_VALUES = {"eq5d_index": 1000, "odi_score": 10, "vas_pain": 1, "odi_pain_intensity": 1}
+CIRSE_GRADES = [grade.value for grade in Complication.CirseGrade]
+REGIONS = [region.value for region in TreatedLevel.Region]
+TUMOURS = [tumour.value for tumour in Patient.PrimaryTumour]
 _INDEX = "report_index"  # the index procedures' CTE in ``_patient_query``
 _INDEX_PKS = f"SELECT pk FROM {_INDEX}"  # noqa: S608 (a constant)
 
 PATIENT_COLUMNS = [
+    "patient_id",
     "cohort",
     "age",
     "male",
-    "primary",
+    "tumour",
     "death_day",
     "withdrawn_day",
     "as_of_day",
     "levels",
-    "thoracic",
-    "lumbar",
+    *REGIONS,
     "posterior_wall",
     "leaks",
+    "symptomatic_leaks",
+    "complications",
+    "symptomatic_complications",
+    "unknown_symptomatic",
     "worst_grade",
+    *(f"grade_{grade}" for grade in CIRSE_GRADES),
     *(
         f"{name}_{timepoint}"
         for timepoint in Timepoint.values
-        for name in (*RESPONSE_VALUES, "answered", "due_day", "missed")
+        for name in (*RESPONSE_VALUES, "answered")
     ),
 ]
 """The analysis dataset, one row per patient (its index procedure), as NumPy float columns
-with NaN where a value is missing: ``cohort`` (position in ``COHORTS``), ``age`` (completed
-years at the index procedure), ``male``, ``primary`` (a primary malignancy is recorded),
-``death_day``, ``withdrawn_day`` and ``as_of_day`` (days from the index date), treated
-vertebrae (``levels``, ``thoracic``, ``lumbar``, ``posterior_wall``, ``leaks``), ``worst_grade``
-(worst CIRSE grade of a complication not judged unrelated, 0 for none), and per timepoint
-each of ``RESPONSE_VALUES``, ``answered`` (a response is stored), and the follow-up's
-``due_day`` (days from the index date) and ``missed`` (its state)."""
+with NaN where a value is missing: ``patient_id``; ``cohort`` (position in ``COHORTS``);
+``age`` (completed years at the index procedure); ``male``; ``tumour`` (position of the
+primary tumour in ``TUMOURS``, NaN if none); ``death_day``, ``withdrawn_day`` (days from the
+index date, NaN if none by the cut-off) and ``as_of_day``; treated vertebrae (``levels``, per
+region, ``posterior_wall``, ``leaks``, ``symptomatic_leaks``); complications related to the
+procedure (records, symptomatic records, records with the symptomatic flag unknown, the worst
+CIRSE grade (0 for none) and records per grade); per timepoint each of ``RESPONSE_VALUES`` in
+exact integer units and ``answered`` (a response is stored)."""
 
 Columns = dict[str, np.ndarray]
 
 
 def index_procedures(*, user, filters: ReportFilter):
-    """The index procedures (each patient's first, by date) in the user's scope (every site
-    for ``user=None``) and the filter, annotated with ``cohort``.
+    """The index procedures (each patient's first, by date, up to the cut-off) in the user's
+    scope (every site for ``user=None``) and the filter, annotated with ``cohort``.
 
     The date range applies to the index date. It is applied before the first procedure is
     picked, so a patient counts when none of their procedures precedes ``date_from`` and one
     is on or before ``date_to``.
     """
     queryset = Procedure.objects.all() if user is None else Procedure.objects.for_user(user)
+    queryset = queryset.filter(date__lte=filters.as_of)
     if filters.sites:
         queryset = queryset.filter(patient__site__code__in=filters.sites)
     if filters.date_from:
@@ -174,77 +264,107 @@ def _per_procedure(queryset):
 
 def _patient_query(procedures, as_of: datetime.date) -> tuple[str, list]:
     """One row per index procedure (``PATIENT_COLUMNS``), so that 100k patients fetch 100k
-    rows rather than the million rows of levels, answers and follow-ups behind them.
+    rows rather than the million rows of levels and answers behind them.
 
-    The patient, its answers and follow-ups (one per timepoint: unique constraints) are
-    joined to the index procedure; treated levels and complications are aggregated per
-    procedure. Each part is a queryset, so scope, filters and the cohort rule stay the ORM's;
-    the parts are joined as common table expressions.
+    The patient and its answers (one per timepoint: a unique constraint) are joined to the
+    index procedure; treated levels and complications are aggregated per procedure. Each part
+    is a queryset, so scope, filters and the rules stay the ORM's; the parts are joined as
+    common table expressions.
     """
     joins, values = {}, {}
     for timepoint in Timepoint.values:
-        answer, followup = f"answer_{timepoint}", f"followup_{timepoint}"
-        joins[answer] = FilteredRelation("responses", condition=Q(responses__timepoint=timepoint))
-        joins[followup] = FilteredRelation("followups", condition=Q(followups__timepoint=timepoint))
+        answer = f"answer_{timepoint}"
+        joins[answer] = FilteredRelation(
+            "responses",
+            condition=Q(responses__timepoint=timepoint, responses__answered_on__lte=as_of),
+        )
         for name in RESPONSE_VALUES:
-            values[f"{name}_{timepoint}"] = Cast(f"{answer}__{name}", FloatField())
+            values[f"{name}_{timepoint}"] = F(f"{answer}__{name}")
         values[f"answer_id_{timepoint}"] = F(f"{answer}__pk")
-        values[f"due_{timepoint}"] = F(f"{followup}__due_date")
-        values[f"state_{timepoint}"] = F(f"{followup}__state")
     index = procedures.annotate(**joins).values(
         "pk",
         "cohort",
         "date",
-        patient_born=F("patient__date_of_birth"),
+        "patient_id",
+        age=CompletedYears(F("date"), F("patient__date_of_birth")),
         patient_sex=F("patient__sex"),
         patient_died=F("patient__date_of_death"),
         patient_withdrew=F("patient__consent_withdrawn_date"),
         patient_tumour=F("patient__primary_tumour"),
         **values,
     )
-    level = TreatedLevel.Level
-    levels = _per_procedure(TreatedLevel.objects).annotate(
-        levels=Count("pk"),
-        thoracic=Count("pk", filter=Q(level__range=(level.T1, level.T12))),
-        lumbar=Count("pk", filter=Q(level__range=(level.L1, level.L5))),
-        posterior_wall=Count("pk", filter=Q(posterior_wall_defect=True)),
-        leaks=Count("pk", filter=Q(cement_leakage=True)),
+    symptomatic_leakage_complication = Complication.objects.filter(
+        treated_level=OuterRef("pk"),
+        type__in=Complication.CEMENT_LEAKAGE_TYPES,
+        symptomatic=True,
+        date__lte=as_of,
     )
-    worst = _per_procedure(
-        Complication.objects.exclude(relation=Complication.Relation.UNRELATED)
-    ).annotate(worst_grade=Max("cirse_grade"))
+    levels = (
+        _per_procedure(TreatedLevel.objects)
+        .alias(symptomatic_complication=Exists(symptomatic_leakage_complication))
+        .annotate(
+            levels=Count("pk"),
+            **{region: Count("pk", filter=levels_in_region(region)) for region in REGIONS},
+            posterior_wall=Count("pk", filter=Q(posterior_wall_defect=True)),
+            leaks=Count("pk", filter=Q(cement_leakage=True)),
+            symptomatic_leaks=Count(
+                "pk", filter=Q(leakage_symptomatic=True) | Q(symptomatic_complication=True)
+            ),
+        )
+    )
+    complications = _per_procedure(
+        Complication.objects.related_to_procedure().filter(date__lte=as_of)
+    ).annotate(
+        records=Count("pk"),
+        symptomatic_records=Count("pk", filter=Q(symptomatic=True)),
+        unknown_records=Count("pk", filter=Q(symptomatic__isnull=True)),
+        worst_grade=Max("cirse_grade"),
+        **{f"grade_{g}": Count("pk", filter=Q(cirse_grade=g)) for g in CIRSE_GRADES},
+    )
     ctes, params = [], []
-    for name, queryset in ((_INDEX, index), ("levels", levels), ("worst", worst)):
+    for name, queryset in ((_INDEX, index), ("levels", levels), ("complications", complications)):
         sql, part_params = queryset.query.sql_with_params()
         ctes.append(f"{name} AS ({sql})")
         params += part_params
     per_timepoint = []
     for timepoint in Timepoint.values:
-        per_timepoint += [f'i."{name}_{timepoint}"' for name in RESPONSE_VALUES]
         per_timepoint += [
-            f'(i."answer_id_{timepoint}" IS NOT NULL)::int',
-            f'i."due_{timepoint}" - i.date',
-            f"(i.\"state_{timepoint}\" = '{FollowUp.State.MISSED.value}')::int",
+            f'round(i."{name}_{timepoint}" * {scale})::int'
+            for name, scale in RESPONSE_VALUES.items()
         ]
+        per_timepoint.append(f'(i."answer_id_{timepoint}" IS NOT NULL)::int')
+    level_counts = ["levels", *REGIONS, "posterior_wall", "leaks", "symptomatic_leaks"]
+    complication_counts = [
+        "records",
+        "symptomatic_records",
+        "unknown_records",
+        "worst_grade",
+        *(f"grade_{g}" for g in CIRSE_GRADES),
+    ]
     sql = f"""
         WITH {", ".join(ctes)}
         SELECT
+            i.patient_id,
             array_position(%s::text[], i.cohort::text) - 1,
-            extract(year FROM age(i.date, i.patient_born))::int,
+            i.age,
             (i.patient_sex = %s)::int,
-            (i.patient_tumour <> '')::int,
-            i.patient_died - i.date,
-            i.patient_withdrew - i.date,
+            array_position(%s::text[], nullif(i.patient_tumour, '')::text) - 1,
+            CASE WHEN i.patient_died <= %s::date THEN i.patient_died - i.date END,
+            CASE WHEN i.patient_withdrew <= %s::date THEN i.patient_withdrew - i.date END,
             %s::date - i.date,
-            coalesce(l.levels, 0),
-            coalesce(l.thoracic, 0),
-            coalesce(l.lumbar, 0),
-            coalesce(l.posterior_wall, 0),
-            coalesce(l.leaks, 0),
-            coalesce(w.worst_grade, 0),
+            {", ".join(f"coalesce(l.{name}, 0)" for name in level_counts)},
+            {", ".join(f"coalesce(c.{name}, 0)" for name in complication_counts)},
             {", ".join(per_timepoint)}
         FROM {_INDEX} i
         LEFT JOIN levels l ON l.procedure_id = i.pk
-        LEFT JOIN worst w ON w.procedure_id = i.pk
+        LEFT JOIN complications c ON c.procedure_id = i.pk
     """  # noqa: S608 (names are ours; every value is a parameter)
-    return sql, [*params, [str(c) for c in COHORTS], Patient.Sex.MALE.value, as_of]
+    return sql, [
+        *params,
+        [str(c) for c in COHORTS],
+        Patient.Sex.MALE.value,
+        TUMOURS,
+        as_of,
+        as_of,
+        as_of,
+    ]

@@ -1,8 +1,14 @@
-"""The report's tables and charts from the analysis dataset: NumPy over its columns and the
-pure functions of ``outcomes.reports.statistics`` (no database here).
+"""The report's tables and charts from the analysis dataset: NumPy over its columns, the
+definitions and SciPy tests of ``outcomes.reports.statistics`` (no database here).
+
+Every cell carries its formatted text (HTML, Markdown, Word, formatted CSV), its numbers
+(statistic, value, n: the tidy CSV) and, for counts, the patients it counts (traceability:
+the admin page links each count to the list of those patients).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
@@ -10,483 +16,875 @@ from django.utils import translation
 
 from outcomes.models import Timepoint
 from outcomes.questionnaire.items import odi_choices
+from outcomes.reports import statistics as st
 from outcomes.reports.dataset import (
+    CIRSE_GRADES,
     COHORTS,
     COLUMN_LABELS,
-    COLUMNS,
+    DUE_DAY,
     FOLLOW_UP_TIMEPOINTS,
     SURVIVAL_DAYS,
     TOO_SMALL,
+    TUMOURS,
+    WINDOW_END_DAY,
     Columns,
     Outcome,
     ReportFilter,
     load_patients,
     outcomes_measured,
 )
-from outcomes.reports.statistics import (
-    Difference,
-    Paired,
-    Proportion,
-    Summary,
-    Survival,
-    chi_squared,
-    kaplan_meier,
-    paired_t_test,
-    summarise,
-    welch_t_test,
-)
-from registry.models import Cohort, Complication
+from registry.models import Cohort, Patient, TreatedLevel
+
+OVERALL = "overall"
+COMPARED = (Cohort.PATHOLOGIC, Cohort.OSTEOPOROTIC)
+_M3, _M12 = DUE_DAY[Timepoint.MONTH_3], DUE_DAY[Timepoint.MONTH_12]
+# Numbers at risk under the Kaplan–Meier curve: 0, 3, 6, 12, 18 and 24 months.
+RISK_DAYS = (0, _M3, 2 * _M3, _M12, _M12 + 2 * _M3, 2 * _M12)
 
 
-def cohort_report(*, user, filters: ReportFilter) -> dict:
-    """The whole report for ``user``'s sites within ``filters``, as JSON-ready data."""
-    return build_report(load_patients(user=user, filters=filters), filters)
+# --- cells and tables ------------------------------------------------------------------------
 
 
-def build_report(patients: Columns, filters: ReportFilter) -> dict:
-    """Every table and chart of the report from the analysis dataset (``PATIENT_COLUMNS``)."""
-    min_n = settings.REPORT_MIN_N
-    groups = {column: patients["cohort"] == i for i, column in enumerate(COHORTS)}
-    groups["overall"] = np.ones(len(patients["cohort"]), dtype=bool)
-    survival = {column: _survival(patients, groups[column], min_n) for column in COLUMNS}
-    tables = [
-        _table_1(patients, groups, survival),
-        _table_2(patients, groups, min_n),
-        _table_3(patients, groups, min_n),
-        _table_changes(patients, groups, min_n),
-        _table_responders(patients, groups, min_n),
-        _table_complications(patients, groups, min_n),
-        _table_completeness(patients),
-    ]
-    return {
-        "filters": filters.as_dict(),
-        "min_n": min_n,
-        "mcid": {o.key: o.mcid for o in outcomes_measured()},
-        "tables": tables,
-        "charts": {
-            "pain": _pain_trajectory(patients, groups),
-            "survival": {
-                column: {
-                    "n": survival[column].n,
-                    "too_small": survival[column].too_small,
-                    "days": survival[column].times,
-                    "survival": survival[column].probabilities,
-                }
-                for column in COHORTS
-            },
-        },
-    }
+@dataclass
+class Cell:
+    text: str | int = ""
+    numbers: tuple[tuple[str, float | int | None], ...] = ()
+    n: int | None = None
+    patients: np.ndarray | None = None  # the patients a count counts
+
+
+@dataclass
+class Table:
+    key: str
+    title: str
+    columns: list[str]
+    groups: list[tuple[str, int]] | None = None  # header groups over the columns: (label, span)
+    labels: list[str] | None = None  # short column labels under the groups
+    rows: list[tuple[str, list[Cell]]] = field(default_factory=list)
+    footnotes: list[str] = field(default_factory=list)
+
+    def add(self, label: str, cells: list[Cell | str | int]) -> None:
+        cells = [c if isinstance(c, Cell) else Cell(text=c) for c in cells]
+        if len(cells) != len(self.columns) - 1:
+            raise ValueError(f"{self.key}: {label!r} has {len(cells)} cells")
+        self.rows.append((label, cells))
+
+    def as_dict(self, masks: dict | None) -> dict:
+        numbers, links = [], {}
+        for r, (label, cells) in enumerate(self.rows):
+            for c, cell in enumerate(cells, start=1):
+                for statistic, value in cell.numbers:
+                    numbers.append(
+                        {
+                            "row": label,
+                            "column": self.columns[c],
+                            "statistic": statistic,
+                            "value": value,
+                            "n": cell.n,
+                        }
+                    )
+                if cell.patients is not None:
+                    key = f"{self.key}.{r}.{c}"
+                    links[f"{r}.{c}"] = key
+                    if masks is not None:
+                        masks[key] = (label, self.columns[c], cell.patients)
+        data = {
+            "id": self.key,
+            "title": self.title,
+            "columns": self.columns,
+            "rows": [[label, *(cell.text for cell in cells)] for label, cells in self.rows],
+            "numbers": numbers,
+            "footnotes": self.footnotes,
+            "links": links,
+        }
+        if self.groups:
+            data["header"] = {"groups": self.groups, "labels": self.labels}
+        return data
 
 
 def _count(mask: np.ndarray) -> int:
     return int(np.count_nonzero(mask))
 
 
-def _sum(values: np.ndarray) -> int:
-    return int(values.sum())
+def _pct(n: int, total: int) -> float | None:
+    return 100.0 * n / total if total else None
 
 
-def _pairs(patients, mask, key: str, timepoint: str) -> tuple[np.ndarray, np.ndarray]:
-    """Baseline and ``timepoint`` values of ``key`` for the patients in ``mask`` who have
-    both."""
-    before = patients[f"{key}_{Timepoint.BASELINE}"][mask]
-    after = patients[f"{key}_{timepoint}"][mask]
-    both = ~np.isnan(before) & ~np.isnan(after)
-    return before[both], after[both]
+def count_cell(mask: np.ndarray) -> Cell:
+    n = _count(mask)
+    return Cell(text=n, numbers=(("n", n),), n=n, patients=mask)
 
 
-def _table(key: str, title: str, columns: list[str], rows: list[list]) -> dict:
-    return {
-        "id": key,
-        "title": title,
-        "columns": columns,
-        "rows": [[_cell(value) for value in row] for row in rows],
-    }
+def sum_cell(values: np.ndarray, patients: np.ndarray) -> Cell:
+    total = int(values.sum())
+    return Cell(text=total, numbers=(("n", total),), n=total, patients=patients)
 
 
-def _cohort_header(first: str) -> list[str]:
-    return [first, *(COLUMN_LABELS[c] for c in COLUMNS)]
+def proportion_cell(n: int, total: int, patients: np.ndarray, *, of: bool = False) -> Cell:
+    """n (%) or, with ``of``, n/N (%); the patients counted link from the cell."""
+    percent = _pct(n, total)
+    share = f"{n}/{total}" if of else f"{n}"
+    text = f"{share} ({percent:.1f}%)" if percent is not None else share
+    return Cell(text=text, numbers=(("n", n), ("percent", percent)), n=total, patients=patients)
 
 
-def _table_1(patients, groups, survival) -> dict:
-    table: list[list] = []
-
-    def add(label, fn):
-        table.append([label, *(fn(groups[c], c) for c in COLUMNS)])
-
-    def column(name):
-        return lambda mask: patients[name][mask]
-
-    levels, leaks, worst = column("levels"), column("leaks"), column("worst_grade")
-
-    def of_patients(test):
-        return lambda mask, _c: _np(Proportion(_count(test(mask)), _count(mask)))
-
-    def of_vertebrae(name):
-        return lambda mask, _c: _nn(Proportion(_sum(column(name)(mask)), _sum(levels(mask))))
-
-    add("Patients, n", lambda mask, _c: _count(mask))
-    add("Age, mean (range)", lambda mask, _c: _mean_range(summarise(patients["age"][mask])))
-    add("Male, n (%)", of_patients(lambda mask: column("male")(mask) == 1))
-    add("Primary malignancy, n (%)", of_patients(lambda mask: column("primary")(mask) == 1))
-    add("Single treated level, n (%)", of_patients(lambda mask: levels(mask) == 1))
-    add("Multiple treated levels, n (%)", of_patients(lambda mask: levels(mask) > 1))
-    add("Treated vertebrae, n", lambda mask, _c: _sum(levels(mask)))
-    for name, label in (("thoracic", "Thoracic"), ("lumbar", "Lumbar")):
-        add(
-            f"{label} vertebrae, n (%)",
-            lambda mask, _c, name=name: _np(
-                Proportion(_sum(column(name)(mask)), _sum(levels(mask)))
-            ),
-        )
-    add(
-        "Other vertebrae (cervical, sacral), n (%)",
-        lambda mask, _c: _np(
-            Proportion(
-                _sum(levels(mask) - column("thoracic")(mask) - column("lumbar")(mask)),
-                _sum(levels(mask)),
-            )
-        ),
-    )
-    add("Posterior wall defect per vertebra, n/N (%)", of_vertebrae("posterior_wall"))
-    add("Cement leakage per vertebra, n/N (%)", of_vertebrae("leaks"))
-    add(
-        "Cement leakage per patient, n/N (%)",
-        lambda mask, _c: _nn(Proportion(_count(leaks(mask) > 0), _count(mask))),
-    )
-    add("Complications (CIRSE any grade), patients n (%)", of_patients(lambda m: worst(m) > 0))
-    for label, days in SURVIVAL_DAYS.items():
-        add(
-            f"Alive at {label}, n/N (%)",
-            lambda mask, _c, days=days: _nn(_alive_at(patients, mask, days)),
-        )
-        add(
-            f"Survival at {label}, Kaplan–Meier (%)",
-            lambda _mask, c, days=days: _km_cell(survival[c], days),
-        )
-    return _table("table_1", "Table 1. Demographics", _cohort_header(""), table)
-
-
-def _table_2(patients, groups, min_n: int) -> dict:
-    table = []
-    for outcome in outcomes_measured():
-        for timepoint in FOLLOW_UP_TIMEPOINTS:
-            for column in COLUMNS:
-                before, after = _pairs(patients, groups[column], outcome.key, timepoint)
-                result = paired_t_test(before, after, min_n=min_n)
-                table.append(
-                    [
-                        outcome.label,
-                        Timepoint(timepoint).label,
-                        COLUMN_LABELS[column],
-                        result.n,
-                        *_paired_cells(result, outcome.decimals),
-                    ]
-                )
-    return _table(
-        "table_2",
-        "Table 2. Outcomes before and after (patients with both values; paired t-test)",
-        ["Outcome", "Follow-up", "Cohort", "n", "Baseline", "Follow-up value", "p"],
-        table,
-    )
-
-
-def _table_3(patients, groups, min_n: int) -> dict:
-    counts = {}
-    tests = {}
-    for column in COLUMNS:
-        before, after = _pairs(patients, groups[column], "odi_pain_intensity", Timepoint.MONTH_12)
-        base = [_count(before == category) for category in range(6)]
-        late = [_count(after == category) for category in range(6)]
-        counts[column] = (base, late, len(before))
-        tests[column] = chi_squared([base, late], min_n=min_n)
-    with translation.override("en"):
-        labels = [str(text) for _value, text in odi_choices("pain_intensity")]
-    table = []
-    for category in range(6):
-        row = [f"{category}: {labels[category]}"]
-        for column in COLUMNS:
-            base, late, n = counts[column]
-            row += [_np(Proportion(base[category], n)), _np(Proportion(late[category], n))]
-        table.append(row)
-    table.append(
-        [
-            "p (chi-squared, baseline vs 12 months)",
-            *[cell for c in COLUMNS for cell in ("", _p_cell(tests[c]))],
-        ]
-    )
-    columns = ["ODI section 1, pain intensity"]
-    for column in COLUMNS:
-        columns += [f"{COLUMN_LABELS[column]} baseline", f"{COLUMN_LABELS[column]} 12 months"]
-    return _table(
-        "table_3",
-        "Table 3. ODI pain intensity (section 1) at baseline and 12 months, n (%)",
-        columns,
-        table,
-    )
-
-
-def _changes(patients, mask, outcome: Outcome, timepoint: str) -> np.ndarray:
-    before, after = _pairs(patients, mask, outcome.key, timepoint)
-    return after - before
-
-
-def _table_changes(patients, groups, min_n: int) -> dict:
-    table = []
-    for outcome in outcomes_measured():
-        for timepoint in FOLLOW_UP_TIMEPOINTS:
-            path = _changes(patients, groups[Cohort.PATHOLOGIC], outcome, timepoint)
-            osteo = _changes(patients, groups[Cohort.OSTEOPOROTIC], outcome, timepoint)
-            result = welch_t_test(path, osteo, min_n=min_n)
-            table.append(
-                [
-                    outcome.label,
-                    Timepoint(timepoint).label,
-                    *_difference_cells(result, outcome.decimals),
-                ]
-            )
-    return _table(
-        "changes",
-        "Change from baseline, pathologic vs osteoporotic (Welch t-test)",
-        [
-            "Outcome",
-            "Follow-up",
-            "Pathologic change, mean (n)",
-            "Osteoporotic change, mean (n)",
-            "Difference (95% CI)",
-            "p",
-        ],
-        table,
-    )
-
-
-def _responder(outcome: Outcome, before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    change = after - before
-    return change >= outcome.mcid if outcome.higher_is_better else -change >= outcome.mcid
-
-
-def _halved(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """A reduction of at least 50% (a baseline of 0 cannot be halved)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (before > 0) & ((before - after) / before >= 0.5)
-
-
-def _table_responders(patients, groups, min_n: int) -> dict:
-    table = []
-    compared = [Cohort.PATHOLOGIC, Cohort.OSTEOPOROTIC]
-    for timepoint in FOLLOW_UP_TIMEPOINTS:
-        criteria = []
-        for outcome in outcomes_measured():
-            direction = "improvement" if outcome.higher_is_better else "reduction"
-            criteria.append(
-                (
-                    f"{outcome.label}: {direction} ≥ {outcome.mcid:g} (MCID)",
-                    outcome.key,
-                    lambda a, b, o=outcome: _responder(o, a, b),
-                )
-            )
-        criteria.append(("Pain VAS: reduction ≥ 50% (good result)", "vas_pain", _halved))
-        for label, key, is_responder in criteria:
-            found = {}
-            for column in COLUMNS:
-                before, after = _pairs(patients, groups[column], key, timepoint)
-                found[column] = Proportion(_count(is_responder(before, after)), len(before))
-            test = chi_squared(
-                [[found[c].n, found[c].total - found[c].n] for c in compared], min_n=min_n
-            )
-            table.append(
-                [
-                    label,
-                    Timepoint(timepoint).label,
-                    *(_nn(found[c]) for c in COLUMNS),
-                    _p_cell(test),
-                ]
-            )
-    return _table(
-        "responders",
-        "Responders (patients with both values), pathologic vs osteoporotic (chi-squared)",
-        ["Criterion", "Follow-up", *(COLUMN_LABELS[c] for c in COLUMNS), "p"],
-        table,
-    )
-
-
-def _table_complications(patients, groups, min_n: int) -> dict:
-    worst = patients["worst_grade"]
-    table = []
-    for grade in range(1, 7):
-        label = Complication.CirseGrade(grade).label
-        table.append(
-            [
-                f"CIRSE {label}",
-                *(
-                    _np(Proportion(_count(worst[groups[c]] == grade), _count(groups[c])))
-                    for c in COLUMNS
-                ),
-                "",
-            ]
-        )
-    anyone = {c: Proportion(_count(worst[groups[c]] > 0), _count(groups[c])) for c in COLUMNS}
-    test = chi_squared(
-        [
-            [anyone[c].n, anyone[c].total - anyone[c].n]
-            for c in (Cohort.PATHOLOGIC, Cohort.OSTEOPOROTIC)
-        ],
-        min_n=min_n,
-    )
-    table.append(["Any complication", *(_np(anyone[c]) for c in COLUMNS), _p_cell(test)])
-    return _table(
-        "complications",
-        "Complications of the index procedure by worst CIRSE grade, patients n (%)",
-        [*_cohort_header("Grade"), "p (any, pathologic vs osteoporotic)"],
-        table,
-    )
-
-
-def _table_completeness(patients) -> dict:
-    """A timepoint is eligible once its follow-up is due, unless the patient died or withdrew
-    before it; it is completed when its response is stored (whatever the follow-up's state
-    says until the next sweep)."""
-    table = []
-    for timepoint in Timepoint.values:
-        due = patients[f"due_day_{timepoint}"]
-        scheduled = ~np.isnan(due)
-        died = scheduled & (patients["death_day"] < due)
-        withdrawn = scheduled & ~died & (patients["withdrawn_day"] < due)
-        eligible = scheduled & ~died & ~withdrawn & (due <= patients["as_of_day"])
-        answered = patients[f"answered_{timepoint}"] == 1
-        completed = _count(eligible & answered)
-        missed = _count(eligible & ~answered & (patients[f"missed_{timepoint}"] == 1))
-        table.append(
-            [
-                Timepoint(timepoint).label,
-                _count(eligible),
-                _np(Proportion(completed, _count(eligible))),
-                missed,
-                _count(eligible) - completed - missed,
-                _count(died),
-                _count(withdrawn),
-            ]
-        )
-    return _table(
-        "completeness",
-        "Follow-up completeness (all cohorts)",
-        [
-            "Timepoint",
-            "Eligible (due)",
-            "Completed, n (%)",
-            "Missed",
-            "Still open",
-            "Died before",
-            "Withdrawn before",
-        ],
-        table,
-    )
-
-
-# --- survival --------------------------------------------------------------------------------
-
-
-def _follow_up(patients, mask) -> tuple[np.ndarray, np.ndarray]:
-    """Days from the index procedure to death (event) or censoring at withdrawal or the
-    report date, and whether each patient died."""
-    death = patients["death_day"][mask]
-    as_of = patients["as_of_day"][mask]
-    died = death <= as_of  # False where there is no death (NaN)
-    censored = np.maximum(np.fmin(as_of, patients["withdrawn_day"][mask]), 0)
-    return np.where(died, death, censored), died
-
-
-def _alive_at(patients, mask, days: int) -> Proportion:
-    """Known alive at ``days`` over those followed that long or dead before."""
-    followed, died = _follow_up(patients, mask)
-    alive = followed >= days
-    return Proportion(_count(alive), _count(alive | (died & (followed < days))))
-
-
-def _survival(patients, mask, min_n: int) -> Survival:
-    followed, died = _follow_up(patients, mask)
-    return kaplan_meier(followed, died, at=list(SURVIVAL_DAYS.values()), min_n=min_n)
-
-
-def _km_cell(result: Survival, days: int) -> str:
-    if result.too_small:
-        return TOO_SMALL
-    estimate = result.at[days]
-    return "not yet reached" if estimate is None else f"{100 * estimate:.1f}"
-
-
-def _pain_trajectory(patients, groups) -> dict:
-    """Mean pain VAS per timepoint and cohort, with all answers at each timepoint."""
-    result = {}
-    for column in COHORTS:
-        points = []
-        for timepoint in Timepoint.values:
-            scores = patients[f"vas_pain_{timepoint}"][groups[column]]
-            summary = summarise(scores[~np.isnan(scores)])
-            points.append(
-                {"timepoint": timepoint, "n": summary.n, "mean": summary.mean, "sd": summary.sd}
-            )
-        result[column] = points
-    return result
-
-
-# --- cells ------------------------------------------------------------------------------------
-
-
-def _cell(value) -> str | int:
-    return value if isinstance(value, int | str) else str(value)
-
-
-def _mean_range(summary: Summary) -> str:
-    if summary.too_small:
-        return "–"
-    return f"{summary.mean:.1f} ({summary.minimum:.0f}–{summary.maximum:.0f})"
-
-
-def _np(proportion: Proportion) -> str:
-    if not proportion.total:
-        return "0"
-    return f"{proportion.n} ({proportion.percent:.1f}%)"
-
-
-def _nn(proportion: Proportion) -> str:
-    if not proportion.total:
-        return "0/0"
-    return f"{proportion.n}/{proportion.total} ({proportion.percent:.1f}%)"
-
-
-def _mean_sd(summary: Summary, decimals: int) -> str:
-    sd = "–" if summary.sd is None else f"{summary.sd:.{decimals}f}"
-    return f"{summary.mean:.{decimals}f} ± {sd}"
-
-
-def _format_p(p: float | None) -> str:
+def p_text(p: float | None) -> str:
     if p is None:
         return "–"
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _p_cell(test) -> str:
-    return TOO_SMALL if test.too_small else _format_p(test.p)
-
-
-def _paired_cells(result: Paired, decimals: int) -> list[str]:
+def test_cells(result: st.Comparison) -> list[Cell]:
+    """The p and test-name cells of a between-cohort comparison."""
     if result.too_small:
-        return [TOO_SMALL, TOO_SMALL, TOO_SMALL]
+        return [Cell(text=TOO_SMALL, n=result.total), Cell(text=result.test)]
     return [
-        _mean_sd(result.before, decimals),
-        _mean_sd(result.after, decimals),
-        _format_p(result.p),
+        Cell(text=p_text(result.p), numbers=((f"p ({result.test})", result.p),), n=result.total),
+        Cell(text=result.test),
     ]
 
 
-def _difference_cells(result: Difference, decimals: int) -> list[str]:
-    if result.too_small:
-        return [f"n={result.n_a}", f"n={result.n_b}", TOO_SMALL, TOO_SMALL]
-    d = decimals
-    return [
-        f"{result.mean_a:.{d}f} ({result.n_a})",
-        f"{result.mean_b:.{d}f} ({result.n_b})",
-        f"{result.difference:.{d}f} ({result.ci_low:.{d}f} to {result.ci_high:.{d}f})",
-        _format_p(result.p),
+def _mean_sd(summary: st.Summary, decimals: int) -> str:
+    if summary.too_small or summary.mean is None:
+        return TOO_SMALL
+    sd = "–" if summary.sd is None else f"{summary.sd:.{decimals}f}"
+    return f"{summary.mean:.{decimals}f} ± {sd}"
+
+
+def _signed(value: float | None, decimals: int) -> str:
+    return "–" if value is None else f"{value:+.{decimals}f}".replace("-", "−")
+
+
+def _fixed(value: float | None, decimals: int = 2) -> str:
+    return "–" if value is None else f"{value:.{decimals}f}".replace("-", "−")
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    data: dict
+    masks: dict[str, tuple[str, str, np.ndarray]]
+    patient_ids: np.ndarray
+
+
+def cohort_report(*, user, filters: ReportFilter) -> dict:
+    """The whole report for ``user``'s sites within ``filters``, as JSON-ready data."""
+    return build_report(load_patients(user=user, filters=filters), filters).data
+
+
+def cohort_report_traced(*, user, filters: ReportFilter) -> Report:
+    """The report with the patients behind every count (for the admin's cell lists)."""
+    return build_report(load_patients(user=user, filters=filters), filters, trace=True)
+
+
+def build_report(patients: Columns, filters: ReportFilter, *, trace: bool = False) -> Report:
+    """Every table and chart of the report from the analysis dataset (``PATIENT_COLUMNS``)."""
+    with translation.override("en"):  # the report's labels are English, like its tables
+        return _build(patients, filters, trace=trace)
+
+
+def _build(patients: Columns, filters: ReportFilter, *, trace: bool) -> Report:
+    min_n = settings.REPORT_MIN_N
+    builder = _Builder(patients, filters, min_n)
+    tables = [
+        builder.table_1(),
+        builder.table_2(),
+        builder.table_3(),
+        builder.changes(),
+        builder.responders(),
+        builder.completeness(),
+        builder.numbers_at_risk(),
     ]
+    masks: dict | None = {} if trace else None
+    data = {
+        "filters": filters.as_dict(),
+        "filter_text": filters.describe(),
+        "filter_slug": filters.slug(),
+        "min_n": min_n,
+        "mcid": {o.key: o.mcid for o in outcomes_measured()},
+        "columns": [COLUMN_LABELS[c] for c in builder.shown],
+        "tables": [t.as_dict(masks) for t in tables],
+        "charts": {"trajectories": builder.trajectories(), "survival": builder.survival_curves()},
+    }
+    return Report(data=data, masks=masks or {}, patient_ids=patients["patient_id"])
+
+
+class _Builder:
+    def __init__(self, patients: Columns, filters: ReportFilter, min_n: int):
+        self.p = patients
+        self.filters = filters
+        self.min_n = min_n
+        cohort = patients["cohort"]
+        self.groups = {c: cohort == i for i, c in enumerate(COHORTS)}
+        self.groups[OVERALL] = self.groups[Cohort.PATHOLOGIC] | self.groups[Cohort.OSTEOPOROTIC]
+        # Pathologic, osteoporotic, overall (the two together); "other" only when it has
+        # patients, so that no column is empty.
+        self.shown = [*COMPARED, OVERALL]
+        if self.groups[Cohort.OTHER].any():
+            self.shown.append(Cohort.OTHER)
+        self.days, self.died = st.follow_up_time(
+            patients["death_day"], patients["withdrawn_day"], patients["as_of_day"]
+        )
+
+    # -- helpers
+
+    def header(self, first: str = "", *extra: str) -> list[str]:
+        return [first, *(COLUMN_LABELS[c] for c in self.shown), *extra]
+
+    def common_footnotes(self) -> list[str]:
+        notes = [
+            f"{self.filters.describe()} Each patient counts once, with the index (first) "
+            f"procedure. Cells from fewer than {self.min_n} patients show the count only "
+            f"({TOO_SMALL}).",
+            "Overall = pathologic + osteoporotic.",
+        ]
+        if Cohort.OTHER in self.shown:
+            notes.append(
+                "Other: index procedures neither pathologic nor osteoporotic (design §7); "
+                "not in Overall."
+            )
+        return notes
+
+    def per_group(self, fn) -> list[Cell]:
+        return [fn(self.groups[c]) for c in self.shown]
+
+    def compare(self, table_for, test) -> list[Cell]:
+        """p and test of the pathologic against the osteoporotic column; ``table_for(mask)``
+        gives a group's row of counts. Each group needs ``min_n`` patients."""
+        rows = [table_for(self.groups[c]) for c in COMPARED]
+        sizes = [_count(self.groups[c]) for c in COMPARED]
+        return test_cells(test(rows, min_n=self.min_n, group_n=sizes))
+
+    def no_test(self) -> list[Cell]:
+        return [Cell(), Cell()]
+
+    def pairs(self, mask, key: str, timepoint: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Baseline and ``timepoint`` values (integer units) of ``key`` for the patients in
+        ``mask`` who have both, and the mask of those patients."""
+        before = self.p[f"{key}_{Timepoint.BASELINE}"]
+        after = self.p[f"{key}_{timepoint}"]
+        both = mask & ~np.isnan(before) & ~np.isnan(after)
+        return before[both], after[both], both
+
+    # -- Table 1
+
+    def table_1(self) -> Table:
+        p = self.p
+        table = Table("table_1", "Table 1. Patients, treated vertebrae and complications",
+                      self.header("", "p", "Test"))  # fmt: skip
+        levels = p["levels"]
+
+        def of_patients(label, test_mask, *, compare=True):
+            cells = self.per_group(
+                lambda g: proportion_cell(_count(g & test_mask), _count(g), g & test_mask)
+            )
+            tests = (
+                self.compare(
+                    lambda g: [_count(g & test_mask), _count(g & ~test_mask)], st.fisher_exact
+                )
+                if compare
+                else self.no_test()
+            )
+            table.add(label, [*cells, *tests])
+
+        def of_vertebrae(label, column):
+            values = p[column]
+            cells = self.per_group(
+                lambda g: proportion_cell(
+                    int(values[g].sum()), int(levels[g].sum()), g & (values > 0), of=True
+                )
+            )
+            tests = self.compare(
+                lambda g: [int(values[g].sum()), int((levels[g] - values[g]).sum())],
+                st.fisher_exact,
+            )
+            table.add(label, [*cells, *tests])
+
+        table.add("Patients, n", [*self.per_group(count_cell), *self.no_test()])
+        ages = {c: p["age"][self.groups[c]] for c in self.shown}
+        table.add(
+            "Age at procedure, years, mean ± SD (range)",
+            [
+                *(self._age_cell(ages[c]) for c in self.shown),
+                *test_cells(
+                    st.compare_means(
+                        ages[Cohort.PATHOLOGIC], ages[Cohort.OSTEOPOROTIC], min_n=self.min_n
+                    )
+                ),
+            ],
+        )
+        of_patients("Male, n (%)", p["male"] == 1)
+        self._tumours(table)
+
+        categories = [("1", levels == 1), ("2", levels == 2), ("3", levels == 3),
+                      ("≥ 4", levels >= 4)]  # fmt: skip
+        table.add(
+            "Treated levels per patient, n (%)",
+            [
+                *(Cell() for _ in self.shown),
+                *self.compare(lambda g: [_count(g & m) for _l, m in categories], st.chi_squared),
+            ],
+        )
+        for label, category in categories:
+            of_patients(f"  {label}", category, compare=False)
+        of_patients("Single treated level, n (%)", levels == 1)
+        of_patients("Multiple treated levels, n (%)", levels > 1, compare=False)
+        table.add("Treated vertebrae, n", [
+            *self.per_group(lambda g: sum_cell(levels[g], g & (levels > 0))), *self.no_test(),
+        ])  # fmt: skip
+
+        regions = [region.value for region in TreatedLevel.Region]
+        table.add(
+            "Region per treated vertebra, n/N (%)",
+            [
+                *(Cell() for _ in self.shown),
+                *self.compare(lambda g: [int(p[r][g].sum()) for r in regions], st.chi_squared),
+            ],
+        )
+        for region in TreatedLevel.Region:
+            values = p[region.value]
+            table.add(
+                f"  {str(region.label)}",
+                [
+                    *self.per_group(
+                        lambda g, v=values: proportion_cell(
+                            int(v[g].sum()), int(levels[g].sum()), g & (v > 0), of=True
+                        )
+                    ),
+                    *self.no_test(),
+                ],
+            )
+        other = p[TreatedLevel.Region.CERVICAL] + p[TreatedLevel.Region.SACRAL]
+        table.add(
+            "  Other (cervical + sacral)",
+            [
+                *self.per_group(
+                    lambda g: proportion_cell(
+                        int(other[g].sum()), int(levels[g].sum()), g & (other > 0), of=True
+                    )
+                ),
+                *self.no_test(),
+            ],
+        )
+        of_vertebrae("Posterior wall defect per vertebra, n/N (%)", "posterior_wall")
+        of_vertebrae("Cement leakage per vertebra, n/N (%)", "leaks")
+        of_vertebrae("Symptomatic cement leakage per vertebra, n/N (%)", "symptomatic_leaks")
+        leaked = p["leaks"] > 0
+        table.add(
+            "Cement leakage per patient, n/N (%)",
+            [
+                *self.per_group(
+                    lambda g: proportion_cell(_count(g & leaked), _count(g), g & leaked, of=True)
+                ),
+                *self.compare(lambda g: [_count(g & leaked), _count(g & ~leaked)],
+                              st.fisher_exact),
+            ],
+        )  # fmt: skip
+
+        records = p["complications"]
+        table.add("Complications, records n", [
+            *self.per_group(lambda g: sum_cell(records[g], g & (records > 0))), *self.no_test(),
+        ])  # fmt: skip
+        of_patients("Complications, patients n (%)", records > 0)
+        symptomatic = p["symptomatic_complications"]
+        table.add("Symptomatic complications, records n", [
+            *self.per_group(lambda g: sum_cell(symptomatic[g], g & (symptomatic > 0))),
+            *self.no_test(),
+        ])  # fmt: skip
+        of_patients("Symptomatic complications, patients n (%)", symptomatic > 0)
+        unknown = p["unknown_symptomatic"]
+        table.add("Complications with symptoms not recorded, records n", [
+            *self.per_group(lambda g: sum_cell(unknown[g], g & (unknown > 0))), *self.no_test(),
+        ])  # fmt: skip
+        worst = p["worst_grade"]
+        table.add(
+            "Worst CIRSE grade per patient (none, 1–6)",
+            [
+                *(Cell() for _ in self.shown),
+                *self.compare(lambda g: [_count(g & (worst == k)) for k in range(7)],
+                              st.chi_squared),
+            ],
+        )  # fmt: skip
+        for grade in CIRSE_GRADES:
+            per_grade = p[f"grade_{grade}"]
+            table.add(f"  CIRSE grade {grade}, records n", [
+                *self.per_group(lambda g, v=per_grade: sum_cell(v[g], g & (v > 0))),
+                *self.no_test(),
+            ])  # fmt: skip
+            of_patients(f"  CIRSE grade {grade}, patients (worst grade) n (%)", worst == grade,
+                        compare=False)  # fmt: skip
+
+        for label, day in SURVIVAL_DAYS.items():
+            alive, known = st.alive_at(self.days, self.died, day)
+            table.add(
+                f"Alive at {label} (day {day}), n/N (%)",
+                [
+                    *self.per_group(
+                        lambda g, a=alive, k=known: proportion_cell(
+                            _count(g & a), _count(g & k), g & a, of=True
+                        )
+                    ),
+                    *self.compare(
+                        lambda g, a=alive, k=known: [_count(g & a), _count(g & k & ~a)],
+                        st.fisher_exact,
+                    ),
+                ],
+            )
+            table.add(
+                f"Survival at {label}, Kaplan–Meier (%)",
+                [*(self._km_cell(self.groups[c], day) for c in self.shown), *self.no_test()],
+            )
+        table.footnotes = [
+            *self.common_footnotes(),
+            "p: pathologic against osteoporotic; Welch t-test for age, Fisher's exact test "
+            "(two-sided) for 2 × 2 tables, chi-squared test for larger tables (categories "
+            "nobody is in left out). Per-vertebra tests count vertebrae.",
+            "Age in completed years at the index procedure. Tumour types among pathologic "
+            "patients. Region per treated vertebra: cervical C2–C7, thoracic T1–T12, lumbar "
+            "L1–L5, sacral S1.",
+            "Symptomatic cement leakage: the level records a symptomatic leakage, or a "
+            "symptomatic complication of type symptomatic cement leakage or pulmonary cement "
+            "embolism is linked to it.",
+            "Complications of the index procedure not judged unrelated (definite, probable, "
+            "possible), dated up to the cut-off; symptomatic as recorded, unknown where not "
+            "yet recorded.",
+            f"Alive at day t: no death, or death more than t days after the procedure (a death "
+            f"on day t counts as dead); N leaves out patients followed less than t days "
+            f"(censored at withdrawal or the cut-off). Kaplan–Meier S(t) = P(T > t); 3 months "
+            f"= day {_M3}, 1 year = day {_M12}.",
+        ]
+        return table
+
+    def _age_cell(self, ages: np.ndarray) -> Cell:
+        summary = st.summarise(ages)
+        if summary.too_small:
+            return Cell(text="–", n=0)
+        sd = summary.sd
+        text = (
+            f"{summary.mean:.1f} ± {'–' if sd is None else f'{sd:.1f}'} "
+            f"({summary.minimum:.0f}–{summary.maximum:.0f})"
+        )
+        numbers = (("mean", summary.mean), ("sd", sd), ("min", summary.minimum),
+                   ("max", summary.maximum))  # fmt: skip
+        return Cell(text=text, numbers=numbers, n=summary.n)
+
+    def _tumours(self, table: Table) -> None:
+        pathologic = self.groups[Cohort.PATHOLOGIC]
+        tumour = self.p["tumour"]
+        total = _count(pathologic)
+        table.add(
+            "Primary tumour (pathologic patients), n (%)",
+            [*(Cell() for _ in self.shown), *self.no_test()],
+        )
+        found = [
+            (str(Patient.PrimaryTumour(TUMOURS[i]).label), tumour == i)
+            for i in range(len(TUMOURS))
+            if (pathologic & (tumour == i)).any()
+        ]
+        missing = pathologic & np.isnan(tumour)
+        if missing.any():
+            found.append(("Not recorded", np.isnan(tumour)))
+        for label, mask in found:
+            cells = [
+                proportion_cell(_count(pathologic & mask), total, pathologic & mask)
+                if c == Cohort.PATHOLOGIC
+                else Cell()
+                for c in self.shown
+            ]
+            table.add(f"  {label}", [*cells, *self.no_test()])
+
+    def _km_cell(self, mask: np.ndarray, day: int) -> Cell:
+        result = st.kaplan_meier(self.days[mask], self.died[mask], at=[day], min_n=self.min_n)
+        if result.too_small:
+            return Cell(text=TOO_SMALL, n=result.n)
+        estimate = result.at[day]
+        if estimate is None:
+            return Cell(text="not yet reached", n=result.n)
+        return Cell(
+            text=f"{100 * estimate:.1f}", numbers=(("km_percent", 100 * estimate),), n=result.n
+        )
+
+    # -- Table 2
+
+    def table_2(self) -> Table:
+        sub = ["n", "Baseline, mean ± SD", "Follow-up, mean ± SD", "Mean change", "t", "p"]
+        columns, groups = [""], [("", 1)]
+        for timepoint in FOLLOW_UP_TIMEPOINTS:
+            label = str(Timepoint(timepoint).label)
+            columns += [f"{label}: {s}" for s in sub]
+            groups.append((label, len(sub)))
+        table = Table(
+            "table_2",
+            "Table 2. Outcomes at baseline and follow-up (patients with both values)",
+            columns,
+            groups=groups,
+            labels=["", *sub * len(FOLLOW_UP_TIMEPOINTS)],
+        )
+        for outcome in outcomes_measured():
+            for column in self.shown:
+                cells = []
+                for timepoint in FOLLOW_UP_TIMEPOINTS:
+                    cells += self._paired_cells(outcome, self.groups[column], timepoint)
+                table.add(f"{outcome.label}, {COLUMN_LABELS[column]}", cells)
+        table.footnotes = [
+            *self.common_footnotes(),
+            "For each follow-up, only patients with both the baseline and that follow-up "
+            "value (paired); n is their number. Mean change = follow-up − baseline. t and p: "
+            "paired t-test, scipy.stats.ttest_rel(baseline, follow-up) (t > 0 when values "
+            "fell).",
+            "Answers dated up to the cut-off. EQ-5D index on the site's value set (higher is "
+            "better); ODI 0–100% and pain VAS 0–100 (lower is better).",
+        ]
+        return table
+
+    def _paired_cells(self, outcome: Outcome, mask, timepoint: str) -> list[Cell]:
+        before, after, both = self.pairs(mask, outcome.key, timepoint)
+        result = st.paired_t_test(before / outcome.scale, after / outcome.scale, min_n=self.min_n)
+        n = result.n
+        count = Cell(text=n, numbers=(("n", n),), n=n, patients=both)
+        if result.too_small:
+            return [count, *(Cell(text=TOO_SMALL, n=n) for _ in range(5))]
+        d = outcome.decimals
+        return [
+            count,
+            Cell(text=_mean_sd(result.before, d), n=n,
+                 numbers=(("baseline_mean", result.before.mean),
+                          ("baseline_sd", result.before.sd))),
+            Cell(text=_mean_sd(result.after, d), n=n,
+                 numbers=(("follow_up_mean", result.after.mean),
+                          ("follow_up_sd", result.after.sd))),
+            Cell(text=_signed(result.change, d), numbers=(("mean_change", result.change),), n=n),
+            Cell(text=_fixed(result.t),
+                 numbers=(("t", result.t),), n=n),
+            Cell(text=p_text(result.p), numbers=(("p (paired t-test)", result.p),), n=n),
+        ]  # fmt: skip
+
+    # -- Table 3
+
+    def table_3(self) -> Table:
+        columns, groups, labels = [""], [("", 1)], [""]
+        for column in self.shown:
+            name = COLUMN_LABELS[column]
+            columns += [f"{name}: baseline", f"{name}: 12 months"]
+            groups.append((name, 2))
+            labels += ["Baseline", "12 months"]
+        table = Table(
+            "table_3",
+            "Table 3. ODI section 1 (pain intensity) at baseline and 12 months, n (%)",
+            columns,
+            groups=groups,
+            labels=labels,
+        )
+        names = [str(text) for _value, text in odi_choices("pain_intensity")]
+        answers = {
+            timepoint: self.p[f"odi_pain_intensity_{timepoint}"]
+            for timepoint in (Timepoint.BASELINE, Timepoint.MONTH_12)
+        }
+        answered = {t: ~np.isnan(v) for t, v in answers.items()}
+        totals = {(c, t): _count(self.groups[c] & answered[t]) for c in self.shown for t in answers}
+        tests = {}
+        for c in self.shown:
+            counts = [
+                [_count(self.groups[c] & (answers[t] == k)) for k in range(6)] for t in answers
+            ]
+            sizes = [totals[c, t] for t in answers]
+            tests[c] = st.chi_squared(counts, min_n=self.min_n, group_n=sizes)
+        table.add(
+            "Patients answering, n",
+            [count_cell(self.groups[c] & answered[t]) for c in self.shown for t in answers],
+        )
+        for category in range(6):
+            table.add(
+                f"{category}: {names[category]}",
+                [
+                    proportion_cell(
+                        _count(self.groups[c] & (answers[t] == category)),
+                        totals[c, t],
+                        self.groups[c] & (answers[t] == category),
+                    )
+                    for c in self.shown
+                    for t in answers
+                ],
+            )
+        for label, statistic, fmt in (
+            ("Chi-squared", "chi_squared", lambda r: _fixed(r.statistic)),
+            ("Degrees of freedom", "df", lambda r: f"{r.dof:d}"),
+            ("p", "p (chi-squared test)", lambda r: p_text(r.p)),
+        ):
+            cells = []
+            for c in self.shown:
+                result = tests[c]
+                value = {"chi_squared": result.statistic, "df": result.dof}.get(statistic, result.p)
+                if result.too_small:
+                    cells += [Cell(text=TOO_SMALL, n=result.total), Cell()]
+                else:
+                    cells += [Cell(text=fmt(result), numbers=((statistic, value),),
+                                   n=result.total), Cell()]  # fmt: skip
+            table.add(label, cells)
+        table.footnotes = [
+            *self.common_footnotes(),
+            "Not paired: baseline over every patient with a baseline answer, 12 months over "
+            "every patient with a 12-month answer. Chi-squared test "
+            "(scipy.stats.chi2_contingency) on the 2 × 6 table of each column pair, "
+            "categories nobody chose left out (degrees of freedom shown); statistics need "
+            f"{self.min_n} patients at each timepoint.",
+        ]
+        return table
+
+    # -- between cohorts
+
+    def changes(self) -> Table:
+        table = Table(
+            "changes",
+            "Change from baseline, pathologic against osteoporotic",
+            [
+                "",
+                "Pathologic: n",
+                "Pathologic: change, mean ± SD",
+                "Osteoporotic: n",
+                "Osteoporotic: change, mean ± SD",
+                "Difference (95% CI)",
+                "t",
+                "p",
+            ],
+        )
+        for outcome in outcomes_measured():
+            for timepoint in FOLLOW_UP_TIMEPOINTS:
+                changes, cells = {}, []
+                for column in COMPARED:
+                    before, after, both = self.pairs(self.groups[column], outcome.key, timepoint)
+                    changes[column] = (after - before) / outcome.scale
+                    n = len(before)
+                    cells += [
+                        Cell(text=n, numbers=(("n", n),), n=n, patients=both),
+                        self._change_cell(changes[column], outcome.decimals),
+                    ]
+                result = st.welch_t_test(
+                    changes[Cohort.PATHOLOGIC], changes[Cohort.OSTEOPOROTIC], min_n=self.min_n
+                )
+                total = result.n_a + result.n_b
+                if result.too_small:
+                    cells += [Cell(text=TOO_SMALL, n=total) for _ in range(3)]
+                else:
+                    d = outcome.decimals
+                    cells += [
+                        Cell(
+                            text=f"{_signed(result.difference, d)} "
+                            f"({_signed(result.ci_low, d)} to {_signed(result.ci_high, d)})",
+                            numbers=(("difference", result.difference),
+                                     ("ci_low", result.ci_low), ("ci_high", result.ci_high)),
+                            n=total,
+                        ),
+                        Cell(text=_fixed(result.t), numbers=(("t", result.t),), n=total),
+                        Cell(text=p_text(result.p), numbers=(("p (Welch t-test)", result.p),),
+                             n=total),
+                    ]  # fmt: skip
+                table.add(f"{outcome.label}, {Timepoint(timepoint).label}", cells)
+        table.footnotes = [
+            *self.common_footnotes(),
+            "Change = follow-up − baseline per patient with both values. Difference of mean "
+            "changes (pathologic − osteoporotic) with its 95% confidence interval, t and p of "
+            "Welch's t-test (scipy.stats.ttest_ind, equal_var=False).",
+        ]
+        return table
+
+    def _change_cell(self, change: np.ndarray, decimals: int) -> Cell:
+        summary = st.summarise(change, min_n=self.min_n)
+        if summary.too_small:
+            return Cell(text=TOO_SMALL, n=summary.n)
+        sd = "–" if summary.sd is None else f"{summary.sd:.{decimals}f}"
+        return Cell(
+            text=f"{_signed(summary.mean, decimals)} ± {sd}",
+            numbers=(("mean", summary.mean), ("sd", summary.sd)),
+            n=summary.n,
+        )
+
+    # -- responders
+
+    def responders(self) -> Table:
+        table = Table(
+            "responders",
+            "Responders at 3 and 12 months (patients with both values), n/N (%)",
+            self.header("", "p", "Test"),
+        )
+        for timepoint in FOLLOW_UP_TIMEPOINTS:
+            tp = Timepoint(timepoint).label
+            for outcome in outcomes_measured():
+                direction = "improvement" if outcome.higher_is_better else "reduction"
+
+                def responder(mask, o=outcome, timepoint=timepoint):
+                    before, after, both = self.pairs(mask, o.key, timepoint)
+                    gain = (after - before) if o.higher_is_better else (before - after)
+                    hit = np.zeros_like(mask)
+                    hit[both] = st.reaches(gain, o.mcid, scale=o.scale)
+                    return hit, both
+
+                self._responder_row(
+                    table, f"{outcome.label}: {direction} ≥ {outcome.mcid}, {tp}", responder
+                )
+
+            def halved(mask, timepoint=timepoint):
+                before, after, both = self.pairs(mask, "vas_pain", timepoint)
+                good, counted = st.good_result(before, after)
+                hit, denominator = np.zeros_like(mask), np.zeros_like(mask)
+                hit[both], denominator[both] = good, counted
+                return hit, denominator
+
+            self._responder_row(table, f"Pain VAS: reduction ≥ 50%, {tp}", halved)
+            table.add(
+                f"  Pain VAS baseline 0, left out of ≥ 50%, {tp}, n",
+                [
+                    *self.per_group(
+                        lambda g, timepoint=timepoint: count_cell(
+                            self.pairs(g, "vas_pain", timepoint)[2]
+                            & (self.p[f"vas_pain_{Timepoint.BASELINE}"] == 0)
+                        )
+                    ),
+                    *self.no_test(),
+                ],
+            )
+        table.footnotes = [
+            *self.common_footnotes(),
+            "N = patients with both the baseline and the follow-up value. Thresholds (MCID, "
+            "configurable) compared exactly on the stored values (EQ-5D index to 3 decimals, "
+            "ODI to 1 decimal, VAS in whole points): an EQ-5D change of +0.120 reaches 0.12.",
+            "≥ 50% pain reduction: 2 × (baseline − follow-up) ≥ baseline; patients with a "
+            "baseline VAS of 0 cannot be halved and are left out of N (their number below).",
+            "p: Fisher's exact test (two-sided), pathologic against osteoporotic.",
+        ]
+        return table
+
+    def _responder_row(self, table: Table, label: str, classify) -> None:
+        found = {}
+        for c in self.shown:
+            hit, denominator = classify(self.groups[c])
+            found[c] = (hit, denominator)
+        cells = [
+            proportion_cell(_count(found[c][0]), _count(found[c][1]), found[c][0], of=True)
+            for c in self.shown
+        ]
+        rows = [[_count(found[c][0]), _count(found[c][1] & ~found[c][0])] for c in COMPARED]
+        sizes = [_count(found[c][1]) for c in COMPARED]
+        result = st.fisher_exact(rows, min_n=self.min_n, group_n=sizes)
+        table.add(label, [*cells, *test_cells(result)])
+
+    # -- completeness
+
+    def completeness(self) -> Table:
+        table = Table("completeness", "Follow-up completeness per timepoint", self.header(""))
+        for timepoint in FOLLOW_UP_TIMEPOINTS:
+            tp = Timepoint(timepoint).label
+            result = st.completeness(
+                death_day=self.p["death_day"],
+                withdrawn_day=self.p["withdrawn_day"],
+                as_of_day=self.p["as_of_day"],
+                answered=self.p[f"answered_{timepoint}"],
+                due_day=DUE_DAY[timepoint],
+                window_end_day=WINDOW_END_DAY[timepoint],
+            )
+            table.add(f"{tp}: patients, n", self.per_group(count_cell))
+            for label, mask in (
+                ("died before", result.died),
+                ("withdrawn before", result.withdrawn),
+                ("eligible", result.eligible),
+            ):
+                table.add(f"{tp}: {label}, n", self.per_group(lambda g, m=mask: count_cell(g & m)))
+            table.add(
+                f"{tp}: completed, n/N (%)",
+                self.per_group(
+                    lambda g, r=result: proportion_cell(
+                        _count(g & r.completed), _count(g & r.eligible), g & r.completed, of=True
+                    )
+                ),
+            )
+            for label, mask in (("missed", result.missed), ("still open", result.still_open)):
+                table.add(f"{tp}: {label}, n", self.per_group(lambda g, m=mask: count_cell(g & m)))
+        table.footnotes = [
+            *self.common_footnotes(),
+            f"Due day D: 3 months = day {_M3}, 12 months = day {_M12}; windows close on day "
+            f"{WINDOW_END_DAY[Timepoint.MONTH_3]} and {WINDOW_END_DAY[Timepoint.MONTH_12]}. "
+            "Died before: death ≤ D days after the procedure. Withdrawn before: consent "
+            "withdrawn before day D. Eligible: the rest. Completed: eligible with an answer at "
+            "that timepoint by the cut-off. Missed: eligible without one once the window has "
+            "closed, or who died after the due day without answering. Still open: eligible, "
+            "window not yet closed.",
+        ]
+        return table
+
+    # -- survival
+
+    def numbers_at_risk(self) -> Table:
+        table = Table(
+            "at_risk",
+            "Kaplan–Meier: patients at risk",
+            ["", *(f"Day {day}" for day in RISK_DAYS)],
+        )
+        for column in self.shown:
+            group = self.groups[column]
+            table.add(
+                COLUMN_LABELS[column],
+                [count_cell(group & st.at_risk(self.days, day)) for day in RISK_DAYS],
+            )
+        table.footnotes = [
+            *self.common_footnotes(),
+            "At risk at day t: followed at least t days after the index procedure (to death, "
+            "withdrawal of consent or the cut-off).",
+        ]
+        return table
+
+    def survival_curves(self) -> dict:
+        """Kaplan–Meier curve per cohort, drawn only while at least ``min_n`` patients are at
+        risk, with the numbers at risk under it."""
+        curves = {}
+        for column in self.shown:
+            group = self.groups[column]
+            days, died = self.days[group], self.died[group]
+            result = st.kaplan_meier(days, died, at=[], min_n=self.min_n)
+            times, survival = result.times, result.probabilities
+            if not result.too_small:
+                # The last day with min_n patients still at risk.
+                limit = float(np.sort(days)[-self.min_n]) if self.min_n else float(days.max())
+                kept = [i for i, t in enumerate(times) if t <= limit]
+                times = [times[i] for i in kept] + [limit]
+                survival = [survival[i] for i in kept] + [survival[kept[-1]]]
+            curves[column] = {
+                "label": COLUMN_LABELS[column],
+                "n": result.n,
+                "too_small": result.too_small,
+                "days": times if not result.too_small else [],
+                "survival": survival if not result.too_small else [],
+                "at_risk": {str(day): _count(st.at_risk(days, day)) for day in RISK_DAYS},
+            }
+        return curves
+
+    # -- trajectories
+
+    def trajectories(self) -> dict:
+        """Mean and 95% CI of each outcome per timepoint and cohort, over every answer at the
+        timepoint (not paired); no point from fewer than ``min_n`` patients."""
+        result = {}
+        for outcome in outcomes_measured():
+            per_cohort = {}
+            for column in self.shown:
+                if column == OVERALL:
+                    continue
+                points = []
+                for timepoint in Timepoint.values:
+                    values = self.p[f"{outcome.key}_{timepoint}"][self.groups[column]]
+                    values = values[~np.isnan(values)] / outcome.scale
+                    interval = st.mean_ci(values, min_n=self.min_n)
+                    points.append(
+                        {
+                            "timepoint": timepoint,
+                            "label": str(Timepoint(timepoint).label),
+                            "n": interval.n,
+                            "mean": interval.mean,
+                            "ci_low": interval.low,
+                            "ci_high": interval.high,
+                        }
+                    )
+                per_cohort[column] = points
+            result[outcome.key] = {"label": outcome.label, "cohorts": per_cohort}
+        return result

@@ -4,4 +4,5 @@ from outcomes.reports import views as report_views
 
 urlpatterns = [
     path("cohorts/", report_views.cohort_report_page, name="cohort_report"),
+    path("cohorts/patients/", report_views.cohort_report_patients, name="cohort_report_patients"),
 ]

@@ -1,68 +1,69 @@
-"""The cohort report page in the admin site (scoped to the user's sites) and its downloads."""
+"""The cohort report page in the admin site (scoped to the user's sites), its downloads and
+the list of patients behind each count."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.reports.dataset import ReportFilter
+from outcomes.reports.dataset import ReportFilter, ReportFilterForm
 from outcomes.reports.formats import (
-    pain_chart_svg,
+    chart_svgs,
+    download_name,
     report_csv,
+    report_docx,
     report_markdown,
-    survival_chart_svg,
+    report_tidy_csv,
 )
-from outcomes.reports.tables import cohort_report
-from registry.models import Site
+from outcomes.reports.tables import cohort_report, cohort_report_traced
+from registry.models import Patient
 
-
-class ReportFilterForm(forms.Form):
-    """Which index procedures the report covers; sites limited to the user's own."""
-
-    site = forms.MultipleChoiceField(label=_("sites"), required=False)
-    date_from = forms.DateField(label=_("index procedure from"), required=False)
-    date_to = forms.DateField(label=_("index procedure to"), required=False)
-    as_of = forms.DateField(label=_("as of"), required=False)
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["site"].choices = [
-            (site.code, f"{site.code} – {site.name}")
-            for site in Site.objects.for_user(user).order_by("code")
-        ]
-
-    def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("date_from"), cleaned.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", _("The end date is before the start date."))
-        return cleaned
-
-    def report_filter(self) -> ReportFilter:
-        data = self.cleaned_data
-        return ReportFilter.of(
-            sites=data.get("site"),
-            date_from=data.get("date_from"),
-            date_to=data.get("date_to"),
-            as_of=data.get("as_of"),
-        )
+DOWNLOADS = {
+    # format parameter: (body, content type, file name suffix)
+    "csv": (report_csv, "text/csv; charset=utf-8", "csv"),
+    "tidy": (report_tidy_csv, "text/csv; charset=utf-8", "tidy.csv"),
+    "md": (report_markdown, "text/markdown; charset=utf-8", "md"),
+    "docx": (
+        report_docx,
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "docx",
+    ),
+}
 
 
 def download(report: dict, fmt: str) -> HttpResponse:
-    body, content_type, suffix = (
-        (report_csv(report), "text/csv; charset=utf-8", "csv")
-        if fmt == "csv"
-        else (report_markdown(report), "text/markdown; charset=utf-8", "md")
-    )
-    response = HttpResponse(body, content_type=content_type)
-    filename = f"cohort-report-{report['filters']['as_of']}.{suffix}"
+    render_body, content_type, suffix = DOWNLOADS[fmt]
+    response = HttpResponse(render_body(report), content_type=content_type)
+    filename = download_name(report, suffix)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def _query(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    for key in ("format", "cell"):
+        query.pop(key, None)
+    return query.urlencode()
+
+
+def _display(table: dict, query: str) -> dict:
+    """A table with each count's link to the patients it counts."""
+    base = f"{reverse('cohort_report_patients')}?{query}{'&' if query else ''}"
+    rows = []
+    for r, row in enumerate(table["rows"]):
+        cells = []
+        for c, text in enumerate(row):
+            key = table["links"].get(f"{r}.{c}")
+            href = f"{base}{urlencode({'cell': key})}" if key else None
+            cells.append({"text": text, "href": href})
+        rows.append(cells)
+    return {**table, "display_rows": rows}
 
 
 @staff_member_required
@@ -73,18 +74,61 @@ def cohort_report_page(request: HttpRequest) -> HttpResponse:
         filters = form.report_filter() if form.is_bound else ReportFilter()
         report = cohort_report(user=request.user, filters=filters)
         fmt = request.GET.get("format")
-        if fmt in ("csv", "md"):
+        if fmt in DOWNLOADS:
             return download(report, fmt)
-    query = request.GET.copy()
-    query.pop("format", None)
+    query = _query(request)
     context = {
         **admin.site.each_context(request),
         "title": _("Cohort report: pathologic vs osteoporotic"),
         "form": form,
         "report": report,
+        "tables": [_display(t, query) for t in report["tables"]] if report else [],
         # Our own matplotlib output, with our own labels: safe to inline.
-        "pain_svg": mark_safe(pain_chart_svg(report)) if report else "",  # noqa: S308
-        "survival_svg": mark_safe(survival_chart_svg(report)) if report else "",  # noqa: S308
-        "query": query.urlencode(),
+        "charts": [
+            (key, caption, mark_safe(svg))  # noqa: S308
+            for key, caption, svg in (chart_svgs(report) if report else [])
+        ],
+        "query": query,
+        "downloads": [
+            ("csv", _("CSV (formatted)")),
+            ("tidy", _("CSV (tidy, numbers)")),
+            ("md", _("Markdown")),
+            ("docx", _("Word")),
+        ],
     }
     return render(request, "admin/outcomes/cohort_report.html", context)
+
+
+@staff_member_required
+def cohort_report_patients(request: HttpRequest) -> HttpResponse:
+    """The patients a count of the report counts, within the user's sites, so a reviewer can
+    check the cell by hand."""
+    form = ReportFilterForm(request.GET, user=request.user)
+    if not form.is_valid():
+        raise Http404("Not a report filter.")
+    report = cohort_report_traced(user=request.user, filters=form.report_filter())
+    found = report.masks.get(request.GET.get("cell", ""))
+    if found is None:
+        raise Http404("No such count in the report.")
+    row, column, mask = found
+    ids = [int(pk) for pk in report.patient_ids[mask]]
+    patients = (
+        Patient.objects.for_user(request.user)
+        .filter(pk__in=ids)
+        .select_related("site")
+        .order_by("registry_id")
+    )
+    table = next(t for t in report.data["tables"] if t["links"] and request.GET["cell"]
+                 in t["links"].values())  # fmt: skip
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Patients counted in the cohort report"),
+        "table": table["title"],
+        "row": row.strip(),
+        "column": column,
+        "patients": patients,
+        "count": len(ids),
+        "filter_text": report.data["filter_text"],
+        "back": f"{reverse('cohort_report')}?{_query(request)}",
+    }
+    return render(request, "admin/outcomes/cohort_report_patients.html", context)

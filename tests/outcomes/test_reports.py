@@ -5,13 +5,12 @@ import datetime
 import io
 import json
 
+import docx
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from scipy import stats
 
-from outcomes.followups.sweep import followups_ensure
-from outcomes.models import FollowUp
 from outcomes.reports.dataset import ReportFilter
 from outcomes.reports.tables import cohort_report
 from registry.models import TreatedLevel
@@ -82,124 +81,183 @@ def cohort(site_a):
 
 def table(report, key):
     (found,) = [t for t in report["tables"] if t["id"] == key]
-    return {row[0]: row[1:] for row in found["rows"]} if key == "table_1" else found
+    return found
+
+
+def rows(report, key):
+    """Row label (stripped) → formatted cells."""
+    return {row[0].strip(): row[1:] for row in table(report, key)["rows"]}
+
+
+def numbers(report, key):
+    """(row, column, statistic) → value, from the tidy numbers."""
+    return {
+        (n["row"].strip(), n["column"], n["statistic"]): n["value"]
+        for n in table(report, key)["numbers"]
+    }
 
 
 def test_table_1_counts_on_a_cohort_built_to_known_numbers(cohort, manager):
     report = cohort_report(user=manager, filters=FILTER)
-    rows = table(report, "table_1")
-    # Columns: pathologic, osteoporotic, other, overall.
-    assert rows["Patients, n"] == [6, 10, 0, 16]
-    assert rows["Male, n (%)"][:2] == ["6 (100.0%)", "3 (30.0%)"]
-    assert rows["Primary malignancy, n (%)"][0] == "6 (100.0%)"
-    assert rows["Single treated level, n (%)"][:2] == ["6 (100.0%)", "0 (0.0%)"]
-    assert rows["Treated vertebrae, n"] == [6, 20, 0, 26]
-    assert rows["Cement leakage per vertebra, n/N (%)"][1] == "3/20 (15.0%)"
-    assert rows["Cement leakage per patient, n/N (%)"][1] == "2/10 (20.0%)"
-    assert rows["Thoracic vertebrae, n (%)"][1] == "10 (50.0%)"
-    assert rows["Age, mean (range)"][1] == "78.5 (74–83)"
+    found = rows(report, "table_1")
+    # Columns: pathologic, osteoporotic, overall (pathologic + osteoporotic), p, test. The
+    # "other" cohort has nobody: no column.
+    assert table(report, "table_1")["columns"][1:4] == ["Pathologic", "Osteoporotic", "Overall"]
+    assert found["Patients, n"][:3] == [6, 10, 16]
+    assert found["Male, n (%)"][:3] == ["6 (100.0%)", "3 (30.0%)", "9 (56.2%)"]
+    assert found["Breast"][:2] == ["6 (100.0%)", ""]
+    assert found["Single treated level, n (%)"][:2] == ["6 (100.0%)", "0 (0.0%)"]
+    assert found["Treated vertebrae, n"][:3] == [6, 20, 26]
+    assert found["Cement leakage per vertebra, n/N (%)"][1] == "3/20 (15.0%)"
+    assert found["Cement leakage per patient, n/N (%)"][1] == "2/10 (20.0%)"
+    assert found["Thoracic"][1] == "10/20 (50.0%)"
+    ages = [74 + i for i in range(10)]  # born 1 March 1950 − i, operated 6–15 January 2025
+    assert found["Age at procedure, years, mean ± SD (range)"][1] == (
+        f"{stats.describe(ages).mean:.1f} ± {stats.tstd(ages):.1f} (74–83)"
+    )
     # The unrelated complication is not counted.
-    assert rows["Complications (CIRSE any grade), patients n (%)"][:2] == [
-        "1 (16.7%)",
-        "1 (10.0%)",
-    ]
+    assert found["Complications, patients n (%)"][:2] == ["1 (16.7%)", "1 (10.0%)"]
+    assert found["Complications, records n"][:2] == [1, 2]
+    # Symptoms are unknown on every complication made without them.
+    assert found["Complications with symptoms not recorded, records n"][:2] == [1, 2]
+    fisher = stats.fisher_exact([[6, 0], [3, 7]]).pvalue
+    assert found["Male, n (%)"][3:] == [f"{fisher:.3f}", "Fisher's exact test"]
 
 
 def test_deaths_censor_survival_as_kaplan_meier(cohort, manager):
-    rows = table(cohort_report(user=manager, filters=FILTER), "table_1")
+    found = rows(cohort_report(user=manager, filters=FILTER), "table_1")
     # Pathologic: deaths at days 50 and 200; four alive, followed 511 days.
-    assert rows["Alive at 3 months, n/N (%)"][0] == "5/6 (83.3%)"
-    assert rows["Alive at 1 year, n/N (%)"][0] == "4/6 (66.7%)"
+    assert found["Alive at 3 months (day 91), n/N (%)"][0] == "5/6 (83.3%)"
+    assert found["Alive at 1 year (day 365), n/N (%)"][0] == "4/6 (66.7%)"
     expected = stats.ecdf(stats.CensoredData(uncensored=[50, 200], right=[511] * 4)).sf
-    assert rows["Survival at 1 year, Kaplan–Meier (%)"][0] == f"{100 * expected.evaluate(365):.1f}"
+    assert found["Survival at 1 year, Kaplan–Meier (%)"][0] == f"{100 * expected.evaluate(365):.1f}"
 
 
-def test_a_death_before_the_report_window_censors_only_that_patient(cohort, manager):
+def test_a_death_after_the_cut_off_is_not_yet_known(cohort, manager):
     early = ReportFilter(as_of=INDEX + datetime.timedelta(days=100))
-    rows = table(cohort_report(user=manager, filters=early), "table_1")
+    found = rows(cohort_report(user=manager, filters=early), "table_1")
     # At day 100 the patient who dies on day 200 is alive and censored.
-    assert rows["Alive at 3 months, n/N (%)"][0] == "5/6 (83.3%)"
-    assert rows["Alive at 1 year, n/N (%)"][0] == "0/1 (0.0%)"
-    assert rows["Survival at 1 year, Kaplan–Meier (%)"][0] == "not yet reached"
+    assert found["Alive at 3 months (day 91), n/N (%)"][0] == "5/6 (83.3%)"
+    assert found["Alive at 1 year (day 365), n/N (%)"][0] == "0/1 (0.0%)"
+    assert found["Survival at 1 year, Kaplan–Meier (%)"][0] == "not yet reached"
 
 
 def test_paired_analysis_uses_only_patients_with_both_values(cohort, manager):
     report = cohort_report(user=manager, filters=FILTER)
-    rows = [r for r in table(report, "table_2")["rows"] if r[0].startswith("Pain VAS")]
-    by_cohort = {(r[1], r[2]): r[3:] for r in rows}
+    found = rows(report, "table_2")
     before = [b for b, a in zip(OSTEO_BASE, OSTEO_3M, strict=True) if b and a]
     after = [a for b, a in zip(OSTEO_BASE, OSTEO_3M, strict=True) if b and a]
-    n, base, later, p = by_cohort[("3 months", "Osteoporotic")]
+    n, base, later, change, t, p = found["Pain VAS (0–100), Osteoporotic"][:6]
     assert n == 8
     assert base == f"{stats.describe(before).mean:.1f} ± {stats.tstd(before):.1f}"
     assert later == f"{stats.describe(after).mean:.1f} ± {stats.tstd(after):.1f}"
-    expected_p = stats.ttest_rel(after, before).pvalue
-    assert p == ("<0.001" if expected_p < 0.001 else f"{expected_p:.3f}")
-    # Four pathologic pairs: fewer than REPORT_MIN_N (5).
-    assert by_cohort[("3 months", "Pathologic")] == [4, "n too small", "n too small", "n too small"]
-    assert by_cohort[("12 months", "Overall")][0] == 0
+    expected = stats.ttest_rel(before, after)
+    assert t == f"{expected.statistic:.2f}"
+    assert p == ("<0.001" if expected.pvalue < 0.001 else f"{expected.pvalue:.3f}")
+    assert change == f"{sum(after) / 8 - sum(before) / 8:+.1f}".replace("-", "−")
+    # Four pathologic pairs: fewer than REPORT_MIN_N (5), the count but no statistics.
+    assert found["Pain VAS (0–100), Pathologic"][:6] == [4, *["n too small"] * 5]
+    assert found["Pain VAS (0–100), Overall"][6] == 0  # nobody at 12 months
 
 
 def test_between_cohort_change_is_welch_with_its_ci(cohort, manager, settings):
     settings.REPORT_MIN_N = 2
     report = cohort_report(user=manager, filters=FILTER)
-    (row,) = [
-        r
-        for r in table(report, "changes")["rows"]
-        if r[0].startswith("Pain VAS") and r[1] == "3 months"
-    ]
+    got = numbers(report, "changes")
     path = [a - b for b, a in zip(PATH_BASE, PATH_3M, strict=True) if a is not None]
     osteo = [a - b for b, a in zip(OSTEO_BASE, OSTEO_3M, strict=True) if a and b]
     expected = stats.ttest_ind(path, osteo, equal_var=False)
     ci = expected.confidence_interval(0.95)
-    difference = sum(path) / len(path) - sum(osteo) / len(osteo)
-    assert row[4] == f"{difference:.1f} ({ci.low:.1f} to {ci.high:.1f})"
-    assert row[5] == f"{expected.pvalue:.3f}"
+    row = "Pain VAS (0–100), 3 months"
+    assert got[(row, "Difference (95% CI)", "difference")] == pytest.approx(
+        sum(path) / len(path) - sum(osteo) / len(osteo), abs=1e-9
+    )
+    assert got[(row, "Difference (95% CI)", "ci_low")] == pytest.approx(ci.low, abs=1e-9)
+    assert got[(row, "t", "t")] == pytest.approx(expected.statistic, abs=1e-9)
+    assert got[(row, "p", "p (Welch t-test)")] == pytest.approx(expected.pvalue, abs=1e-9)
 
 
-def test_table_3_and_responders_use_scipy_chi_squared(cohort, manager, settings):
+def test_table_3_compares_every_answer_at_each_timepoint(cohort, manager, settings):
+    settings.REPORT_MIN_N = 2
+    # A 12-month answer from a patient without a baseline one still counts (not paired).
+    make_response(
+        cohort[0][9], "month_12", odi=[2] * 10, answered_on=INDEX + datetime.timedelta(400)
+    )
+    report = cohort_report(user=manager, filters=FILTER)
+    found = rows(report, "table_3")
+    assert found["Patients answering, n"][2:4] == [9, 1]  # osteoporotic baseline, 12 months
+    assert found["2: The pain is moderate at the moment"][3] == "1 (100.0%)"
+    assert found["Chi-squared"][2] == "n too small"  # one 12-month answer < min n 2
+
+
+def test_responders_are_fisher_tested_and_the_halving_leaves_out_baseline_0(
+    cohort, manager, settings
+):
     settings.REPORT_MIN_N = 2
     report = cohort_report(user=manager, filters=FILTER)
-    responders = table(report, "responders")["rows"]
-    (vas_mcid,) = [
-        r for r in responders if r[0].startswith("Pain VAS (0–100)") and r[1] == "3 months"
-    ]
+    found = rows(report, "responders")
     # Every pair improved by ≥ 15: 4/4 pathologic, 8/8 osteoporotic.
-    assert vas_mcid[2:4] == ["4/4 (100.0%)", "8/8 (100.0%)"]
-    (good,) = [r for r in responders if "50%" in r[0] and r[1] == "3 months"]
-    halved = sum((b - a) / b >= 0.5 for b, a in zip(OSTEO_BASE, OSTEO_3M, strict=True) if a and b)
-    assert good[3] == f"{halved}/8 ({100 * halved / 8:.1f}%)"
+    assert found["Pain VAS (0–100): reduction ≥ 15.0, 3 months"][:2] == [
+        "4/4 (100.0%)",
+        "8/8 (100.0%)",
+    ]
+    halved = sum(2 * (b - a) >= b for b, a in zip(OSTEO_BASE, OSTEO_3M, strict=True) if a and b)
+    good = found["Pain VAS: reduction ≥ 50%, 3 months"]
+    assert good[1] == f"{halved}/8 ({100 * halved / 8:.1f}%)"
     path_halved = sum(
-        (b - a) / b >= 0.5 for b, a in zip(PATH_BASE, PATH_3M, strict=True) if a is not None
+        2 * (b - a) >= b for b, a in zip(PATH_BASE, PATH_3M, strict=True) if a is not None
     )
-    expected = stats.chi2_contingency([[path_halved, 4 - path_halved], [halved, 8 - halved]]).pvalue
-    assert good[6] == f"{expected:.3f}"
+    expected = stats.fisher_exact([[path_halved, 4 - path_halved], [halved, 8 - halved]]).pvalue
+    assert good[3:] == [f"{expected:.3f}", "Fisher's exact test"]
 
 
-def test_complications_by_worst_cirse_grade(cohort, manager):
-    rows = table(cohort_report(user=manager, filters=FILTER), "complications")["rows"]
-    grades = {r[0].split(" –")[0]: r[1:3] for r in rows}
-    assert grades["CIRSE 3"] == ["0 (0.0%)", "1 (10.0%)"]
-    assert grades["CIRSE 1"] == ["0 (0.0%)", "0 (0.0%)"]  # patient 4's worst is grade 3
-    assert grades["CIRSE 2"] == ["1 (16.7%)", "0 (0.0%)"]
+def test_complications_by_cirse_grade(cohort, manager):
+    found = rows(cohort_report(user=manager, filters=FILTER), "table_1")
+    assert found["CIRSE grade 3, patients (worst grade) n (%)"][:2] == ["0 (0.0%)", "1 (10.0%)"]
+    # Patient 4's worst is grade 3, but the grade-1 record still counts as a record.
+    assert found["CIRSE grade 1, patients (worst grade) n (%)"][:2] == ["0 (0.0%)", "0 (0.0%)"]
+    assert found["CIRSE grade 1, records n"][:2] == [0, 1]
+    assert found["CIRSE grade 2, patients (worst grade) n (%)"][:2] == ["1 (16.7%)", "0 (0.0%)"]
+
+
+def test_symptomatic_complications_and_leakage_per_vertebra(cohort, manager):
+    osteo, _path = cohort
+    leaking = osteo[0].levels.get(level=TreatedLevel.Level.T12)
+    make_complication(osteo[0], type="symptomatic_leakage", treated_level=leaking, symptomatic=True)
+    make_complication(osteo[1], symptomatic=False)
+    found = rows(cohort_report(user=manager, filters=FILTER), "table_1")
+    assert found["Symptomatic cement leakage per vertebra, n/N (%)"][1] == "1/20 (5.0%)"
+    assert found["Symptomatic complications, records n"][1] == 1
+    assert found["Symptomatic complications, patients n (%)"][1] == "1 (10.0%)"
+    assert found["Complications with symptoms not recorded, records n"][1] == 2
 
 
 def test_follow_up_completeness_counts_deaths_before_the_timepoint(cohort, manager):
-    followups_ensure()
-    FollowUp.objects.filter(timepoint="month_12").update(state="missed")
-    rows = table(cohort_report(user=manager, filters=FILTER), "completeness")["rows"]
-    by_timepoint = {r[0]: r[1:] for r in rows}
-    # 3 months: 16 patients, one died on day 50 → 15 eligible, 13 answered (9 + 4).
-    assert by_timepoint["3 months"] == [15, "13 (86.7%)", 0, 2, 1, 0]
-    assert by_timepoint["12 months"] == [14, "0 (0.0%)", 14, 0, 2, 0]
+    found = rows(cohort_report(user=manager, filters=FILTER), "completeness")
+    # 3 months: pathologic 6, one died on day 50 → 5 eligible, 4 answered, the fifth (no
+    # answer) missed since the window closed long ago.
+    assert found["3 months: died before, n"][:3] == [1, 0, 1]
+    assert found["3 months: eligible, n"][:3] == [5, 10, 15]
+    assert found["3 months: completed, n/N (%)"][:3] == [
+        "4/5 (80.0%)",
+        "9/10 (90.0%)",
+        "13/15 (86.7%)",
+    ]
+    assert found["3 months: missed, n"][:3] == [1, 1, 2]
+    # 12 months (day 365): the day-200 death is before it; nobody answered; the window closed
+    # (day 450 < 511 days of follow-up) for every patient.
+    assert found["12 months: died before, n"][:3] == [2, 0, 2]
+    assert found["12 months: missed, n"][:3] == [4, 10, 14]
+    assert found["12 months: still open, n"][:3] == [0, 0, 0]
 
 
 def test_report_is_scoped_to_the_users_sites_and_filters(cohort, staff_b, staff_a, manager):
     other = make_patient(make_site("CCC"), consent_date=INDEX)
     make_procedure(other, "osteoporotic", date=INDEX)
-    count = lambda user, f=FILTER: table(cohort_report(user=user, filters=f), "table_1")[  # noqa: E731
-        "Patients, n"
-    ][3]
+
+    def count(user, f=FILTER):
+        return rows(cohort_report(user=user, filters=f), "table_1")["Patients, n"][2]
+
     assert count(manager) == 17
     assert count(staff_a) == 16
     assert count(staff_b) == 0
@@ -220,14 +278,25 @@ def test_date_range_applies_to_the_index_procedure_only(site_a, manager):
     patient_with(may)  # index in May: outside
 
     def counts(**dates):
-        rows = table(
+        found = rows(
             cohort_report(user=manager, filters=ReportFilter(as_of=AS_OF, **dates)), "table_1"
         )
-        return rows["Patients, n"]  # pathologic, osteoporotic, other, overall
+        return found["Patients, n"][:3]  # pathologic, osteoporotic, overall
 
-    assert counts(date_from=mar, date_to=datetime.date(2025, 4, 30)) == [0, 1, 0, 1]
-    assert counts(date_to=datetime.date(2025, 4, 30)) == [0, 2, 0, 2]
-    assert counts(date_from=mar) == [1, 1, 0, 2]
+    assert counts(date_from=mar, date_to=datetime.date(2025, 4, 30)) == [0, 1, 1]
+    assert counts(date_to=datetime.date(2025, 4, 30)) == [0, 2, 2]
+    assert counts(date_from=mar) == [1, 1, 2]
+
+
+def test_the_other_cohort_shows_only_when_it_has_patients(cohort, manager):
+    assert "Other" not in table(cohort_report(user=manager, filters=FILTER), "table_1")["columns"]
+    patient = make_patient(cohort[0][0].patient.site, consent_date=INDEX)
+    make_procedure(patient, "haemangioma", date=INDEX)
+    report = cohort_report(user=manager, filters=FILTER)
+    assert table(report, "table_1")["columns"][1:5] == [
+        "Pathologic", "Osteoporotic", "Overall", "Other",
+    ]  # fmt: skip
+    assert rows(report, "table_1")["Patients, n"][:4] == [6, 10, 16, 1]  # Overall leaves it out
 
 
 def test_a_constant_number_of_queries_whatever_the_cohort_size(
@@ -248,21 +317,25 @@ def test_admin_page_renders_tables_and_charts_and_downloads_match_the_json(cohor
     page = client_a.get(url, {"as_of": AS_OF.isoformat()})
     assert page.status_code == 200
     html = page.content.decode()
-    assert '<figure id="pain-chart"><svg' in html
-    assert '<figure id="survival-chart"><svg' in html
+    for chart in ("eq5d_index", "odi_score", "vas_pain", "survival"):
+        assert f'<figure id="{chart}-chart"><svg' in html
     assert "Pathologic (n=6)" in html  # the survival curve's legend
     assert "3/20 (15.0%)" in html
+    assert "Paired t-test" in html or "paired t-test" in html  # footnotes
 
     api = client_a.get("/api/v1/reports/cohorts", {"as_of": AS_OF.isoformat()}).json()
     downloaded = client_a.get(url, {"as_of": AS_OF.isoformat(), "format": "csv"})
-    assert downloaded["Content-Disposition"].startswith("attachment")
+    assert downloaded["Content-Disposition"] == (
+        'attachment; filename="cohort-report_all-sites_start_to_end_cutoff-2026-06-01.csv"'
+    )
     lines = list(csv.reader(io.StringIO(downloaded.content.decode())))
     assert lines[0] == ["table", "row", "column", "value"]
     expected = [
-        [t["id"], str(row[0]), column, str(value)]
+        [t["id"], str(row[0]).strip(), column, str(value)]
         for t in api["tables"]
         for row in t["rows"]
         for column, value in zip(t["columns"][1:], row[1:], strict=True)
+        if value != ""
     ]
     assert lines[1:] == expected
     markdown = client_a.get(url, {"as_of": AS_OF.isoformat(), "format": "md"}).content.decode()
@@ -272,6 +345,68 @@ def test_admin_page_renders_tables_and_charts_and_downloads_match_the_json(cohor
             assert "| " + " | ".join(str(v) for v in row) + " |" in markdown
 
 
+def test_tidy_csv_holds_one_number_per_line_that_parses(cohort, client_a):
+    query = {"as_of": AS_OF.isoformat(), "site": "AAA", "date_from": "2025-01-01"}
+    response = client_a.get(reverse("cohort_report"), {**query, "format": "tidy"})
+    assert response["Content-Disposition"] == (
+        'attachment; filename="cohort-report_AAA_2025-01-01_to_end_cutoff-2026-06-01.tidy.csv"'
+    )
+    lines = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert list(lines[0]) == ["table", "row", "column", "statistic", "value", "n"]
+    for line in lines:
+        if line["value"]:
+            float(line["value"])  # every value is a number
+        if line["n"]:
+            int(line["n"])
+    by_key = {(x["table"], x["row"], x["column"], x["statistic"]): x for x in lines}
+    leak = by_key[("table_1", "Cement leakage per vertebra, n/N (%)", "Osteoporotic", "percent")]
+    assert (float(leak["value"]), int(leak["n"])) == (15.0, 20)
+    p = by_key[("table_1", "Male, n (%)", "p", "p (Fisher's exact test)")]
+    assert float(p["value"]) == pytest.approx(stats.fisher_exact([[6, 0], [3, 7]]).pvalue)
+
+
+def test_word_document_has_the_tables_and_charts(cohort, client_a, tmp_path, manager):
+    response = client_a.get(
+        reverse("cohort_report"), {"as_of": AS_OF.isoformat(), "format": "docx"}
+    )
+    assert response["Content-Disposition"].endswith('_cutoff-2026-06-01.docx"')
+    path = tmp_path / "report.docx"
+    call_command(
+        "cohort_report", "--format", "docx", "--as-of", AS_OF.isoformat(), "--output", str(path)
+    )
+    for body in (response.content, path.read_bytes()):
+        document = docx.Document(io.BytesIO(body))
+        headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
+        assert "Table 2. Outcomes at baseline and follow-up (patients with both values)" in headings
+        tables = document.tables
+        assert len(tables) == 7
+        assert tables[0].cell(0, 1).text == "Pathologic"
+        assert any(c.text == "3/20 (15.0%)" for row in tables[0].rows for c in row.cells)
+        assert tables[1].cell(0, 1).text == "3 months"  # the wide layout's header group
+        assert len(document.inline_shapes) == 4  # three trajectories and the survival curve
+
+
+def test_each_count_links_to_the_patients_it_counts_within_the_users_sites(
+    cohort, client_a, staff_b, client
+):
+    page = client_a.get(reverse("cohort_report"), {"as_of": AS_OF.isoformat()})
+    report = page.context["tables"][0]
+    (leak_row,) = [
+        r for r in report["display_rows"] if r[0]["text"].startswith("Cement leakage per patient")
+    ]
+    href = leak_row[2]["href"]  # osteoporotic
+    listed = client_a.get(href)
+    assert listed.status_code == 200
+    osteo, _path = cohort
+    expected = sorted(p.patient.registry_id for p in osteo[:2])  # the two leaking patients
+    assert [p.registry_id for p in listed.context["patients"]] == expected
+    assert listed.context["count"] == 2
+    # Another site's user sees none of them.
+    client.force_login(staff_b)
+    assert list(client.get(href).context["patients"]) == []
+    assert client_a.get(reverse("cohort_report_patients"), {"cell": "nope"}).status_code == 404
+
+
 def test_page_refuses_a_reversed_date_range_with_a_message(cohort, client_a):
     page = client_a.get(
         reverse("cohort_report"), {"date_from": "2026-01-01", "date_to": "2025-01-01"}
@@ -279,6 +414,19 @@ def test_page_refuses_a_reversed_date_range_with_a_message(cohort, client_a):
     assert page.status_code == 200
     assert "The end date is before the start date." in page.content.decode()
     assert page.context["report"] is None
+
+
+def test_api_parses_the_filter_with_the_same_parser(cohort, client_a):
+    bad = client_a.get(
+        "/api/v1/reports/cohorts", {"date_from": "2026-01-01", "date_to": "2025-01-01"}
+    )
+    assert bad.status_code == 400
+    assert bad.json() == {"date_to": ["The end date is before the start date."]}
+    other_site = client_a.get("/api/v1/reports/cohorts", {"site": "BBB"})
+    assert other_site.status_code == 400
+    assert list(other_site.json()) == ["site"]
+    both = client_a.get("/api/v1/reports/cohorts", {"site": "AAA", "as_of": AS_OF.isoformat()})
+    assert both.json()["filters"]["sites"] == ["AAA"]
 
 
 def test_api_needs_a_login(client, cohort):
@@ -294,3 +442,5 @@ def test_command_line_gives_the_numbers_of_the_api(cohort, manager, client, caps
     assert 'table_1,"Cement leakage per vertebra, n/N (%)",Osteoporotic,3/20 (15.0%)' in (
         capsys.readouterr().out
     )
+    with pytest.raises(CommandError, match="date_to"):
+        call_command("cohort_report", "--from", "2026-01-01", "--to", "2025-01-01")
