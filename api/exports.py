@@ -563,7 +563,15 @@ def _died() -> Q:
 
 def _survival_days() -> models.Case:
     censored = Func(
-        Func(TODAY, F("patient__consent_withdrawn_date"), function="LEAST") - F("date"),
+        DaysBetween(
+            Func(
+                TODAY,
+                F("patient__consent_withdrawn_date"),
+                function="LEAST",
+                output_field=models.DateField(),
+            ),
+            F("date"),
+        ),
         models.Value(0),
         function="GREATEST",
         output_field=models.IntegerField(),

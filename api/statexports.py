@@ -120,11 +120,11 @@ def _convert(variable: Variable, values: list) -> pd.Series:
             [None if value is None else float(value) for value in values], dtype="float64"
         )
     if variable.kind == "date":
-        return pd.Series(pd.to_datetime(values), dtype="datetime64[s]")
+        return pd.Series(values, dtype=object)  # datetime.date: written in a date format
     if variable.kind == "datetime":
         utc = [None if v is None else v.astimezone(datetime.UTC) for v in values]
         moments = [None if v is None else v.replace(tzinfo=None) for v in utc]
-        return pd.Series(pd.to_datetime(moments), dtype="datetime64[s]")
+        return pd.Series(pd.to_datetime(moments), dtype="datetime64[ns]")
     return pd.Series(["" if value is None else str(value) for value in values], dtype=object)
 
 
