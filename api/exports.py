@@ -33,12 +33,19 @@ from django.db.models import (
 from django.db.models.functions import Cast
 from django.utils.text import capfirst
 
-from api.filters import ProcedureFilter, ResponseFilter, TreatedLevelFilter
+from api.filters import (
+    ComplicationFilter,
+    PatientFilter,
+    ProcedureFilter,
+    ResponseFilter,
+    TreatedLevelFilter,
+)
 from outcomes.models import QuestionnaireResponse, Timepoint
 from registry.models import (
     Cohort,
     CompletedYears,
     Complication,
+    Patient,
     Procedure,
     TreatedLevel,
     procedure_cohort,
@@ -75,6 +82,7 @@ class Column:
     type: str = ""
     unit: str = ""
     allowed: str = ""
+    choices: tuple = ()  # (value, label) pairs of an expression's values (SPSS/Stata labels)
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,8 @@ class Export:
     filterset: type
     columns: list[Column]
     queryset: Callable  # user -> the scoped queryset, before filters
+    # Permissions needed beyond viewing ``model`` (e.g. a file with dates of birth).
+    permissions: tuple[str, ...] = ()
 
 
 def _field(model, path: str) -> models.Field:
@@ -154,6 +164,12 @@ def export_sql(export: Export, queryset) -> tuple[str, list]:
     """``COPY (…) TO STDOUT`` of ``export``'s columns over ``queryset`` (scoped, filtered),
     in id order. Columns are selected under internal aliases and renamed outside, so a column
     may share a model field's name."""
+    sql, params = export_select_sql(export, queryset)
+    return (f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)", params)
+
+
+def export_select_sql(export: Export, queryset) -> tuple[str, list]:
+    """The ``SELECT`` behind :func:`export_sql` (also read row by row for SPSS and Stata)."""
     aliases = {f"x{i}": column for i, column in enumerate(export.columns)}
     selected = queryset.order_by("pk").values(
         **{alias: _expression(export, column) for alias, column in aliases.items()}
@@ -164,7 +180,7 @@ def export_sql(export: Export, queryset) -> tuple[str, list]:
         for alias, column in aliases.items()
     )
     return (
-        f"COPY (SELECT {renamed} FROM ({sql}) AS export) TO STDOUT WITH (FORMAT csv, HEADER)",  # noqa: S608 (our names; values are parameters)
+        f"SELECT {renamed} FROM ({sql}) AS export",  # noqa: S608 (our names; values are parameters)
         list(params),
     )
 
@@ -250,6 +266,7 @@ def _cohort_column(path: str) -> Column:
         label="Cohort of the procedure (design.md §7)",
         type="text",
         allowed=COHORT_ALLOWED,
+        choices=tuple(Cohort.choices),
     )
 
 
@@ -259,12 +276,20 @@ LEVEL_FIELDS = [
     "leakage_sites", "leakage_symptomatic", "leakage_detected_by",
 ]  # fmt: skip
 PROCEDURE_FIELDS = ["technique", "adjunct", "anaesthesia", "image_guidance", "indication"]
+# The rest of a procedure that leaves the registry (appended to procedures.csv so that the
+# exports carry everything the import takes). The operator and notes stay home: they name
+# people.
+PROCEDURE_DETAIL_FIELDS = [
+    "mri_stir_oedema", "biopsy_taken", "biopsy_result", "fluoroscopy_time_s",
+    "dose_area_product", "absolute_contraindications", "relative_contraindications",
+]  # fmt: skip
+LEVEL_CHOICES = tuple((label, label) for _value, label in TreatedLevel.Level.choices)
 
 
-def _level_label():
+def _level_label(path: str = "level"):
     return models.Case(
         *(
-            models.When(level=value, then=models.Value(label))
+            models.When(**{path: value}, then=models.Value(label))
             for value, label in TreatedLevel.Level.choices
         ),
         output_field=models.CharField(),
@@ -290,6 +315,7 @@ LEVELS = Export(
             label="Vertebral level",
             type="text",
             allowed=", ".join(label for _value, label in TreatedLevel.Level.choices),
+            choices=LEVEL_CHOICES,
         ),
         *(Column(name, name) for name in LEVEL_FIELDS),
     ],
@@ -430,7 +456,241 @@ PROCEDURES = Export(
             for timepoint in WIDE_TIMEPOINTS
             for score in WIDE_SCORES
         ),
+        *(Column(name, name) for name in PROCEDURE_DETAIL_FIELDS),
     ],
 )
 
-EXPORTS = {export.name: export for export in (LEVELS, RESPONSES, PROCEDURES)}
+PATIENT_FIELDS = [
+    "sex", "date_of_birth", "consent_date", "consent_withdrawn_date", "date_of_death",
+    "cause_of_death", "karnofsky", "asa_class", "primary_tumour", "malignancy_confirmation",
+    "other_bone_metastases", "visceral_metastases", "prior_radiotherapy", "prior_chemotherapy",
+]  # fmt: skip
+
+PATIENTS = Export(
+    name="patients.csv",
+    title="One row per patient: everything the registry holds on them but contact details "
+    "(with the date of birth: only for roles that may see contact details)",
+    model=Patient,
+    filterset=PatientFilter,
+    queryset=lambda user: Patient.objects.for_user(user).with_index_procedure(),
+    columns=[
+        Column("registry_id", "registry_id"),
+        Column("site", "site__code", label="Site code"),
+        *(Column(name, name) for name in PATIENT_FIELDS),
+    ],
+    # The date of birth and consent dates identify a person more than an age does: this file
+    # goes to those who may see contact details (site staff, leads, managers), not auditors.
+    permissions=("registry.view_patientcontact",),
+)
+
+COMPLICATION_FIELDS = ["date", "type", "cirse_grade", "relation", "outcome"]
+
+COMPLICATIONS = Export(
+    name="complications.csv",
+    title="One row per complication, with its patient, procedure and treated level",
+    model=Complication,
+    filterset=ComplicationFilter,
+    queryset=lambda user: Complication.objects.for_user(user),
+    columns=[
+        Column("complication_id", "id", label="Complication id"),
+        Column("registry_id", "patient__registry_id"),
+        Column("site", "patient__site__code", label="Site code"),
+        Column("procedure_id", "procedure"),
+        Column("procedure_date", "procedure__date", label="Date of the procedure it followed"),
+        Column(
+            "level",
+            expression=_level_label("treated_level__level"),
+            label="Treated level it concerns",
+            type="text",
+            allowed=", ".join(label for _value, label in TreatedLevel.Level.choices)
+            + "; empty = not recorded",
+            choices=LEVEL_CHOICES,
+        ),
+        *(Column(name, name) for name in COMPLICATION_FIELDS),
+    ],
+)
+
+# --- the wide analysis file ------------------------------------------------------------------
+# One row per patient: their index procedure (``Patient.objects.with_index_procedure``), with
+# the definitions of the cohort report (outcomes/reports/dataset.py) so that a statistician's
+# numbers from this file agree with the report's.
+
+TODAY = Func(template="CURRENT_DATE", output_field=models.DateField())
+CHANGE_SCORES = ["vas_pain", "eq5d_index", "odi_score"]
+
+
+def _index_procedures(user):
+    index = Patient.objects.with_index_procedure().values("index_procedure_id")
+    return _procedures(user).filter(pk__in=index)
+
+
+def _worst_grade() -> Coalesce:
+    related = (
+        Complication.objects.filter(procedure=OuterRef("pk"))
+        .exclude(relation=Complication.Relation.UNRELATED)
+        .order_by()
+        .values("procedure")
+        .annotate(worst=models.Max("cirse_grade"))
+        .values("worst")
+    )
+    return Coalesce(Subquery(related, output_field=models.IntegerField()), 0)
+
+
+def _died() -> Q:
+    # As the report's survival (outcomes.reports.tables._follow_up): a death on or before
+    # today is the event; otherwise censored at withdrawal of consent or today.
+    return Q(patient__date_of_death__isnull=False, patient__date_of_death__lte=TODAY)
+
+
+def _survival_days() -> models.Case:
+    censored = Func(
+        DaysBetween(
+            Func(
+                TODAY,
+                F("patient__consent_withdrawn_date"),
+                function="LEAST",
+                output_field=models.DateField(),
+            ),
+            F("date"),
+        ),
+        models.Value(0),
+        function="GREATEST",
+        output_field=models.IntegerField(),
+    )
+    return models.Case(
+        models.When(_died(), then=DaysBetween(F("patient__date_of_death"), F("date"))),
+        default=censored,
+        output_field=models.IntegerField(),
+    )
+
+
+def _change(score: str, timepoint: str) -> ExpressionWrapper:
+    field = QuestionnaireResponse._meta.get_field(score)
+    output: models.Field = models.IntegerField()
+    if isinstance(field, models.DecimalField):
+        output = models.DecimalField(
+            max_digits=field.max_digits + 1, decimal_places=field.decimal_places
+        )
+    return ExpressionWrapper(
+        F(f"answers_{timepoint}__{score}") - F(f"answers_{Timepoint.BASELINE}__{score}"),
+        output_field=output,
+    )
+
+
+BOOLEAN = "boolean (true, false)"
+
+ANALYSIS = Export(
+    name="analysis.csv",
+    title="One row per patient (index procedure): cohort, age, sex, levels, scores at "
+    "baseline, 3 and 12 months and their changes, leakage, complications and survival",
+    model=Procedure,
+    filterset=ProcedureFilter,
+    queryset=_index_procedures,
+    columns=[
+        Column("registry_id", "patient__registry_id"),
+        Column("site", "patient__site__code", label="Site code"),
+        Column("index_date", "date", label="Date of the index (first) procedure"),
+        _cohort_column("pk"),
+        Column(
+            "age",
+            expression=CompletedYears(F("date"), F("patient__date_of_birth")),
+            label="Age at the index procedure",
+            type="integer",
+            unit="completed years",
+        ),
+        Column("sex", "patient__sex"),
+        Column("primary_tumour", "patient__primary_tumour", label="Primary tumour"),
+        Column("technique", "technique"),
+        Column(
+            "levels_treated",
+            expression=Coalesce(_levels(), 0),
+            label="Treated vertebrae",
+            type="integer",
+            unit="vertebrae",
+        ),
+        Column(
+            "levels",
+            expression=_level_list(),
+            label="Treated levels, cranial to caudal",
+            type="list (items separated by ;)",
+            allowed="C2 … S1",
+        ),
+        Column(
+            "levels_with_leakage",
+            expression=Coalesce(_levels(cement_leakage=True), 0),
+            label="Treated vertebrae with cement leakage",
+            type="integer",
+            unit="vertebrae",
+        ),
+        Column(
+            "leakage",
+            expression=Cast(
+                Exists(TreatedLevel.objects.filter(procedure=OuterRef("pk"), cement_leakage=True)),
+                models.CharField(),
+            ),
+            label="Cement leaked at any treated vertebra",
+            type=BOOLEAN,
+        ),
+        Column(
+            "complication",
+            expression=Cast(_complications(), models.CharField()),
+            label="A complication not judged unrelated was recorded",
+            type=BOOLEAN,
+        ),
+        Column(
+            "worst_cirse_grade",
+            expression=_worst_grade(),
+            label="Worst CIRSE grade of a complication not judged unrelated (0 = none)",
+            type="integer",
+            allowed="0 = none; " + _allowed(Complication.CirseGrade.choices),
+        ),
+        *(
+            Column(
+                f"{score}_{timepoint}",
+                expression=F(f"answers_{timepoint}__{score}"),
+                describe=QuestionnaireResponse._meta.get_field(score),
+                label=f"{capfirst(_field(QuestionnaireResponse, score).verbose_name)} at "
+                f"{Timepoint(timepoint).label.lower()}",
+            )
+            for timepoint in WIDE_TIMEPOINTS
+            for score in CHANGE_SCORES
+        ),
+        *(
+            Column(
+                f"{score}_change_{timepoint}",
+                expression=_change(score, timepoint),
+                describe=QuestionnaireResponse._meta.get_field(score),
+                label=f"Change in {_field(QuestionnaireResponse, score).verbose_name} from "
+                f"baseline to {Timepoint(timepoint).label.lower()} (follow-up − baseline)",
+            )
+            for timepoint in WIDE_TIMEPOINTS[1:]
+            for score in CHANGE_SCORES
+        ),
+        Column("date_of_death", "patient__date_of_death", label="Date of death"),
+        Column(
+            "survival_days",
+            expression=_survival_days(),
+            label="Days from the index procedure to death, or to withdrawal of consent or "
+            "today when alive (censored)",
+            type="integer",
+            unit="days",
+        ),
+        Column(
+            "survival_status",
+            expression=models.Case(
+                models.When(_died(), then=models.Value(1)),
+                default=models.Value(0),
+                output_field=models.IntegerField(),
+            ),
+            label="Survival status",
+            type="integer",
+            allowed="1 = died; 0 = censored (alive at withdrawal of consent or today)",
+            choices=((0, "Censored"), (1, "Died")),
+        ),
+    ],
+)
+
+EXPORTS = {
+    export.name: export
+    for export in (LEVELS, RESPONSES, PROCEDURES, PATIENTS, COMPLICATIONS, ANALYSIS)
+}

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from api import exports, views
+from api import exports, fhir, statexports, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("v1/patients", views.PatientViewSet, basename="api_patients")
@@ -22,7 +22,22 @@ urlpatterns = [
         )
         for name, export in exports.EXPORTS.items()
     ),
+    *(
+        path(
+            f"v1/exports/{name.removesuffix('.csv')}.{fmt.suffix}",
+            statexports.stat_export_view(export, fmt).as_view(),
+            name=f"api_export_{name.removesuffix('.csv')}_{fmt.suffix}",
+        )
+        for name, export in exports.EXPORTS.items()
+        for fmt in statexports.FORMATS.values()
+    ),
     path("v1/exports/dictionary.csv", views.DictionaryView.as_view(), name="api_dictionary"),
+    path("v1/fhir/Questionnaire", fhir.QuestionnaireView.as_view(), name="fhir_questionnaire"),
+    path(
+        "v1/fhir/QuestionnaireResponse",
+        fhir.QuestionnaireResponseView.as_view(),
+        name="fhir_questionnaire_response",
+    ),
     path("v1/reports/cohorts", views.CohortReportView.as_view(), name="api_cohort_report"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),

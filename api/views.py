@@ -232,6 +232,11 @@ class ExportView(GenericAPIView):
     def get_queryset(self):
         return self.export.queryset(self.request.user)
 
+    def check_permissions(self, request: Request) -> None:
+        super().check_permissions(request)
+        if not request.user.has_perms(self.export.permissions):
+            self.permission_denied(request, message="Your role may not download this file.")
+
     def get(self, request: Request) -> StreamingHttpResponse:
         queryset = self.filter_queryset(self.get_queryset())  # 400 on a bad filter
         sql, params = exports.export_sql(self.export, queryset)

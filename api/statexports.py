@@ -1,0 +1,244 @@
+"""The exports as SPSS ``.sav`` and Stata ``.dta`` files, with variable and value labels.
+
+Each file is the same query as its CSV (:func:`api.exports.export_select_sql`: same columns,
+scope and filters), read row by row into a pandas frame and written by pyreadstat (ReadStat).
+Labels come from the data dictionary (:func:`api.exports.dictionary_entry`), so the three
+formats describe a column alike:
+
+- a column with a fixed set of values (a model field's choices, the cohort, the level) becomes
+  a numeric variable with value labels: integer choices keep their number (CIRSE grade 3 is
+  3), text choices are numbered 1, 2, … in the order the dictionary lists them (levels
+  cranial to caudal: C2 = 1 … S1 = 24), each labelled with its readable name;
+- a true/false column becomes 0/1 labelled "No"/"Yes";
+- integers and decimals are numeric, dates are dates, lists and free text are strings;
+- an empty cell is a system-missing value.
+
+The variable label is the dictionary's label with its unit, e.g. "Cement volume (mL)" (cut
+to Stata's 80 characters in ``.dta``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pandas as pd
+import pyreadstat
+from django.contrib.postgres.fields import ArrayField
+from django.db import connection
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+
+from api.exports import Export, _field, dictionary_entry, export_select_sql
+from api.models import ExportLog
+from api.services import export_log_finish, export_log_start
+from api.views import ExportView, logged_filters
+
+STATA_LABEL_MAX = 80
+YES_NO = {0: "No", 1: "Yes"}
+
+
+@dataclass(frozen=True)
+class Format:
+    suffix: str
+    content_type: str
+    title: str
+
+
+SPSS = Format("sav", "application/x-spss-sav", "SPSS")
+STATA = Format("dta", "application/x-stata-dta", "Stata")
+FORMATS = {f.suffix: f for f in (SPSS, STATA)}
+
+
+@dataclass
+class Variable:
+    name: str
+    label: str
+    kind: str  # code, boolean, number, date, datetime, text
+    codes: dict = field(default_factory=dict)  # file value -> numeric code
+    value_labels: dict = field(default_factory=dict)  # numeric code -> label
+
+
+def _choices(export: Export, column) -> tuple:
+    if column.choices:
+        return tuple(column.choices)
+    if not (column.path or column.describe):
+        return ()
+    model_field = column.describe or _field(export.model, column.path)
+    if isinstance(model_field, ArrayField) or model_field.is_relation:
+        return ()
+    return tuple(model_field.choices or ())
+
+
+def variables(export: Export) -> list[Variable]:
+    """How each column of ``export`` is written to SPSS and Stata."""
+    result = []
+    for column in export.columns:
+        entry = dictionary_entry(export, column)
+        label = entry["label"] + (f" ({entry['unit']})" if entry["unit"] else "")
+        choices = _choices(export, column)
+        kind = entry["type"].split(" ")[0]
+        if choices:
+            numbered = all(isinstance(value, int) for value, _label in choices)
+            codes = {
+                value: (value if numbered else position)
+                for position, (value, _label) in enumerate(choices, start=1)
+            }
+            labels = {codes[value]: str(text) for value, text in choices}
+            result.append(Variable(column.name, label, "code", codes, labels))
+        elif kind == "boolean":
+            result.append(Variable(column.name, label, "boolean", value_labels=YES_NO))
+        elif kind in ("integer", "decimal"):
+            result.append(Variable(column.name, label, "number"))
+        elif kind == "date":
+            result.append(Variable(column.name, label, "date"))
+        elif kind == "timestamp":
+            result.append(Variable(column.name, label, "datetime"))
+        else:
+            result.append(Variable(column.name, label, "text"))
+    return result
+
+
+def _convert(variable: Variable, values: list) -> pd.Series:
+    if variable.kind == "code":
+        codes = [
+            None if value in (None, "") else variable.codes[_key(value, variable)]
+            for value in values
+        ]
+        return pd.Series(codes, dtype="float64")
+    if variable.kind == "boolean":
+        flags = {"true": 1, "false": 0, True: 1, False: 0}
+        return pd.Series([flags.get(value) for value in values], dtype="float64")
+    if variable.kind == "number":
+        return pd.Series(
+            [None if value is None else float(value) for value in values], dtype="float64"
+        )
+    if variable.kind == "date":
+        return pd.Series(values, dtype=object)  # datetime.date: written in a date format
+    if variable.kind == "datetime":
+        utc = [None if v is None else v.astimezone(datetime.UTC) for v in values]
+        moments = [None if v is None else v.replace(tzinfo=None) for v in utc]
+        return pd.Series(pd.to_datetime(moments), dtype="datetime64[ns]")
+    return pd.Series(["" if value is None else str(value) for value in values], dtype=object)
+
+
+def _key(value, variable: Variable):
+    """The choice a stored value stands for (integer choices come back as int or Decimal)."""
+    if isinstance(value, Decimal):
+        value = int(value)
+    if value not in variable.codes:
+        raise ValueError(f"{variable.name}: {value!r} is not one of its allowed values")
+    return value
+
+
+def export_frame(export: Export, queryset) -> tuple[pd.DataFrame, list[Variable]]:
+    """The rows of ``export`` over ``queryset`` (scoped and filtered) as a typed frame."""
+    sql, params = export_select_sql(export, queryset)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    described = variables(export)
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in described]
+    frame = pd.DataFrame(
+        {v.name: _convert(v, list(values)) for v, values in zip(described, columns, strict=True)}
+    )
+    return frame, described
+
+
+def write(frame: pd.DataFrame, described: list[Variable], fmt: Format, title: str) -> str:
+    """Write ``frame`` to a temporary file in ``fmt``; returns its path (the caller removes
+    it)."""
+    handle, path = tempfile.mkstemp(suffix=f".{fmt.suffix}", prefix="registry-export-")
+    os.close(handle)
+    labels = {v.name: v.value_labels for v in described if v.value_labels}
+    if fmt is SPSS:
+        measure = {
+            v.name: "nominal" if v.kind in ("code", "boolean", "text") else "scale"
+            for v in described
+        }
+        pyreadstat.write_sav(
+            frame,
+            path,
+            file_label=title[:64],
+            column_labels={v.name: v.label for v in described},
+            variable_value_labels=labels,
+            variable_measure=measure,
+        )
+    else:
+        pyreadstat.write_dta(
+            frame,
+            path,
+            file_label=title[:STATA_LABEL_MAX],
+            column_labels={v.name: v.label[:STATA_LABEL_MAX] for v in described},
+            variable_value_labels=labels,
+        )
+    return path
+
+
+# --- the views ------------------------------------------------------------------------------
+
+
+class BinaryRenderer(BaseRenderer):
+    """Lets a client ask for the file's type; errors (400, 401, 403) go out as JSON."""
+
+    format = "bin"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, bytes):
+            return data
+        return JSONRenderer().render(data)
+
+
+class StatExportView(ExportView):
+    """An export as an SPSS or Stata file: same filters, scope and export log as its CSV."""
+
+    fmt: Format
+
+    def get(self, request: Request) -> FileResponse:
+        queryset = self.filter_queryset(self.get_queryset())  # 400 on a bad filter
+        name = self.export.name.removesuffix(".csv") + "." + self.fmt.suffix
+        log = export_log_start(
+            user=request.user,
+            kind=ExportLog.Kind.EXPORT,
+            resource=name,
+            filters=logged_filters(request),
+        )
+        frame, described = export_frame(self.export, queryset)
+        path = write(frame, described, self.fmt, self.export.title)
+        handle = open(path, "rb")  # noqa: SIM115 (FileResponse closes it)
+        os.unlink(path)  # the open handle keeps the data until the response is sent
+        export_log_finish(log=log, rows=len(frame), completed=True)
+        response = FileResponse(
+            handle, as_attachment=True, filename=name, content_type=self.fmt.content_type
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def stat_export_view(export: Export, fmt: Format):
+    stem = export.name.removesuffix(".csv")
+    renderer = type(f"{fmt.title}Renderer", (BinaryRenderer,), {"media_type": fmt.content_type})
+    view = type(
+        f"{export.model.__name__}{fmt.title}Export",
+        (StatExportView,),
+        {
+            "export": export,
+            "fmt": fmt,
+            "renderer_classes": [renderer, JSONRenderer],
+            "__doc__": f"{export.title} ({fmt.title} file with variable and value labels)",
+        },
+    )
+    schema = extend_schema(
+        operation_id=f"export_{stem}_{fmt.suffix}",
+        filters=True,
+        summary=f"{export.title} ({fmt.title})",
+        responses={(200, fmt.content_type): OpenApiTypes.BINARY},
+    )
+    return extend_schema_view(get=schema)(view)

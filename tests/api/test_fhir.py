@@ -1,0 +1,112 @@
+"""FHIR R4 Questionnaire and QuestionnaireResponse, validated with fhir.resources (R4B)."""
+
+import datetime
+
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.questionnaire import Questionnaire
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse as FHIRResponse
+
+from api.models import ExportLog
+from outcomes.models import QuestionnaireResponse
+from tests.api.conftest import token_client
+from tests.factories import make_user
+
+
+def get_bundle(client, url, **params) -> dict:
+    response = client.get(url, params)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("application/fhir+json")
+    data = response.json()
+    Bundle.model_validate(data)
+    for entry in data["entry"]:
+        model = (
+            Questionnaire if entry["resource"]["resourceType"] == "Questionnaire" else FHIRResponse
+        )
+        model.model_validate(entry["resource"])
+    return data
+
+
+def test_questionnaires_validate_and_cover_vas_eq5d_3l_5l_and_odi(registry, api_a):
+    data = get_bundle(api_a, "/api/v1/fhir/Questionnaire")
+    by_id = {e["resource"]["id"]: e["resource"] for e in data["entry"]}
+    assert set(by_id) == {"pain-vas", "eq-5d-3l", "eq-5d-5l", "odi"}
+    mobility = by_id["eq-5d-5l"]["item"][0]
+    assert mobility["linkId"] == "eq5d_mobility" and len(mobility["answerOption"]) == 5
+    assert len(by_id["eq-5d-3l"]["item"][0]["answerOption"]) == 3
+    odi_sections = [i for i in by_id["odi"]["item"] if i["type"] == "choice"]
+    assert len(odi_sections) == 10 and len(odi_sections[0]["answerOption"]) == 6
+
+
+def test_every_response_becomes_valid_questionnaire_responses_of_the_callers_sites(registry, api_a):
+    data = get_bundle(api_a, "/api/v1/fhir/QuestionnaireResponse")
+    resources = [e["resource"] for e in data["entry"]]
+    stored = QuestionnaireResponse.objects.filter(procedure__patient__site__code="AAA")
+    assert {r["id"].split("-")[0] for r in resources} == {
+        str(pk) for pk in stored.values_list("pk", flat=True)
+    }
+    osteo = registry["osteo"].patient.registry_id
+    baseline = stored.get(procedure=registry["osteo"], timepoint="baseline")
+    eq5d = next(r for r in resources if r["id"] == f"{baseline.pk}-eq5d")
+    assert eq5d["subject"]["reference"] == f"Patient/{osteo}"
+    assert eq5d["questionnaire"].endswith("/Questionnaire/eq-5d-5l")
+    answers = {i["linkId"]: i["answer"][0] for i in eq5d["item"]}
+    assert answers["eq5d_mobility"]["valueCoding"]["code"] == "3"
+    assert answers["eq5d_index"]["valueDecimal"] == float(baseline.eq5d_index)
+    odi = next(r for r in resources if r["id"] == f"{baseline.pk}-odi")
+    assert {i["linkId"]: i["answer"][0] for i in odi["item"]}["odi_score"]["valueDecimal"] == 80.0
+    assert "name" not in str(resources) and "Ann Secret" not in str(resources)
+    log = ExportLog.objects.get(resource="fhir/QuestionnaireResponse")
+    assert log.rows == len(resources)
+
+
+def test_filters_and_paging(registry, api_a):
+    osteo = registry["osteo"].patient.registry_id
+    data = get_bundle(
+        api_a,
+        "/api/v1/fhir/QuestionnaireResponse",
+        subject=f"Patient/{osteo}",
+        questionnaire="pain-vas",
+    )
+    assert sorted(e["resource"]["item"][0]["answer"][0]["valueInteger"] for e in data["entry"]) == [
+        30,
+        80,
+    ]
+    pages, url, params = [], "/api/v1/fhir/QuestionnaireResponse", {"_count": 1}
+    while url:
+        page = get_bundle(api_a, url, **params)
+        pages.append(page)
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+        params = {}
+    ids = [e["resource"]["id"] for p in pages for e in p["entry"]]
+    everything = get_bundle(api_a, "/api/v1/fhir/QuestionnaireResponse")
+    assert ids == [e["resource"]["id"] for e in everything["entry"]] and len(pages) == 4
+    tomorrow = (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
+    assert (
+        get_bundle(
+            api_a, url or "/api/v1/fhir/QuestionnaireResponse", _lastUpdated=f"ge{tomorrow}"
+        )["entry"]
+        == []
+    )
+    assert len(
+        get_bundle(api_a, "/api/v1/fhir/QuestionnaireResponse", _lastUpdated=f"lt{tomorrow}")[
+            "entry"
+        ]
+    ) == len(ids)
+
+
+def test_bad_search_is_a_400_operation_outcome_and_no_token_is_401(registry, api_a, client):
+    response = api_a.get("/api/v1/fhir/QuestionnaireResponse", {"_lastUpdated": "yesterday"})
+    assert response.status_code == 400
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert (
+        api_a.get("/api/v1/fhir/QuestionnaireResponse", {"questionnaire": "sf-36"}).status_code
+        == 400
+    )
+    assert client.get("/api/v1/fhir/QuestionnaireResponse").status_code == 401
+
+
+def test_other_sites_responses_are_not_served(registry, site_b):
+    auditor_b = token_client(make_user("Auditor", site_b, username="auditor.b"))
+    data = get_bundle(auditor_b, "/api/v1/fhir/QuestionnaireResponse")
+    subjects = {e["resource"]["subject"]["reference"] for e in data["entry"]}
+    assert subjects == {f"Patient/{registry['other_site'].patient.registry_id}"}

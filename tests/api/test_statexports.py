@@ -1,0 +1,139 @@
+"""SPSS and Stata files, the wide analysis file, and the patient and complication exports."""
+
+import csv
+import io
+
+import pyreadstat
+import pytest
+
+from api.models import ExportLog
+from outcomes.reports.dataset import ReportFilter, load_patients
+from outcomes.reports.tables import _follow_up
+from tests.api.conftest import token_client
+from tests.api.test_exports import read_csv
+from tests.factories import make_user
+
+
+def download(client, url, tmp_path, **params):
+    response = client.get(url, params)
+    assert response.status_code == 200, response.content
+    path = tmp_path / url.rsplit("/", 1)[1]
+    path.write_bytes(b"".join(response.streaming_content))
+    return path
+
+
+def test_sav_has_variable_and_value_labels_from_the_dictionary(registry, api_a, tmp_path):
+    path = download(api_a, "/api/v1/exports/levels.sav", tmp_path)
+    frame, meta = pyreadstat.read_sav(path)
+    csv_rows = read_csv(api_a, "/api/v1/exports/levels.csv")
+    assert len(frame) == len(csv_rows) == 4
+    labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
+    assert labels["cement_volume_ml"] == "Cement volume (mL)"
+    assert labels["level"] == "Vertebral level"
+    etiology = meta.variable_value_labels["etiology"]
+    assert etiology[1] == "Osteoporotic" and "Multiple myeloma" in etiology.values()
+    assert meta.variable_value_labels["cement_leakage"] == {0: "No", 1: "Yes"}
+    assert meta.variable_value_labels["level"][18] == "T12"  # C2 = 1, C7 = 6, T1 = 7 … T12 = 18
+    by_id = {int(row.level_id): row for row in frame.itertuples()}
+    for row in csv_rows:
+        stat = by_id[int(row["level_id"])]
+        assert meta.variable_value_labels["level"][stat.level] == row["level"]
+        assert stat.cement_leakage == (1 if row["cement_leakage"] == "true" else 0)
+        assert f"{stat.cement_volume_ml:.1f}" == row["cement_volume_ml"]
+        assert stat.procedure_date.isoformat() == row["procedure_date"]
+
+
+def test_dta_opens_with_labels_and_the_same_rows(registry, api_a, tmp_path):
+    path = download(api_a, "/api/v1/exports/responses.dta", tmp_path, timepoint="baseline")
+    frame, meta = pyreadstat.read_dta(path)
+    assert len(frame) == 3  # site A's baseline answers only: scope and filters apply
+    assert meta.variable_value_labels["timepoint"] == {
+        1: "Baseline",
+        2: "Post-op",
+        3: "3 months",
+        4: "12 months",
+    }
+    assert set(frame["timepoint"]) == {1}
+    assert sorted(frame["vas_pain"]) == [70, 80, 90]
+    log = ExportLog.objects.get(resource="responses.dta")
+    assert (log.rows, log.completed, log.filters) == (3, True, {"timepoint": ["baseline"]})
+
+
+def test_analysis_file_has_one_row_per_patient_agreeing_with_the_report(registry, api_a):
+    rows = read_csv(api_a, "/api/v1/exports/analysis.csv")
+    assert len(rows) == 3  # site A's three patients, one row each
+    osteo = next(r for r in rows if r["registry_id"] == registry["osteo"].patient.registry_id)
+    assert (
+        osteo
+        | {
+            "cohort": "osteoporotic",
+            "age": "84",
+            "sex": "male",
+            "levels_treated": "2",
+            "levels": "T12;L1",
+            "levels_with_leakage": "1",
+            "leakage": "true",
+            "complication": "true",
+            "worst_cirse_grade": "3",
+            "vas_pain_baseline": "80",
+            "vas_pain_month_3": "30",
+            "vas_pain_change_month_3": "-50",
+            "odi_score_change_month_3": "-60.0",
+            "vas_pain_change_month_12": "",
+            "survival_status": "0",
+        }
+        == osteo
+    )
+    # Survival as the cohort report computes it (same index procedures, same censoring).
+    report = load_patients(user=None, filters=ReportFilter.of(sites=["AAA"]))
+    followed, died = _follow_up(report, report["age"] == report["age"])
+    assert sorted(int(r["survival_days"]) for r in rows) == sorted(followed.astype(int))
+    assert sorted(int(r["survival_status"]) for r in rows) == sorted(died.astype(int))
+    myeloma = next(r for r in rows if r["cohort"] == "pathologic")
+    assert (myeloma["survival_days"], myeloma["survival_status"]) == ("100", "1")
+
+
+def test_analysis_file_in_spss_and_stata(registry, api_a, tmp_path):
+    frame, meta = pyreadstat.read_sav(download(api_a, "/api/v1/exports/analysis.sav", tmp_path))
+    assert len(frame) == 3
+    assert meta.variable_value_labels["cohort"] == {1: "Pathologic", 2: "Osteoporotic", 3: "Other"}
+    assert meta.variable_value_labels["survival_status"] == {0: "Censored", 1: "Died"}
+    frame, meta = pyreadstat.read_dta(download(api_a, "/api/v1/exports/analysis.dta", tmp_path))
+    assert sorted(frame["vas_pain_baseline"]) == [70, 80, 90]
+    assert all(len(label) <= 80 for label in meta.column_labels)
+
+
+def test_patients_file_is_for_roles_that_see_contact_details(registry, api_a, staff_a):
+    assert api_a.get("/api/v1/exports/patients.csv").status_code == 403  # auditor
+    assert api_a.get("/api/v1/exports/patients.sav").status_code == 403
+    rows = read_csv(token_client(staff_a), "/api/v1/exports/patients.csv")
+    assert len(rows) == 3
+    assert {"date_of_birth", "consent_date", "sex", "site"} <= set(rows[0])
+    assert "name" not in rows[0] and "email" not in rows[0]
+
+
+def test_complications_csv_names_procedure_date_and_level(registry, api_a):
+    rows = read_csv(api_a, "/api/v1/exports/complications.csv")
+    assert [(r["registry_id"], r["procedure_date"], r["cirse_grade"]) for r in rows] == [
+        (registry["osteo"].patient.registry_id, "2025-03-10", "3")
+    ]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "sav", "dta"])
+def test_every_export_file_is_described_in_the_dictionary(registry, suffix, tmp_path):
+    manager = token_client(make_user("Registry manager", username="dict.manager"))
+    described = {
+        (r["file"], r["column"]) for r in read_csv(manager, "/api/v1/exports/dictionary.csv")
+    }
+    for name in ("patients", "complications", "analysis"):
+        if suffix == "csv":
+            header = next(csv.reader(io.StringIO(
+                b"".join(manager.get(f"/api/v1/exports/{name}.csv").streaming_content).decode()
+            )))  # fmt: skip
+        else:
+            reader = pyreadstat.read_sav if suffix == "sav" else pyreadstat.read_dta
+            _frame, meta = reader(download(manager, f"/api/v1/exports/{name}.{suffix}", tmp_path))
+            header = meta.column_names
+        assert {(f"{name}.csv", c) for c in header} == {
+            d for d in described if d[0] == f"{name}.csv"
+        }
