@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from django.contrib.postgres.aggregates import BoolAnd, BoolOr
 from django.contrib.postgres.fields import ArrayField
-from django.db import connection, models
+from django.db import connection, connections, models
 from django.db.models import (
     Count,
     Exists,
@@ -172,16 +172,16 @@ def export_sql(export: Export, queryset) -> tuple[str, list]:
 
 
 def stream_csv(
-    sql: str, params: list, *, on_finish: Callable[[int, bool], None]
+    sql: str, params: list, *, on_finish: Callable[[int, bool], None], using: str = "default"
 ) -> Iterator[bytes]:
-    """The CSV bytes of a ``COPY … TO STDOUT`` in chunks of about 64 KiB. ``on_finish(rows,
-    completed)`` runs at the end, also when the client goes away mid-way (then with the rows
-    sent so far)."""
+    """The CSV bytes of a ``COPY … TO STDOUT`` on database ``using``, in chunks of about
+    64 KiB. ``on_finish(rows, completed)`` runs at the end, also when the client goes away
+    mid-way (then with the rows sent so far)."""
     lines = sent = 0  # psycopg hands over one CSV line at a time; the first is the header
     completed = False
     try:
         # psycopg's own cursor: Django's debug wrapper (DEBUG on) takes no COPY parameters
-        with connection.cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
+        with connections[using].cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
             buffer = bytearray()
             for data in copy:
                 buffer += data

@@ -19,6 +19,7 @@ from outcomes.reports.formats import (
 )
 from outcomes.reports.tables import cohort_report
 from registry.models import Site
+from registry.project.db_router import reading_from_replica
 
 
 class ReportFilterForm(forms.Form):
@@ -71,7 +72,8 @@ def cohort_report_page(request: HttpRequest) -> HttpResponse:
     report = None
     if not request.GET or form.is_valid():
         filters = form.report_filter() if form.is_bound else ReportFilter()
-        report = cohort_report(user=request.user, filters=filters)
+        with reading_from_replica():
+            report = cohort_report(user=request.user, filters=filters)
         fmt = request.GET.get("format")
         if fmt in ("csv", "md"):
             return download(report, fmt)

@@ -1,0 +1,435 @@
+"""Real services for tests: Redis, an SMTP server that records, stalls or refuses, and Celery
+worker and beat processes.
+
+Nothing here imports the project, so end-to-end tests can use it as it is. Every service is the
+real thing on loopback, never a mock:
+
+- ``redis_url_for_test(db)``: the machine's Redis (127.0.0.1:6379) on its own db number,
+  flushed before and after, or — when nothing answers there — our own ``RedisServer``.
+- ``RedisServer``: Debian's ``redis-server`` on a free port, data in a temporary directory and
+  no persistence, so ``restart()`` loses every queued message as a production restart without
+  persistence does; ``stop()``/``start()`` for an outage, ``flush()``, ``kill()``.
+- ``SmtpServer``: aiosmtpd in a thread on a free port; ``messages`` holds what it accepted;
+  ``mode`` makes it accept, refuse recipients (5xx, echoing the address as real servers do),
+  defer them (4xx), stall before DATA (nothing delivered) or stall after it (delivered, the
+  reply never comes).
+- ``CeleryProcess`` with ``start_worker``/``start_beat``: ``celery -A <app>`` subprocesses
+  (prefork pool, so task time limits apply) with their logs in a file; ``kill_pool_child()``
+  SIGKILLs the process running a task, ``kill()`` the whole worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import psutil
+
+LOCAL = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOCAL, 0))
+        return sock.getsockname()[1]
+
+
+def redis_answers(port: int, host: str = LOCAL, timeout: float = 0.5) -> bool:
+    """True when a Redis server answers PING at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):
+    """Poll ``predicate`` until it returns a true value (returned) or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def _flush_db(port: int, db: int, host: str = LOCAL) -> None:
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(f"SELECT {db}\r\nFLUSHDB\r\n".encode())
+        received = b""
+        while received.count(b"\r\n") < 2:
+            chunk = sock.recv(64)
+            if not chunk:
+                break
+            received += chunk
+    if received.count(b"+OK") < 2:
+        raise RuntimeError(f"FLUSHDB on db {db} failed: {received!r}")
+
+
+class RedisServer:
+    """Our own ``redis-server`` (Debian's binary) on a free port, without persistence."""
+
+    def __init__(self, port: int | None = None):
+        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.port = port or free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="test-redis-"))
+        self.process: subprocess.Popen | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://{LOCAL}:{self.port}/{db}"
+
+    def start(self) -> RedisServer:
+        if self.process is not None and self.process.poll() is None:
+            return self
+        log = open(self.dir / "redis.log", "ab")  # noqa: SIM115 - the child keeps it open
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argument lists
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                LOCAL,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+                "--daemonize",
+                "no",
+            ],  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        wait_for(lambda: redis_answers(self.port), timeout=10, what="redis-server to answer")
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM; nothing is saved): the broker is unreachable until
+        ``start()``, and what was queued is gone."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+        wait_for(lambda: not redis_answers(self.port), timeout=5, what="redis-server to stop")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def flush(self) -> None:
+        with socket.create_connection((LOCAL, self.port), timeout=5) as sock:
+            sock.sendall(b"FLUSHALL\r\n")
+            if not sock.recv(16).startswith(b"+OK"):
+                raise RuntimeError("FLUSHALL failed")
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def redis_url_for_test(db: int) -> Iterator[str]:
+    """A Redis URL of one's own for a test: db ``db`` of the machine's server (flushed before
+    and after), or a private ``RedisServer`` when nothing answers at 127.0.0.1:6379."""
+    if redis_answers(6379):
+        _flush_db(6379, db)
+        try:
+            yield f"redis://{LOCAL}:6379/{db}"
+        finally:
+            _flush_db(6379, db)
+    else:
+        with RedisServer() as server:
+            yield server.url(db)
+
+
+@dataclass
+class ReceivedMessage:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> email.message.Message:
+        return email.message_from_bytes(self.data)
+
+    def header(self, name: str) -> str:
+        return str(self.message.get(name, ""))
+
+
+@dataclass
+class _SmtpState:
+    messages: list[ReceivedMessage] = field(default_factory=list)
+    mode: str = "accept"
+    refused: int = 0
+    stalled: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+class SmtpServer:
+    """A local SMTP server (aiosmtpd) that records what it accepts.
+
+    ``mode``: ``accept``; ``refuse`` (550 for every recipient, the reply naming the address as
+    many servers do); ``defer`` (451, try later); ``stall_before_data`` (RCPT is not answered
+    until ``release()``: nothing is delivered); ``stall_after_data`` (the message is recorded,
+    but the final reply waits until ``release()``, as a server that hangs after accepting).
+    """
+
+    MODES = ("accept", "refuse", "defer", "stall_before_data", "stall_after_data")
+
+    def __init__(self, port: int | None = None):
+        from aiosmtpd.controller import Controller
+
+        self.state = _SmtpState()
+        self.port = port or free_port()
+        self.controller = Controller(_Handler(self.state), hostname=LOCAL, port=self.port)
+
+    @property
+    def messages(self) -> list[ReceivedMessage]:
+        with self.state.lock:
+            return list(self.state.messages)
+
+    @property
+    def mode(self) -> str:
+        return self.state.mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in self.MODES:
+            raise ValueError(f"unknown SMTP server mode {value!r}")
+        self.state.release.clear()
+        self.state.mode = value
+
+    def release(self) -> None:
+        """Let stalled conversations go on, and accept from now on."""
+        self.state.mode = "accept"
+        self.state.release.set()
+
+    @property
+    def stalled(self) -> int:
+        return self.state.stalled
+
+    def clear(self) -> None:
+        with self.state.lock:
+            self.state.messages.clear()
+
+    def start(self) -> SmtpServer:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.state.release.set()
+        self.controller.stop()
+
+    def __enter__(self) -> SmtpServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class _Handler:
+    def __init__(self, state: _SmtpState):
+        self.state = state
+
+    async def _stall(self) -> None:
+        self.state.stalled += 1
+        while not self.state.release.is_set():
+            await asyncio.sleep(0.05)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        mode = self.state.mode
+        if mode == "refuse":
+            self.state.refused += 1
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if mode == "defer":
+            return f"451 4.3.0 <{address}>: Temporary failure, try again later"
+        if mode == "stall_before_data":
+            await self._stall()
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        with self.state.lock:
+            self.state.messages.append(
+                ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+            )
+        if self.state.mode == "stall_after_data":
+            await self._stall()
+        return "250 Message accepted for delivery"
+
+
+def database_url(settings_dict: dict) -> str:
+    """A ``postgres://`` URL for a Django database settings dict (e.g. the test database)."""
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = quote(settings_dict.get("PASSWORD") or "", safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or LOCAL
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+
+
+class CeleryProcess:
+    """One ``celery -A <app> …`` subprocess in its own process group, logging to a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, cwd: Path):
+        self.args = args
+        self.env = env
+        self.log_path = log_path
+        self.cwd = cwd
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> CeleryProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it open
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argument lists
+            [sys.executable, "-m", "celery", *self.args],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_ready(self, text: str = "ready.", timeout: float = 60) -> None:
+        def ready():
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"celery exited early:\n{self.log()[-4000:]}")
+            return text in self.log()
+
+        wait_for(ready, timeout=timeout, what=f"{text!r} in {self.log_path}")
+
+    def pool_children(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill_pool_child(self) -> int:
+        """SIGKILL one pool process (as the OOM killer would); returns its pid."""
+        children = self.pool_children()
+        if not children:
+            raise RuntimeError("the worker has no pool process to kill")
+        victim = children[0]
+        victim.send_signal(signal.SIGKILL)
+        return victim.pid
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool): nothing is cleaned up."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self, timeout: float = 15) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL the group if it does not end in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # stray pool processes
+
+
+def celery_env(base: dict[str, str] | None = None, **values: object) -> dict[str, str]:
+    """The environment of a Celery subprocess: ``base`` (default: this process's) plus
+    ``values`` as strings."""
+    env = dict(os.environ if base is None else base)
+    env.update({key: str(value) for key, value in values.items()})
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def start_worker(
+    *,
+    app: str,
+    env: dict[str, str],
+    workdir: Path,
+    name: str = "worker1",
+    concurrency: int = 1,
+    queues: str | None = None,
+    wait: bool = True,
+) -> CeleryProcess:
+    """A ``celery worker`` (prefork pool of ``concurrency`` processes) named ``name@localhost``."""
+    args = [
+        "-A", app, "worker",
+        "--loglevel=INFO",
+        "--pool=prefork",
+        f"--concurrency={concurrency}",
+        f"--hostname={name}@localhost",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    if queues:
+        args.append(f"--queues={queues}")
+    worker = CeleryProcess(args, env, workdir / f"{name}.log", cwd=Path.cwd()).start()
+    if wait:
+        worker.wait_ready()
+    return worker
+
+
+def start_beat(*, app: str, env: dict[str, str], workdir: Path, name: str = "beat1"):
+    """A ``celery beat`` with its schedule file under ``workdir``."""
+    args = [
+        "-A", app, "beat",
+        "--loglevel=INFO",
+        f"--schedule={workdir / (name + '-schedule')}",
+        f"--pidfile={workdir / (name + '.pid')}",
+    ]  # fmt: skip
+    beat = CeleryProcess(args, env, workdir / f"{name}.log", cwd=Path.cwd()).start()
+    beat.wait_ready("beat: Starting...")
+    return beat
