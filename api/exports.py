@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.contrib.postgres.fields import ArrayField
-from django.db import connection, models
+from django.db import connection, connections, models
 from django.db.models import (
     Count,
     Exists,
+    ExpressionWrapper,
     F,
     FilteredRelation,
     Func,
@@ -30,7 +31,7 @@ from django.db.models import (
     Q,
     Subquery,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from django.utils.text import capfirst
 
 from api.filters import (
@@ -186,16 +187,16 @@ def export_select_sql(export: Export, queryset) -> tuple[str, list]:
 
 
 def stream_csv(
-    sql: str, params: list, *, on_finish: Callable[[int, bool], None]
+    sql: str, params: list, *, on_finish: Callable[[int, bool], None], using: str = "default"
 ) -> Iterator[bytes]:
-    """The CSV bytes of a ``COPY … TO STDOUT`` in chunks of about 64 KiB. ``on_finish(rows,
-    completed)`` runs at the end, also when the client goes away mid-way (then with the rows
-    sent so far)."""
+    """The CSV bytes of a ``COPY … TO STDOUT`` on database ``using``, in chunks of about
+    64 KiB. ``on_finish(rows, completed)`` runs at the end, also when the client goes away
+    mid-way (then with the rows sent so far)."""
     lines = sent = 0  # psycopg hands over one CSV line at a time; the first is the header
     completed = False
     try:
         # psycopg's own cursor: Django's debug wrapper (DEBUG on) takes no COPY parameters
-        with connection.cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
+        with connections[using].cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
             buffer = bytearray()
             for data in copy:
                 buffer += data
@@ -537,7 +538,7 @@ def _worst_grade() -> Coalesce:
 
 
 def _died() -> Q:
-    # As the report's survival (outcomes.reports.tables._follow_up): a death on or before
+    # As the report's survival (outcomes.reports.statistics.follow_up_time): a death on or before
     # today is the event; otherwise censored at withdrawal of consent or today.
     return Q(patient__date_of_death__isnull=False, patient__date_of_death__lte=TODAY)
 

@@ -461,3 +461,20 @@ class LinkFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} failures from {self.client_key[:8]}… at {self.window_start}"
+
+
+class SweepRun(models.Model):
+    """When the periodic chasing sweep last finished, one row per sweep name (health checks).
+
+    ``/readyz`` answers 503 when the last sweep is older than two intervals: a stopped beat or
+    a worker that cannot reach the database shows before follow-ups go unchased for days.
+    """
+
+    name = models.CharField(max_length=40, primary_key=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    actions = models.PositiveIntegerField(default=0)
+    messages = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.finished_at:%Y-%m-%d %H:%M:%S}"

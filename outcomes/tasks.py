@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from outcomes.followups.sending import contact_attempt_send
 from outcomes.followups.sweep import followups_sweep
+from outcomes.health.checks import sweep_record
 from outcomes.questionnaire.ratelimit import link_failures_prune
 
 
@@ -31,6 +32,12 @@ def chase_followups() -> dict:
     now = timezone.now()
     report = followups_sweep(now=now, enqueue=enqueue_send)
     link_failures_prune(now=now)
+    sweep_record(
+        started_at=now,
+        finished_at=timezone.now(),
+        actions=len(report.actions),
+        messages=len(report.attempt_ids),
+    )
     return {
         "actions": len(report.actions),
         "dispatched": len(report.attempt_ids),

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django import forms
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.db.models import Count, Exists, F, FilteredRelation, Max, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
@@ -43,6 +43,7 @@ from registry.models import (
     TreatedLevel,
     levels_in_region,
 )
+from registry.project.db_router import read_alias
 
 COHORTS = [Cohort.PATHOLOGIC, Cohort.OSTEOPOROTIC, Cohort.OTHER]
 COLUMN_LABELS = {
@@ -243,7 +244,8 @@ def index_procedures(*, user, filters: ReportFilter):
 def load_patients(*, user, filters: ReportFilter) -> Columns:
     """``PATIENT_COLUMNS`` for the index procedures in scope, in one query."""
     procedures = index_procedures(user=user, filters=filters)
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    using = read_alias()  # the replica inside reading_from_replica(), when there is one
+    with transaction.atomic(using=using, savepoint=False), connections[using].cursor() as cursor:
         # A report is one large read: its sorts and hashes fit in memory with a larger
         # work_mem (until COMMIT). JIT is off for every connection (settings).
         cursor.execute("SET LOCAL work_mem = '64MB'")

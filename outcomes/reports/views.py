@@ -23,6 +23,7 @@ from outcomes.reports.formats import (
 )
 from outcomes.reports.tables import cohort_report, cohort_report_traced
 from registry.models import Patient
+from registry.project.db_router import reading_from_replica
 
 DOWNLOADS = {
     # format parameter: (body, content type, file name suffix)
@@ -72,7 +73,8 @@ def cohort_report_page(request: HttpRequest) -> HttpResponse:
     report = None
     if not request.GET or form.is_valid():
         filters = form.report_filter() if form.is_bound else ReportFilter()
-        report = cohort_report(user=request.user, filters=filters)
+        with reading_from_replica():
+            report = cohort_report(user=request.user, filters=filters)
         fmt = request.GET.get("format")
         if fmt in DOWNLOADS:
             return download(report, fmt)

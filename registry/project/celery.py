@@ -1,11 +1,45 @@
 """The Celery application. Workers and beat are started with ``-A registry``."""
 
+import logging.config
 import os
 
-from celery import Celery
+from celery import Celery, signals
+
+from registry.project.logs import request_id_var
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.project.settings")
 
 app = Celery("registry")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def _use_django_logging(**kwargs) -> None:
+    """Workers and beat log through the settings' LOGGING (text or JSON), not Celery's own."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.before_task_publish.connect
+def _pass_request_id(headers: dict, **kwargs) -> None:
+    """A task queued while a request runs carries that request's id."""
+    request_id = request_id_var.get()
+    if request_id is not None:
+        headers.setdefault("request_id", request_id)
+
+
+_task_tokens: dict[str, object] = {}
+
+
+@signals.task_prerun.connect
+def _adopt_request_id(task_id: str, task, **kwargs) -> None:
+    _task_tokens[task_id] = request_id_var.set(getattr(task.request, "request_id", None))
+
+
+@signals.task_postrun.connect
+def _drop_request_id(task_id: str, **kwargs) -> None:
+    token = _task_tokens.pop(task_id, None)
+    if token is not None:
+        request_id_var.reset(token)

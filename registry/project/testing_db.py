@@ -16,6 +16,8 @@ import pytest
 def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.project.settings")
+    # Tests never run collectstatic: plain static names (the production test collects its own).
+    os.environ.setdefault("STATIC_MANIFEST", "0")
     from registry.project.embedded_db import ensure_database_url
 
     ensure_database_url()

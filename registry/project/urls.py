@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", include("outcomes.health.urls")),
     path("admin/reports/", include("outcomes.reports.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),

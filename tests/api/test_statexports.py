@@ -8,7 +8,7 @@ import pytest
 
 from api.models import ExportLog
 from outcomes.reports.dataset import ReportFilter, load_patients
-from outcomes.reports.tables import _follow_up
+from outcomes.reports.statistics import follow_up_time
 from tests.api.conftest import token_client
 from tests.api.test_exports import read_csv
 from tests.factories import make_user
@@ -86,7 +86,9 @@ def test_analysis_file_has_one_row_per_patient_agreeing_with_the_report(registry
     )
     # Survival as the cohort report computes it (same index procedures, same censoring).
     report = load_patients(user=None, filters=ReportFilter.of(sites=["AAA"]))
-    followed, died = _follow_up(report, report["age"] == report["age"])
+    followed, died = follow_up_time(
+        report["death_day"], report["withdrawn_day"], report["as_of_day"]
+    )
     assert sorted(int(r["survival_days"]) for r in rows) == sorted(followed.astype(int))
     assert sorted(int(r["survival_status"]) for r in rows) == sorted(died.astype(int))
     myeloma = next(r for r in rows if r["cohort"] == "pathologic")

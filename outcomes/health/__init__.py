@@ -1,0 +1,1 @@
+"""Health of the running registry: liveness, readiness, and the operations panel."""
