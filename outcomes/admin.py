@@ -6,11 +6,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timezone import localtime
-from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.followups.manual_send import Sent, followup_link_send_by_staff, link_version
