@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from pghistory.models import Events
 
+from registry.forms import ComplicationForm
 from registry.models import (
     Cohort,
     Complication,
@@ -349,7 +350,8 @@ class ComplicationAdmin(SiteScopedAdmin):
         ("date", admin.DateFieldListFilter),
     ]
     search_fields = ["patient__registry_id"]
-    autocomplete_fields = ["patient", "procedure", "treated_level"]
+    form = ComplicationForm
+    autocomplete_fields = ["patient"]
     fields = [
         "patient",
         "procedure",
@@ -361,3 +363,17 @@ class ComplicationAdmin(SiteScopedAdmin):
         "outcome",
         "description",
     ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        user = request.user
+
+        class Form(form_class):
+            def __init__(self, *args, **inner):
+                super().__init__(*args, user=user, **inner)
+
+        return Form
+
+    class Media:
+        # On the add page, choosing the patient reloads it with their procedures and levels.
+        js = ["registry/complication.js"]
