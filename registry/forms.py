@@ -34,7 +34,17 @@ class ComplicationForm(forms.ModelForm):
 
     class Meta:
         model = Complication
-        fields = "__all__"
+        fields = [
+            "patient",
+            "procedure",
+            "treated_level",
+            "date",
+            "type",
+            "cirse_grade",
+            "relation",
+            "outcome",
+            "description",
+        ]
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
