@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from pghistory.models import Events
 
 from registry.forms import ComplicationForm
+from registry.locale import LocalizedEntryMixin
 from registry.models import (
     Cohort,
     Complication,
@@ -106,7 +107,7 @@ class HistoryMixin:
         return TemplateResponse(request, "admin/registry/object_history.html", context)
 
 
-class SiteScopedAdmin(HistoryMixin, admin.ModelAdmin):
+class SiteScopedAdmin(HistoryMixin, LocalizedEntryMixin, admin.ModelAdmin):
     """Base admin for clinical models: every query is limited to the user's sites."""
 
     def get_queryset(self, request):
@@ -229,7 +230,7 @@ class PatientAdmin(SiteScopedAdmin):
         return initial
 
 
-class TreatedLevelInline(admin.StackedInline):
+class TreatedLevelInline(LocalizedEntryMixin, admin.StackedInline):
     model = TreatedLevel
     extra = 1
     fields = [
