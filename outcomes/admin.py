@@ -192,7 +192,10 @@ class PhoneWorklistFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         on_list = queryset.exclude(on_phone_worklist_since=None)
         if self.value() == "yes":
-            return on_list.filter(phone_outcome="").exclude(state__in=FollowUp.FINAL_STATES)
+            # Only patients who agreed to be contacted are called.
+            return on_list.filter(
+                phone_outcome="", procedure__patient__contact__consent_to_contact=True
+            ).exclude(state__in=FollowUp.FINAL_STATES)
         if self.value() == "done":
             return on_list.exclude(phone_outcome="")
         return queryset
@@ -223,7 +226,7 @@ class FollowUpAdmin(SiteScopedAdmin):
         "reminders_sent",
         "phone_outcome",
     ]
-    list_select_related = ["procedure__patient__site"]
+    list_select_related = ["procedure__patient__site", "procedure__patient__contact"]
     list_filter = [
         PhoneWorklistFilter,
         ("procedure__patient__site", admin.RelatedOnlyFieldListFilter),
@@ -394,6 +397,23 @@ class FollowUpAdmin(SiteScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if request.GET.get("worklist") and request.user.has_perm("registry.view_patientcontact"):
+            # The phone worklist: whom to call, where and in which language.
+            columns[1:1] = ["phone", "language"]
+        return columns
+
+    @admin.display(description=_("phone"))
+    def phone(self, obj):
+        contact = getattr(obj.procedure.patient, "contact", None)
+        return (contact.phone if contact else "") or _("no phone on file")
+
+    @admin.display(description=_("language"))
+    def language(self, obj):
+        contact = getattr(obj.procedure.patient, "contact", None)
+        return contact.get_preferred_language_display() if contact else "–"
 
     @admin.display(description=_("site"))
     def site(self, obj):
