@@ -13,8 +13,11 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from pghistory.models import Events
 
@@ -120,6 +123,24 @@ class SiteScopedAdmin(HistoryMixin, LocalizedEntryMixin, admin.ModelAdmin):
             raise Http404(_("No such record at your sites."))
         return obj
 
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._back_to_next(request) or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return self._back_to_next(request) or super().response_change(request, obj)
+
+    def _back_to_next(self, request):
+        """After a plain save, back to the page the form was opened from (``?next=``, e.g. the
+        patient record), when it is a page of this site."""
+        target = request.GET.get("next", "")
+        if (
+            target
+            and not {"_continue", "_addanother", "_saveasnew", "_popup"} & set(request.POST)
+            and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+        ):
+            return HttpResponseRedirect(target)
+        return None
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         allowed = scoped(db_field.related_model, request.user)
         if allowed is not None:
@@ -174,6 +195,7 @@ class IndexCohortListFilter(CohortListFilter):
 class PatientAdmin(SiteScopedAdmin):
     list_display = [
         "registry_id",
+        "record",
         "site",
         "sex",
         "date_of_birth",
@@ -207,6 +229,13 @@ class PatientAdmin(SiteScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_index_procedure()
+
+    @admin.display(description=_("record"))
+    def record(self, obj):
+        # The patient record page (outcomes.staff): everything about the patient on one page.
+        return format_html(
+            '<a href="{}">{}</a>', reverse("staff_record", args=[obj.registry_id]), _("open record")
+        )
 
     @admin.display(description=_("index procedure"), ordering="index_date")
     def index_date(self, obj):

@@ -36,9 +36,8 @@ def main() -> int:
 
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
+    # seed_demo also runs the outcomes app's seed_demo_outcomes (follow-ups, answers, chasing).
     call_command("seed_demo", patients=int(os.getenv("DEMO_PATIENTS", "300")))
-    for command in extra_setup_commands():
-        call_command(command)
 
     from registry.demo import DEMO_PASSWORD
 
@@ -64,13 +63,6 @@ def main() -> int:
         flush=True,
     )
     return wait_for(children)
-
-
-def extra_setup_commands() -> list[str]:
-    """Setup commands of the other apps that exist in this checkout (run after the cohort)."""
-    from django.core.management import get_commands
-
-    return [name for name in ("seed_demo_outcomes",) if name in get_commands()]
 
 
 def start_celery(python: str) -> list[subprocess.Popen]:
