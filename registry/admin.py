@@ -230,6 +230,19 @@ class PatientAdmin(SiteScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).with_index_procedure()
 
+    def get_fieldsets(self, request, obj=None):
+        # Registry ids are generated per site on saving (e.g. AAR-000123), never typed.
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            first_name, first = fieldsets[0]
+            first = {**first, "fields": [f for f in first["fields"] if f != "registry_id"]}
+            fieldsets = [(first_name, first), *fieldsets[1:]]
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "registry_id"] if obj is not None else readonly
+
     @admin.display(description=_("record"))
     def record(self, obj):
         # The patient record page (outcomes.staff): everything about the patient on one page.

@@ -81,9 +81,7 @@ def neutral(client, token):
     return client.get(reverse("questionnaire", args=[token]))
 
 
-def test_unknown_expired_cancelled_and_replaced_links_look_the_same(
-    client, followup, token, clock
-):
+def test_unknown_expired_cancelled_and_replaced_links_look_the_same(client, followup, token, clock):
     reference = neutral(client, "A" * 43)
     assert reference.status_code == 404
     assert "This link cannot be used" in reference.content.decode()
