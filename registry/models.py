@@ -400,6 +400,9 @@ class RegistryIdCounter(models.Model):
     site = models.OneToOneField(Site, on_delete=models.CASCADE, primary_key=True)
     last_number = models.PositiveIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.site_id}: {self.last_number}"
+
 
 def next_registry_id(site_id: int) -> str:
     """The next free registry id of a site, e.g. ``AAR-000123``.
