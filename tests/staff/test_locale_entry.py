@@ -81,3 +81,18 @@ def test_times_show_in_the_sites_time_zone_with_the_zone_named(client_a, site_a)
     assert "3 Mar 2026, 00:30 CET" in html
     assert "23:30" not in html
     assert timezone.get_current_timezone_name() == "UTC"  # deactivated after the request
+
+
+def test_staff_pages_switch_between_english_and_danish(client_a, site_a):
+    patient = make_patient(site_a)
+    record = reverse("staff_record", args=[patient.registry_id])
+    english = client_a.get(record).content.decode()
+    assert "Add a procedure" in english and 'lang="en"' in english
+    switched = client_a.post(reverse("set_language"), {"language": "da", "next": record})
+    assert switched.status_code == 302 and switched["Location"] == record
+    danish = client_a.get(record).content.decode()
+    assert 'lang="da"' in danish
+    assert "Tilføj et indgreb" in danish and "Tider vises i Europe/Copenhagen" in danish
+    assert "Add a procedure" not in danish
+    dashboard = client_a.get(reverse("staff_dashboard")).content.decode()
+    assert "Signaturforklaring" in dashboard and "Endnu ikke aktuel" in dashboard
