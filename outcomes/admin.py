@@ -5,11 +5,15 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.followups.sending import LinkNotIssued, followup_link_resend
+from outcomes.followups.manual_send import Sent, followup_link_send_by_staff, link_version
 from outcomes.followups.services import followups_record_phone_outcome
 from outcomes.followups.sweep import followups_ensure
 from outcomes.forms import StaffResponseForm
@@ -22,9 +26,9 @@ from outcomes.models import (
     QuestionnaireResponse,
     Timepoint,
 )
-from outcomes.responses import response_save_scored
+from outcomes.responses import response_delete, response_save_scored
 from registry.admin import ProcedureAdmin, SiteScopedAdmin
-from registry.models import Procedure, Site
+from registry.models import PatientContact, Procedure, Site
 
 
 @admin.register(QuestionnaireResponse)
@@ -115,6 +119,13 @@ class QuestionnaireResponseAdmin(SiteScopedAdmin):
                 % {"missing": obj.odi_missing, "max": MAX_MISSING_SECTIONS},
             )
 
+    def delete_model(self, request, obj):
+        response_delete(response=obj)
+
+    def delete_queryset(self, request, queryset):
+        for response in queryset:
+            response_delete(response=response)
+
 
 admin.site.unregister(Procedure)
 
@@ -181,7 +192,10 @@ class PhoneWorklistFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         on_list = queryset.exclude(on_phone_worklist_since=None)
         if self.value() == "yes":
-            return on_list.filter(phone_outcome="").exclude(state__in=FollowUp.FINAL_STATES)
+            # Only patients who agreed to be contacted are called.
+            return on_list.filter(
+                phone_outcome="", procedure__patient__contact__consent_to_contact=True
+            ).exclude(state__in=FollowUp.FINAL_STATES)
         if self.value() == "done":
             return on_list.exclude(phone_outcome="")
         return queryset
@@ -212,7 +226,7 @@ class FollowUpAdmin(SiteScopedAdmin):
         "reminders_sent",
         "phone_outcome",
     ]
-    list_select_related = ["procedure__patient__site"]
+    list_select_related = ["procedure__patient__site", "procedure__patient__contact"]
     list_filter = [
         PhoneWorklistFilter,
         ("procedure__patient__site", admin.RelatedOnlyFieldListFilter),
@@ -259,25 +273,43 @@ class FollowUpAdmin(SiteScopedAdmin):
         ]
 
     def send_link_view(self, request, object_id):
-        """POST only: a new link for this follow-up (the previous one stops working)."""
+        """GET: a confirmation page; POST (from it): a new link, once per confirmation."""
         followup = self.get_object(request, object_id)  # 404 for another site's follow-up
-        if request.method != "POST" or not self.has_change_permission(request, followup):
+        if not self.has_change_permission(request, followup):
             raise PermissionDenied
-        self._send_link(request, followup)
-        return redirect("admin:outcomes_followup_change", followup.pk)
+        if request.method == "POST" and "version" in request.POST:
+            self._send_link(request, followup, request.POST["version"])
+            return redirect(request.POST.get("next") or self._change_url(followup))
+        return self._confirm_send(request, [followup], request.GET.get("next", ""))
 
-    def _send_link(self, request, followup) -> None:
-        try:
-            issued = followup_link_resend(followup_id=followup.pk)
-        except LinkNotIssued as refusal:
-            self.message_user(
-                request,
-                _("No link sent for %(followup)s: %(reason)s")
-                % {"followup": followup, "reason": refusal},
-                messages.ERROR,
+    def _change_url(self, followup) -> str:
+        return reverse("admin:outcomes_followup_change", args=[followup.pk])
+
+    def _confirm_send(self, request, followups, next_url="", *, bulk=False):
+        rows = []
+        for followup in followups:
+            contact = PatientContact.objects.filter(
+                patient_id=followup.procedure.patient_id
+            ).first()
+            emailed = bool(contact and contact.email and contact.consent_to_contact)
+            rows.append(
+                {"followup": followup, "version": link_version(followup), "emailed": emailed}
             )
-            return
-        if issued.emailed_to:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Send a new questionnaire link?"),
+            "opts": self.model._meta,
+            "rows": rows,
+            "bulk": bulk,
+            "next": next_url if url_has_allowed_host_and_scheme(next_url, None) else "",
+        }
+        return TemplateResponse(request, "admin/outcomes/followup/send_link_confirm.html", context)
+
+    def _send_link(self, request, followup, version: str) -> None:
+        result = followup_link_send_by_staff(
+            followup_id=followup.pk, user=request.user, confirmed_version=version
+        )
+        if result.outcome is Sent.EMAILED:
             self.message_user(
                 request,
                 _(
@@ -286,7 +318,7 @@ class FollowUpAdmin(SiteScopedAdmin):
                 )
                 % {"followup": followup},
             )
-        else:
+        elif result.outcome is Sent.HANDOVER:
             # No email or no consent to email: staff hand the link over (shown this once).
             self.message_user(
                 request,
@@ -294,14 +326,53 @@ class FollowUpAdmin(SiteScopedAdmin):
                     "No email on file (or no consent to email). Give the patient this new link; "
                     "the old one no longer works: %(url)s"
                 )
-                % {"url": issued.url},
+                % {"url": result.url},
                 messages.WARNING,
+            )
+        elif result.outcome is Sent.DUPLICATE:
+            self.message_user(
+                request,
+                _(
+                    "A new link for %(followup)s had already been sent (%(when)s); nothing more "
+                    "was sent."
+                )
+                % {
+                    "followup": followup,
+                    "when": date_format(localtime(result.issued_at), "DATETIME_FORMAT")
+                    if result.issued_at
+                    else "–",
+                },
+                messages.WARNING,
+            )
+        elif result.outcome is Sent.FAILED:
+            self.message_user(
+                request,
+                _(
+                    "The mail server did not take the email for %(followup)s, so no new link was "
+                    "made: the patient's previous link still works. Try again later. "
+                    "(%(error)s)"
+                )
+                % {"followup": followup, "error": result.reason},
+                messages.ERROR,
+            )
+        else:
+            self.message_user(
+                request,
+                _("No link sent for %(followup)s: %(reason)s")
+                % {"followup": followup, "reason": result.reason},
+                messages.ERROR,
             )
 
     @admin.action(description=_("Send a new questionnaire link"), permissions=["change"])
     def send_new_link(self, request, queryset):
-        for followup in queryset.select_related("procedure__patient"):
-            self._send_link(request, followup)
+        followups = list(queryset.select_related("procedure__patient__site"))
+        if request.POST.get("confirmed") == "yes":
+            for followup in followups:
+                version = request.POST.get(f"version-{followup.pk}")
+                if version is not None:
+                    self._send_link(request, followup, version)
+            return None
+        return self._confirm_send(request, followups, bulk=True)
 
     @admin.display(description=_("answers and scores"))
     def scores(self, obj):
@@ -326,6 +397,23 @@ class FollowUpAdmin(SiteScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if request.GET.get("worklist") and request.user.has_perm("registry.view_patientcontact"):
+            # The phone worklist: whom to call, where and in which language.
+            columns[1:1] = ["phone", "language"]
+        return columns
+
+    @admin.display(description=_("phone"))
+    def phone(self, obj):
+        contact = getattr(obj.procedure.patient, "contact", None)
+        return (contact.phone if contact else "") or _("no phone on file")
+
+    @admin.display(description=_("language"))
+    def language(self, obj):
+        contact = getattr(obj.procedure.patient, "contact", None)
+        return contact.get_preferred_language_display() if contact else "–"
 
     @admin.display(description=_("site"))
     def site(self, obj):

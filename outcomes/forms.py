@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, QuestionnaireResponse
+from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, FollowUp, QuestionnaireResponse
 from outcomes.questionnaire.items import (
     EQ5D_DIMENSIONS,
     EQ_VAS_QUESTION,
@@ -14,6 +15,8 @@ from outcomes.questionnaire.items import (
     eq5d_choices,
     odi_choices,
 )
+
+ANSWER_FIELDS = ["vas_pain", *EQ5D_FIELDS, "eq_vas", *ODI_FIELDS]
 
 
 def answer_field(label, choices) -> forms.TypedChoiceField:
@@ -71,8 +74,18 @@ class StaffResponseForm(forms.ModelForm):
         procedure = cleaned.get("procedure")
         levels = {field: cleaned.get(field) for field in EQ5D_FIELDS}
         answered = [field for field, level in levels.items() if level is not None]
+        if not self.errors and all(cleaned.get(field) is None for field in ANSWER_FIELDS):
+            # A blank response would complete the follow-up and stop the chasing for good.
+            raise forms.ValidationError(
+                _(
+                    "No answer is filled in. Enter the patient's answers (at least one "
+                    "question); an empty form is not saved and does not complete the follow-up."
+                ),
+                code="blank",
+            )
         if procedure is None:
             return cleaned
+        self._check_window(procedure, cleaned.get("timepoint"), cleaned.get("answered_on"))
         site = procedure.patient.site
         maximum = site.eq5d_levels
         for field in answered:
@@ -91,3 +104,22 @@ class StaffResponseForm(forms.ModelForm):
                     )
         self.instance.eq5d_version = site.eq5d_version if answered else ""
         return cleaned
+
+    def _check_window(self, procedure, timepoint, answered_on) -> None:
+        """Answers given before a timepoint's window opens belong to an earlier timepoint."""
+        if not timepoint or answered_on is None:
+            return
+        followup = FollowUp.objects.filter(procedure=procedure, timepoint=timepoint).first()
+        if followup is not None and answered_on < followup.window_start:
+            self.add_error(
+                "answered_on",
+                _(
+                    "The %(timepoint)s window opens on %(start)s; answers given on %(date)s "
+                    "belong to an earlier timepoint."
+                )
+                % {
+                    "timepoint": followup.get_timepoint_display(),
+                    "start": date_format(followup.window_start),
+                    "date": date_format(answered_on),
+                },
+            )

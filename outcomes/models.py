@@ -185,6 +185,12 @@ class QuestionnaireResponse(models.Model):
         return "".join(str(level) for level in levels)
 
     @property
+    def is_blank(self) -> bool:
+        """No question answered at all (such a response never completes a follow-up)."""
+        answers = [self.vas_pain, self.eq_vas, *self.odi_answers]
+        return not self.eq5d_state and all(answer is None for answer in answers)
+
+    @property
     def odi_answers(self) -> list[int | None]:
         return [getattr(self, f) for f in ODI_FIELDS]
 
@@ -350,9 +356,12 @@ class ContactAttempt(models.Model):
         REMINDER_1 = "reminder_1", _("Reminder 1")
         REMINDER_2 = "reminder_2", _("Reminder 2")
         DIGEST = "digest", _("Daily digest to site")
+        # A new link sent by staff (outcomes.followups.manual_send); as many as staff send.
+        MANUAL = "manual", _("Link sent by staff")
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("Email")
+        HANDOVER = "handover", _("Shown to staff to hand over")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")  # due now, or at next_try_at after a transient failure
@@ -384,6 +393,14 @@ class ContactAttempt(models.Model):
     send_started_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("The staff member who sent it (empty for the automatic chasing)."),
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -398,7 +415,7 @@ class ContactAttempt(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["followup", "kind"],
-                condition=Q(followup__isnull=False),
+                condition=Q(followup__isnull=False) & ~Q(kind="manual"),
                 name="contactattempt_one_per_step",
             ),
             models.UniqueConstraint(

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from outcomes.followups.services import followup_complete
+from outcomes.followups.services import followup_complete, followup_reopen
 from outcomes.instruments.eq5d import VALUE_SETS
 from outcomes.instruments.odi import odi_score_decimal
 from outcomes.models import QuestionnaireResponse
@@ -51,12 +53,23 @@ def response_score(*, response: QuestionnaireResponse) -> QuestionnaireResponse:
 @transaction.atomic
 def response_save_scored(*, response: QuestionnaireResponse) -> QuestionnaireResponse:
     """Score ``response`` and save it, answers and scores together."""
+    if response.is_blank:
+        # Saved blank, it would complete the follow-up and stop the chasing for good.
+        raise ValidationError(_("A response without any answer is not saved."), code="blank")
     response_score(response=response)
     response.full_clean(exclude=["entered_by"])
     response.save()
     # A submitted questionnaire completes its follow-up at once, so no reminder follows.
     followup_complete(procedure_id=response.procedure_id, timepoint=response.timepoint)
     return response
+
+
+@transaction.atomic
+def response_delete(*, response: QuestionnaireResponse) -> None:
+    """Delete a response entered in error; its follow-up goes back to being chased."""
+    procedure_id, timepoint = response.procedure_id, response.timepoint
+    response.delete()
+    followup_reopen(procedure_id=procedure_id, timepoint=timepoint)
 
 
 @dataclass(frozen=True)

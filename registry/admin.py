@@ -13,11 +13,16 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from pghistory.models import Events
 
+from registry.forms import ComplicationForm
+from registry.locale import LocalizedEntryMixin
 from registry.models import (
     Cohort,
     Complication,
@@ -105,7 +110,7 @@ class HistoryMixin:
         return TemplateResponse(request, "admin/registry/object_history.html", context)
 
 
-class SiteScopedAdmin(HistoryMixin, admin.ModelAdmin):
+class SiteScopedAdmin(HistoryMixin, LocalizedEntryMixin, admin.ModelAdmin):
     """Base admin for clinical models: every query is limited to the user's sites."""
 
     def get_queryset(self, request):
@@ -117,6 +122,24 @@ class SiteScopedAdmin(HistoryMixin, admin.ModelAdmin):
             # Another site's record, or none at all: the same answer for both.
             raise Http404(_("No such record at your sites."))
         return obj
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._back_to_next(request) or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return self._back_to_next(request) or super().response_change(request, obj)
+
+    def _back_to_next(self, request):
+        """After a plain save, back to the page the form was opened from (``?next=``, e.g. the
+        patient record), when it is a page of this site."""
+        target = request.GET.get("next", "")
+        if (
+            target
+            and not {"_continue", "_addanother", "_saveasnew", "_popup"} & set(request.POST)
+            and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+        ):
+            return HttpResponseRedirect(target)
+        return None
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         allowed = scoped(db_field.related_model, request.user)
@@ -172,6 +195,7 @@ class IndexCohortListFilter(CohortListFilter):
 class PatientAdmin(SiteScopedAdmin):
     list_display = [
         "registry_id",
+        "record",
         "site",
         "sex",
         "date_of_birth",
@@ -206,6 +230,26 @@ class PatientAdmin(SiteScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).with_index_procedure()
 
+    def get_fieldsets(self, request, obj=None):
+        # Registry ids are generated per site on saving (e.g. AAR-000123), never typed.
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            first_name, first = fieldsets[0]
+            first = {**first, "fields": [f for f in first["fields"] if f != "registry_id"]}
+            fieldsets = [(first_name, first), *fieldsets[1:]]
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "registry_id"] if obj is not None else readonly
+
+    @admin.display(description=_("record"))
+    def record(self, obj):
+        # The patient record page (outcomes.staff): everything about the patient on one page.
+        return format_html(
+            '<a href="{}">{}</a>', reverse("staff_record", args=[obj.registry_id]), _("open record")
+        )
+
     @admin.display(description=_("index procedure"), ordering="index_date")
     def index_date(self, obj):
         return obj.index_date
@@ -228,7 +272,7 @@ class PatientAdmin(SiteScopedAdmin):
         return initial
 
 
-class TreatedLevelInline(admin.StackedInline):
+class TreatedLevelInline(LocalizedEntryMixin, admin.StackedInline):
     model = TreatedLevel
     extra = 1
     fields = [
@@ -349,7 +393,8 @@ class ComplicationAdmin(SiteScopedAdmin):
         ("date", admin.DateFieldListFilter),
     ]
     search_fields = ["patient__registry_id"]
-    autocomplete_fields = ["patient", "procedure", "treated_level"]
+    form = ComplicationForm
+    autocomplete_fields = ["patient"]
     fields = [
         "patient",
         "procedure",
@@ -362,3 +407,17 @@ class ComplicationAdmin(SiteScopedAdmin):
         "outcome",
         "description",
     ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        user = request.user
+
+        class Form(form_class):
+            def __init__(self, *args, **inner):
+                super().__init__(*args, user=user, **inner)
+
+        return Form
+
+    class Media:
+        # On the add page, choosing the patient reloads it with their procedures and levels.
+        js = ["registry/complication.js"]

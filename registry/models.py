@@ -377,6 +377,11 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return self.registry_id
 
+    def save(self, *args, **kwargs):
+        if not self.registry_id and self.site_id:
+            self.registry_id = next_registry_id(self.site_id)
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         if self.date_of_birth and self.consent_date and self.consent_date < self.date_of_birth:
@@ -400,6 +405,42 @@ class Patient(models.Model):
             errors["cause_of_death"] = _("Enter the date of death before a cause of death.")
         if errors:
             raise ValidationError(errors)
+
+
+class RegistryIdCounter(models.Model):
+    """The last patient number given at a site: registry ids are ``<site code>-<000123>``.
+
+    Kept apart from ``Site`` so that a new patient writes no history event on the site.
+    """
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.site_id}: {self.last_number}"
+
+
+def next_registry_id(site_id: int) -> str:
+    """The next free registry id of a site, e.g. ``AAR-000123``.
+
+    The counter row is updated in place (``INSERT … ON CONFLICT … DO UPDATE … RETURNING``), so
+    two patients registered at once at one site get two numbers; an id already taken (typed
+    by hand before ids were generated) is skipped.
+    """
+    from django.db import connection, transaction
+
+    code = Site.objects.values_list("code", flat=True).get(pk=site_id)
+    with transaction.atomic(), connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "INSERT INTO registry_registryidcounter (site_id, last_number) VALUES (%s, 1) "
+                "ON CONFLICT (site_id) DO UPDATE SET last_number = "
+                "registry_registryidcounter.last_number + 1 RETURNING last_number",
+                [site_id],
+            )
+            candidate = f"{code}-{cursor.fetchone()[0]:06d}"
+            if not Patient.objects.filter(registry_id=candidate).exists():
+                return candidate
 
 
 @track_history()

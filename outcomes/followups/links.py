@@ -91,3 +91,19 @@ def followup_for_token(token: str, *, now: datetime.datetime, for_update: bool =
     if not followup.window_start <= today <= followup.window_end:
         return None
     return followup
+
+
+def followup_submitted_through(token: str):
+    """The follow-up whose answers were submitted through ``token`` (the link's own holder
+    sees "already received"), or None."""
+    if not TOKEN_RE.fullmatch(token):
+        return None
+    return (
+        FollowUp.objects.select_related("procedure__patient")
+        .filter(
+            link_token_hash=token_hash(token),
+            link_submitted_at__isnull=False,
+            state=FollowUp.State.COMPLETED,
+        )
+        .first()
+    )

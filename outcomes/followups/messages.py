@@ -1,9 +1,14 @@
-"""The texts of patient emails and site digests (translated with the patient's language)."""
+"""The texts of patient emails and site digests (translated with the patient's language).
+
+Each email names the clinic (the patient's site) and prints dates the way the patient's
+language writes them (e.g. 28. nov 2026 in Danish), never as ISO dates.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import EmailMessage
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from outcomes.models import ContactAttempt, FollowUp
@@ -11,24 +16,31 @@ from outcomes.models import ContactAttempt, FollowUp
 
 def patient_message(kind: str, followup: FollowUp, url: str) -> tuple[str, str]:
     timepoint = followup.get_timepoint_display()
-    if kind == ContactAttempt.Kind.INVITATION:
-        subject = _("Your %(timepoint)s questionnaire after your back treatment") % {
-            "timepoint": timepoint
+    clinic = followup.procedure.patient.site.name
+    if kind == ContactAttempt.Kind.REMINDER_1 or kind == ContactAttempt.Kind.REMINDER_2:
+        subject = _("Reminder from %(clinic)s: your %(timepoint)s questionnaire") % {
+            "clinic": clinic,
+            "timepoint": timepoint,
         }
-        opening = _("It is time for your %(timepoint)s questionnaire.") % {"timepoint": timepoint}
-    else:
-        subject = _("Reminder: your %(timepoint)s questionnaire") % {"timepoint": timepoint}
         opening = _("We have not yet received your %(timepoint)s questionnaire.") % {
             "timepoint": timepoint
         }
+    else:
+        subject = _("%(clinic)s: your %(timepoint)s questionnaire after your back treatment") % {
+            "clinic": clinic,
+            "timepoint": timepoint,
+        }
+        opening = _("It is time for your %(timepoint)s questionnaire.") % {"timepoint": timepoint}
     body = "\n\n".join(
         [
             opening,
             _("It takes about ten minutes. Your personal link is:"),
             url,
             _("You can stop and come back to it through the same link until %(date)s.")
-            % {"date": followup.window_end.isoformat()},
-            _("If you do not wish to receive these emails, please contact the clinic."),
+            % {"date": date_format(followup.window_end, "DATE_FORMAT")},
+            _("If you do not wish to receive these emails, please contact %(clinic)s.")
+            % {"clinic": clinic},
+            _("Kind regards,\n%(clinic)s") % {"clinic": clinic},
         ]
     )
     return subject, body

@@ -437,6 +437,15 @@ class LinkNotIssued(Exception):
     """A new link cannot be given for this follow-up; the message says why, for staff."""
 
 
+class LinkNotEmailed(LinkNotIssued):
+    """The mail server did not take the new link's email; the previous link still works.
+    ``reason`` is the classified failure (SMTP code and class, never the server's text)."""
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class IssuedLink:
     url: str
@@ -495,8 +504,9 @@ def followup_link_resend(*, followup_id: int, now: datetime.datetime | None = No
         # Nothing left: the old link stays the patient's link.
         FollowUp.objects.filter(pk=followup.pk, link_nonce=followup.link_nonce).update(**previous)
         logger.warning("new link for follow-up %s not emailed: %s", followup.pk, delivery.reason)
-        raise LinkNotIssued(
-            _("The email could not be sent (%(reason)s).") % {"reason": delivery.reason}
+        raise LinkNotEmailed(
+            _("The email could not be sent (%(reason)s).") % {"reason": delivery.reason},
+            reason=delivery.reason,
         )
     FollowUp.objects.filter(pk=followup.pk).update(last_contact_on=today)
     return IssuedLink(url=links.link_url(token), emailed_to=contact.email)

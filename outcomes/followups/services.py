@@ -18,6 +18,27 @@ def followup_complete(*, procedure_id: int, timepoint: str, now=None) -> int:
     )
 
 
+def followup_reopen(*, procedure_id: int, timepoint: str) -> int:
+    """Undo the completion of a follow-up whose response was deleted: back to the state the
+    chasing had reached (the sweep marks it missed if its window has closed meanwhile)."""
+    followup = (
+        FollowUp.objects.select_for_update()
+        .filter(procedure_id=procedure_id, timepoint=timepoint, state=FollowUp.State.COMPLETED)
+        .first()
+    )
+    if followup is None:
+        return 0
+    if followup.invited_on is not None:
+        state = FollowUp.State.REMINDED if followup.reminders_sent else FollowUp.State.INVITED
+    elif followup.on_phone_worklist_since is not None or followup.link_issued_at is not None:
+        state = FollowUp.State.OPEN
+    else:
+        state = FollowUp.State.SCHEDULED
+    return FollowUp.objects.filter(pk=followup.pk).update(
+        state=state, completed_at=None, link_submitted_at=None
+    )
+
+
 def followups_record_phone_outcome(*, followups, outcome: str) -> int:
     """Record the result of a phone call for follow-ups on the worklist."""
     return followups.exclude(on_phone_worklist_since=None).update(phone_outcome=outcome)

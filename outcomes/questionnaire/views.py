@@ -102,10 +102,20 @@ def _render(request: HttpRequest, template: str, context: dict, *, language: str
     return response
 
 
-def _unavailable(request: HttpRequest) -> HttpResponse:
+def _unavailable(request: HttpRequest, token: str = "") -> HttpResponse:
     """One page and one status for every token that cannot be answered, whatever the reason;
-    HTTP 429 once a client has had too many of them."""
+    HTTP 429 once a client has had too many of them. The one exception is the patient's own
+    link after they submitted through it: that page says their answers were received (only
+    the holder of the link can see it, so it tells nobody else anything)."""
     address = request.META.get("REMOTE_ADDR", "")
+    submitted = links.followup_submitted_through(token) if token else None
+    if submitted is not None:
+        return _render(
+            request,
+            "questionnaire/received.html",
+            {"timepoint": submitted.get_timepoint_display()},
+            language=_language(request, submitted),
+        )
     language = _language(request, None)
     if ratelimit.link_failures_exceeded(address=address, now=timezone.now()):
         response = _render(
@@ -140,7 +150,7 @@ def questionnaire_start(request: HttpRequest, token: str) -> HttpResponse:
     """Resume where the patient stopped: the first step not yet answered, else the check."""
     followup = _answerable(token)
     if followup is None:
-        return _unavailable(request)
+        return _unavailable(request, token)
     services.link_opened(followup=followup, now=timezone.now())
     answers = _answers(followup)
     step = first_incomplete_step(answers, _levels(followup))
@@ -150,7 +160,6 @@ def questionnaire_start(request: HttpRequest, token: str) -> HttpResponse:
         "timepoint": followup.get_timepoint_display,
         "next_url": _step_url(token, step.slug if step else REVIEW),
         "resuming": bool(answers),
-        "progress": _progress(0),
     }
     return _render(request, "questionnaire/start.html", context, language=language)
 
@@ -161,7 +170,7 @@ def questionnaire_step(request: HttpRequest, token: str, slug: str) -> HttpRespo
     followup = _answerable(token)
     step = step_by_slug(slug)
     if followup is None or step is None:
-        return _unavailable(request)
+        return _unavailable(request, token if step is not None else "")
     language = _language(request, followup)
     levels = _levels(followup)
     if request.method == "POST":
@@ -172,7 +181,7 @@ def questionnaire_step(request: HttpRequest, token: str, slug: str) -> HttpRespo
             if not services.questionnaire_draft_save(
                 token=token, answers=form.cleaned_data, now=timezone.now()
             ):
-                return _unavailable(request)
+                return _unavailable(request, token)
             index = STEPS.index(step)
             following = STEPS[index + 1].slug if index + 1 < len(STEPS) else REVIEW
             return redirect(_step_url(token, following))
@@ -201,10 +210,10 @@ def questionnaire_review(request: HttpRequest, token: str) -> HttpResponse:
             return redirect("questionnaire_thanks")
         if result.outcome is services.Submit.INCOMPLETE:
             return redirect(_step_url(token, result.step))
-        return _unavailable(request)
+        return _unavailable(request, token)
     followup = _answerable(token)
     if followup is None:
-        return _unavailable(request)
+        return _unavailable(request, token)
     answers = _answers(followup)
     levels = _levels(followup)
     missing = first_incomplete_step(answers, levels)

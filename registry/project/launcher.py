@@ -36,8 +36,8 @@ def main() -> int:
 
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
+    # seed_demo also runs the outcomes app's seed_demo_outcomes (follow-ups, answers, chasing).
     call_command("seed_demo", patients=int(os.getenv("DEMO_PATIENTS", "300")))
-    call_command("seed_demo_outcomes")
 
     from registry.demo import DEMO_PASSWORD
 

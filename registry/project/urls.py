@@ -6,6 +6,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("", include("outcomes.health.urls")),
     path("admin/reports/", include("outcomes.reports.urls")),
+    path("admin/staff/", include("outcomes.staff.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("", include("outcomes.questionnaire.urls")),

@@ -21,6 +21,13 @@ def send_link_url(followup):
     return reverse("admin:outcomes_followup_send_link", args=[followup.pk])
 
 
+def confirm(client, followup, **kwargs):
+    """Post the confirmation page's form, as a click on its button does."""
+    page = client.get(send_link_url(followup))
+    version = re.search(r'name="version" value="([^"]+)"', page.content.decode()).group(1)
+    return client.post(send_link_url(followup), {"version": version}, **kwargs)
+
+
 def emailed_token(message):
     (url,) = re.findall(r"http\S+/q/\S+/", message.body)
     return url.rstrip("/").rsplit("/", 1)[-1]
@@ -31,7 +38,7 @@ def test_staff_resend_emails_a_new_link_and_the_old_one_stops_working(
 ):
     mail.outbox.clear()
 
-    response = client_a.post(send_link_url(followup))
+    response = confirm(client_a, followup)
 
     assert response.status_code == 302
     (message,) = mail.outbox
@@ -47,7 +54,7 @@ def test_resend_without_email_shows_the_link_to_staff_once(client_a, followup, p
     PatientContact.objects.filter(patient=patient).update(email="")
     mail.outbox.clear()
 
-    response = client_a.post(send_link_url(followup), follow=True)
+    response = confirm(client_a, followup, follow=True)
 
     assert mail.outbox == []
     (shown,) = [str(m) for m in response.context["messages"]]
@@ -63,7 +70,7 @@ def test_resend_is_refused_for_a_completed_follow_up(client_a, client, followup,
     client.post(reverse("questionnaire_review", args=[token]))
     mail.outbox.clear()
 
-    response = client_a.post(send_link_url(followup), follow=True)
+    response = confirm(client_a, followup, follow=True)
 
     (shown,) = [str(m) for m in response.context["messages"]]
     assert "This follow-up is Completed." in shown
@@ -74,12 +81,18 @@ def test_other_sites_staff_cannot_resend(client, staff_b, followup):
     client.force_login(staff_b)
     before = FollowUp.objects.get(pk=followup.pk).link_token_hash
 
-    assert client.post(send_link_url(followup)).status_code == 404
+    assert client.post(send_link_url(followup), {"version": "none"}).status_code == 404
+    assert client.get(send_link_url(followup)).status_code == 404
     assert FollowUp.objects.get(pk=followup.pk).link_token_hash == before
 
 
-def test_resend_needs_a_post(client_a, followup):
-    assert client_a.get(send_link_url(followup)).status_code == 403
+def test_resend_asks_for_confirmation_first_and_sends_nothing_on_get(client_a, followup):
+    mail.outbox.clear()
+    page = client_a.get(send_link_url(followup)).content.decode()
+    assert "the link they have now stops working" in page
+    assert "Yes, send the new link" in page
+    assert client_a.post(send_link_url(followup)).status_code == 200  # no version: asks again
+    assert mail.outbox == []
 
 
 def test_change_page_shows_link_progress_and_the_scores(client_a, client, followup, token):

@@ -81,9 +81,7 @@ def neutral(client, token):
     return client.get(reverse("questionnaire", args=[token]))
 
 
-def test_unknown_expired_cancelled_replaced_and_submitted_links_look_the_same(
-    client, followup, token, clock
-):
+def test_unknown_expired_cancelled_and_replaced_links_look_the_same(client, followup, token, clock):
     reference = neutral(client, "A" * 43)
     assert reference.status_code == 404
     assert "This link cannot be used" in reference.content.decode()
@@ -102,7 +100,10 @@ def test_unknown_expired_cancelled_replaced_and_submitted_links_look_the_same(
 
     answer_all(client, token)
     assert client.post(reverse("questionnaire_review", args=[token])).status_code == 302
-    cases["submitted"] = neutral(client, token)
+    # The patient's own submitted link says so (issue 19); only its holder can see that.
+    submitted = neutral(client, token)
+    assert submitted.status_code == 200
+    assert "Your answers have already been received" in submitted.content.decode()
 
     for name, response in cases.items():
         assert (response.status_code, response.content) == (

@@ -12,14 +12,24 @@ document.addEventListener("DOMContentLoaded", function () {
     slider.setAttribute("aria-hidden", "true");
     slider.tabIndex = -1;
     slider.className = number.value === "" ? "untouched" : "";
+    // Until touched the slider has no handle and says so: 50 is not an answer.
+    var status = document.createElement("p");
+    status.className = "not-answered";
+    status.textContent = number.getAttribute("data-not-answered") || "";
+    status.hidden = number.value !== "";
+    function touched() {
+      slider.className = "";
+      status.hidden = true;
+    }
     slider.addEventListener("input", function () {
       number.value = slider.value;
-      slider.className = "";
+      touched();
     });
     number.addEventListener("input", function () {
-      if (number.value !== "") { slider.value = number.value; }
+      if (number.value !== "") { slider.value = number.value; touched(); }
     });
     number.insertAdjacentElement("afterend", slider);
+    slider.insertAdjacentElement("afterend", status);
   });
   var errors = document.getElementById("errors");
   if (errors) { errors.focus(); }

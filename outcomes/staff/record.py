@@ -1,0 +1,185 @@
+"""The patient record: everything about one patient on one page, with the actions from there."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+
+from outcomes.followups.links import ANSWERABLE_STATES
+from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, Timepoint
+from registry.models import Cohort, Complication, Patient, PatientContact, Procedure, TreatedLevel
+
+
+@dataclass
+class FollowUpRow:
+    followup: FollowUp
+    response: QuestionnaireResponse | None
+    attempts: list[ContactAttempt]
+    enter_url: str = ""
+    send_url: str = ""
+
+
+@dataclass
+class ProcedureBlock:
+    procedure: Procedure
+    cohort_label: str
+    levels: list[TreatedLevel]
+    complications: list[Complication]
+    followups: list[FollowUpRow] = field(default_factory=list)
+
+
+def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
+    user = request.user
+    if not user.has_perm("registry.view_patient"):
+        raise PermissionDenied
+    patient = (
+        Patient.objects.for_user(user)
+        .select_related("site")
+        .with_index_procedure()
+        .filter(registry_id=registry_id)
+        .first()
+    )
+    if patient is None:
+        raise Http404(_("No such record at your sites."))
+    site_zone = ZoneInfo(patient.site.time_zone)
+    today = timezone.now().astimezone(site_zone).date()
+    can_contact = user.has_perm("registry.view_patientcontact")
+    contact = PatientContact.objects.filter(patient=patient).first() if can_contact else None
+    procedures = list(
+        Procedure.objects.filter(patient=patient)
+        .with_cohort()
+        .order_by("date", "pk")
+        .prefetch_related(
+            Prefetch("levels", queryset=TreatedLevel.objects.order_by("level")),
+            Prefetch(
+                "followups",
+                queryset=FollowUp.objects.order_by("due_date").prefetch_related(
+                    Prefetch(
+                        "attempts",
+                        queryset=ContactAttempt.objects.select_related("sent_by").order_by(
+                            "created_at"
+                        ),
+                    )
+                ),
+            ),
+            Prefetch("responses", queryset=QuestionnaireResponse.objects.all()),
+        )
+    )
+    complications = list(
+        Complication.objects.filter(patient=patient)
+        .select_related("treated_level")
+        .order_by("date", "pk")
+    )
+    can_change = user.has_perm("outcomes.change_followup")
+    can_enter = user.has_perm("outcomes.add_questionnaireresponse")
+    here = request.get_full_path()
+    blocks = []
+    for procedure in procedures:
+        responses = {r.timepoint: r for r in procedure.responses.all()}
+        block = ProcedureBlock(
+            procedure=procedure,
+            cohort_label=Cohort(procedure.cohort).label,
+            levels=list(procedure.levels.all()),
+            complications=[c for c in complications if c.procedure_id == procedure.pk],
+        )
+        for followup in procedure.followups.all():
+            row = FollowUpRow(
+                followup=followup,
+                response=responses.get(followup.timepoint),
+                attempts=list(followup.attempts.all()),
+            )
+            if row.response is None and can_enter and followup.window_start <= today:
+                mode = "clinic" if followup.timepoint == Timepoint.BASELINE else "paper"
+                row.enter_url = (
+                    reverse("admin:outcomes_questionnaireresponse_add")
+                    + "?"
+                    + (
+                        urlencode(
+                            {
+                                "procedure": procedure.pk,
+                                "timepoint": followup.timepoint,
+                                "mode": mode,
+                                "next": here,
+                            }
+                        )
+                    )
+                )
+            if (
+                can_change
+                and followup.state in (FollowUp.State.SCHEDULED, *ANSWERABLE_STATES)
+                and followup.window_start <= today <= followup.window_end
+                and patient.date_of_death is None
+                and patient.consent_withdrawn_date is None
+            ):
+                row.send_url = (
+                    reverse("admin:outcomes_followup_send_link", args=[followup.pk])
+                    + "?"
+                    + urlencode({"next": here})
+                )
+            block.followups.append(row)
+        blocks.append(block)
+    unlinked = [c for c in complications if c.procedure_id is None]
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Patient record %(id)s") % {"id": patient.registry_id},
+        "patient": patient,
+        "age": _age(patient.date_of_birth, today),
+        "index_cohort": Cohort(patient.index_cohort).label if patient.index_cohort else "–",
+        "contact": contact,
+        "can_contact": can_contact,
+        "blocks": blocks,
+        "unlinked_complications": unlinked,
+        "time_zone": patient.site.time_zone,
+        "today": today,
+        "actions": _actions(user, patient, here),
+    }
+    return render(request, "admin/staff/patient_record.html", context)
+
+
+def _age(born: datetime.date, today: datetime.date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _actions(user, patient: Patient, here: str) -> list[tuple[str, str]]:
+    actions = []
+    back = {"next": here}
+    if user.has_perm("registry.add_procedure"):
+        actions.append(
+            (
+                _("Add a procedure"),
+                reverse("admin:registry_procedure_add")
+                + "?"
+                + urlencode({"patient": patient.pk, **back}),
+            )
+        )
+    if user.has_perm("registry.add_complication"):
+        actions.append(
+            (
+                _("Add a complication"),
+                reverse("admin:registry_complication_add")
+                + "?"
+                + urlencode({"patient": patient.pk, **back}),
+            )
+        )
+    if user.has_perm("registry.change_patient"):
+        actions.append(
+            (
+                _("Record death or withdrawal, edit details"),
+                reverse("admin:registry_patient_change", args=[patient.pk]),
+            )
+        )
+    actions.append(
+        (_("History of this record"), reverse("admin:registry_patient_history", args=[patient.pk]))
+    )
+    return actions
