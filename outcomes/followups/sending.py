@@ -108,7 +108,10 @@ def classify(exc: BaseException, *, body_sent: bool) -> Delivery:
 def _kind(exc: BaseException) -> str:
     if isinstance(exc, SoftTimeLimitExceeded):
         return "task time limit"
-    if isinstance(exc, TimeoutError | socket.timeout):
+    # smtplib reports a socket timeout as "server disconnected"; the cause tells them apart.
+    if isinstance(exc, TimeoutError | socket.timeout) or isinstance(
+        exc.__context__, TimeoutError | socket.timeout
+    ):
         return "timeout"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
