@@ -237,6 +237,7 @@ class FollowUp(models.Model):
 
     class WorklistReason(models.TextChoices):
         NO_EMAIL = "no_email", _("No email or no consent to email")
+        NOT_CHASED = "not_chased", _("Not chased by email (taken in clinic)")
         NO_ANSWER = "no_answer", _("No answer after two reminders")
         EMAIL_REFUSED = "email_refused", _("Email address refused by the mail server")
 

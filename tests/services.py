@@ -186,6 +186,7 @@ class ReceivedMessage:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    received_at: float = field(default_factory=time.time)  # epoch seconds
 
     @property
     def message(self) -> email.message.Message:

@@ -16,7 +16,11 @@ from django.db import connection, connections
 from django.urls import reverse
 
 from outcomes.followups.schedule import Step
-from outcomes.followups.sending import contact_attempt_send, contact_attempts_send_again
+from outcomes.followups.sending import (
+    contact_attempt_send,
+    contact_attempts_mark_sent,
+    contact_attempts_send_again,
+)
 from outcomes.followups.sweep import followups_ensure, followups_sweep
 from outcomes.models import ContactAttempt, FollowUp, patient_emailable
 from registry.models import Patient
@@ -141,6 +145,19 @@ def test_claim_expired_after_the_body_began_is_unknown_and_staff_resolve_it(mont
         .values_list("status", flat=True)
     )
     assert statuses == ["pending", "sending", "unknown", "pending", "sending", "sent"]
+
+
+def test_staff_mark_an_unknown_sent_and_the_reminder_counts_from_its_body(month_3):
+    (attempt_id,) = followups_sweep(now=at(70)).attempt_ids
+    ContactAttempt.objects.filter(pk=attempt_id).update(
+        status="sending", claimed_at=at(70), claimed_by="dead:1", send_started_at=at(70)
+    )
+    followups_sweep(now=at(72))
+    assert followups_sweep(now=at(79)).count(Step.REMIND_1) == 0  # unknown: not known sent
+    assert contact_attempts_mark_sent(attempt_ids=[attempt_id], now=at(79)) == 1
+    assert contact_attempts_mark_sent(attempt_ids=[attempt_id], now=at(79)) == 0
+    assert ContactAttempt.objects.get(pk=attempt_id).sent_at == at(70)
+    assert followups_sweep(now=at(79, minute=1)).count(Step.REMIND_1) == 1
 
 
 # --- the outbox: lost hints, an unreachable broker ------------------------------------------
