@@ -200,7 +200,9 @@ def test_flushed_broker_loses_queued_sends_and_the_sweep_dispatches_them_again(s
 def test_worker_killed_mid_send_leaves_one_unknown_and_doubles_nothing(svc):
     svc.smtp.mode = "stall_after_data"  # the body arrives; the reply never does
     make_cohort()
-    wait_for(lambda: svc.smtp.stalled >= 1, timeout=30, what="a send in flight")
+    wait_for(
+        lambda: svc.smtp.stalled >= 1 and svc.smtp.messages, timeout=30, what="a send in flight"
+    )
     (in_flight,) = delivered(svc.smtp)
     svc.worker.kill_pool_child()
     svc.smtp.release()
