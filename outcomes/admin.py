@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -14,6 +17,10 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.followups.manual_send import Sent, followup_link_send_by_staff, link_version
+from outcomes.followups.sending import (
+    contact_attempts_mark_sent,
+    contact_attempts_send_again,
+)
 from outcomes.followups.services import followups_record_phone_outcome
 from outcomes.followups.sweep import followups_ensure
 from outcomes.forms import StaffResponseForm
@@ -27,8 +34,11 @@ from outcomes.models import (
     Timepoint,
 )
 from outcomes.responses import response_delete, response_save_scored
+from outcomes.tasks import enqueue_send
 from registry.admin import ProcedureAdmin, SiteScopedAdmin
 from registry.models import PatientContact, Procedure, Site
+
+logger = logging.getLogger(__name__)
 
 
 @admin.register(QuestionnaireResponse)
@@ -192,10 +202,7 @@ class PhoneWorklistFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         on_list = queryset.exclude(on_phone_worklist_since=None)
         if self.value() == "yes":
-            # Only patients who agreed to be contacted are called.
-            return on_list.filter(
-                phone_outcome="", procedure__patient__contact__consent_to_contact=True
-            ).exclude(state__in=FollowUp.FINAL_STATES)
+            return queryset.on_worklist()
         if self.value() == "done":
             return on_list.exclude(phone_outcome="")
         return queryset
@@ -206,6 +213,7 @@ class ContactAttemptInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["kind", "channel", "status", "tries", "error", "created_at", "sent_at"]
+    ordering = ["created_at"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -249,6 +257,7 @@ class FollowUpAdmin(SiteScopedAdmin):
         "reminders_sent",
         "last_contact_on",
         "on_phone_worklist_since",
+        "worklist_reason",
         "phone_outcome",
         "phone_note",
         "cancel_reason",
@@ -446,11 +455,24 @@ class FollowUpAdmin(SiteScopedAdmin):
 
 @admin.register(ContactAttempt)
 class ContactAttemptAdmin(admin.ModelAdmin):
-    """Every message the chasing sent or tried to send; failures stay visible here."""
+    """Every message the chasing sent or tried to send, by state and site: failures and
+    unknowns stay visible here, and staff resolve them (send again, or mark sent)."""
 
-    list_display = ["__str__", "site", "followup", "kind", "status", "tries", "error", "sent_at"]
+    list_display = [
+        "__str__",
+        "site",
+        "followup",
+        "kind",
+        "status",
+        "tries",
+        "error",
+        "next_try_at",
+        "claimed_by",
+        "sent_at",
+    ]
     list_select_related = ["site", "followup__procedure__patient"]
     list_filter = ["status", "kind", ("site", admin.RelatedOnlyFieldListFilter)]
+    actions = ["send_again", "mark_sent"]
     readonly_fields = [
         "followup",
         "site",
@@ -460,6 +482,12 @@ class ContactAttemptAdmin(admin.ModelAdmin):
         "digest_date",
         "tries",
         "error",
+        "error_code",
+        "next_try_at",
+        "dispatched_at",
+        "claimed_at",
+        "claimed_by",
+        "send_started_at",
         "created_at",
         "sent_at",
     ]
@@ -476,3 +504,36 @@ class ContactAttemptAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_resolve_permission(self, request) -> bool:
+        # Whoever chases follow-ups (changes them) resolves their messages.
+        return request.user.has_perm("outcomes.change_followup")
+
+    @admin.action(
+        description=_("Send again (failed or unknown messages only)"), permissions=["resolve"]
+    )
+    def send_again(self, request, queryset):
+        ids = contact_attempts_send_again(attempt_ids=list(queryset.values_list("pk", flat=True)))
+        for attempt_id in ids:
+            transaction.on_commit(lambda attempt_id=attempt_id: _hint(attempt_id))
+        self.message_user(
+            request,
+            _(
+                "%(count)d messages will be sent again; the others were not failed or unknown "
+                "and are left as they are."
+            )
+            % {"count": len(ids)},
+        )
+
+    @admin.action(description=_("Mark sent (unknown messages only)"), permissions=["resolve"])
+    def mark_sent(self, request, queryset):
+        count = contact_attempts_mark_sent(attempt_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, _("%(count)d messages marked sent.") % {"count": count})
+
+
+def _hint(attempt_id: int) -> None:
+    """Queue a send now; if the broker is down, the next sweep dispatches it anyway."""
+    try:
+        enqueue_send(attempt_id)
+    except Exception as exc:  # noqa: BLE001 - the outbox row is the truth
+        logger.warning("could not queue contact attempt %s (%s)", attempt_id, type(exc).__name__)

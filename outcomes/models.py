@@ -223,8 +223,13 @@ class FollowUpQuerySet(ScopedQuerySet):
         return self.exclude(state__in=FollowUp.FINAL_STATES)
 
     def on_worklist(self) -> FollowUpQuerySet:
-        """The site's phone worklist: pending follow-ups put there and not yet called."""
-        return self.pending().filter(on_phone_worklist_since__isnull=False, phone_outcome="")
+        """The site's phone worklist: pending follow-ups put there and not yet called, of
+        patients who agreed to be contacted (no one else is called)."""
+        return self.pending().filter(
+            on_phone_worklist_since__isnull=False,
+            phone_outcome="",
+            procedure__patient__contact__consent_to_contact=True,
+        )
 
 
 @track_history()
@@ -252,6 +257,7 @@ class FollowUp(models.Model):
 
     class WorklistReason(models.TextChoices):
         NO_EMAIL = "no_email", _("No email or no consent to email")
+        NOT_CHASED = "not_chased", _("Not chased by email (taken in clinic)")
         NO_ANSWER = "no_answer", _("No answer after two reminders")
         EMAIL_REFUSED = "email_refused", _("Email address refused by the mail server")
 

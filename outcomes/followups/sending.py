@@ -40,7 +40,8 @@ from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import sanitize_address
 from django.db import OperationalError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -108,7 +109,10 @@ def classify(exc: BaseException, *, body_sent: bool) -> Delivery:
 def _kind(exc: BaseException) -> str:
     if isinstance(exc, SoftTimeLimitExceeded):
         return "task time limit"
-    if isinstance(exc, TimeoutError | socket.timeout):
+    # smtplib reports a socket timeout as "server disconnected"; the cause tells them apart.
+    if isinstance(exc, TimeoutError | socket.timeout) or isinstance(
+        exc.__context__, TimeoutError | socket.timeout
+    ):
         return "timeout"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
@@ -304,11 +308,11 @@ def _retrying(fn):
     (e.g. against the death trigger cancelling the same follow-up)."""
 
     def run(*args, **kwargs):
-        for attempt in range(5):
+        for round_ in range(5):
             try:
                 return fn(*args, **kwargs)
             except OperationalError as exc:
-                if attempt == 4 or "deadlock" not in str(exc).lower():
+                if round_ == 4 or "deadlock" not in str(exc).lower():
                     raise
                 logger.warning("recording a contact attempt met a deadlock; trying again")
         return None
@@ -423,10 +427,10 @@ def contact_attempts_send_again(*, attempt_ids: list[int], now=None) -> list[int
 
 def contact_attempts_mark_sent(*, attempt_ids: list[int], now=None) -> int:
     """Staff's "mark sent" for attempts ``unknown`` (the patient confirms, or the mail log
-    shows the message left)."""
+    shows the message left): sent when its body went to the server."""
     now = now or timezone.now()
     return ContactAttempt.objects.filter(pk__in=attempt_ids, status=Status.UNKNOWN).update(
-        status=Status.SENT, sent_at=now
+        status=Status.SENT, sent_at=Coalesce(F("send_started_at"), Value(now))
     )
 
 

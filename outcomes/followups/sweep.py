@@ -23,6 +23,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from outcomes.followups import links
 from outcomes.followups.schedule import (
     PLAN,
+    PLAN_BY_TIMEPOINT,
     FollowUpFacts,
     Step,
     local_today,
@@ -223,7 +224,11 @@ def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> None:
             followup.state = FollowUp.State.OPEN
             if followup.on_phone_worklist_since is None:
                 followup.on_phone_worklist_since = today
-                followup.worklist_reason = FollowUp.WorklistReason.NO_EMAIL
+                followup.worklist_reason = (
+                    FollowUp.WorklistReason.NO_EMAIL
+                    if PLAN_BY_TIMEPOINT[followup.timepoint].chased
+                    else FollowUp.WorklistReason.NOT_CHASED
+                )
         else:
             kind = STEP_KIND[step]
             if step is Step.INVITE:

@@ -1,0 +1,194 @@
+"""Chaos benchmark: chase 10k due follow-ups with 4 workers and 2 beats on a real Redis while
+workers are SIGKILLed and Redis restarts without persistence (not part of the normal run).
+
+    .venv/bin/python -m pytest tests/benchmarks/test_chaos_benchmark.py -s
+
+Prints expected, delivered, duplicated, lost and unknown messages, and the p50/p99 delay from
+due (the sweep created the attempt) to delivered (the SMTP server accepted it). Lost and
+duplicated must be 0; unknown counts only attempts whose worker died between the message body
+and recording it. BENCH_CHAOS_FOLLOWUPS sets the size (default 10000), BENCH_CHAOS_KILLS the
+number of worker SIGKILLs (default 5).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import os
+import random
+import statistics
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from outcomes.followups.sweep import followups_ensure
+from outcomes.models import ContactAttempt
+from registry.models import Patient, PatientContact, Procedure, Site
+from tests.services import (
+    RedisServer,
+    SmtpServer,
+    celery_env,
+    database_url,
+    start_beat,
+    start_worker,
+    wait_for,
+)
+
+TOTAL = int(os.getenv("BENCH_CHAOS_FOLLOWUPS", "10000"))
+KILLS = int(os.getenv("BENCH_CHAOS_KILLS", "5"))
+WORKERS = 4
+CHASE = {
+    "EMAIL_TIMEOUT": 5,
+    "CHASE_INTERVAL_SECONDS": 2,
+    "CHASE_REDISPATCH_SECONDS": 120,
+    "CHASE_SEND_SOFT_TIME_LIMIT": 10,
+    "CHASE_SEND_TIME_LIMIT": 15,
+    "CHASE_CLAIM_SECONDS": 20,
+    "CHASE_RETRY_BACKOFF_SECONDS": 2,
+    "CHASE_RETRY_BACKOFF_MAX_SECONDS": 10,
+    "CELERY_VISIBILITY_TIMEOUT": 60,
+}
+
+
+def make_due_cohort(total: int) -> None:
+    """``total`` patients whose 3-month window opened today (bulk inserts)."""
+    day = timezone.localdate() - datetime.timedelta(days=80)
+    site = Site.objects.create(
+        code="CHAOS", name="Chaos", contact_email="chaos@example.org", time_zone="UTC"
+    )
+    patients = Patient.objects.bulk_create(
+        Patient(
+            registry_id=f"CHAOS-{i:07d}",
+            site=site,
+            sex="female",
+            date_of_birth=datetime.date(1950, 1, 1),
+            consent_date=day,
+        )
+        for i in range(total)
+    )
+    PatientContact.objects.bulk_create(
+        PatientContact(patient=p, email=f"p{p.pk}@example.org", consent_to_contact=True)
+        for p in patients
+    )
+    Procedure.objects.bulk_create(
+        Procedure(
+            patient=p,
+            date=day,
+            technique="vertebroplasty",
+            anaesthesia="local",
+            image_guidance="fluoroscopy",
+            indication="painful_fracture",
+        )
+        for p in patients
+    )
+    followups_ensure()
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else 0.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chaos(tmp_path):
+    make_due_cohort(TOTAL)
+    rng = random.Random(14)  # noqa: S311 - chaos, not secrets
+    with RedisServer() as redis, SmtpServer() as smtp:
+        env = celery_env(
+            DATABASE_URL=database_url(connection.settings_dict),
+            SECRET_KEY=settings.SECRET_KEY,
+            DEBUG=0,
+            DJANGO_SETTINGS_MODULE="registry.project.settings",
+            CELERY_BROKER_URL=redis.url(),
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=smtp.port,
+            LOG_LEVEL="WARNING",
+            **CHASE,
+        )
+        workers = [
+            start_worker(app="registry", env=env, workdir=tmp_path, name=f"w{i}", wait=False)
+            for i in range(WORKERS)
+        ]
+        for worker in workers:
+            worker.wait_ready(timeout=120)
+        beats = [
+            start_beat(app="registry", env=env, workdir=tmp_path, name=f"beat{i}") for i in range(2)
+        ]
+        started = time.time()
+        spawned = WORKERS
+        events = []
+        try:
+            # Chaos while the messages flow: KILLS workers SIGKILLed (and replaced) at random
+            # points of the sending, and one Redis restart without persistence half-way.
+            sent = ContactAttempt.objects.filter(kind="invitation", status="sent")
+            kills = [(rng.uniform(0.05, 0.9), "kill") for _ in range(KILLS)]
+            for share, what in sorted([*kills, (rng.uniform(0.3, 0.7), "redis")]):
+                wait_for(
+                    lambda share=share: sent.count() >= share * TOTAL,
+                    timeout=1800,
+                    interval=0.2,
+                    what=f"{share:.0%} sent",
+                )
+                if what == "redis":
+                    redis.restart()
+                    events.append(f"{time.time() - started:6.1f} s redis restarted (empty)")
+                    continue
+                victim = rng.randrange(len(workers))
+                workers[victim].kill()
+                workers[victim] = start_worker(
+                    app="registry", env=env, workdir=tmp_path, name=f"w{spawned}", wait=False
+                )
+                spawned += 1
+                events.append(
+                    f"{time.time() - started:6.1f} s worker {victim} SIGKILLed at {share:.0%} sent"
+                )
+            unfinished = ContactAttempt.objects.filter(status__in=["pending", "sending"])
+            wait_for(
+                lambda: (
+                    ContactAttempt.objects.filter(kind="invitation").count() == TOTAL
+                    and not unfinished.exists()
+                ),
+                timeout=1800,
+                interval=1,
+                what="every attempt finished",
+            )
+            elapsed = time.time() - started
+        finally:
+            for process in [*beats, *workers]:
+                process.kill()
+        received = smtp.messages
+    attempts = {
+        str(pk): (status, created_at)
+        for pk, status, created_at in ContactAttempt.objects.filter(kind="invitation").values_list(
+            "pk", "status", "created_at"
+        )
+    }
+    counts = collections.Counter(m.header("X-Registry-Message") for m in received)
+    first_seen: dict[str, float] = {}
+    for message in received:
+        first_seen.setdefault(message.header("X-Registry-Message"), message.received_at)
+    expected = len(attempts)
+    delivered = sum(1 for key in attempts if counts[key])
+    duplicated = sum(n - 1 for key, n in counts.items() if key in attempts and n > 1)
+    unknown = sum(1 for status, _c in attempts.values() if status == "unknown")
+    lost = sum(
+        1 for key, (status, _c) in attempts.items() if not counts[key] and status != "unknown"
+    )
+    delays = [first_seen[key] - created.timestamp() for key, (_s, created) in attempts.items()
+              if key in first_seen]  # fmt: skip
+    statuses = collections.Counter(status for status, _c in attempts.values())
+    print(
+        "\n" + "\n".join(events) + "\n"
+        f"follow-ups due: {TOTAL}, workers: {WORKERS} (+{spawned - WORKERS} replacements), "
+        f"beats: 2, SIGKILLs: {KILLS}, Redis restarts: 1, wall time {elapsed:.0f} s\n"
+        f"expected {expected}, delivered {delivered}, duplicated {duplicated}, lost {lost}, "
+        f"unknown {unknown} (statuses {dict(statuses)})\n"
+        f"delay due -> delivered: p50 {percentile(delays, 50):.1f} s, "
+        f"p99 {percentile(delays, 99):.1f} s, max {max(delays, default=0):.1f} s"
+    )
+    assert expected == TOTAL
+    assert duplicated == 0
+    assert lost == 0
