@@ -143,8 +143,6 @@ def test_admin_home_shows_last_sweep_queue_depth_and_unsent_messages(
     page = client.get("/admin/").content.decode()
     sweep = '<td id="last-sweep">2026-03-02 10:00:00 CET (2 messages) <strong>overdue</strong>'
     assert sweep in page
-        '<td id="last-sweep">2026-03-02 10:00:00 CET (2 messages) <strong>overdue</strong>' in page
-    )
     assert '<td id="queue-depth">0</td>' in page
     assert '<td id="unsent-attempts">2 (1 failed)</td>' in page
 
