@@ -38,6 +38,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 
 import tablib
 from django.contrib.postgres.fields import ArrayField
@@ -157,7 +158,7 @@ class Table:
     computed: tuple[str, ...] = ()  # model fields in the export that the import recomputes
     optional_keys: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def fields(self) -> list[str]:
         """Columns imported into model fields of the same name: the export's plain columns
         of this model (database ids, keys and recomputed scores aside)."""
@@ -173,7 +174,7 @@ class Table:
             names.append(column.name)
         return names
 
-    @property
+    @cached_property
     def context(self) -> list[str]:
         return [
             c.name
@@ -879,7 +880,6 @@ class Importer:
         tally.unchanged += sum(1 for row in good if not row.is_new and not row.changed_fields)
         for start in range(0, len(new), BATCH_SIZE):
             batch = new[start : start + BATCH_SIZE]
-            self._for_foreign_keys(batch)
             try:
                 with transaction.atomic():
                     table.model.objects.bulk_create([row.instance for row in batch])
@@ -888,8 +888,6 @@ class Importer:
                     row.instance.pk = None
                     row.instance._state.adding = True
                 self._one_by_one(batch, lambda row: row.instance.save(force_insert=True))
-        for row in changed:
-            self._for_foreign_keys([row])
         updated_fields = sorted({name for row in changed for name in row.changed_fields})
         for start in range(0, len(changed), BATCH_SIZE):
             batch = changed[start : start + BATCH_SIZE]
@@ -906,17 +904,6 @@ class Importer:
             if not row.failed:
                 what = ", ".join(row.changed_fields)
                 tally.changes.append(f"{' '.join(_shown(k) for k in row.key if k)}: {what}")
-
-    def _for_foreign_keys(self, rows: list[Row]) -> None:
-        # The parents were saved after their children's instances were built: re-point
-        # the children's foreign keys at the saved primary keys.
-        for row in self._each(rows):
-            instance = row.instance
-            for name in ("site", "patient", "procedure", "treated_level"):
-                if hasattr(instance, name) and name in {f.name for f in instance._meta.fields}:
-                    parent = getattr(instance, name, None)
-                    if parent is not None:
-                        setattr(instance, name, parent)
 
     def _one_by_one(self, batch: list[Row], save: Callable[[Row], None]) -> None:
         for row in batch:
