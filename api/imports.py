@@ -286,8 +286,11 @@ def parse_cell(model_field: models.Field, value):
         except ValueError:
             raise CellError("not a date (YYYY-MM-DD)") from None
     if isinstance(model_field, models.DecimalField):
+        text = _text(value) if not isinstance(value, float) else repr(value)
+        if text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")  # a decimal comma, as Danish spreadsheets write
         try:
-            number = Decimal(_text(value) if not isinstance(value, float) else repr(value))
+            number = Decimal(text)
         except InvalidOperation:
             raise CellError("not a number") from None
         if not number.is_finite():

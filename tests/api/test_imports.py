@@ -268,3 +268,25 @@ def test_round_trip_export_import_into_empty_registry_export_is_identical():
     for table in TABLES:
         assert without_ids(second[table]) == without_ids(first[table]), table
     assert first["levels"] != second["levels"]  # the ids did change: a real re-import
+
+
+def test_a_file_with_nul_bytes_is_refused_with_a_clear_message(aarhus, tmp_path):
+    bad = tmp_path / "patients.csv"
+    bad.write_bytes((SAMPLE / "patients.csv").read_bytes().replace(b"female", b"fe\x00male", 1))
+    with pytest.raises(CommandError, match="patients.csv: contains NUL characters"):
+        call_command("import_cases", str(bad), "--no-progress")
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_semicolon_csv_with_decimal_commas_as_spreadsheets_write_them(aarhus):
+    files = []
+    for name, content in sample_files():
+        rows = list(csv.reader(io.StringIO(content.decode())))
+        out = io.StringIO()
+        csv.writer(out, delimiter=";").writerows(
+            [[cell.replace(".", ",") if cell[:1].isdigit() and "-" not in cell else cell
+              for cell in row] for row in rows]
+        )  # fmt: skip
+        files.append((name, out.getvalue().encode()))
+    assert cases_import(files=files).ok
+    assert TreatedLevel.objects.get(level=19).cement_volume_ml == Decimal("4.5")
