@@ -81,7 +81,8 @@ def variables(export: Export) -> list[Variable]:
     result = []
     for column in export.columns:
         entry = dictionary_entry(export, column)
-        label = entry["label"] + (f" ({entry['unit']})" if entry["unit"] else "")
+        unit = f" ({entry['unit']})" if entry["unit"] else ""
+        label = entry["label"] + (unit if unit.strip() not in entry["label"] else "")
         choices = _choices(export, column)
         kind = entry["type"].split(" ")[0]
         if choices:
