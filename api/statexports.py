@@ -202,6 +202,13 @@ class StatExportView(ExportView):
 
     fmt: Format
 
+    def handle_exception(self, exc):
+        # An error (400 on a bad filter, 401, 403) is JSON, whatever file was asked for.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
     def get(self, request: Request) -> FileResponse:
         queryset = self.filter_queryset(self.get_queryset())  # 400 on a bad filter
         name = self.export.name.removesuffix(".csv") + "." + self.fmt.suffix
