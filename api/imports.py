@@ -66,7 +66,7 @@ class ImportFileError(Exception):
 @dataclass(frozen=True)
 class ImportProblem:
     table: str
-    row: int  # the line in the file or sheet; 1 is the header
+    row: int  # the row in the sheet or CSV file; 1 is the header (CSV: blank lines not counted)
     column: str
     value: str
     rule: str
@@ -110,7 +110,7 @@ class ImportResult:
 class Sheet:
     name: str  # the file or sheet name
     headers: list[str]
-    rows: list[tuple]
+    rows: list[tuple[int, tuple]]  # (row number in the file or sheet, cells)
 
 
 def read_file(name: str, content: bytes) -> list[Sheet]:
@@ -142,7 +142,12 @@ def read_file(name: str, content: bytes) -> list[Sheet]:
 
 def _sheet(name: str, data: tablib.Dataset) -> Sheet:
     headers = [str(h or "").strip() for h in data.headers]
-    rows = [row for row in data if any(cell not in (None, "") for cell in row)]
+    # Empty rows are skipped but counted, so that row numbers stay those of the sheet.
+    rows = [
+        (line, row)
+        for line, row in enumerate(data, start=2)
+        if any(cell not in (None, "") for cell in row)
+    ]
     return Sheet(name, headers, rows)
 
 
@@ -462,7 +467,7 @@ class Importer:
             return []
         return [
             Row(table, line, dict(zip(sheet.headers, values, strict=False)))
-            for line, values in enumerate(sheet.rows, start=2)
+            for line, values in sheet.rows
         ]
 
     def _fill(self, row: Row, instance: models.Model, *, existing: bool) -> dict:

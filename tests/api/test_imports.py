@@ -290,3 +290,24 @@ def test_semicolon_csv_with_decimal_commas_as_spreadsheets_write_them(aarhus):
         files.append((name, out.getvalue().encode()))
     assert cases_import(files=files).ok
     assert TreatedLevel.objects.get(level=19).cement_volume_ml == Decimal("4.5")
+
+
+def test_excel_row_numbers_are_the_sheets_even_after_an_empty_row(aarhus):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "patients"
+    sheet.append(["registry_id", "site", "sex", "date_of_birth", "consent_date"])
+    sheet.append(["AAR-X0001", "AAR", "female", datetime.datetime(1940, 1, 2), "2019-01-01"])
+    sheet.append([None, None, None, None, None])
+    sheet.append(["AAR-X0002", "AAR", "woman", datetime.datetime(1941, 1, 2), "2019-01-01"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    result = cases_import(files=[("series.xlsx", buffer.getvalue())])
+    [problem] = result.problems
+    assert (problem.table, problem.row, problem.column, problem.value) == (
+        "patients",
+        4,
+        "sex",
+        "woman",
+    )
+    assert not Patient.objects.exists()
