@@ -928,6 +928,11 @@ class Importer:
         message = getattr(diag, "message_primary", None) or str(error).splitlines()[0]
         columns = _constraint_columns(row.table.model, constraint)
         column = next((c for c in columns if c in row.cells), columns[0] if columns else "")
+        for declared in row.table.model._meta.constraints:
+            # A constraint that words its own message (violation_error_message) says it.
+            custom = declared.violation_error_message
+            if declared.name == constraint and custom != declared.default_violation_error_message:
+                message = str(declared.get_violation_error_message())
         self.problem(
             row,
             row.table.name,

@@ -311,3 +311,22 @@ def test_excel_row_numbers_are_the_sheets_even_after_an_empty_row(aarhus):
         "woman",
     )
     assert not Patient.objects.exists()
+
+
+def test_a_check_constraint_names_its_row_after_the_batch_is_refused(aarhus):
+    """A partly answered EQ-5D passes full_clean (the rule lives in the database only); the
+    batch insert is refused, and the rows are then written one by one to name the row."""
+    responses = (
+        (SAMPLE / "responses.csv")
+        .read_text()
+        .replace(
+            "month_3,paper,2019-05-07,30,5L,2,1,2,2,1,", "month_3,paper,2019-05-07,30,5L,2,1,,2,1,"
+        )
+    )
+    files = [(n, responses.encode() if n == "responses.csv" else c) for n, c in sample_files()]
+    result = cases_import(files=files)
+    [problem] = result.problems
+    assert (problem.table, problem.row) == ("responses", 3)
+    assert problem.column.startswith("eq5d_")  # one of the constraint's columns
+    assert problem.rule.startswith("database rule response_eq5d_complete_within_version")
+    assert counts() == (0, 0, 0, 0, 0)
