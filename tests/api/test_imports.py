@@ -330,3 +330,20 @@ def test_a_check_constraint_names_its_row_after_the_batch_is_refused(aarhus):
     assert problem.column.startswith("eq5d_")  # one of the constraint's columns
     assert problem.rule.startswith("database rule response_eq5d_complete_within_version")
     assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_site_option_fills_a_missing_site_column_and_user_is_recorded(aarhus, tmp_path):
+    nurse = make_user("Site staff", aarhus, username="nurse.aar")
+    for path in SAMPLE.glob("*.csv"):
+        rows = list(csv.DictReader(io.StringIO(path.read_text())))
+        with open(tmp_path / path.name, "w", newline="") as out:
+            names = [n for n in rows[0] if not (path.name == "patients.csv" and n == "site")]
+            writer = csv.DictWriter(out, names, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    files = sorted(tmp_path.glob("*.csv"))
+    with pytest.raises(CommandError):  # no site column and no --site
+        call_command("import_cases", *files, "--no-progress")
+    call_command("import_cases", *files, "--site", "AAR", "--user", "nurse.aar", "--no-progress")
+    assert set(Patient.objects.values_list("site__code", flat=True)) == {"AAR"}
+    assert set(QuestionnaireResponse.objects.values_list("entered_by", flat=True)) == {nurse.pk}
