@@ -245,6 +245,13 @@ SEARCH_PARAMETERS = {"_lastUpdated", "questionnaire", "subject", "_count", "_pag
 PREFIXES = ("ge", "gt", "le", "lt", "eq")
 
 
+# FHIR JSON by default; plain JSON for a client that asks for it (Accept or ?format=json).
+FHIR_RESPONSES = {
+    (200, "application/fhir+json"): OpenApiTypes.OBJECT,
+    (200, "application/json"): OpenApiTypes.OBJECT,
+}
+
+
 class FHIRRenderer(JSONRenderer):
     media_type = "application/fhir+json"
     format = "fhir"
@@ -308,7 +315,7 @@ class QuestionnaireView(APIView):
     permission_model = QuestionnaireResponse
     renderer_classes = [FHIRRenderer, JSONRenderer]
 
-    @extend_schema(responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT})
+    @extend_schema(responses=FHIR_RESPONSES)
     def get(self, request: Request) -> Response:
         resources = questionnaires()
         export_log_read(
@@ -326,7 +333,7 @@ class QuestionnaireResponseView(APIView):
     permission_model = QuestionnaireResponse
     renderer_classes = [FHIRRenderer, JSONRenderer]
 
-    @extend_schema(responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT})
+    @extend_schema(responses=FHIR_RESPONSES)
     def get(self, request: Request) -> Response:
         params = request.query_params
         unknown = sorted(set(params) - SEARCH_PARAMETERS)

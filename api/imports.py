@@ -38,6 +38,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 
 import tablib
 from django.contrib.postgres.fields import ArrayField
@@ -65,7 +66,7 @@ class ImportFileError(Exception):
 @dataclass(frozen=True)
 class ImportProblem:
     table: str
-    row: int  # the line in the file or sheet; 1 is the header
+    row: int  # the row in the sheet or CSV file; 1 is the header (CSV: blank lines not counted)
     column: str
     value: str
     rule: str
@@ -109,7 +110,7 @@ class ImportResult:
 class Sheet:
     name: str  # the file or sheet name
     headers: list[str]
-    rows: list[tuple]
+    rows: list[tuple[int, tuple]]  # (row number in the file or sheet, cells)
 
 
 def read_file(name: str, content: bytes) -> list[Sheet]:
@@ -141,7 +142,12 @@ def read_file(name: str, content: bytes) -> list[Sheet]:
 
 def _sheet(name: str, data: tablib.Dataset) -> Sheet:
     headers = [str(h or "").strip() for h in data.headers]
-    rows = [row for row in data if any(cell not in (None, "") for cell in row)]
+    # Empty rows are skipped but counted, so that row numbers stay those of the sheet.
+    rows = [
+        (line, row)
+        for line, row in enumerate(data, start=2)
+        if any(cell not in (None, "") for cell in row)
+    ]
     return Sheet(name, headers, rows)
 
 
@@ -157,7 +163,7 @@ class Table:
     computed: tuple[str, ...] = ()  # model fields in the export that the import recomputes
     optional_keys: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def fields(self) -> list[str]:
         """Columns imported into model fields of the same name: the export's plain columns
         of this model (database ids, keys and recomputed scores aside)."""
@@ -173,7 +179,7 @@ class Table:
             names.append(column.name)
         return names
 
-    @property
+    @cached_property
     def context(self) -> list[str]:
         return [
             c.name
@@ -285,8 +291,11 @@ def parse_cell(model_field: models.Field, value):
         except ValueError:
             raise CellError("not a date (YYYY-MM-DD)") from None
     if isinstance(model_field, models.DecimalField):
+        text = _text(value) if not isinstance(value, float) else repr(value)
+        if text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")  # a decimal comma, as Danish spreadsheets write
         try:
-            number = Decimal(_text(value) if not isinstance(value, float) else repr(value))
+            number = Decimal(text)
         except InvalidOperation:
             raise CellError("not a number") from None
         if not number.is_finite():
@@ -458,7 +467,7 @@ class Importer:
             return []
         return [
             Row(table, line, dict(zip(sheet.headers, values, strict=False)))
-            for line, values in enumerate(sheet.rows, start=2)
+            for line, values in sheet.rows
         ]
 
     def _fill(self, row: Row, instance: models.Model, *, existing: bool) -> dict:
@@ -879,7 +888,6 @@ class Importer:
         tally.unchanged += sum(1 for row in good if not row.is_new and not row.changed_fields)
         for start in range(0, len(new), BATCH_SIZE):
             batch = new[start : start + BATCH_SIZE]
-            self._for_foreign_keys(batch)
             try:
                 with transaction.atomic():
                     table.model.objects.bulk_create([row.instance for row in batch])
@@ -888,8 +896,6 @@ class Importer:
                     row.instance.pk = None
                     row.instance._state.adding = True
                 self._one_by_one(batch, lambda row: row.instance.save(force_insert=True))
-        for row in changed:
-            self._for_foreign_keys([row])
         updated_fields = sorted({name for row in changed for name in row.changed_fields})
         for start in range(0, len(changed), BATCH_SIZE):
             batch = changed[start : start + BATCH_SIZE]
@@ -907,17 +913,6 @@ class Importer:
                 what = ", ".join(row.changed_fields)
                 tally.changes.append(f"{' '.join(_shown(k) for k in row.key if k)}: {what}")
 
-    def _for_foreign_keys(self, rows: list[Row]) -> None:
-        # The parents were saved after their children's instances were built: re-point
-        # the children's foreign keys at the saved primary keys.
-        for row in self._each(rows):
-            instance = row.instance
-            for name in ("site", "patient", "procedure", "treated_level"):
-                if hasattr(instance, name) and name in {f.name for f in instance._meta.fields}:
-                    parent = getattr(instance, name, None)
-                    if parent is not None:
-                        setattr(instance, name, parent)
-
     def _one_by_one(self, batch: list[Row], save: Callable[[Row], None]) -> None:
         for row in batch:
             try:
@@ -933,6 +928,11 @@ class Importer:
         message = getattr(diag, "message_primary", None) or str(error).splitlines()[0]
         columns = _constraint_columns(row.table.model, constraint)
         column = next((c for c in columns if c in row.cells), columns[0] if columns else "")
+        for declared in row.table.model._meta.constraints:
+            # A constraint that words its own message (violation_error_message) says it.
+            custom = declared.violation_error_message
+            if declared.name == constraint and custom != declared.default_violation_error_message:
+                message = str(declared.get_violation_error_message())
         self.problem(
             row,
             row.table.name,

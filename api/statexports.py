@@ -81,7 +81,8 @@ def variables(export: Export) -> list[Variable]:
     result = []
     for column in export.columns:
         entry = dictionary_entry(export, column)
-        label = entry["label"] + (f" ({entry['unit']})" if entry["unit"] else "")
+        unit = f" ({entry['unit']})" if entry["unit"] else ""
+        label = entry["label"] + (unit if unit.strip() not in entry["label"] else "")
         choices = _choices(export, column)
         kind = entry["type"].split(" ")[0]
         if choices:
@@ -200,6 +201,13 @@ class StatExportView(ExportView):
     """An export as an SPSS or Stata file: same filters, scope and export log as its CSV."""
 
     fmt: Format
+
+    def handle_exception(self, exc):
+        # An error (400 on a bad filter, 401, 403) is JSON, whatever file was asked for.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
 
     def get(self, request: Request) -> FileResponse:
         queryset = self.filter_queryset(self.get_queryset())  # 400 on a bad filter

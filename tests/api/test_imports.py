@@ -268,3 +268,82 @@ def test_round_trip_export_import_into_empty_registry_export_is_identical():
     for table in TABLES:
         assert without_ids(second[table]) == without_ids(first[table]), table
     assert first["levels"] != second["levels"]  # the ids did change: a real re-import
+
+
+def test_a_file_with_nul_bytes_is_refused_with_a_clear_message(aarhus, tmp_path):
+    bad = tmp_path / "patients.csv"
+    bad.write_bytes((SAMPLE / "patients.csv").read_bytes().replace(b"female", b"fe\x00male", 1))
+    with pytest.raises(CommandError, match="patients.csv: contains NUL characters"):
+        call_command("import_cases", str(bad), "--no-progress")
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_semicolon_csv_with_decimal_commas_as_spreadsheets_write_them(aarhus):
+    files = []
+    for name, content in sample_files():
+        rows = list(csv.reader(io.StringIO(content.decode())))
+        out = io.StringIO()
+        csv.writer(out, delimiter=";").writerows(
+            [[cell.replace(".", ",") if cell[:1].isdigit() and "-" not in cell else cell
+              for cell in row] for row in rows]
+        )  # fmt: skip
+        files.append((name, out.getvalue().encode()))
+    assert cases_import(files=files).ok
+    assert TreatedLevel.objects.get(level=19).cement_volume_ml == Decimal("4.5")
+
+
+def test_excel_row_numbers_are_the_sheets_even_after_an_empty_row(aarhus):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "patients"
+    sheet.append(["registry_id", "site", "sex", "date_of_birth", "consent_date"])
+    sheet.append(["AAR-X0001", "AAR", "female", datetime.datetime(1940, 1, 2), "2019-01-01"])
+    sheet.append([None, None, None, None, None])
+    sheet.append(["AAR-X0002", "AAR", "woman", datetime.datetime(1941, 1, 2), "2019-01-01"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    result = cases_import(files=[("series.xlsx", buffer.getvalue())])
+    [problem] = result.problems
+    assert (problem.table, problem.row, problem.column, problem.value) == (
+        "patients",
+        4,
+        "sex",
+        "woman",
+    )
+    assert not Patient.objects.exists()
+
+
+def test_a_check_constraint_names_its_row_after_the_batch_is_refused(aarhus):
+    """A partly answered EQ-5D passes full_clean (the rule lives in the database only); the
+    batch insert is refused, and the rows are then written one by one to name the row."""
+    responses = (
+        (SAMPLE / "responses.csv")
+        .read_text()
+        .replace(
+            "month_3,paper,2019-05-07,30,5L,2,1,2,2,1,", "month_3,paper,2019-05-07,30,5L,2,1,,2,1,"
+        )
+    )
+    files = [(n, responses.encode() if n == "responses.csv" else c) for n, c in sample_files()]
+    result = cases_import(files=files)
+    [problem] = result.problems
+    assert (problem.table, problem.row) == ("responses", 3)
+    assert problem.column.startswith("eq5d_")  # one of the constraint's columns
+    assert problem.rule.startswith("database rule response_eq5d_complete_within_version")
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_site_option_fills_a_missing_site_column_and_user_is_recorded(aarhus, tmp_path):
+    nurse = make_user("Site staff", aarhus, username="nurse.aar")
+    for path in SAMPLE.glob("*.csv"):
+        rows = list(csv.DictReader(io.StringIO(path.read_text())))
+        with open(tmp_path / path.name, "w", newline="") as out:
+            names = [n for n in rows[0] if not (path.name == "patients.csv" and n == "site")]
+            writer = csv.DictWriter(out, names, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    files = sorted(tmp_path.glob("*.csv"))
+    with pytest.raises(CommandError):  # no site column and no --site
+        call_command("import_cases", *files, "--no-progress")
+    call_command("import_cases", *files, "--site", "AAR", "--user", "nurse.aar", "--no-progress")
+    assert set(Patient.objects.values_list("site__code", flat=True)) == {"AAR"}
+    assert set(QuestionnaireResponse.objects.values_list("entered_by", flat=True)) == {nurse.pk}

@@ -139,3 +139,11 @@ def test_every_export_file_is_described_in_the_dictionary(registry, suffix, tmp_
         assert {(f"{name}.csv", c) for c in header} == {
             d for d in described if d[0] == f"{name}.csv"
         }
+
+
+def test_a_bad_filter_on_a_stat_file_is_a_json_400_and_logs_nothing(registry, api_a):
+    response = api_a.get("/api/v1/exports/levels.sav", {"date_from": "10/03/2025"})
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert "date_from" in response.json()
+    assert not ExportLog.objects.filter(kind="export").exists()

@@ -1,0 +1,7 @@
+"""Admin-site pages of the api app, mounted under /admin/import/ by the project's urls."""
+
+from django.urls import path
+
+from api.import_admin import import_cases_page
+
+urlpatterns = [path("", import_cases_page, name="import_cases")]
