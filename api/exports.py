@@ -484,7 +484,7 @@ PATIENTS = Export(
     permissions=("registry.view_patientcontact",),
 )
 
-COMPLICATION_FIELDS = ["date", "type", "cirse_grade", "relation", "outcome"]
+COMPLICATION_FIELDS = ["date", "type", "symptomatic", "cirse_grade", "relation", "outcome"]
 
 COMPLICATIONS = Export(
     name="complications.csv",
