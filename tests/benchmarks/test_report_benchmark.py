@@ -4,11 +4,11 @@
 
 Fills BENCH_PATIENTS patients (default 100000; 10% pathologic, 1-3 levels, baseline, 3- and
 12-month answers, four follow-ups each, complications for 8%) with bulk inserts, then times
-``cohort_report`` and prints seconds, the ratio to the 5 s target (must be < 1) and the number of queries (2
-whatever the size). The fill runs with ``session_replication_role = replica``: history and
-cross-table triggers are a bulk-load cost, not what is measured. The tables are then
-ANALYZEd, as autovacuum would have done in production (it cannot see the test's uncommitted
-rows).
+``cohort_report`` and prints seconds, the ratio to the 5 s target (must be < 1) and the
+number of queries (2 whatever the size). The fill runs with
+``session_replication_role = replica``: history and cross-table triggers are a bulk-load cost,
+not what is measured. The tables are then ANALYZEd, as autovacuum would have done in
+production (it cannot see the test's uncommitted rows).
 """
 
 import datetime
