@@ -120,12 +120,16 @@ def sum_cell(values: np.ndarray, patients: np.ndarray) -> Cell:
     return Cell(text=total, numbers=(("n", total),), n=total, patients=patients)
 
 
-def proportion_cell(n: int, total: int, patients: np.ndarray, *, of: bool = False) -> Cell:
-    """n (%) or, with ``of``, n/N (%); the patients counted link from the cell."""
-    percent = _pct(n, total)
+def proportion_cell(
+    n: int, total: int, patients: np.ndarray, *, of: bool = False, small: bool = False
+) -> Cell:
+    """n (%) or, with ``of``, n/N (%); the patients counted link from the cell. ``small``
+    (fewer patients behind it than the minimum n): the count only, no percentage."""
+    percent = None if small else _pct(n, total)
     share = f"{n}/{total}" if of else f"{n}"
     text = f"{share} ({percent:.1f}%)" if percent is not None else share
-    return Cell(text=text, numbers=(("n", n), ("percent", percent)), n=total, patients=patients)
+    numbers = (("n", n),) if small else (("n", n), ("percent", percent))
+    return Cell(text=text, numbers=numbers, n=total, patients=patients)
 
 
 def p_text(p: float | None) -> str:
@@ -230,6 +234,12 @@ class _Builder:
 
     # -- helpers
 
+    def share(self, n, total, patients, *, of=False, base=None) -> Cell:
+        """A proportion; ``base``: the patients behind the denominator when it is not them
+        (vertebrae), which must reach the minimum n for a percentage."""
+        small = (total if base is None else base) < self.min_n
+        return proportion_cell(n, total, patients, of=of, small=small)
+
     def header(self, first: str = "", *extra: str) -> list[str]:
         return [first, *(COLUMN_LABELS[c] for c in self.shown), *extra]
 
@@ -278,7 +288,7 @@ class _Builder:
 
         def of_patients(label, test_mask, *, compare=True):
             cells = self.per_group(
-                lambda g: proportion_cell(_count(g & test_mask), _count(g), g & test_mask)
+                lambda g: self.share(_count(g & test_mask), _count(g), g & test_mask)
             )
             tests = (
                 self.compare(
@@ -292,8 +302,12 @@ class _Builder:
         def of_vertebrae(label, column):
             values = p[column]
             cells = self.per_group(
-                lambda g: proportion_cell(
-                    int(values[g].sum()), int(levels[g].sum()), g & (values > 0), of=True
+                lambda g: self.share(
+                    int(values[g].sum()),
+                    int(levels[g].sum()),
+                    g & (values > 0),
+                    of=True,
+                    base=_count(g),
                 )
             )
             tests = self.compare(
@@ -349,8 +363,12 @@ class _Builder:
                 f"  {str(region.label)}",
                 [
                     *self.per_group(
-                        lambda g, v=values: proportion_cell(
-                            int(v[g].sum()), int(levels[g].sum()), g & (v > 0), of=True
+                        lambda g, v=values: self.share(
+                            int(v[g].sum()),
+                            int(levels[g].sum()),
+                            g & (v > 0),
+                            of=True,
+                            base=_count(g),
                         )
                     ),
                     *self.no_test(),
@@ -361,8 +379,12 @@ class _Builder:
             "  Other (cervical + sacral)",
             [
                 *self.per_group(
-                    lambda g: proportion_cell(
-                        int(other[g].sum()), int(levels[g].sum()), g & (other > 0), of=True
+                    lambda g: self.share(
+                        int(other[g].sum()),
+                        int(levels[g].sum()),
+                        g & (other > 0),
+                        of=True,
+                        base=_count(g),
                     )
                 ),
                 *self.no_test(),
@@ -376,7 +398,7 @@ class _Builder:
             "Cement leakage per patient, n/N (%)",
             [
                 *self.per_group(
-                    lambda g: proportion_cell(_count(g & leaked), _count(g), g & leaked, of=True)
+                    lambda g: self.share(_count(g & leaked), _count(g), g & leaked, of=True)
                 ),
                 *self.compare(lambda g: [_count(g & leaked), _count(g & ~leaked)],
                               st.fisher_exact),
@@ -422,7 +444,7 @@ class _Builder:
                 f"Alive at {label} (day {day}), n/N (%)",
                 [
                     *self.per_group(
-                        lambda g, a=alive, k=known: proportion_cell(
+                        lambda g, a=alive, k=known: self.share(
                             _count(g & a), _count(g & k), g & a, of=True
                         )
                     ),
@@ -458,9 +480,9 @@ class _Builder:
         return table
 
     def _age_cell(self, ages: np.ndarray) -> Cell:
-        summary = st.summarise(ages)
+        summary = st.summarise(ages, min_n=self.min_n)
         if summary.too_small:
-            return Cell(text="–", n=0)
+            return Cell(text=TOO_SMALL, n=summary.n)
         sd = summary.sd
         text = (
             f"{summary.mean:.1f} ± {'–' if sd is None else f'{sd:.1f}'} "
@@ -488,7 +510,7 @@ class _Builder:
             found.append(("Not recorded", np.isnan(tumour)))
         for label, mask in found:
             cells = [
-                proportion_cell(_count(pathologic & mask), total, pathologic & mask)
+                self.share(_count(pathologic & mask), total, pathologic & mask)
                 if c == Cohort.PATHOLOGIC
                 else Cell()
                 for c in self.shown
@@ -599,7 +621,7 @@ class _Builder:
             table.add(
                 f"{category}: {names[category]}",
                 [
-                    proportion_cell(
+                    self.share(
                         _count(self.groups[c] & (answers[t] == category)),
                         totals[c, t],
                         self.groups[c] & (answers[t] == category),
@@ -762,7 +784,7 @@ class _Builder:
             hit, denominator = classify(self.groups[c])
             found[c] = (hit, denominator)
         cells = [
-            proportion_cell(_count(found[c][0]), _count(found[c][1]), found[c][0], of=True)
+            self.share(_count(found[c][0]), _count(found[c][1]), found[c][0], of=True)
             for c in self.shown
         ]
         rows = [[_count(found[c][0]), _count(found[c][1] & ~found[c][0])] for c in COMPARED]
@@ -794,7 +816,7 @@ class _Builder:
             table.add(
                 f"{tp}: completed, n/N (%)",
                 self.per_group(
-                    lambda g, r=result: proportion_cell(
+                    lambda g, r=result: self.share(
                         _count(g & r.completed), _count(g & r.eligible), g & r.completed, of=True
                     )
                 ),

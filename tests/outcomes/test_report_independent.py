@@ -251,10 +251,14 @@ def _expected(patients) -> dict:
     def put(table, row, column, statistic, value):
         e[(table, row, column, statistic)] = value
 
-    def share(table, row, counts):  # counts: column → (n, N)
+    def share(table, row, counts, per_vertebra=False):  # counts: column → (n, N)
+        """n, and the percentage when MIN_N patients are behind N (the cohort's patients
+        when N counts vertebrae)."""
         for column, (n, total) in counts.items():
             put(table, row, column, "n", n)
-            put(table, row, column, "percent", 100 * n / total if total else None)
+            patients = len(groups[column]) if per_vertebra else total
+            if patients >= MIN_N:
+                put(table, row, column, "percent", 100 * n / total if total else None)
 
     def fisher(table, row, counts, label="p (Fisher's exact test)", per_patient=True):
         """per_patient: each cohort needs MIN_N patients; else MIN_N in the denominator."""
@@ -284,7 +288,7 @@ def _expected(patients) -> dict:
             c: (sum(vertebrae(p, test) for p in g), sum(len(p["levels"]) for p in g))
             for c, g in groups.items()
         }
-        share("table_1", row, counts)
+        share("table_1", row, counts, per_vertebra=True)
         if compare:
             fisher("table_1", row, counts)
 
@@ -297,10 +301,14 @@ def _expected(patients) -> dict:
         ages = [_age(p) for p in g]
         described = stats.describe(ages)
         for statistic, value in (
-            ("mean", described.mean),
-            ("sd", math.sqrt(described.variance)),
-            ("min", described.minmax[0]),
-            ("max", described.minmax[1]),
+            ()
+            if len(ages) < MIN_N
+            else (
+                ("mean", described.mean),
+                ("sd", math.sqrt(described.variance)),
+                ("min", described.minmax[0]),
+                ("max", described.minmax[1]),
+            )
         ):
             put("table_1", "Age at procedure, years, mean ± SD (range)", column, statistic, value)
     put(
@@ -373,7 +381,7 @@ def _expected(patients) -> dict:
         c: (sum(vertebrae(p, symptomatic_leak(p)) for p in g), sum(len(p["levels"]) for p in g))
         for c, g in groups.items()
     }
-    share("table_1", "Symptomatic cement leakage per vertebra, n/N (%)", counts)
+    share("table_1", "Symptomatic cement leakage per vertebra, n/N (%)", counts, per_vertebra=True)
     fisher("table_1", "Symptomatic cement leakage per vertebra, n/N (%)", counts)
     patients_share(
         "Cement leakage per patient, n/N (%)", lambda p: any(lv["leak"] for lv in p["levels"])
@@ -629,13 +637,9 @@ def _expected(patients) -> dict:
             counts.append(row_counts)
             for k in range(6):
                 put("table_3", f"{k}", f"{column}: {name}", "n", row_counts[k])
-                put(
-                    "table_3",
-                    f"{k}",
-                    f"{column}: {name}",
-                    "percent",
-                    100 * row_counts[k] / len(pains) if pains else None,
-                )
+                if len(pains) >= MIN_N:
+                    percent = 100 * row_counts[k] / len(pains)
+                    put("table_3", f"{k}", f"{column}: {name}", "percent", percent)
         if min(sum(r) for r in counts) >= MIN_N:
             array = np.array(counts)
             array = array[:, array.sum(axis=0) > 0]
