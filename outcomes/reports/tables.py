@@ -228,6 +228,8 @@ class _Builder:
         self.shown = [*COMPARED, OVERALL]
         if self.groups[Cohort.OTHER].any():
             self.shown.append(Cohort.OTHER)
+        self._both: dict[tuple[str, str], np.ndarray] = {}
+        self._survival: dict[str, st.Survival] = {}
         self.days, self.died = st.follow_up_time(
             patients["death_day"], patients["withdrawn_day"], patients["as_of_day"]
         )
@@ -275,8 +277,20 @@ class _Builder:
         ``mask`` who have both, and the mask of those patients."""
         before = self.p[f"{key}_{Timepoint.BASELINE}"]
         after = self.p[f"{key}_{timepoint}"]
-        both = mask & ~np.isnan(before) & ~np.isnan(after)
+        if (key, timepoint) not in self._both:
+            self._both[key, timepoint] = ~np.isnan(before) & ~np.isnan(after)
+        both = mask & self._both[key, timepoint]
         return before[both], after[both], both
+
+    def survival(self, column: str) -> st.Survival:
+        """Kaplan–Meier of a column's patients (computed once)."""
+        if column not in self._survival:
+            group = self.groups[column]
+            self._survival[column] = st.kaplan_meier(
+                self.days[group], self.died[group], at=list(SURVIVAL_DAYS.values()),
+                min_n=self.min_n,
+            )  # fmt: skip
+        return self._survival[column]
 
     # -- Table 1
 
@@ -456,7 +470,7 @@ class _Builder:
             )
             table.add(
                 f"Survival at {label}, Kaplan–Meier (%)",
-                [*(self._km_cell(self.groups[c], day) for c in self.shown), *self.no_test()],
+                [*(self._km_cell(c, day) for c in self.shown), *self.no_test()],
             )
         table.footnotes = [
             *self.common_footnotes(),
@@ -517,8 +531,8 @@ class _Builder:
             ]
             table.add(f"  {label}", [*cells, *self.no_test()])
 
-    def _km_cell(self, mask: np.ndarray, day: int) -> Cell:
-        result = st.kaplan_meier(self.days[mask], self.died[mask], at=[day], min_n=self.min_n)
+    def _km_cell(self, column: str, day: int) -> Cell:
+        result = self.survival(column)
         if result.too_small:
             return Cell(text=TOO_SMALL, n=result.n)
         estimate = result.at[day]
@@ -862,8 +876,8 @@ class _Builder:
         curves = {}
         for column in self.shown:
             group = self.groups[column]
-            days, died = self.days[group], self.died[group]
-            result = st.kaplan_meier(days, died, at=[], min_n=self.min_n)
+            days = self.days[group]
+            result = self.survival(column)
             times, survival = result.times, result.probabilities
             if not result.too_small:
                 # The last day with min_n patients still at risk.
