@@ -12,7 +12,8 @@ from outcomes.reports.dataset import COLUMN_LABELS
 
 FORMATTED_CSV_HEADER = ["table", "row", "column", "value"]
 TIDY_CSV_HEADER = ["table", "row", "column", "statistic", "value", "n"]
-COLOURS = {"pathologic": "#b2182b", "osteoporotic": "#2166ac", "other": "#4d4d4d"}
+COLOURS = {"pathologic": "#b2182b", "osteoporotic": "#2166ac", "overall": "#000000",
+           "other": "#7f7f7f"}  # fmt: skip
 MARKERS = {"pathologic": "o", "osteoporotic": "s", "other": "^"}
 
 
@@ -220,7 +221,7 @@ def survival_figure(report: dict) -> Figure:
     axes.set_title("Survival after the index procedure")
     if axes.get_legend_handles_labels()[0]:
         axes.legend(frameon=False, loc="lower left")
-    names = [c for c in curves if c != "overall"]
+    names = list(curves)
     for row, column in enumerate(names):
         for day in days:
             risk.text(day, row, str(curves[column]["at_risk"][str(day)]), ha="center",

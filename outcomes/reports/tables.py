@@ -120,12 +120,16 @@ def sum_cell(values: np.ndarray, patients: np.ndarray) -> Cell:
     return Cell(text=total, numbers=(("n", total),), n=total, patients=patients)
 
 
-def proportion_cell(n: int, total: int, patients: np.ndarray, *, of: bool = False) -> Cell:
-    """n (%) or, with ``of``, n/N (%); the patients counted link from the cell."""
-    percent = _pct(n, total)
+def proportion_cell(
+    n: int, total: int, patients: np.ndarray, *, of: bool = False, small: bool = False
+) -> Cell:
+    """n (%) or, with ``of``, n/N (%); the patients counted link from the cell. ``small``
+    (fewer patients behind it than the minimum n): the count only, no percentage."""
+    percent = None if small else _pct(n, total)
     share = f"{n}/{total}" if of else f"{n}"
     text = f"{share} ({percent:.1f}%)" if percent is not None else share
-    return Cell(text=text, numbers=(("n", n), ("percent", percent)), n=total, patients=patients)
+    numbers = (("n", n),) if small else (("n", n), ("percent", percent))
+    return Cell(text=text, numbers=numbers, n=total, patients=patients)
 
 
 def p_text(p: float | None) -> str:
@@ -224,11 +228,19 @@ class _Builder:
         self.shown = [*COMPARED, OVERALL]
         if self.groups[Cohort.OTHER].any():
             self.shown.append(Cohort.OTHER)
+        self._both: dict[tuple[str, str], np.ndarray] = {}
+        self._survival: dict[str, st.Survival] = {}
         self.days, self.died = st.follow_up_time(
             patients["death_day"], patients["withdrawn_day"], patients["as_of_day"]
         )
 
     # -- helpers
+
+    def share(self, n, total, patients, *, of=False, base=None) -> Cell:
+        """A proportion; ``base``: the patients behind the denominator when it is not them
+        (vertebrae), which must reach the minimum n for a percentage."""
+        small = (total if base is None else base) < self.min_n
+        return proportion_cell(n, total, patients, of=of, small=small)
 
     def header(self, first: str = "", *extra: str) -> list[str]:
         return [first, *(COLUMN_LABELS[c] for c in self.shown), *extra]
@@ -265,8 +277,20 @@ class _Builder:
         ``mask`` who have both, and the mask of those patients."""
         before = self.p[f"{key}_{Timepoint.BASELINE}"]
         after = self.p[f"{key}_{timepoint}"]
-        both = mask & ~np.isnan(before) & ~np.isnan(after)
+        if (key, timepoint) not in self._both:
+            self._both[key, timepoint] = ~np.isnan(before) & ~np.isnan(after)
+        both = mask & self._both[key, timepoint]
         return before[both], after[both], both
+
+    def survival(self, column: str) -> st.Survival:
+        """Kaplan–Meier of a column's patients (computed once)."""
+        if column not in self._survival:
+            group = self.groups[column]
+            self._survival[column] = st.kaplan_meier(
+                self.days[group], self.died[group], at=list(SURVIVAL_DAYS.values()),
+                min_n=self.min_n,
+            )  # fmt: skip
+        return self._survival[column]
 
     # -- Table 1
 
@@ -278,7 +302,7 @@ class _Builder:
 
         def of_patients(label, test_mask, *, compare=True):
             cells = self.per_group(
-                lambda g: proportion_cell(_count(g & test_mask), _count(g), g & test_mask)
+                lambda g: self.share(_count(g & test_mask), _count(g), g & test_mask)
             )
             tests = (
                 self.compare(
@@ -292,8 +316,12 @@ class _Builder:
         def of_vertebrae(label, column):
             values = p[column]
             cells = self.per_group(
-                lambda g: proportion_cell(
-                    int(values[g].sum()), int(levels[g].sum()), g & (values > 0), of=True
+                lambda g: self.share(
+                    int(values[g].sum()),
+                    int(levels[g].sum()),
+                    g & (values > 0),
+                    of=True,
+                    base=_count(g),
                 )
             )
             tests = self.compare(
@@ -349,8 +377,12 @@ class _Builder:
                 f"  {str(region.label)}",
                 [
                     *self.per_group(
-                        lambda g, v=values: proportion_cell(
-                            int(v[g].sum()), int(levels[g].sum()), g & (v > 0), of=True
+                        lambda g, v=values: self.share(
+                            int(v[g].sum()),
+                            int(levels[g].sum()),
+                            g & (v > 0),
+                            of=True,
+                            base=_count(g),
                         )
                     ),
                     *self.no_test(),
@@ -361,8 +393,12 @@ class _Builder:
             "  Other (cervical + sacral)",
             [
                 *self.per_group(
-                    lambda g: proportion_cell(
-                        int(other[g].sum()), int(levels[g].sum()), g & (other > 0), of=True
+                    lambda g: self.share(
+                        int(other[g].sum()),
+                        int(levels[g].sum()),
+                        g & (other > 0),
+                        of=True,
+                        base=_count(g),
                     )
                 ),
                 *self.no_test(),
@@ -376,7 +412,7 @@ class _Builder:
             "Cement leakage per patient, n/N (%)",
             [
                 *self.per_group(
-                    lambda g: proportion_cell(_count(g & leaked), _count(g), g & leaked, of=True)
+                    lambda g: self.share(_count(g & leaked), _count(g), g & leaked, of=True)
                 ),
                 *self.compare(lambda g: [_count(g & leaked), _count(g & ~leaked)],
                               st.fisher_exact),
@@ -422,7 +458,7 @@ class _Builder:
                 f"Alive at {label} (day {day}), n/N (%)",
                 [
                     *self.per_group(
-                        lambda g, a=alive, k=known: proportion_cell(
+                        lambda g, a=alive, k=known: self.share(
                             _count(g & a), _count(g & k), g & a, of=True
                         )
                     ),
@@ -434,7 +470,7 @@ class _Builder:
             )
             table.add(
                 f"Survival at {label}, Kaplan–Meier (%)",
-                [*(self._km_cell(self.groups[c], day) for c in self.shown), *self.no_test()],
+                [*(self._km_cell(c, day) for c in self.shown), *self.no_test()],
             )
         table.footnotes = [
             *self.common_footnotes(),
@@ -458,9 +494,9 @@ class _Builder:
         return table
 
     def _age_cell(self, ages: np.ndarray) -> Cell:
-        summary = st.summarise(ages)
+        summary = st.summarise(ages, min_n=self.min_n)
         if summary.too_small:
-            return Cell(text="–", n=0)
+            return Cell(text=TOO_SMALL, n=summary.n)
         sd = summary.sd
         text = (
             f"{summary.mean:.1f} ± {'–' if sd is None else f'{sd:.1f}'} "
@@ -488,15 +524,15 @@ class _Builder:
             found.append(("Not recorded", np.isnan(tumour)))
         for label, mask in found:
             cells = [
-                proportion_cell(_count(pathologic & mask), total, pathologic & mask)
+                self.share(_count(pathologic & mask), total, pathologic & mask)
                 if c == Cohort.PATHOLOGIC
                 else Cell()
                 for c in self.shown
             ]
             table.add(f"  {label}", [*cells, *self.no_test()])
 
-    def _km_cell(self, mask: np.ndarray, day: int) -> Cell:
-        result = st.kaplan_meier(self.days[mask], self.died[mask], at=[day], min_n=self.min_n)
+    def _km_cell(self, column: str, day: int) -> Cell:
+        result = self.survival(column)
         if result.too_small:
             return Cell(text=TOO_SMALL, n=result.n)
         estimate = result.at[day]
@@ -599,7 +635,7 @@ class _Builder:
             table.add(
                 f"{category}: {names[category]}",
                 [
-                    proportion_cell(
+                    self.share(
                         _count(self.groups[c] & (answers[t] == category)),
                         totals[c, t],
                         self.groups[c] & (answers[t] == category),
@@ -762,7 +798,7 @@ class _Builder:
             hit, denominator = classify(self.groups[c])
             found[c] = (hit, denominator)
         cells = [
-            proportion_cell(_count(found[c][0]), _count(found[c][1]), found[c][0], of=True)
+            self.share(_count(found[c][0]), _count(found[c][1]), found[c][0], of=True)
             for c in self.shown
         ]
         rows = [[_count(found[c][0]), _count(found[c][1] & ~found[c][0])] for c in COMPARED]
@@ -794,7 +830,7 @@ class _Builder:
             table.add(
                 f"{tp}: completed, n/N (%)",
                 self.per_group(
-                    lambda g, r=result: proportion_cell(
+                    lambda g, r=result: self.share(
                         _count(g & r.completed), _count(g & r.eligible), g & r.completed, of=True
                     )
                 ),
@@ -840,8 +876,8 @@ class _Builder:
         curves = {}
         for column in self.shown:
             group = self.groups[column]
-            days, died = self.days[group], self.died[group]
-            result = st.kaplan_meier(days, died, at=[], min_n=self.min_n)
+            days = self.days[group]
+            result = self.survival(column)
             times, survival = result.times, result.probabilities
             if not result.too_small:
                 # The last day with min_n patients still at risk.

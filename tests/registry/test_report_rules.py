@@ -3,6 +3,7 @@ against a truth table: the region of a level (Python and SQL), a complication re
 procedure, age in completed years."""
 
 import datetime
+import importlib
 
 import pytest
 from django.db.models import F
@@ -85,3 +86,46 @@ def test_age_in_completed_years(site_a, born, on, years):
         .get()
     )
     assert age == years
+
+
+def test_the_migration_marks_only_what_the_records_say_symptomatic(site_a):
+    from django.apps import apps
+
+    backfill = importlib.import_module("registry.migrations.0003_complication_symptomatic")
+    procedure = make_procedure(make_patient(site_a))
+    leaking = make_level(
+        procedure,
+        level=L.T12,
+        cement_leakage=True,
+        leakage_sites=["pulmonary_embolism"],
+        leakage_detected_by="ct",
+        leakage_symptomatic=True,
+    )
+    silent = make_level(
+        procedure,
+        level=L.L1,
+        cement_leakage=True,
+        leakage_sites=["pulmonary_embolism"],
+        leakage_detected_by="ct",
+    )
+    made = {
+        "symptomatic leakage": make_complication(procedure, type="symptomatic_leakage"),
+        "embolism, symptomatic level": make_complication(
+            procedure, type="pulmonary_embolism", treated_level=leaking
+        ),
+        "embolism, silent level": make_complication(
+            procedure, type="pulmonary_embolism", treated_level=silent
+        ),
+        "embolism, no level": make_complication(procedure, type="pulmonary_embolism"),
+        "haematoma": make_complication(procedure, type="haematoma"),
+    }
+    Complication.objects.update(symptomatic=None)
+    backfill.mark_known_symptomatic(apps, None)
+    after = {name: Complication.objects.get(pk=c.pk).symptomatic for name, c in made.items()}
+    assert after == {
+        "symptomatic leakage": True,
+        "embolism, symptomatic level": True,
+        "embolism, silent level": None,
+        "embolism, no level": None,
+        "haematoma": None,
+    }
