@@ -35,7 +35,14 @@ _task_tokens: dict[str, object] = {}
 
 @signals.task_prerun.connect
 def _adopt_request_id(task_id: str, task, **kwargs) -> None:
-    _task_tokens[task_id] = request_id_var.set(getattr(task.request, "request_id", None))
+    """The task's log lines carry the id of the request that queued it: a message header from
+    a worker's queue, ``headers`` of an eager ``apply``, or (eager in a request) the current."""
+    request_id = (
+        getattr(task.request, "request_id", None)
+        or (task.request.headers or {}).get("request_id")
+        or request_id_var.get()
+    )
+    _task_tokens[task_id] = request_id_var.set(request_id)
 
 
 @signals.task_postrun.connect
