@@ -50,3 +50,14 @@ def _drop_request_id(task_id: str, **kwargs) -> None:
     token = _task_tokens.pop(task_id, None)
     if token is not None:
         request_id_var.reset(token)
+
+
+@signals.beat_init.connect
+def _sweep_when_beat_starts(sender, **kwargs) -> None:
+    """Beat first runs an interval schedule one interval after it starts; the chasing sweep
+    runs at once instead, so a new installation (or beat back from an outage) is ready without
+    waiting up to CHASE_INTERVAL_SECONDS. The sweep is idempotent: an extra run sends nothing
+    twice."""
+    entry = sender.app.conf.beat_schedule.get("chase-followups")
+    if entry is not None:
+        sender.app.send_task(entry["task"])
