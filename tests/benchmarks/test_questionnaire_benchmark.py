@@ -55,7 +55,8 @@ def _database_url() -> str:
     auth = db["USER"] + (
         f":{urllib.parse.quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
     )
-    return f"postgres://{auth}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgres://{auth}@{host}{port}/{db['NAME']}"
 
 
 def _invited_links(count: int) -> list[str]:
