@@ -7,6 +7,7 @@ raises: a failing dependency is reported, with the reason, never turned into a 5
 from __future__ import annotations
 
 import datetime
+import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -16,6 +17,8 @@ from django.utils import timezone
 
 from outcomes.models import ContactAttempt, SweepRun
 from registry.models import Site
+
+logger = logging.getLogger(__name__)
 
 CHASE_SWEEP = "chase_followups"
 BROKER_TIMEOUT_SECONDS = 2.0
@@ -160,4 +163,7 @@ def _is_missing_queue(error: Exception) -> bool:
 
 
 def _reason(error: Exception) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:200]
+    """The kind of failure, for the public JSON; the message (host names, ports, users) goes to
+    the log only, as ``/readyz`` answers anyone who can reach the server."""
+    logger.warning("readiness check failed: %s: %s", type(error).__name__, error)
+    return type(error).__name__
