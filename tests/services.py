@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
+import logging
 import os
 import shutil
 import signal
@@ -185,6 +186,7 @@ class ReceivedMessage:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    received_at: float = field(default_factory=time.time)  # epoch seconds
 
     @property
     def message(self) -> email.message.Message:
@@ -218,6 +220,9 @@ class SmtpServer:
     def __init__(self, port: int | None = None):
         from aiosmtpd.controller import Controller
 
+        # aiosmtpd logs every command, addresses included, at INFO: keep the test SMTP
+        # server's own chatter out of the logs that tests search for leaked addresses.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.state = _SmtpState()
         self.port = port or free_port()
         self.controller = Controller(_Handler(self.state), hostname=LOCAL, port=self.port)
@@ -235,7 +240,8 @@ class SmtpServer:
     def mode(self, value: str) -> None:
         if value not in self.MODES:
             raise ValueError(f"unknown SMTP server mode {value!r}")
-        self.state.release.clear()
+        # A new event: conversations stalled before stay released.
+        self.state.release = threading.Event()
         self.state.mode = value
 
     def release(self) -> None:
@@ -248,8 +254,11 @@ class SmtpServer:
         return self.state.stalled
 
     def clear(self) -> None:
+        """Forget what was received, refused and stalled so far."""
         with self.state.lock:
             self.state.messages.clear()
+            self.state.refused = 0
+            self.state.stalled = 0
 
     def start(self) -> SmtpServer:
         self.controller.start()
@@ -272,7 +281,8 @@ class _Handler:
 
     async def _stall(self) -> None:
         self.state.stalled += 1
-        while not self.state.release.is_set():
+        release = self.state.release
+        while not release.is_set():
             await asyncio.sleep(0.05)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
@@ -303,6 +313,8 @@ def database_url(settings_dict: dict) -> str:
     password = quote(settings_dict.get("PASSWORD") or "", safe="")
     auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
     host = settings_dict.get("HOST") or LOCAL
+    if host.startswith("/"):  # a Unix socket directory (the embedded server)
+        host = quote(host, safe="")
     port = settings_dict.get("PORT") or 5432
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
