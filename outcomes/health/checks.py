@@ -128,6 +128,15 @@ def readiness() -> dict[str, Check]:
     return checks
 
 
+# Every status but the two ends where nothing is left to do: what still waits to go out, is
+# being sent, or failed and needs staff.
+UNSENT_STATUSES = [
+    status
+    for status in ContactAttempt.Status.values
+    if status not in (ContactAttempt.Status.SENT, ContactAttempt.Status.SKIPPED)
+]
+
+
 @dataclass(frozen=True)
 class OperationsStatus:
     last_sweep: SweepRun | None
@@ -136,6 +145,7 @@ class OperationsStatus:
     broker_error: str
     unsent_attempts: int
     failed_attempts: int
+    unsent_filter: str = ",".join(UNSENT_STATUSES)
 
 
 def operations_status(*, user) -> OperationsStatus:
@@ -144,8 +154,7 @@ def operations_status(*, user) -> OperationsStatus:
     run = SweepRun.objects.filter(name=CHASE_SWEEP).first()
     broker = check_broker()
     unsent = ContactAttempt.objects.filter(
-        status__in=[ContactAttempt.Status.PENDING, ContactAttempt.Status.FAILED],
-        site__in=Site.objects.for_user(user),
+        status__in=UNSENT_STATUSES, site__in=Site.objects.for_user(user)
     )
     return OperationsStatus(
         last_sweep=run,

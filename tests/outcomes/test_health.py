@@ -141,6 +141,7 @@ def test_admin_home_shows_last_sweep_queue_depth_and_unsent_messages(
     assert '<td id="last-sweep">2026-03-02 09:00:00 (2 messages) <strong>overdue</strong>' in page
     assert '<td id="queue-depth">0</td>' in page
     assert '<td id="unsent-attempts">2 (1 failed)</td>' in page
+    assert '?status__in=pending,failed">' in page
 
 
 @pytest.mark.django_db
