@@ -50,17 +50,32 @@ def response_score(*, response: QuestionnaireResponse) -> QuestionnaireResponse:
     return response
 
 
-@transaction.atomic
-def response_save_scored(*, response: QuestionnaireResponse) -> QuestionnaireResponse:
-    """Score ``response`` and save it, answers and scores together."""
+@transaction.atomic(savepoint=False)
+def response_save_scored(
+    *, response: QuestionnaireResponse, submitted_at=None
+) -> QuestionnaireResponse:
+    """Score ``response`` and save it, answers and scores together, and complete its
+    follow-up (with the link's submit time ``submitted_at`` when it came through the link).
+
+    Fields are checked in Python (types, choices); the database checks the response's check
+    and unique constraints with the INSERT itself, rather than one query per constraint. Forms
+    in front of this (admin, questionnaire steps) have given their messages already, so a
+    refusal here is a programming error and raises ``IntegrityError``.
+    """
     if response.is_blank:
         # Saved blank, it would complete the follow-up and stop the chasing for good.
         raise ValidationError(_("A response without any answer is not saved."), code="blank")
     response_score(response=response)
-    response.full_clean(exclude=["entered_by"])
+    response.full_clean(
+        exclude=["entered_by", "procedure"], validate_unique=False, validate_constraints=False
+    )
     response.save()
     # A submitted questionnaire completes its follow-up at once, so no reminder follows.
-    followup_complete(procedure_id=response.procedure_id, timepoint=response.timepoint)
+    followup_complete(
+        procedure_id=response.procedure_id,
+        timepoint=response.timepoint,
+        submitted_at=submitted_at,
+    )
     return response
 
 

@@ -16,10 +16,12 @@ import re
 import secrets
 
 from django.conf import settings
+from django.db.models import JSONField, OuterRef, Subquery
 from django.urls import NoReverseMatch, reverse
 
 from outcomes.followups.schedule import local_today
-from outcomes.models import FollowUp
+from outcomes.models import FollowUp, QuestionnaireDraft
+from registry.models import PatientContact
 
 # 32 bytes of HMAC in unpadded base64url.
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -78,7 +80,19 @@ def followup_for_token(token: str, *, now: datetime.datetime, for_update: bool =
     """
     if not TOKEN_RE.fullmatch(token):
         return None
-    queryset = FollowUp.objects.select_related("procedure__patient__site")
+    # What every questionnaire page needs, in this one query: the patient's language and the
+    # answers saved so far.
+    queryset = FollowUp.objects.select_related("procedure__patient__site").annotate(
+        preferred_language=Subquery(
+            PatientContact.objects.filter(patient_id=OuterRef("procedure__patient_id")).values(
+                "preferred_language"
+            )[:1]
+        ),
+        draft_answers=Subquery(
+            QuestionnaireDraft.objects.filter(followup_id=OuterRef("pk")).values("answers"),
+            output_field=JSONField(),
+        ),
+    )
     if for_update:
         queryset = queryset.select_for_update(of=("self",))
     followup = queryset.filter(link_token_hash=token_hash(token)).first()

@@ -7,6 +7,7 @@ raises: a failing dependency is reported, with the reason, never turned into a 5
 from __future__ import annotations
 
 import datetime
+import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -16,6 +17,8 @@ from django.utils import timezone
 
 from outcomes.models import ContactAttempt, SweepRun
 from registry.models import Site
+
+logger = logging.getLogger(__name__)
 
 CHASE_SWEEP = "chase_followups"
 BROKER_TIMEOUT_SECONDS = 2.0
@@ -125,6 +128,15 @@ def readiness() -> dict[str, Check]:
     return checks
 
 
+# Every status but the two ends where nothing is left to do: what still waits to go out, is
+# being sent, or failed and needs staff.
+UNSENT_STATUSES = [
+    status
+    for status in ContactAttempt.Status.values
+    if status not in (ContactAttempt.Status.SENT, ContactAttempt.Status.SKIPPED)
+]
+
+
 @dataclass(frozen=True)
 class OperationsStatus:
     last_sweep: SweepRun | None
@@ -133,6 +145,7 @@ class OperationsStatus:
     broker_error: str
     unsent_attempts: int
     failed_attempts: int
+    unsent_filter: str = ",".join(UNSENT_STATUSES)
 
 
 def operations_status(*, user) -> OperationsStatus:
@@ -141,8 +154,7 @@ def operations_status(*, user) -> OperationsStatus:
     run = SweepRun.objects.filter(name=CHASE_SWEEP).first()
     broker = check_broker()
     unsent = ContactAttempt.objects.filter(
-        status__in=[ContactAttempt.Status.PENDING, ContactAttempt.Status.FAILED],
-        site__in=Site.objects.for_user(user),
+        status__in=UNSENT_STATUSES, site__in=Site.objects.for_user(user)
     )
     return OperationsStatus(
         last_sweep=run,
@@ -160,4 +172,7 @@ def _is_missing_queue(error: Exception) -> bool:
 
 
 def _reason(error: Exception) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:200]
+    """The kind of failure, for the public JSON; the message (host names, ports, users) goes to
+    the log only, as ``/readyz`` answers anyone who can reach the server."""
+    logger.warning("readiness check failed: %s: %s", type(error).__name__, error)
+    return type(error).__name__

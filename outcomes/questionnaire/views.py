@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from outcomes.followups import links
-from outcomes.models import FollowUp, QuestionnaireDraft
+from outcomes.models import FollowUp
 from outcomes.questionnaire import answers as services
 from outcomes.questionnaire import ratelimit
 from outcomes.questionnaire.steps import (
@@ -36,7 +36,6 @@ from outcomes.questionnaire.steps import (
     first_incomplete_step,
     step_by_slug,
 )
-from registry.models import PatientContact
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -75,10 +74,8 @@ def _language(request: HttpRequest, followup: FollowUp | None) -> str:
     ):
         if candidate in LANGUAGE_CODES:
             return candidate
-    if followup is not None:
-        contact = PatientContact.objects.filter(patient_id=followup.procedure.patient_id).first()
-        if contact is not None and contact.preferred_language in LANGUAGE_CODES:
-            return contact.preferred_language
+    if followup is not None and followup.preferred_language in LANGUAGE_CODES:
+        return followup.preferred_language  # annotated by links.followup_for_token
     return translation.get_language() or settings.LANGUAGE_CODE
 
 
@@ -135,8 +132,7 @@ def _levels(followup: FollowUp) -> int:
 
 
 def _answers(followup: FollowUp) -> dict:
-    draft = QuestionnaireDraft.objects.filter(followup=followup).first()
-    return draft.answers if draft else {}
+    return followup.draft_answers or {}  # annotated by links.followup_for_token
 
 
 def _progress(position: int) -> dict:
@@ -179,7 +175,7 @@ def questionnaire_step(request: HttpRequest, token: str, slug: str) -> HttpRespo
             valid = form.is_valid()
         if valid:
             if not services.questionnaire_draft_save(
-                token=token, answers=form.cleaned_data, now=timezone.now()
+                followup=followup, answers=form.cleaned_data, now=timezone.now()
             ):
                 return _unavailable(request, token)
             index = STEPS.index(step)

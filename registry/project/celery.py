@@ -35,7 +35,14 @@ _task_tokens: dict[str, object] = {}
 
 @signals.task_prerun.connect
 def _adopt_request_id(task_id: str, task, **kwargs) -> None:
-    _task_tokens[task_id] = request_id_var.set(getattr(task.request, "request_id", None))
+    """The task's log lines carry the id of the request that queued it: a message header from
+    a worker's queue, ``headers`` of an eager ``apply``, or (eager in a request) the current."""
+    request_id = (
+        getattr(task.request, "request_id", None)
+        or (task.request.headers or {}).get("request_id")
+        or request_id_var.get()
+    )
+    _task_tokens[task_id] = request_id_var.set(request_id)
 
 
 @signals.task_postrun.connect
@@ -43,3 +50,14 @@ def _drop_request_id(task_id: str, **kwargs) -> None:
     token = _task_tokens.pop(task_id, None)
     if token is not None:
         request_id_var.reset(token)
+
+
+@signals.beat_init.connect
+def _sweep_when_beat_starts(sender, **kwargs) -> None:
+    """Beat first runs an interval schedule one interval after it starts; the chasing sweep
+    runs at once instead, so a new installation (or beat back from an outage) is ready without
+    waiting up to CHASE_INTERVAL_SECONDS. The sweep is idempotent: an extra run sends nothing
+    twice."""
+    entry = sender.app.conf.beat_schedule.get("chase-followups")
+    if entry is not None:
+        sender.app.send_task(entry["task"])

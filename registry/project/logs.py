@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 
+from django.core.signals import request_finished, request_started
 from django.http import HttpRequest, HttpResponse
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -35,35 +36,74 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+LINK_TOKEN = re.compile(r"/q/[A-Za-z0-9_-]{20,}")
+
+
+def redact(text: str) -> str:
+    """``text`` with every questionnaire-link token replaced by ``<token>``."""
+    return LINK_TOKEN.sub("/q/<token>", text)
+
+
+class RedactFilter(logging.Filter):
+    """Keeps link tokens out of every log line: Django's own request warnings ("Not Found:
+    /q/…") carry the raw path in the message and the request object."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/q/" in message:
+            record.msg, record.args = redact(message), ()
+        request = getattr(record, "request", None)
+        if request is not None and not isinstance(request, str):
+            match = getattr(request, "resolver_match", None)
+            record.request = f"{request.method} {match.view_name if match else '-'}"
+        return True
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+def _request_started(sender, environ=None, **kwargs) -> None:
+    incoming = (environ or {}).get("HTTP_X_REQUEST_ID", "")
+    request_id_var.set(incoming if _ACCEPTED_ID.fullmatch(incoming) else new_request_id())
+
+
+def _request_finished(sender, **kwargs) -> None:
+    request_id_var.set(None)
+
+
 class RequestLogMiddleware:
+    """Logs the request line and returns the id in ``X-Request-ID``.
+
+    The id itself is set on Django's ``request_started`` signal and cleared on
+    ``request_finished`` (after a streamed response's last byte), so it is on every line of the
+    request, also Django's own "Not Found" warning written after the middleware returns.
+    """
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
+        request_started.connect(_request_started, dispatch_uid="registry.request_id.start")
+        request_finished.connect(_request_finished, dispatch_uid="registry.request_id.finish")
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _ACCEPTED_ID.fullmatch(incoming) else new_request_id()
-        token = request_id_var.set(request_id)
+        request_id = request_id_var.get()
+        if request_id is None:  # a handler that sends no request_started
+            request_id = new_request_id()
+            request_id_var.set(request_id)
         started = time.perf_counter()
-        try:
-            response = self.get_response(request)
-            response[REQUEST_ID_HEADER] = request_id
-            match = request.resolver_match
-            logger.info(
-                "%s %s %s",
-                request.method,
-                match.view_name if match else "-",
-                response.status_code,
-                extra={
-                    "method": request.method,
-                    "route": match.view_name if match else None,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                },
-            )
-            return response
-        finally:
-            request_id_var.reset(token)
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
+        match = request.resolver_match
+        logger.info(
+            "%s %s %s",
+            request.method,
+            match.view_name if match else "-",
+            response.status_code,
+            extra={
+                "method": request.method,
+                "route": match.view_name if match else None,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return response

@@ -26,6 +26,8 @@ from django.conf import settings
 from django.db import connection
 
 from outcomes.models import FollowUp, QuestionnaireResponse
+from registry.project.celery import app
+from registry.project.logs import request_id_var
 from tests.factories import make_contact, make_patient, make_procedure, make_site
 from tests.outcomes.conftest import ANSWERS
 from tests.services import (
@@ -122,8 +124,8 @@ def database_url(settings_dict: dict) -> str:
     password = quote(settings_dict.get("PASSWORD") or "", safe="")
     auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
     host = quote(settings_dict.get("HOST") or LOCAL, safe="")
-    port = settings_dict.get("PORT") or 5432
-    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{settings_dict['NAME']}"
 
 
 def mail_text(message) -> str:
@@ -180,7 +182,7 @@ def production(transactional_db, tmp_path):
             worker.wait_ready()
             web.wait_answering()
             print(f"production processes up in {time.monotonic() - started:.1f} s")
-            yield web.base, smtp, {"web": web, "worker": worker, "beat": beat}
+            yield web.base, smtp, {"web": web, "worker": worker, "beat": beat, "redis": redis_url}
         finally:
             if collect.poll() is None:
                 collect.kill()
@@ -271,6 +273,24 @@ def test_due_invitation_arrives_by_smtp_and_its_link_completes_the_questionnaire
     assert {status for status, _body in answers} == {200}, answers
     last = answers[-1][1]["checks"]
     assert last["broker"]["ok"] and last["chase_sweep"]["age_seconds"] <= 2 * CHASE_INTERVAL
+
+    # A task queued while a request runs carries its id into the worker's log lines.
+    token_var = request_id_var.set("e2e-request-0001")
+    try:
+        with app.connection_for_write(processes["redis"]) as conn:
+            app.send_task("outcomes.chase_followups", connection=conn)
+    finally:
+        request_id_var.reset(token_var)
+
+    def task_logged():
+        return [
+            line
+            for line in processes["worker"].log().splitlines()
+            if '"request_id": "e2e-request-0001"' in line and "succeeded" in line
+        ]
+
+    (task_line,) = wait_for(task_logged, timeout=20, what="the task's log line")
+    assert json.loads(task_line)["logger"] == "celery.app.trace"
 
     # The web log is JSON, one line per request, naming routes, never the link's token.
     web_log = processes["web"].log()
