@@ -50,7 +50,6 @@ def response_score(*, response: QuestionnaireResponse) -> QuestionnaireResponse:
     return response
 
 
-@transaction.atomic(savepoint=False)
 def response_save_scored(
     *, response: QuestionnaireResponse, submitted_at=None
 ) -> QuestionnaireResponse:
@@ -65,17 +64,19 @@ def response_save_scored(
     if response.is_blank:
         # Saved blank, it would complete the follow-up and stop the chasing for good.
         raise ValidationError(_("A response without any answer is not saved."), code="blank")
-    response_score(response=response)
-    response.full_clean(
-        exclude=["entered_by", "procedure"], validate_unique=False, validate_constraints=False
-    )
-    response.save()
-    # A submitted questionnaire completes its follow-up at once, so no reminder follows.
-    followup_complete(
-        procedure_id=response.procedure_id,
-        timepoint=response.timepoint,
-        submitted_at=submitted_at,
-    )
+    # Refused before any statement, so the caller's transaction stays usable.
+    with transaction.atomic(savepoint=False):
+        response_score(response=response)
+        response.full_clean(
+            exclude=["entered_by", "procedure"], validate_unique=False, validate_constraints=False
+        )
+        response.save()
+        # A submitted questionnaire completes its follow-up at once, so no reminder follows.
+        followup_complete(
+            procedure_id=response.procedure_id,
+            timepoint=response.timepoint,
+            submitted_at=submitted_at,
+        )
     return response
 
 

@@ -83,11 +83,7 @@ def followup_for_token(token: str, *, now: datetime.datetime, for_update: bool =
     # What every questionnaire page needs, in this one query: the patient's language and the
     # answers saved so far.
     queryset = FollowUp.objects.select_related("procedure__patient__site").annotate(
-        preferred_language=Subquery(
-            PatientContact.objects.filter(patient_id=OuterRef("procedure__patient_id")).values(
-                "preferred_language"
-            )[:1]
-        ),
+        preferred_language=_preferred_language(),
         draft_answers=Subquery(
             QuestionnaireDraft.objects.filter(followup_id=OuterRef("pk")).values("answers"),
             output_field=JSONField(),
@@ -107,6 +103,14 @@ def followup_for_token(token: str, *, now: datetime.datetime, for_update: bool =
     return followup
 
 
+def _preferred_language() -> Subquery:
+    return Subquery(
+        PatientContact.objects.filter(patient_id=OuterRef("procedure__patient_id")).values(
+            "preferred_language"
+        )[:1]
+    )
+
+
 def followup_submitted_through(token: str):
     """The follow-up whose answers were submitted through ``token`` (the link's own holder
     sees "already received"), or None."""
@@ -114,6 +118,7 @@ def followup_submitted_through(token: str):
         return None
     return (
         FollowUp.objects.select_related("procedure__patient")
+        .annotate(preferred_language=_preferred_language())
         .filter(
             link_token_hash=token_hash(token),
             link_submitted_at__isnull=False,

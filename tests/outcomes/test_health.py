@@ -148,7 +148,7 @@ def test_admin_home_shows_last_sweep_queue_depth_and_unsent_messages(
     assert sweep in page
     assert '<td id="queue-depth">0</td>' in page
     assert '<td id="unsent-attempts">2 (1 failed)</td>' in page
-    assert '?status__in=pending,failed">' in page
+    assert '?status__in=pending,sending,failed,unknown">' in page
 
 
 @pytest.mark.django_db
