@@ -28,39 +28,10 @@ from tests.factories import (
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 
 
-def ensure_role_groups() -> None:
-    """The live server's tests flush the database, which removes the role groups the
-    migrations created (permissions come back by themselves): grant them again from the
-    migrations' own role tables."""
-    from importlib import import_module
-
-    from django.contrib.auth.models import Group, Permission
-
-    grants = [
-        ("registry", import_module("registry.migrations.0002_role_groups").ROLES),
-        (
-            "outcomes",
-            import_module("outcomes.migrations.0004_cancel_followups_on_death_or_withdrawal").ROLES,
-        ),
-    ]
-    responses = import_module("outcomes.migrations.0002_response_permissions").ROLES
-    grants.append(("outcomes", {n: {"questionnaireresponse": a} for n, a in responses.items()}))
-    for app_label, roles in grants:
-        for name, models in roles.items():
-            group, _created = Group.objects.get_or_create(name=name)
-            codenames = [f"{a}_{m}" for m, actions in models.items() for a in actions]
-            group.permissions.add(
-                *Permission.objects.filter(
-                    content_type__app_label=app_label, codename__in=codenames
-                )
-            )
-
-
 @pytest.fixture
 def nurse_page(browser, live_server, settings):  # noqa: F811
     """A logged-in site nurse, a patient 91 days after a procedure (3-month window open)."""
     settings.SITE_URL = live_server.url
-    ensure_role_groups()
     today = timezone.localdate()
     site = make_site("E2S", name="Test Spine Centre")
     nurse = make_user("Site staff", site, username="nurse.e2e")
