@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import random
 
-from django.db import transaction
+from django.db import models, transaction
 
 from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, FollowUp, QuestionnaireResponse, Timepoint
 from outcomes.responses import response_save_scored
@@ -100,3 +100,73 @@ def create_demo_responses(*, today: datetime.date | None = None) -> int:
             response_save_scored(response=response)
             created += 1
     return created
+
+
+def create_demo_chasing(*, now: datetime.datetime | None = None) -> int:
+    """Give the demo's open, unanswered follow-ups the chasing history they would have by
+    now (invitation, two reminders, the phone worklist), so the dashboard and the worklist
+    have data from the start. Returns how many follow-ups were moved on; a second run finds
+    nothing left to do."""
+    from django.utils import timezone
+
+    from outcomes.followups import links
+    from outcomes.followups.schedule import PLAN_BY_TIMEPOINT, REMINDER_DAYS
+    from outcomes.models import ContactAttempt
+
+    now = now or timezone.now()
+    today = now.date()
+    day = datetime.timedelta(days=1)
+    followups = (
+        FollowUp.objects.filter(
+            procedure__patient__site__code__in=DEMO_SITE_CODES,
+            state__in=[FollowUp.State.SCHEDULED, FollowUp.State.OPEN],
+            window_start__lte=today - REMINDER_DAYS[1] * day,
+            window_end__gte=today,
+            procedure__patient__date_of_death__isnull=True,
+            procedure__patient__consent_withdrawn_date__isnull=True,
+            procedure__patient__contact__consent_to_contact=True,
+        )
+        .exclude(
+            models.Exists(
+                QuestionnaireResponse.objects.filter(
+                    procedure=models.OuterRef("procedure"), timepoint=models.OuterRef("timepoint")
+                )
+            )
+        )
+        .select_related("procedure__patient__site")
+    )
+    moved = 0
+    with transaction.atomic():
+        for followup in followups:
+            if not PLAN_BY_TIMEPOINT[followup.timepoint].chased:
+                continue
+            invited = followup.window_start
+            links.link_issue(followup)
+            followup.state = FollowUp.State.REMINDED
+            followup.invited_on = invited
+            followup.invitations_sent = 1
+            followup.reminders_sent = 2
+            followup.last_contact_on = invited + REMINDER_DAYS[1] * day
+            followup.on_phone_worklist_since = invited + REMINDER_DAYS[1] * day
+            followup.save()
+            site = followup.procedure.patient.site
+            for kind, offset in (
+                (ContactAttempt.Kind.INVITATION, 0),
+                (ContactAttempt.Kind.REMINDER_1, REMINDER_DAYS[0]),
+                (ContactAttempt.Kind.REMINDER_2, REMINDER_DAYS[1]),
+            ):
+                sent = datetime.datetime.combine(
+                    invited + offset * day, datetime.time(9), tzinfo=datetime.UTC
+                )
+                ContactAttempt.objects.get_or_create(
+                    followup=followup,
+                    kind=kind,
+                    defaults={
+                        "site": site,
+                        "status": ContactAttempt.Status.SENT,
+                        "tries": 1,
+                        "sent_at": sent,
+                    },
+                )
+            moved += 1
+    return moved

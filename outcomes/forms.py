@@ -74,7 +74,8 @@ class StaffResponseForm(forms.ModelForm):
         procedure = cleaned.get("procedure")
         levels = {field: cleaned.get(field) for field in EQ5D_FIELDS}
         answered = [field for field, level in levels.items() if level is not None]
-        if not self.errors and all(cleaned.get(field) is None for field in ANSWER_FIELDS):
+        answer_errors = any(field in self.errors for field in ANSWER_FIELDS)
+        if not answer_errors and all(cleaned.get(field) is None for field in ANSWER_FIELDS):
             # A blank response would complete the follow-up and stop the chasing for good.
             raise forms.ValidationError(
                 _(

@@ -113,6 +113,9 @@ class HistoryMixin:
 class SiteScopedAdmin(HistoryMixin, LocalizedEntryMixin, admin.ModelAdmin):
     """Base admin for clinical models: every query is limited to the user's sites."""
 
+    # A filtered list shows its own count only: no second exact COUNT over the whole table.
+    show_full_result_count = False
+
     def get_queryset(self, request):
         return super().get_queryset(request).for_user(request.user)
 

@@ -39,6 +39,8 @@ def make_user(role: str = "Site staff", *sites: Site, username: str | None = Non
     user = get_user_model().objects.create_user(
         username=username, password="pw-for-tests-only", is_staff=True, **fields
     )
+    if not Group.objects.filter(name=role).exists():
+        ensure_role_groups()
     user.groups.add(Group.objects.get(name=role))
     for site in sites:
         site.members.add(user)
@@ -125,3 +127,31 @@ def make_response(procedure: Procedure, timepoint: str = "baseline", **fields):
         for field, answer in zip(ODI_FIELDS, odi, strict=True):
             setattr(response, field, answer)
     return response_save_scored(response=response)
+
+
+def ensure_role_groups() -> None:
+    """Tests on a live server flush the database, which removes the role groups the
+    migrations created (permissions come back by themselves): grant them again from the
+    migrations' own role tables, for the transactional tests that follow."""
+    from importlib import import_module
+
+    from django.contrib.auth.models import Permission
+
+    responses = import_module("outcomes.migrations.0002_response_permissions").ROLES
+    grants = [
+        ("registry", import_module("registry.migrations.0002_role_groups").ROLES),
+        (
+            "outcomes",
+            import_module("outcomes.migrations.0004_cancel_followups_on_death_or_withdrawal").ROLES,
+        ),
+        ("outcomes", {n: {"questionnaireresponse": a} for n, a in responses.items()}),
+    ]
+    for app_label, roles in grants:
+        for name, models in roles.items():
+            group, _created = Group.objects.get_or_create(name=name)
+            codenames = [f"{a}_{m}" for m, actions in models.items() for a in actions]
+            group.permissions.add(
+                *Permission.objects.filter(
+                    content_type__app_label=app_label, codename__in=codenames
+                )
+            )

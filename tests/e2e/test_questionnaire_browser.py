@@ -22,6 +22,7 @@ from outcomes.followups.sweep import followups_ensure, followups_sweep
 from outcomes.instruments.eq5d import eq5d_index
 from outcomes.instruments.odi import odi_score
 from outcomes.models import FollowUp, QuestionnaireResponse
+from tests.e2e.axe import assert_accessible
 from tests.factories import make_contact, make_patient, make_procedure, make_site
 
 ARTIFACTS = Path(os.getenv("TEST_ARTIFACTS_DIR", Path(__file__).parents[2] / "var/test-artifacts"))
@@ -86,11 +87,23 @@ def test_patient_answers_in_danish_on_a_phone_leaves_returns_and_submits_once(br
     page.goto(link)
     assert page.locator("h1").inner_text() == "Dit spørgeskema: 3 måneder"
     assert page.locator("html").get_attribute("lang") == "da"
+    assert "Trin 0" not in page.content()
+    assert_accessible(page, "start (Danish, phone)")
     shoot(page, "01-start")
     page.get_by_role("link", name="Start").click()
 
-    # Pain VAS: the slider (JavaScript enhancement) sets the number field.
-    page.locator("input[type=range]").fill("72")
+    # Pain VAS: the slider shows no handle until touched (50 is not an answer), then sets
+    # the number field.
+    slider = page.locator("input[type=range]")
+    assert slider.get_attribute("class") == "untouched"
+    # Untouched, the slider's native look (with its handle at 50) is switched off.
+    looks = "e => getComputedStyle(e).appearance"
+    assert slider.evaluate(looks) == "none"
+    assert page.get_by_text("Ikke besvaret endnu").is_visible()
+    assert_accessible(page, "pain step (Danish, phone)")
+    slider.fill("72")
+    assert slider.get_attribute("class") == ""
+    assert slider.evaluate(looks) != "none"
     assert page.get_by_label(re.compile("rygsmerter")).input_value() == "72"
     shoot(page, "02-pain")
     page.get_by_role("button", name="Gem og fortsæt").click()
@@ -107,6 +120,7 @@ def test_patient_answers_in_danish_on_a_phone_leaves_returns_and_submits_once(br
     error = page.locator("#id_eq5d_anxiety_depression_error")
     assert error.inner_text() == "Vælg venligst ét svar."
     assert page.locator("#errors").evaluate("e => e === document.activeElement")
+    assert_accessible(page, "missing answer (Danish, phone, error state)")
     shoot(page, "03-health-missing-answer")
     choose(page, "Jeg er ikke ængstelig eller deprimeret")
     page.get_by_role("button", name="Gem og fortsæt").click()
@@ -153,6 +167,7 @@ def test_patient_answers_in_danish_on_a_phone_leaves_returns_and_submits_once(br
     page.get_by_role("button", name="Gem og fortsæt").click()
 
     assert page.locator("h1").inner_text() == "Kontrollér dine svar"
+    assert_accessible(page, "check page (Danish, phone)")
     shoot(page, "06-check")
     page.get_by_role("button", name="Send mine svar").click()
     assert page.locator("h1").inner_text() == "Tak"
@@ -169,11 +184,18 @@ def test_patient_answers_in_danish_on_a_phone_leaves_returns_and_submits_once(br
     followup.refresh_from_db()
     assert followup.state == FollowUp.State.COMPLETED
 
-    # The same link afterwards: only the neutral page.
+    # The same link afterwards says the answers were received (only its holder sees that).
     response = page.goto(link)
-    assert response.status == 404
-    assert page.locator("h1").inner_text() == "Dette link kan ikke bruges"
+    assert response.status == 200
+    assert page.locator("h1").inner_text() == "Vi har allerede modtaget dine svar"
+    assert_accessible(page, "received (Danish, phone)")
     shoot(page, "08-link-after-submit")
+    page.goto(link + "?lang=en")
+    assert page.locator("h1").inner_text() == "Your answers have already been received"
+    assert_accessible(page, "received (English, phone)")
+    page.goto(link.rsplit("/q/", 1)[0] + "/q/" + "A" * 43 + "/")
+    assert page.locator("h1").inner_text() == "This link cannot be used"
+    assert_accessible(page, "neutral page (English, phone)")
     context.close()
 
 

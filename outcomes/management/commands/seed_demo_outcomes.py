@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from outcomes.demo import create_demo_responses
+from outcomes.demo import create_demo_chasing, create_demo_responses
 from outcomes.followups.sweep import followups_ensure
 
 
@@ -15,3 +15,5 @@ class Command(BaseCommand):
         self.stdout.write(f"Follow-up schedules: {created} follow-ups created.")
         answered = create_demo_responses()
         self.stdout.write(f"Demo questionnaire answers: {answered} responses created.")
+        chased = create_demo_chasing()
+        self.stdout.write(f"Demo chasing history: {chased} follow-ups on the phone worklist.")
