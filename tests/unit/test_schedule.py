@@ -138,3 +138,15 @@ def facts(**overrides) -> FollowUpFacts:
 )
 def test_next_step(overrides, today, step):
     assert next_step(facts(**overrides), today) is step
+
+
+def test_the_final_states_are_defined_once():
+    from outcomes.followups import schedule
+    from outcomes.models import FollowUp
+
+    final = set(schedule.FINAL_STATES)
+    assert final == {"completed", "missed", "cancelled"}
+    assert set(FollowUp.FINAL_STATES) == final
+    assert set(FollowUp.State.values) - final == {
+        "scheduled", "open", "invited", "reminded",
+    }  # fmt: skip
