@@ -110,7 +110,7 @@ def create_demo_chasing(*, now: datetime.datetime | None = None) -> int:
     from django.utils import timezone
 
     from outcomes.followups import links
-    from outcomes.followups.schedule import PLAN_BY_TIMEPOINT, REMINDER_DAYS
+    from outcomes.followups.schedule import PLAN_BY_TIMEPOINT, REMINDER_GAP_DAYS
     from outcomes.models import ContactAttempt
 
     now = now or timezone.now()
@@ -120,7 +120,7 @@ def create_demo_chasing(*, now: datetime.datetime | None = None) -> int:
         FollowUp.objects.filter(
             procedure__patient__site__code__in=DEMO_SITE_CODES,
             state__in=[FollowUp.State.SCHEDULED, FollowUp.State.OPEN],
-            window_start__lte=today - REMINDER_DAYS[1] * day,
+            window_start__lte=today - 2 * REMINDER_GAP_DAYS * day,
             window_end__gte=today,
             procedure__patient__date_of_death__isnull=True,
             procedure__patient__consent_withdrawn_date__isnull=True,
@@ -141,19 +141,19 @@ def create_demo_chasing(*, now: datetime.datetime | None = None) -> int:
             if not PLAN_BY_TIMEPOINT[followup.timepoint].chased:
                 continue
             invited = followup.window_start
-            links.link_issue(followup)
+            links.link_issue(followup, now=now)
             followup.state = FollowUp.State.REMINDED
             followup.invited_on = invited
             followup.invitations_sent = 1
             followup.reminders_sent = 2
-            followup.last_contact_on = invited + REMINDER_DAYS[1] * day
-            followup.on_phone_worklist_since = invited + REMINDER_DAYS[1] * day
+            followup.last_contact_on = invited + 2 * REMINDER_GAP_DAYS * day
+            followup.on_phone_worklist_since = invited + 2 * REMINDER_GAP_DAYS * day
             followup.save()
             site = followup.procedure.patient.site
             for kind, offset in (
                 (ContactAttempt.Kind.INVITATION, 0),
-                (ContactAttempt.Kind.REMINDER_1, REMINDER_DAYS[0]),
-                (ContactAttempt.Kind.REMINDER_2, REMINDER_DAYS[1]),
+                (ContactAttempt.Kind.REMINDER_1, REMINDER_GAP_DAYS),
+                (ContactAttempt.Kind.REMINDER_2, 2 * REMINDER_GAP_DAYS),
             ):
                 sent = datetime.datetime.combine(
                     invited + offset * day, datetime.time(9), tzinfo=datetime.UTC
