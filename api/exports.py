@@ -37,6 +37,7 @@ from django.utils.text import capfirst
 
 from api.filters import ProcedureFilter, ResponseFilter, TreatedLevelFilter
 from outcomes.models import QuestionnaireResponse, Timepoint
+from registry.access import staff_code
 from registry.models import (
     Cohort,
     CompletedYears,
@@ -344,6 +345,14 @@ RESPONSES = Export(
             unit="days",
         ),
         *(Column(name, name) for name in RESPONSE_FIELDS),
+        Column(
+            "entered_by",
+            expression=staff_code("entered_by"),
+            label="Staff code of who entered the answers (pseudonymous, never a name; "
+            "empty when the patient answered by link)",
+            type="text",
+            allowed="S and the user's id in five digits, e.g. S00042",
+        ),
     ],
 )
 

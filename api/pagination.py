@@ -1,5 +1,6 @@
 """Cursor pagination: stable under concurrent inserts and never counts the table."""
 
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
 
@@ -10,3 +11,13 @@ class IdCursorPagination(CursorPagination):
     ordering = "id"
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def decode_cursor(self, request):
+        """DRF's cursor, refused (404, as DRF refuses any other bad cursor) when its position
+        is not an id: the position goes into ``id > …`` and must be a whole number."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            position = cursor.position
+            if not (position.isascii() and position.isdigit() and len(position) <= 18):
+                raise NotFound(self.invalid_cursor_message)
+        return cursor

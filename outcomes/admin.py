@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -263,10 +264,26 @@ class FollowUpAdmin(SiteScopedAdmin):
         followup = self.get_object(request, object_id)  # 404 for another site's follow-up
         if request.method != "POST" or not self.has_change_permission(request, followup):
             raise PermissionDenied
-        self._send_link(request, followup)
+        handover = self._send_link(request, followup)
+        if handover:
+            return self._handover_page(request, handover)
         return redirect("admin:outcomes_followup_change", followup.pk)
 
-    def _send_link(self, request, followup) -> None:
+    def _handover_page(self, request, handover: list[tuple]):
+        """New links to hand to patients, shown in this one response and stored nowhere (not
+        in the messages cookie or session)."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Questionnaire links to hand over"),
+            "opts": self.model._meta,
+            "links": handover,
+        }
+        response = TemplateResponse(request, "admin/outcomes/followup/handover.html", context)
+        response["Cache-Control"] = "no-store"
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    def _send_link(self, request, followup) -> list[tuple]:
         try:
             issued = followup_link_resend(followup_id=followup.pk)
         except LinkNotIssued as refusal:
@@ -276,7 +293,7 @@ class FollowUpAdmin(SiteScopedAdmin):
                 % {"followup": followup, "reason": refusal},
                 messages.ERROR,
             )
-            return
+            return []
         if issued.emailed_to:
             self.message_user(
                 request,
@@ -288,20 +305,16 @@ class FollowUpAdmin(SiteScopedAdmin):
             )
         else:
             # No email or no consent to email: staff hand the link over (shown this once).
-            self.message_user(
-                request,
-                _(
-                    "No email on file (or no consent to email). Give the patient this new link; "
-                    "the old one no longer works: %(url)s"
-                )
-                % {"url": issued.url},
-                messages.WARNING,
-            )
+            return [(followup, issued.url)]
+        return []
 
     @admin.action(description=_("Send a new questionnaire link"), permissions=["change"])
     def send_new_link(self, request, queryset):
+        handover = []
         for followup in queryset.select_related("procedure__patient"):
-            self._send_link(request, followup)
+            handover += self._send_link(request, followup)
+        if handover:
+            return self._handover_page(request, handover)
 
     @admin.display(description=_("answers and scores"))
     def scores(self, obj):

@@ -16,6 +16,9 @@ import pytest
 def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.project.settings")
+    # The test client and live servers speak plain HTTP: no redirect to HTTPS, no HSTS.
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
     from registry.project.embedded_db import ensure_database_url
 
     ensure_database_url()
