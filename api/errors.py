@@ -55,6 +55,21 @@ ERRORS = {
 CSV_ERROR = {"type": "string"}
 
 
+PAGING = {"cursor", "page_size"}
+
+
+def _refuse_empty(parameter: dict) -> None:
+    """A filter given empty is refused (400): say so in its schema."""
+    if parameter.get("in") != "query" or parameter["name"] in PAGING:
+        return
+    schema = parameter.get("schema", {})
+    if schema.get("type") == "array":
+        schema["minItems"] = 1
+        schema.setdefault("items", {})["minLength"] = 1
+    elif schema.get("type") == "string" and "enum" not in schema:
+        schema["minLength"] = 1
+
+
 def document_error_responses(result, generator, request, public):
     """drf-spectacular post-processing hook: every operation documents the error answers the
     API really gives, in the media types it gives them in (CSV endpoints answer errors as a
@@ -63,6 +78,8 @@ def document_error_responses(result, generator, request, public):
         for method, operation in path_item.items():
             if method not in {"get", "head"}:
                 continue
+            for parameter in operation.get("parameters", []):
+                _refuse_empty(parameter)
             responses = operation.setdefault("responses", {})
             csv = any("text/csv" in r.get("content", {}) for r in responses.values())
             for status, (description, schema) in ERRORS.items():

@@ -85,6 +85,10 @@ class RegistryFilter(django_filters.FilterSet):
             if name in self.data and any(not str(value).strip() for value in values):
                 self.form.add_error(name, "This parameter is empty: give a value or leave it out.")
                 valid = False
+            elif isinstance(self.filters[name], CodeInFilter) and name in self.data:
+                if any(not item.strip() for value in values for item in str(value).split(",")):
+                    self.form.add_error(name, "An empty item in the list: e.g. AAR,ODE.")
+                    valid = False
         return valid
 
     # Paths from the model, set by each subclass.
