@@ -36,11 +36,17 @@ DETAIL = {
     "properties": {"detail": {"type": "string"}},
     "required": ["detail"],
 }
-# 400: {"detail": "..."} or one list of messages per parameter.
+# 400: {"detail": "..."} or the messages per parameter.
+MESSAGES = {"type": "array", "items": {"type": "string"}}
 BAD_REQUEST = {
     "type": "object",
     "additionalProperties": {
-        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+        "oneOf": [
+            {"type": "string"},
+            MESSAGES,
+            # a list parameter: messages per item ({"site": {"0": ["…"]}})
+            {"type": "object", "additionalProperties": MESSAGES},
+        ]
     },
 }
 ERRORS = {

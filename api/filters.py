@@ -76,19 +76,23 @@ class RegistryFilter(django_filters.FilterSet):
 
     def is_valid(self) -> bool:
         """django-filter ignores a parameter given empty (``?cohort=``); the API refuses it,
-        since a client that sent one meant a filter and would silently get everything."""
+        since a client that sent one meant a filter and would silently get everything. So
+        is an empty item in a list (``?site=AAR,,ODE``)."""
         valid = super().is_valid()
-        for name in self.filters:
-            values = (
-                self.data.getlist(name) if hasattr(self.data, "getlist") else [self.data.get(name)]
-            )
-            if name in self.data and any(not str(value).strip() for value in values):
+        for name, filter_ in self.filters.items():
+            if name not in self.data:
+                continue
+            if hasattr(self.data, "getlist"):
+                values = [str(value) for value in self.data.getlist(name)]
+            else:
+                values = [str(self.data.get(name))]
+            items = [item for value in values for item in value.split(",")]
+            if any(not value.strip() for value in values):
                 self.form.add_error(name, "This parameter is empty: give a value or leave it out.")
                 valid = False
-            elif isinstance(self.filters[name], CodeInFilter) and name in self.data:
-                if any(not item.strip() for value in values for item in str(value).split(",")):
-                    self.form.add_error(name, "An empty item in the list: e.g. AAR,ODE.")
-                    valid = False
+            elif isinstance(filter_, CodeInFilter) and any(not item.strip() for item in items):
+                self.form.add_error(name, "An empty item in the list: e.g. AAR,ODE.")
+                valid = False
         return valid
 
     # Paths from the model, set by each subclass.

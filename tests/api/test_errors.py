@@ -182,3 +182,18 @@ def test_new_tokens_live_ninety_days_by_default(auditor_a):
     instance, _token = api_token_create(user=auditor_a)
     lifetime = instance.expiry - instance.created
     assert round(lifetime.total_seconds() / 86400) == 90
+
+
+@pytest.mark.parametrize("page_size", ["abc", "0", "1.5", "1001", "-3"])
+def test_a_page_size_outside_1_to_1000_is_a_400_not_ignored(registry, api_a, page_size):
+    response = api_a.get("/api/v1/procedures", {"page_size": page_size})
+
+    assert response.status_code == 400
+    assert response.json() == {"page_size": ["A whole number from 1 to 1000."]}
+
+
+def test_an_empty_item_in_the_site_list_is_refused(registry, api_a):
+    response = api_a.get("/api/v1/procedures?site=AAA,,BBB")
+
+    assert response.status_code == 400
+    assert response.json() == {"site": ["An empty item in the list: e.g. AAR,ODE."]}

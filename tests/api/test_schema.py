@@ -90,7 +90,7 @@ schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=Non
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # committed for the server
 @schema.parametrize()
 @settings(
-    max_examples=15,
+    max_examples=10,
     derandomize=True,  # the same cases on every CI run; explore with more examples locally
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
