@@ -40,18 +40,19 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}:{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def live_registry(registry, auditor_a):
+@pytest.fixture(scope="module")
+def live_server_url(django_db_setup, django_db_blocker):
     """The registry served by its own process with the real settings (DEBUG off, the real
-    throttling, error pages and middleware) over the test database, and a token of site A's
-    auditor. Rates are raised only so that the run itself is not throttled."""
-    _instance, token = api_token_create(user=auditor_a)
+    throttling, error pages and middleware) over the test database, for the whole module.
+    Rates are raised only so that the run itself is not throttled."""
+    with django_db_blocker.unblock():
+        database_url = _database_url()
     port = _free_port()
     log_path = django_settings.VAR_DIR / "schemathesis-server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url,
         "DEBUG": "0",
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback
@@ -76,10 +77,17 @@ def live_registry(registry, auditor_a):
                 except OSError:
                     assert server.poll() is None, f"the server stopped: see {log_path}"
                     time.sleep(0.2)
-            yield base, token
+            yield base
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+@pytest.fixture
+def live_registry(live_server_url, registry, auditor_a):
+    """The live server over the test registry (committed), and a token of site A's auditor."""
+    _instance, token = api_token_create(user=auditor_a)
+    return live_server_url, token
 
 
 # The schema as /api/schema/ serves it (drf-spectacular), generated at collection: it needs

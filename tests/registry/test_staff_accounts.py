@@ -154,3 +154,11 @@ def test_managers_need_an_authenticator_when_the_setting_is_on(client, manager, 
 def test_managers_log_in_without_a_second_factor_when_the_setting_is_off(client, manager):
     assert login(client, "manager", PASSWORD).status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+def test_a_manager_session_without_the_second_factor_cannot_read_the_api(client, manager, settings):
+    client.force_login(manager)
+    assert client.get("/api/v1/patients").status_code == 200
+    settings.OTP_REQUIRED_FOR_MANAGERS = True
+
+    assert client.get("/api/v1/patients").status_code == 403
