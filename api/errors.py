@@ -3,7 +3,6 @@ valid credentials, and the schema documenting those answers."""
 
 from __future__ import annotations
 
-from django.http import JsonResponse
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -20,13 +19,6 @@ def exception_handler(exc, context):
         if request is not None and not throttle.allow_request(request, context.get("view")):
             exc = exceptions.Throttled(throttle.wait())
     return drf_exception_handler(exc, context)
-
-
-# --- Django's own error pages under /api/: JSON like the rest of the API ------------------------
-
-
-def json_error(status: int, detail: str) -> JsonResponse:
-    return JsonResponse({"detail": detail}, status=status)
 
 
 # --- the schema ---------------------------------------------------------------------------------
