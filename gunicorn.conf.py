@@ -23,7 +23,7 @@ max_requests_jitter = max_requests // 10
 forwarded_allow_ips = os.getenv("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 # The access log: method, path without its query string and with any questionnaire-link token
-# replaced by <token>, status, bytes, milliseconds, request id. With LOG_FORMAT=json the
+# replaced by [redacted], status, bytes, milliseconds, request id. With LOG_FORMAT=json the
 # application writes a JSON line per request instead (registry.project.logs).
 logger_class = "registry.project.gunicorn_logging.RedactingLogger"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'

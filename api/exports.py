@@ -42,6 +42,7 @@ from api.filters import (
     TreatedLevelFilter,
 )
 from outcomes.models import QuestionnaireResponse, Timepoint
+from registry.access import staff_code
 from registry.models import (
     Cohort,
     CompletedYears,
@@ -352,6 +353,14 @@ RESPONSES = Export(
             unit="days",
         ),
         *(Column(name, name) for name in RESPONSE_FIELDS),
+        Column(
+            "entered_by",
+            expression=staff_code("entered_by"),
+            label="Staff code of who entered the answers (pseudonymous, never a name; "
+            "empty when the patient answered by link)",
+            type="text",
+            allowed="S and the user's id in five digits, e.g. S00042",
+        ),
     ],
 )
 

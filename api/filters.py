@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 
 import django_filters
+from django import forms
 from django.db.models import Exists, OuterRef, Q
 
 from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
@@ -20,6 +21,27 @@ ISO_DATE = "%Y-%m-%d"
 def _utc(moment: datetime.datetime) -> datetime.datetime:
     """In UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 lets through."""
     return moment.astimezone(datetime.UTC)
+
+
+class UTCIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 time, converted to UTC while the form is cleaned, so that a time at the
+    edge of the calendar (``0001-01-01T00:00:00+00:01``, ``9999-12-31T23:59:59-23:00``),
+    which has no UTC equivalent, is a 400 naming the parameter rather than a server error."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return _utc(moment)
+        except OverflowError:
+            raise forms.ValidationError(
+                "This time is outside the calendar once converted to UTC.", code="overflow"
+            ) from None
+
+
+class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
 
 
 class CodeInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
@@ -47,10 +69,31 @@ class RegistryFilter(django_filters.FilterSet):
         method="filter_etiology",
         label="A treated level of this etiology",
     )
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = UTCIsoDateTimeFilter(
         method="filter_updated_since",
         label="Changed at or after this time (ISO 8601), for incremental pulls",
     )
+
+    def is_valid(self) -> bool:
+        """django-filter ignores a parameter given empty (``?cohort=``); the API refuses it,
+        since a client that sent one meant a filter and would silently get everything. So
+        is an empty item in a list (``?site=AAR,,ODE``)."""
+        valid = super().is_valid()
+        for name, filter_ in self.filters.items():
+            if name not in self.data:
+                continue
+            if hasattr(self.data, "getlist"):
+                values = [str(value) for value in self.data.getlist(name)]
+            else:
+                values = [str(self.data.get(name))]
+            items = [item for value in values for item in value.split(",")]
+            if any(not value.strip() for value in values):
+                self.form.add_error(name, "This parameter is empty: give a value or leave it out.")
+                valid = False
+            elif isinstance(filter_, CodeInFilter) and any(not item.strip() for item in items):
+                self.form.add_error(name, "An empty item in the list: e.g. AAR,ODE.")
+                valid = False
+        return valid
 
     # Paths from the model, set by each subclass.
     site_lookup = "procedure__patient__site__code"
@@ -77,7 +120,7 @@ class RegistryFilter(django_filters.FilterSet):
         return queryset.filter(Exists(levels))
 
     def filter_updated_since(self, queryset, name, value):
-        return queryset.filter(updated_at__gte=_utc(value))
+        return queryset.filter(updated_at__gte=value)
 
 
 class PatientFilter(RegistryFilter):
@@ -103,7 +146,6 @@ class ProcedureFilter(RegistryFilter):
     def filter_updated_since(self, queryset, name, value):
         """A procedure counts as changed when it or one of its treated levels (nested in
         it) changed."""
-        value = _utc(value)
         levels = TreatedLevel.objects.filter(procedure=OuterRef("pk"), updated_at__gte=value)
         return queryset.filter(Q(updated_at__gte=value) | Exists(levels))
 

@@ -5,6 +5,7 @@ API tokens themselves are django-rest-knox's ``AuthToken`` (only a SHA-512 diges
 
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -37,6 +38,24 @@ class ExportLog(models.Model):
         ordering = ["-started_at", "-id"]
         verbose_name = _("API read or export")
         verbose_name_plural = _("API reads and exports")
+        # The log cannot be rewritten: no row is ever deleted, and a row changes only once,
+        # when its export closes (rows sent, completed, finish time), and nothing else.
+        triggers = [
+            pgtrigger.Protect(name="export_log_no_delete", operation=pgtrigger.Delete),
+            pgtrigger.Protect(
+                name="export_log_close_once",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Condition(
+                    'OLD."finished_at" IS NOT NULL'
+                    ' OR OLD."id" IS DISTINCT FROM NEW."id"'
+                    ' OR OLD."user_id" IS DISTINCT FROM NEW."user_id"'
+                    ' OR OLD."kind" IS DISTINCT FROM NEW."kind"'
+                    ' OR OLD."resource" IS DISTINCT FROM NEW."resource"'
+                    ' OR OLD."filters" IS DISTINCT FROM NEW."filters"'
+                    ' OR OLD."started_at" IS DISTINCT FROM NEW."started_at"'
+                ),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.resource} by {self.user} at {self.started_at:%Y-%m-%d %H:%M}"

@@ -120,7 +120,7 @@ class ProcedureSerializer(serializers.ModelSerializer):
             "adjunct",
             "anaesthesia",
             "image_guidance",
-            "operator",
+            # "operator" (free text, often a name) is left out: staff are not named here.
             "indication",
             "mri_stir_oedema",
             "biopsy_taken",
@@ -188,10 +188,10 @@ class FollowUpSerializer(OfProcedure, serializers.ModelSerializer):
 
 class ResponseSerializer(OfProcedure, serializers.ModelSerializer):
     entered_by = serializers.CharField(
-        source="entered_by.username",
+        source="entered_by_code",
         allow_null=True,
-        default=None,
-        help_text="The staff user who entered it; null when the patient answered by link.",
+        help_text="Pseudonymous code of the staff user who entered it (S and the user's id, "
+        "e.g. S00042; never a name); null when the patient answered by link.",
     )
 
     class Meta:

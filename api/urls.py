@@ -1,3 +1,4 @@
+from django.contrib.auth.decorators import login_required
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
@@ -39,6 +40,14 @@ urlpatterns = [
         name="fhir_questionnaire_response",
     ),
     path("v1/reports/cohorts", views.CohortReportView.as_view(), name="api_cohort_report"),
-    path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    # Behind a login (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]); OPTIONS answers 405.
+    path("schema/", SpectacularAPIView.as_view(metadata_class=None), name="api_schema"),
+    path(
+        "docs/",
+        login_required(
+            SpectacularSwaggerView.as_view(url_name="api_schema", metadata_class=None),
+            login_url="admin:login",
+        ),
+        name="api_docs",
+    ),
 ]

@@ -25,6 +25,7 @@ from api.services import export_log_finish, export_log_read, export_log_start
 from outcomes.models import FollowUp, QuestionnaireResponse
 from outcomes.reports.dataset import ReportFilterError, parse_report_filter
 from outcomes.reports.tables import cohort_report
+from registry.access import staff_code
 from registry.models import (
     CompletedYears,
     Complication,
@@ -156,7 +157,9 @@ class ResponseViewSet(OfProcedureViewSet):
     permission_model = QuestionnaireResponse
     serializer_class = api_serializers.ResponseSerializer
     filterset_class = filters.ResponseFilter
-    related = ("entered_by",)
+
+    def get_queryset(self):
+        return super().get_queryset().annotate(entered_by_code=staff_code("entered_by"))
 
 
 class CohortReportView(APIView):

@@ -287,7 +287,9 @@ class FollowUpAdmin(SiteScopedAdmin):
         if not self.has_change_permission(request, followup):
             raise PermissionDenied
         if request.method == "POST" and "version" in request.POST:
-            self._send_link(request, followup, request.POST["version"])
+            handover = self._send_link(request, followup, request.POST["version"])
+            if handover:
+                return self._handover_page(request, handover)
             return redirect(request.POST.get("next") or self._change_url(followup))
         return self._confirm_send(request, [followup], request.GET.get("next", ""))
 
@@ -314,7 +316,22 @@ class FollowUpAdmin(SiteScopedAdmin):
         }
         return TemplateResponse(request, "admin/outcomes/followup/send_link_confirm.html", context)
 
-    def _send_link(self, request, followup, version: str) -> None:
+    def _handover_page(self, request, handover: list[tuple]):
+        """New links to hand to patients, shown in this one response and stored nowhere (not
+        in the messages cookie or session)."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Questionnaire links to hand over"),
+            "opts": self.model._meta,
+            "links": handover,
+        }
+        response = TemplateResponse(request, "admin/outcomes/followup/handover.html", context)
+        response["Cache-Control"] = "no-store"
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    def _send_link(self, request, followup, version: str) -> list[tuple]:
+        """Send one confirmed link; returns ``[(followup, url)]`` when staff must hand it over."""
         result = followup_link_send_by_staff(
             followup_id=followup.pk, user=request.user, confirmed_version=version
         )
@@ -329,15 +346,7 @@ class FollowUpAdmin(SiteScopedAdmin):
             )
         elif result.outcome is Sent.HANDOVER:
             # No email or no consent to email: staff hand the link over (shown this once).
-            self.message_user(
-                request,
-                _(
-                    "No email on file (or no consent to email). Give the patient this new link; "
-                    "the old one no longer works: %(url)s"
-                )
-                % {"url": result.url},
-                messages.WARNING,
-            )
+            return [(followup, result.url)]
         elif result.outcome is Sent.DUPLICATE:
             self.message_user(
                 request,
@@ -371,16 +380,18 @@ class FollowUpAdmin(SiteScopedAdmin):
                 % {"followup": followup, "reason": result.reason},
                 messages.ERROR,
             )
+        return []
 
     @admin.action(description=_("Send a new questionnaire link"), permissions=["change"])
     def send_new_link(self, request, queryset):
         followups = list(queryset.select_related("procedure__patient__site"))
         if request.POST.get("confirmed") == "yes":
+            handover = []
             for followup in followups:
                 version = request.POST.get(f"version-{followup.pk}")
                 if version is not None:
-                    self._send_link(request, followup, version)
-            return None
+                    handover += self._send_link(request, followup, version)
+            return self._handover_page(request, handover) if handover else None
         return self._confirm_send(request, followups, bulk=True)
 
     @admin.display(description=_("answers and scores"))

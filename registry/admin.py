@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from pghistory.models import Events
 
+from registry.access import is_registry_manager
 from registry.forms import ComplicationForm
 from registry.locale import LocalizedEntryMixin
 from registry.models import (
@@ -167,6 +168,20 @@ class SiteAdmin(HistoryMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return Site.objects.for_user(request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        """Only registry managers grant or remove access to a site; site leads see the
+        members but cannot change them."""
+        fields = list(super().get_readonly_fields(request, obj))
+        if not is_registry_manager(request.user):
+            fields.append("members")
+        return fields
+
+    def history_events(self, request, obj) -> list:
+        """The site's own changes and every membership granted or removed."""
+        members = Events.objects.references(obj).filter(pgh_model="registry.SiteMemberEvent")
+        events = [*super().history_events(request, obj), *members]
+        return sorted(events, key=lambda e: (e.pgh_created_at, e.pgh_id), reverse=True)
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)

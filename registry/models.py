@@ -193,6 +193,17 @@ class Site(models.Model):
             )
 
 
+# Site membership (who may see a site's records) in the audit trail: every grant and removal,
+# with the acting user and time from the request's context, whatever wrote it.
+pghistory.track(
+    pghistory.InsertEvent("member.add"),
+    pghistory.DeleteEvent("member.remove"),
+    obj_field=None,
+    model_name="SiteMemberEvent",
+    app_label="registry",
+)(Site.members.through)
+
+
 class ScopedQuerySet(models.QuerySet):
     """QuerySet of a model that belongs to a site through ``site_path``."""
 

@@ -1,6 +1,13 @@
 import pytest
+from django.core.cache import cache
 
 from tests.factories import make_site, make_user
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """API throttling counts in the (per-process) cache: each test starts with none."""
+    cache.clear()
 
 
 @pytest.fixture

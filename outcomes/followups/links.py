@@ -4,6 +4,10 @@ The token is HMAC-SHA256(SECRET_KEY, follow-up id and a random nonce): 256 bits,
 by the server for reminders, never stored. The database keeps only the nonce and the SHA-256
 of the token, so a copy of the database cannot produce a working link. A new nonce (re-send)
 invalidates the previous link.
+
+Key rotation: a link is checked against the stored SHA-256, so a link already sent keeps
+working whatever the key; a reminder recomputes the token with the current key or, for a link
+issued before a rotation, with the key in ``SECRET_KEY_FALLBACKS`` that made it.
 """
 
 from __future__ import annotations
@@ -30,9 +34,9 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 ANSWERABLE_STATES = (FollowUp.State.OPEN, FollowUp.State.INVITED, FollowUp.State.REMINDED)
 
 
-def _token(followup_id: int, nonce: str) -> str:
+def _token(followup_id: int, nonce: str, key: str | None = None) -> str:
     digest = hmac.new(
-        settings.SECRET_KEY.encode(),
+        (key or settings.SECRET_KEY).encode(),
         f"questionnaire-link:{followup_id}:{nonce}".encode(),
         hashlib.sha256,
     ).digest()
@@ -59,8 +63,22 @@ def link_issue(followup, *, now: datetime.datetime) -> str:
 
 
 def link_token(followup) -> str:
-    """The raw token of the follow-up's current link (for a reminder)."""
-    return _token(followup.pk, followup.link_nonce)
+    """The raw token of the follow-up's current link (for a reminder): made with the current
+    secret key or, after a rotation, with the fallback key that issued it. Should none of the
+    keys make it (a key dropped from the fallbacks too soon), the follow-up gets a new link
+    rather than a reminder with a link that cannot work."""
+    for key in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
+        token = _token(followup.pk, followup.link_nonce, key)
+        if hmac.compare_digest(token_hash(token), followup.link_token_hash or ""):
+            return token
+    token = link_issue(followup)
+    FollowUp.objects.filter(pk=followup.pk).update(
+        link_nonce=followup.link_nonce,
+        link_token_hash=followup.link_token_hash,
+        link_issued_at=followup.link_issued_at,
+        link_opened_at=None,
+    )
+    return token
 
 
 def link_url(token: str) -> str:

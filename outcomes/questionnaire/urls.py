@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from outcomes.questionnaire import views
 
@@ -8,4 +8,6 @@ urlpatterns = [
     path("q/<str:token>/", views.questionnaire_start, name="questionnaire"),
     path("q/<str:token>/check/", views.questionnaire_review, name="questionnaire_review"),
     path("q/<str:token>/<slug:slug>/", views.questionnaire_step, name="questionnaire_step"),
+    # Anything else under q/ (e.g. a token with an encoded slash): the same neutral page.
+    re_path(r"^q/", views.questionnaire_unknown),
 ]

@@ -228,6 +228,13 @@ def questionnaire_review(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @patient_page
+def questionnaire_unknown(request: HttpRequest) -> HttpResponse:
+    """A path under /q/ that is no questionnaire page (a token with ``%2F`` in it, an extra
+    segment): the neutral page, headers and status of any unusable link."""
+    return _unavailable(request)
+
+
+@patient_page
 @require_http_methods(["GET"])
 def questionnaire_thanks(request: HttpRequest) -> HttpResponse:
     return _render(request, "questionnaire/thanks.html", {}, language=_language(request, None))

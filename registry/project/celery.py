@@ -4,6 +4,7 @@ import logging.config
 import os
 
 from celery import Celery, signals
+from celery.signals import after_setup_logger, after_setup_task_logger
 
 from registry.project.logs import request_id_var
 
@@ -61,3 +62,15 @@ def _sweep_when_beat_starts(sender, **kwargs) -> None:
     entry = sender.app.conf.beat_schedule.get("chase-followups")
     if entry is not None:
         sender.app.send_task(entry["task"])
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_tokens_in_worker_logs(logger, **kwargs) -> None:
+    """Celery installs its own handlers on the worker's loggers: give each of them the
+    filter every Django handler has, so no questionnaire token is written in clear."""
+    from registry.project.redaction import RedactTokensFilter
+
+    for handler in logger.handlers:
+        if not any(isinstance(f, RedactTokensFilter) for f in handler.filters):
+            handler.addFilter(RedactTokensFilter())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from gunicorn.glogging import Logger
 
-from registry.project.logs import redact
+from registry.project.redaction import redact
 
 _QUERY_ATOMS = ("q", "{query_string}e")
 _URL_ATOMS = ("f", "{raw_uri}e", "{http_referer}e", "{referer}i")

