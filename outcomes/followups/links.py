@@ -22,6 +22,7 @@ import secrets
 from django.conf import settings
 from django.db.models import JSONField, OuterRef, Subquery
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from outcomes.followups.schedule import local_today
 from outcomes.models import FollowUp, QuestionnaireDraft
@@ -71,7 +72,7 @@ def link_token(followup) -> str:
         token = _token(followup.pk, followup.link_nonce, key)
         if hmac.compare_digest(token_hash(token), followup.link_token_hash or ""):
             return token
-    token = link_issue(followup)
+    token = link_issue(followup, now=timezone.now())
     FollowUp.objects.filter(pk=followup.pk).update(
         link_nonce=followup.link_nonce,
         link_token_hash=followup.link_token_hash,

@@ -425,7 +425,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id", "redact_tokens", "request_as_route"],
+            "filters": ["request_id", "request_as_route", "redact_tokens"],
         },
         "mail_admins": {
             "level": "ERROR",

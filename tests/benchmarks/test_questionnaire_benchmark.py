@@ -36,6 +36,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from outcomes.followups import links
 from outcomes.followups.sweep import followups_ensure
@@ -72,7 +73,7 @@ def _invited_links(count: int) -> list[str]:
     followups = list(FollowUp.objects.filter(procedure_id__in=ids, timepoint="month_3"))
     tokens = []
     for followup in followups:
-        tokens.append(links.link_issue(followup))
+        tokens.append(links.link_issue(followup, now=timezone.now()))
         followup.state = FollowUp.State.INVITED
         followup.invited_on = today
     FollowUp.objects.bulk_update(

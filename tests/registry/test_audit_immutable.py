@@ -13,6 +13,7 @@ from pghistory.models import Event
 from api.models import ExportLog
 from api.services import export_log_finish, export_log_start
 from outcomes.followups.sweep import followups_ensure
+from outcomes.models import ContactAttempt
 from registry.models import Patient
 from tests.factories import (
     make_complication,
@@ -58,6 +59,10 @@ def history(site_a):
     make_complication(procedure)
     make_response(procedure, "baseline", vas_pain=60)
     followups_ensure(procedure_ids=[procedure.pk])
+    attempt = ContactAttempt.objects.create(
+        site=site_a, kind="digest", digest_date=timezone.localdate()
+    )
+    ContactAttempt.objects.filter(pk=attempt.pk).update(status="sent")  # an UPDATE event too
     site_a.members.add(make_user("Site staff"))
     return patient
 

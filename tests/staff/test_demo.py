@@ -1,6 +1,7 @@
 """The demo: `seed_demo` alone leaves data for the report, the dashboard and the worklist."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from outcomes.models import FollowUp, QuestionnaireResponse
@@ -20,7 +21,7 @@ def test_the_demo_has_data_on_the_dashboard_and_the_worklist(client):
 
     call_command("seed_demo", patients=150, no_progress=True)
     call_command("seed_demo_outcomes")  # a second run adds nothing twice
-    client.login(username="nurse.aar", password="registry-demo")
+    client.force_login(get_user_model().objects.get(username="nurse.aar"))
     worklist = client.get(reverse("staff_due_list")).context["worklist"]
     assert len(worklist) >= 1
     assert all(f.procedure.patient.site.code == "AAR" for f in worklist)
