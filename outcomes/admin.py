@@ -25,6 +25,7 @@ from outcomes.models import (
 from outcomes.responses import response_save_scored
 from registry.admin import ProcedureAdmin, SiteScopedAdmin
 from registry.models import Procedure, Site
+from registry.warnings import warning_acknowledge
 
 
 @admin.register(QuestionnaireResponse)
@@ -61,6 +62,15 @@ class QuestionnaireResponseAdmin(SiteScopedAdmin):
         (_("Pain"), {"fields": ["vas_pain"]}),
         (_("EQ-5D"), {"fields": [*EQ5D_FIELDS, "eq_vas"]}),
         (_("Oswestry Disability Index v2.1a"), {"fields": ODI_FIELDS}),
+        (
+            _("Warnings"),
+            {
+                "fields": ["save_anyway", "warning_reason"],
+                "description": _(
+                    "Answers dated far outside their window are saved only with a reason."
+                ),
+            },
+        ),
         (
             _("Scores (computed)"),
             {
@@ -105,6 +115,15 @@ class QuestionnaireResponseAdmin(SiteScopedAdmin):
         if not change:
             obj.entered_by = request.user
         response_save_scored(response=obj)
+        if form.entry_warnings:
+            # Only reached with "save anyway" and a reason (StaffResponseForm.clean).
+            warning_acknowledge(
+                record=obj,
+                site=obj.procedure.patient.site,
+                warnings=form.entry_warnings,
+                reason=form.cleaned_data["warning_reason"],
+                user=request.user,
+            )
         if obj.odi_score is None and obj.odi_missing:
             messages.warning(
                 request,

@@ -1139,3 +1139,7 @@ class Complication(models.Model):
                 errors.update(validation.future_errors({"date": self.date}, patient.site.time_zone))
         if errors:
             raise ValidationError(errors)
+
+
+# Data-quality records (warnings saved anyway, queries to sites) live in their own module.
+from registry.quality_models import DataQuery, WarningAcknowledgement  # noqa: E402, F401
