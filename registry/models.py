@@ -606,10 +606,7 @@ class Procedure(models.Model):
     biopsy_taken = models.BooleanField(default=False)
     biopsy_result = models.CharField(max_length=16, choices=BiopsyResult, blank=True)
     fluoroscopy_time_s = models.PositiveIntegerField(
-        _("fluoroscopy time (s)"),
-        null=True,
-        blank=True,
-        validators=[validation.validate_not_negative],
+        _("fluoroscopy time (s)"), null=True, blank=True
     )
     dose_area_product = models.DecimalField(
         _("dose-area product (Gy·cm²)"),
@@ -853,7 +850,11 @@ class TreatedLevel(models.Model):
         ordering = ["procedure", "level"]
         constraints = [
             models.UniqueConstraint(
-                fields=["procedure", "level"], name="treatedlevel_one_row_per_level"
+                fields=["procedure", "level"],
+                name="treatedlevel_one_row_per_level",
+                violation_error_message=_(
+                    "This vertebra is entered twice: record each vertebra once per procedure."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(level__gte=2, level__lte=25), name="treatedlevel_level_c2_s1"

@@ -226,16 +226,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterField(
             model_name="procedure",
-            name="fluoroscopy_time_s",
-            field=models.PositiveIntegerField(
-                blank=True,
-                null=True,
-                validators=[registry.validation.validate_not_negative],
-                verbose_name="fluoroscopy time (s)",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="procedure",
             name="notes",
             field=models.TextField(blank=True, validators=[registry.validation.validate_no_cpr]),
         ),
@@ -264,16 +254,6 @@ class Migration(migrations.Migration):
                 null=True,
                 validators=[registry.validation.validate_not_negative],
                 verbose_name="dose-area product (Gy·cm²)",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="procedureevent",
-            name="fluoroscopy_time_s",
-            field=models.PositiveIntegerField(
-                blank=True,
-                null=True,
-                validators=[registry.validation.validate_not_negative],
-                verbose_name="fluoroscopy time (s)",
             ),
         ),
         migrations.AlterField(
@@ -571,6 +551,15 @@ class Migration(migrations.Migration):
                 condition=models.Q(("cement_volume_ml__gt", 0), ("cement_volume_ml__lte", 20)),
                 name="treatedlevel_cement_volume_0_20",
                 violation_error_message="The cement volume must be more than 0 mL.",
+            ),
+        ),
+        migrations.AlterConstraint(
+            model_name="treatedlevel",
+            name="treatedlevel_one_row_per_level",
+            constraint=models.UniqueConstraint(
+                fields=("procedure", "level"),
+                name="treatedlevel_one_row_per_level",
+                violation_error_message="This vertebra is entered twice: record each vertebra once per procedure.",
             ),
         ),
     ]
