@@ -462,3 +462,7 @@ class LinkFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} failures from {self.client_key[:8]}… at {self.window_start}"
+
+
+# Data-quality runs and their findings live with the rules (outcomes/quality/).
+from outcomes.quality.models import QualityFinding, QualityRun  # noqa: E402, F401
