@@ -15,6 +15,8 @@ from outcomes.quality.rules import RULES, RULES_BY_ID
 from registry.models import Site
 from registry.validation import site_today
 
+KEEP_RUNS = datetime.timedelta(days=60)
+
 
 @transaction.atomic
 def quality_run(*, sites=None, user=None, now: datetime.datetime | None = None) -> list:
@@ -43,6 +45,8 @@ def quality_run(*, sites=None, user=None, now: datetime.datetime | None = None) 
         QualityFinding.objects.bulk_create(findings, batch_size=1000)
         run.finished_at = timezone.now()
         run.save(update_fields=["counts", "finished_at"])
+        # Keep two months of runs per site; the page and the CSV read only the latest.
+        QualityRun.objects.filter(site=site, started_at__lt=now - KEEP_RUNS).delete()
         runs.append(run)
     return runs
 
