@@ -17,7 +17,12 @@ from outcomes.questionnaire.items import (
     odi_choices,
 )
 from registry.forms import RegistryModelForm, SaveAnywayFormMixin, save_anyway_given
-from registry.warnings import SAVE_ANYWAY_MESSAGE, EntryWarning, warnings_text
+from registry.warnings import (
+    SAVE_ANYWAY_MESSAGE,
+    EntryWarning,
+    warnings_not_yet_acknowledged,
+    warnings_text,
+)
 
 
 def answer_field(label, choices) -> forms.TypedChoiceField:
@@ -107,7 +112,7 @@ class StaffResponseForm(SaveAnywayFormMixin, RegistryModelForm):
         days = days_outside_window(timepoint, procedure.date, answered_on)
         if days < FAR_OUTSIDE_WINDOW_DAYS:
             return
-        self.entry_warnings = [
+        warnings = [
             EntryWarning(
                 "response_far_outside_window",
                 str(
@@ -119,7 +124,9 @@ class StaffResponseForm(SaveAnywayFormMixin, RegistryModelForm):
                 ),
             )
         ]
-        if not save_anyway_given(self.data):
+        instance = self.instance if self.instance.pk else None
+        self.entry_warnings = warnings_not_yet_acknowledged(instance, warnings)
+        if self.entry_warnings and not save_anyway_given(self.data):
             raise ValidationError(
                 SAVE_ANYWAY_MESSAGE % {"warnings": warnings_text(self.entry_warnings)},
                 code="needs_save_anyway",

@@ -16,6 +16,7 @@ from registry.warnings import (
     SAVE_ANYWAY_MESSAGE,
     EntryWarning,
     procedure_warnings,
+    warnings_not_yet_acknowledged,
     warnings_text,
 )
 
@@ -98,13 +99,16 @@ class TreatedLevelFormSet(StrictInlineFormSet):
         if not live:
             raise ValidationError(AT_LEAST_ONE_LEVEL_MESSAGE, code="no_level")
         procedure = self.instance
-        self.entry_warnings = procedure_warnings(
-            level_count=len(live),
-            absolute_contraindications=list(procedure.absolute_contraindications or []),
-            levels=[
-                (form.cleaned_data.get("level"), form.cleaned_data.get("cement_volume_ml"))
-                for form in live
-            ],
+        self.entry_warnings = warnings_not_yet_acknowledged(
+            procedure if procedure.pk else None,
+            procedure_warnings(
+                level_count=len(live),
+                absolute_contraindications=list(procedure.absolute_contraindications or []),
+                levels=[
+                    (form.cleaned_data.get("level"), form.cleaned_data.get("cement_volume_ml"))
+                    for form in live
+                ],
+            ),
         )
         if self.entry_warnings and not save_anyway_given(self.data):
             raise ValidationError(

@@ -109,3 +109,18 @@ def warning_acknowledge(*, record, site, warnings: list[EntryWarning], reason: s
     acknowledgement.full_clean()
     acknowledgement.save()
     return acknowledgement
+
+
+def warnings_not_yet_acknowledged(record, warnings: list[EntryWarning]) -> list[EntryWarning]:
+    """``warnings`` minus those already saved anyway for ``record`` with the same text, so a
+    later edit of an acknowledged record does not ask for the same reason again."""
+    if record is None or record.pk is None or not warnings:
+        return warnings
+    from registry.quality_models import WarningAcknowledgement
+
+    seen = set()
+    for messages in WarningAcknowledgement.objects.filter(
+        content_type=ContentType.objects.get_for_model(record), object_id=record.pk
+    ).values_list("messages", flat=True):
+        seen.update(messages)
+    return [warning for warning in warnings if warning.message not in seen]

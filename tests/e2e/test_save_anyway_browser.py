@@ -8,15 +8,42 @@ import shutil
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from playwright.sync_api import sync_playwright
 
 from registry.models import WarningAcknowledgement
 from tests.e2e.test_questionnaire_browser import CHROMIUM_FLAGS, shoot
-from tests.factories import make_patient, make_procedure, make_site, make_user
+from tests.factories import make_patient, make_procedure, make_site
 
 PASSWORD = "pw-for-tests-only"
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+
+
+def site_staff(site):
+    """A research nurse at ``site`` with site staff's permissions on procedures. Given
+    directly: a transactional test run before this one empties the role groups (created by a
+    data migration), while Django recreates the permissions themselves."""
+    nurse = get_user_model().objects.create_user(
+        username="nurse.brw", password=PASSWORD, is_staff=True
+    )
+    codenames = [
+        "view_patient",
+        "view_procedure",
+        "change_procedure",
+        "view_treatedlevel",
+        "add_treatedlevel",
+        "change_treatedlevel",
+        "view_site",
+        "view_dataquery",
+        "view_warningacknowledgement",
+    ]
+    nurse.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="registry", codename__in=codenames)
+    )
+    site.members.add(nurse)
+    return nurse
 
 
 @pytest.fixture
@@ -34,7 +61,7 @@ def chromium(monkeypatch):
 
 def test_unusual_cement_volume_saves_only_with_save_anyway_and_a_reason(chromium, live_server):
     site = make_site("BRW")
-    nurse = make_user("Site staff", site, username="nurse.brw")
+    nurse = site_staff(site)
     procedure = make_procedure(make_patient(site), "osteoporotic")  # T12, 4.5 mL
     level = procedure.levels.get()
     page = chromium.new_page(**DESKTOP)

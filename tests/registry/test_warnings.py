@@ -84,3 +84,26 @@ def test_answers_inside_their_window_need_no_reason(client_a, site_a):
     saved = client_a.post(url, response_form(procedure, answered_on=in_window))
     assert saved.status_code == 302
     assert WarningAcknowledgement.objects.count() == 0
+
+
+def test_a_warning_saved_anyway_is_not_asked_again_on_the_next_edit(client_a, site_a):
+    from tests.registry.test_validation_table import page_data
+
+    procedure = make_procedure(
+        make_patient(site_a, consent_date=PROCEDURE_DAY), "osteoporotic", date=PROCEDURE_DAY
+    )
+    url = reverse("admin:registry_procedure_change", args=[procedure.pk])
+    data = page_data(client_a.get(url)) | {"levels-0-cement_volume_ml": "12.0"}
+    assert client_a.post(url, data).status_code == 200  # warning: needs a reason
+    reason = "Large lytic defect; volume from the operative note."
+    saved = client_a.post(url, data | {"save_anyway": "on", "warning_reason": reason})
+    assert saved.status_code == 302
+
+    again = page_data(client_a.get(url)) | {"notes": "Checked by the monitor."}
+    assert client_a.post(url, again).status_code == 302
+    procedure.refresh_from_db()
+    assert procedure.notes == "Checked by the monitor."
+    assert WarningAcknowledgement.objects.count() == 1
+
+    more = page_data(client_a.get(url)) | {"levels-0-cement_volume_ml": "13.0"}
+    assert client_a.post(url, more).status_code == 200  # a new value: a new warning
