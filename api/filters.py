@@ -13,7 +13,7 @@ from django import forms
 from django.db.models import Exists, OuterRef, Q
 
 from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
-from registry.models import Cohort, Complication, Patient, Procedure, TreatedLevel
+from registry.models import Cohort, Complication, DataQuery, Patient, Procedure, TreatedLevel
 
 ISO_DATE = "%Y-%m-%d"
 
@@ -192,3 +192,21 @@ class ResponseFilter(TimepointFilter):
         fields = [
             "site", "date_from", "date_to", "cohort", "etiology", "timepoint", "updated_since",
         ]  # fmt: skip
+
+
+class DataQueryFilter(django_filters.FilterSet):
+    """Queries to sites by site, state and time of the last step."""
+
+    site = CodeInFilter(field_name="site__code", label="Site codes, comma-separated")
+    state = django_filters.ChoiceFilter(choices=DataQuery.State.choices)
+    updated_since = django_filters.IsoDateTimeFilter(
+        method="filter_updated_since",
+        label="Changed at or after this time (ISO 8601), for incremental pulls",
+    )
+
+    class Meta:
+        model = DataQuery
+        fields: list[str] = []
+
+    def filter_updated_since(self, queryset, name, value):
+        return queryset.filter(updated_at__gte=_utc(value))

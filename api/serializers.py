@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from outcomes.models import FollowUp, QuestionnaireResponse
-from registry.models import Cohort, Complication, Patient, Procedure, TreatedLevel
+from registry.models import Cohort, Complication, DataQuery, Patient, Procedure, TreatedLevel
 
 COHORT_CHOICES = Cohort.choices
 TIMESTAMPS = ["updated_at"]
@@ -228,5 +228,37 @@ class ResponseSerializer(OfProcedure, serializers.ModelSerializer):
             "odi_travelling",
             "odi_score",
             "scored_at",
+            *TIMESTAMPS,
+        ]
+
+
+class DataQuerySerializer(serializers.ModelSerializer):
+    """A query to a site: the record (pseudonymised label, type and id), the field, the
+    question and answer, who took each step and when."""
+
+    site = serializers.CharField(source="site.code")
+    record_type = serializers.CharField(source="content_type.model")
+    raised_by = serializers.CharField(source="raised_by.username")
+    answered_by = serializers.CharField(source="answered_by.username", default=None)
+    closed_by = serializers.CharField(source="closed_by.username", default=None)
+
+    class Meta:
+        model = DataQuery
+        fields = [
+            "id",
+            "site",
+            "record_type",
+            "object_id",
+            "record_label",
+            "field_name",
+            "state",
+            "comment",
+            "answer",
+            "raised_by",
+            "raised_at",
+            "answered_by",
+            "answered_at",
+            "closed_by",
+            "closed_at",
             *TIMESTAMPS,
         ]

@@ -12,6 +12,7 @@ router.register("v1/levels", views.TreatedLevelViewSet, basename="api_levels")
 router.register("v1/complications", views.ComplicationViewSet, basename="api_complications")
 router.register("v1/followups", views.FollowUpViewSet, basename="api_followups")
 router.register("v1/responses", views.ResponseViewSet, basename="api_responses")
+router.register("v1/queries", views.DataQueryViewSet, basename="api_queries")
 
 urlpatterns = [
     *router.urls,

@@ -29,6 +29,7 @@ from registry.access import staff_code
 from registry.models import (
     CompletedYears,
     Complication,
+    DataQuery,
     Patient,
     Procedure,
     TreatedLevel,
@@ -289,3 +290,18 @@ class DictionaryView(APIView):
         response = HttpResponse(exports.dictionary_csv(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="dictionary.csv"'
         return response
+
+
+class DataQueryViewSet(LoggedReadOnlyViewSet):
+    """Queries to sites (data resolution) with every step's user and time; the full history
+    of each is in the admin."""
+
+    resource = "queries"
+    permission_model = DataQuery
+    serializer_class = api_serializers.DataQuerySerializer
+    filterset_class = filters.DataQueryFilter
+
+    def get_queryset(self):
+        return DataQuery.objects.for_user(self.request.user).select_related(
+            "site", "content_type", "raised_by", "answered_by", "closed_by"
+        )

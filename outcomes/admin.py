@@ -37,6 +37,7 @@ from outcomes.responses import response_delete, response_save_scored
 from outcomes.tasks import enqueue_send
 from registry.admin import ProcedureAdmin, SiteScopedAdmin
 from registry.models import PatientContact, Procedure, Site
+from registry.warnings import warning_acknowledge
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,15 @@ class QuestionnaireResponseAdmin(SiteScopedAdmin):
         (_("Pain"), {"fields": ["vas_pain"]}),
         (_("EQ-5D"), {"fields": [*EQ5D_FIELDS, "eq_vas"]}),
         (_("Oswestry Disability Index v2.1a"), {"fields": ODI_FIELDS}),
+        (
+            _("Warnings"),
+            {
+                "fields": ["save_anyway", "warning_reason"],
+                "description": _(
+                    "Answers dated far outside their window are saved only with a reason."
+                ),
+            },
+        ),
         (
             _("Scores (computed)"),
             {
@@ -119,6 +129,15 @@ class QuestionnaireResponseAdmin(SiteScopedAdmin):
         if not change:
             obj.entered_by = request.user
         response_save_scored(response=obj)
+        if form.entry_warnings:
+            # Only reached with "save anyway" and a reason (StaffResponseForm.clean).
+            warning_acknowledge(
+                record=obj,
+                site=obj.procedure.patient.site,
+                warnings=form.entry_warnings,
+                reason=form.cleaned_data["warning_reason"],
+                user=request.user,
+            )
         if obj.odi_score is None and obj.odi_missing:
             messages.warning(
                 request,

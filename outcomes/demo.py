@@ -13,6 +13,7 @@ import datetime
 import random
 
 from django.db import models, transaction
+from django.db.models import F
 
 from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, FollowUp, QuestionnaireResponse, Timepoint
 from outcomes.responses import response_save_scored
@@ -170,3 +171,92 @@ def create_demo_chasing(*, now: datetime.datetime | None = None) -> int:
                 )
             moved += 1
     return moved
+
+
+DEMO_ERROR_MARK = "Demo data error (seeded for the data-quality page)."
+
+
+def seed_demo_data_errors() -> int:
+    """Plant a few deliberate data errors in the demo cohort so that the data-quality page has
+    records to show; returns how many were planted (0 when they are there already).
+
+    Each is something the database allows but a rule lists: a complication that needs its
+    level recorded without one (DQ04), EQ-5D answers without a value set (DQ05), an open
+    follow-up after a recorded death (DQ03), a malignant level without a primary tumour
+    (DQ08), a death without a cause (DQ10). Missing baselines (DQ01) and leakages seen only on
+    fluoroscopy (DQ02) occur in the demo by themselves.
+    """
+    from registry.models import Complication, Patient, TreatedLevel
+
+    if Complication.objects.filter(description=DEMO_ERROR_MARK).exists():
+        return 0
+    planted = 0
+    with transaction.atomic():
+        procedure = (
+            Procedure.objects.filter(patient__site__code__in=DEMO_SITE_CODES, levels__isnull=False)
+            .filter(patient__date_of_death__isnull=True)
+            .order_by("patient__registry_id")
+            .first()
+        )
+        if procedure:
+            Complication.objects.create(
+                patient=procedure.patient,
+                procedure=procedure,
+                date=procedure.date,
+                type=Complication.Type.ADJACENT_FRACTURE,
+                cirse_grade=3,
+                relation=Complication.Relation.POSSIBLE,
+                outcome=Complication.Outcome.ONGOING,
+                description=DEMO_ERROR_MARK,
+            )
+            planted += 1
+        response = (
+            QuestionnaireResponse.objects.filter(procedure__patient__site__code="ODE")
+            .exclude(eq5d_version="")
+            .order_by("pk")
+            .first()
+        )
+        if response:
+            QuestionnaireResponse.objects.filter(pk=response.pk).update(
+                eq5d_value_set="", eq5d_index=None
+            )
+            planted += 1
+        followup = (
+            FollowUp.objects.filter(
+                procedure__patient__site__code__in=DEMO_SITE_CODES,
+                procedure__patient__date_of_death__lt=F("due_date"),
+                completed_at__isnull=True,
+            )
+            .exclude(state=FollowUp.State.OPEN)
+            .order_by("pk")
+            .first()
+        )
+        if followup:
+            FollowUp.objects.filter(pk=followup.pk).update(
+                state=FollowUp.State.OPEN, cancel_reason=""
+            )
+            planted += 1
+        pathologic = (
+            Patient.objects.filter(
+                site__code="AAR",
+                procedures__levels__etiology__in=TreatedLevel.MALIGNANT_ETIOLOGIES,
+            )
+            .exclude(primary_tumour="")
+            .order_by("registry_id")
+            .first()
+        )
+        if pathologic:
+            Patient.objects.filter(pk=pathologic.pk).update(
+                primary_tumour="", malignancy_confirmation=""
+            )
+            planted += 1
+        dead = (
+            Patient.objects.filter(site__code="LDN", date_of_death__isnull=False)
+            .exclude(cause_of_death="")
+            .order_by("registry_id")
+            .first()
+        )
+        if dead:
+            Patient.objects.filter(pk=dead.pk).update(cause_of_death="")
+            planted += 1
+    return planted

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, FollowUp, QuestionnaireResponse
+from outcomes.followups.schedule import FAR_OUTSIDE_WINDOW_DAYS, days_outside_window
+from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, FollowUp, QuestionnaireResponse, Timepoint
 from outcomes.questionnaire.items import (
     EQ5D_DIMENSIONS,
     EQ_VAS_QUESTION,
@@ -14,6 +16,13 @@ from outcomes.questionnaire.items import (
     VAS_QUESTION,
     eq5d_choices,
     odi_choices,
+)
+from registry.forms import RegistryModelForm, SaveAnywayFormMixin, save_anyway_given
+from registry.warnings import (
+    SAVE_ANYWAY_MESSAGE,
+    EntryWarning,
+    warnings_not_yet_acknowledged,
+    warnings_text,
 )
 
 ANSWER_FIELDS = ["vas_pain", *EQ5D_FIELDS, "eq_vas", *ODI_FIELDS]
@@ -30,7 +39,7 @@ def answer_field(label, choices) -> forms.TypedChoiceField:
     )
 
 
-class StaffResponseForm(forms.ModelForm):
+class StaffResponseForm(SaveAnywayFormMixin, RegistryModelForm):
     """One response with the instrument items as labelled choices.
 
     The EQ-5D items carry the wording of the version the procedure's site uses (3L or 5L);
@@ -58,12 +67,15 @@ class StaffResponseForm(forms.ModelForm):
             for choice in self.fields["mode"].choices
             if choice[0] != QuestionnaireResponse.Mode.WEB_LINK
         ]
+        # The range is the model's validator, so the form and full_clean() say the same.
+        scale = forms.NumberInput(attrs={"min": 0, "max": 100})
         self.fields["vas_pain"] = forms.IntegerField(
-            label=VAS_QUESTION, min_value=0, max_value=100, required=False
+            label=VAS_QUESTION, required=False, widget=scale
         )
         self.fields["eq_vas"] = forms.IntegerField(
-            label=EQ_VAS_QUESTION, min_value=0, max_value=100, required=False
+            label=EQ_VAS_QUESTION, required=False, widget=scale
         )
+        self.entry_warnings: list[EntryWarning] = []
         for name, heading, _three, _five in EQ5D_DIMENSIONS:
             self.fields[f"eq5d_{name}"] = answer_field(heading, eq5d_choices(name, eq5d_levels))
         for name, heading, _answers in ODI_SECTIONS:
@@ -104,6 +116,7 @@ class StaffResponseForm(forms.ModelForm):
                         _("Missing: answer all five EQ-5D questions, or leave all five empty."),
                     )
         self.instance.eq5d_version = site.eq5d_version if answered else ""
+        self._warn_far_outside_window(cleaned, procedure)
         return cleaned
 
     def _check_window(self, procedure, timepoint, answered_on) -> None:
@@ -123,4 +136,31 @@ class StaffResponseForm(forms.ModelForm):
                     "start": date_format(followup.window_start),
                     "date": date_format(answered_on),
                 },
+            )
+
+    def _warn_far_outside_window(self, cleaned, procedure) -> None:
+        answered_on, timepoint = cleaned.get("answered_on"), cleaned.get("timepoint")
+        if not (answered_on and timepoint) or self.errors:
+            return
+        days = days_outside_window(timepoint, procedure.date, answered_on)
+        if days < FAR_OUTSIDE_WINDOW_DAYS:
+            return
+        warnings = [
+            EntryWarning(
+                "response_far_outside_window",
+                str(
+                    _(
+                        "The answers are dated %(days)d days outside the %(timepoint)s window "
+                        "of this procedure."
+                    )
+                    % {"days": days, "timepoint": Timepoint(timepoint).label}
+                ),
+            )
+        ]
+        instance = self.instance if self.instance.pk else None
+        self.entry_warnings = warnings_not_yet_acknowledged(instance, warnings)
+        if self.entry_warnings and not save_anyway_given(self.data):
+            raise ValidationError(
+                SAVE_ANYWAY_MESSAGE % {"warnings": warnings_text(self.entry_warnings)},
+                code="needs_save_anyway",
             )

@@ -10,13 +10,16 @@ import functools
 import operator
 
 import pghistory
+import pgtrigger
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.followups import schedule
 from outcomes.instruments.odi import SECTIONS as ODI_SECTIONS
+from registry import validation
 from registry.models import (
     ScopedQuerySet,
     Site,
@@ -71,7 +74,9 @@ class QuestionnaireResponse(models.Model):
     )
     timepoint = models.CharField(max_length=10, choices=Timepoint)
     mode = models.CharField(max_length=10, choices=Mode)
-    answered_on = models.DateField(_("answered on"))
+    answered_on = models.DateField(
+        _("answered on"), validators=[validation.validate_not_before_1900]
+    )
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -81,7 +86,12 @@ class QuestionnaireResponse(models.Model):
         help_text=_("Empty when the patient answered through their link."),
     )
 
-    vas_pain = models.PositiveSmallIntegerField(_("pain VAS (0–100 mm)"), null=True, blank=True)
+    vas_pain = models.PositiveSmallIntegerField(
+        _("pain VAS (0–100 mm)"),
+        null=True,
+        blank=True,
+        validators=[validation.validate_vas],
+    )
     eq5d_version = models.CharField(
         _("EQ-5D version"), max_length=2, choices=Site.EQ5DVersion, blank=True
     )
@@ -90,7 +100,12 @@ class QuestionnaireResponse(models.Model):
     eq5d_usual_activities = _eq5d_level_field(_("EQ-5D usual activities"))
     eq5d_pain_discomfort = _eq5d_level_field(_("EQ-5D pain / discomfort"))
     eq5d_anxiety_depression = _eq5d_level_field(_("EQ-5D anxiety / depression"))
-    eq_vas = models.PositiveSmallIntegerField(_("EQ VAS (0–100)"), null=True, blank=True)
+    eq_vas = models.PositiveSmallIntegerField(
+        _("EQ VAS (0–100)"),
+        null=True,
+        blank=True,
+        validators=[validation.validate_vas],
+    )
     odi_pain_intensity = _odi_field(_("ODI 1 pain intensity"))
     odi_personal_care = _odi_field(_("ODI 2 personal care"))
     odi_lifting = _odi_field(_("ODI 3 lifting"))
@@ -171,10 +186,75 @@ class QuestionnaireResponse(models.Model):
                 name="response_odi_score_0_100",
             ),
         ]
-        triggers = [touch_updated_at()]
+        triggers = [
+            touch_updated_at(),
+            # Chronology across tables (docs/validation.md): follow-up answers are not dated
+            # before their procedure, no answer is dated outside the patient's life or after
+            # today at the site.
+            pgtrigger.Trigger(
+                name="answered_on_chronology",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                declare=[
+                    ("procedure_date", "date"),
+                    ("born", "date"),
+                    ("died", "date"),
+                    ("today", "date"),
+                ],
+                func="""
+                SELECT p.date, pt.date_of_birth, pt.date_of_death,
+                       (now() AT TIME ZONE s.time_zone)::date
+                  INTO procedure_date, born, died, today
+                  FROM registry_procedure p
+                  JOIN registry_patient pt ON pt.id = p.patient_id
+                  JOIN registry_site s ON s.id = pt.site_id
+                 WHERE p.id = NEW.procedure_id;
+                IF NEW.timepoint <> 'baseline' AND NEW.answered_on < procedure_date THEN
+                    RAISE EXCEPTION 'follow-up answers dated % before the procedure on %',
+                        NEW.answered_on, procedure_date
+                        USING ERRCODE = 'check_violation',
+                        CONSTRAINT = 'response_follow_up_not_before_procedure';
+                END IF;
+                IF NEW.answered_on < born OR NEW.answered_on > died THEN
+                    RAISE EXCEPTION 'answers dated % outside the patient''s life', NEW.answered_on
+                        USING ERRCODE = 'check_violation',
+                        CONSTRAINT = 'response_within_patient_life';
+                END IF;
+                IF NEW.answered_on > today THEN
+                    RAISE EXCEPTION 'answers dated % are in the future', NEW.answered_on
+                        USING ERRCODE = 'check_violation',
+                        CONSTRAINT = 'response_answered_on_not_in_future';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.procedure.patient} – {self.get_timepoint_display()}"
+
+    def clean(self) -> None:
+        if not (self.procedure_id and self.answered_on):
+            return
+        procedure = self.procedure
+        patient = procedure.patient
+        errors: dict[str, str] = {}
+        if self.timepoint != Timepoint.BASELINE and self.answered_on < procedure.date:
+            errors["answered_on"] = _(
+                "Answers for %(timepoint)s cannot be dated before the procedure (%(date)s)."
+            ) % {"timepoint": self.get_timepoint_display(), "date": procedure.date.isoformat()}
+        elif self.answered_on < patient.date_of_birth:
+            errors["answered_on"] = _("The answers are dated before the date of birth.")
+        elif patient.date_of_death and self.answered_on > patient.date_of_death:
+            errors["answered_on"] = _(
+                "The answers are dated after the patient's recorded death (%(date)s)."
+            ) % {"date": patient.date_of_death.isoformat()}
+        else:
+            errors.update(
+                validation.future_errors({"answered_on": self.answered_on}, patient.site.time_zone)
+            )
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def eq5d_state(self) -> str:
@@ -278,7 +358,9 @@ class FollowUp(models.Model):
     last_contact_on = models.DateField(null=True, blank=True)
     on_phone_worklist_since = models.DateField(null=True, blank=True)
     phone_outcome = models.CharField(max_length=20, choices=PhoneOutcome, blank=True)
-    phone_note = models.CharField(max_length=300, blank=True)
+    phone_note = models.CharField(
+        max_length=300, blank=True, validators=[validation.validate_no_cpr]
+    )
     worklist_reason = models.CharField(max_length=16, choices=WorklistReason, blank=True)
     # The site digest that announced this follow-up on the phone worklist (exactly one).
     announced_in = models.ForeignKey(
@@ -331,6 +413,7 @@ class FollowUp(models.Model):
                 condition=~Q(state="completed") | Q(completed_at__isnull=False),
                 name="followup_completed_has_time",
             ),
+            validation.no_cpr_check("followup", "phone_note"),
         ]
         triggers = [touch_updated_at()]
 
@@ -501,3 +584,7 @@ class SweepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.finished_at:%Y-%m-%d %H:%M:%S}"
+
+
+# Data-quality runs and their findings live with the rules (outcomes/quality/).
+from outcomes.quality.models import QualityFinding, QualityRun  # noqa: E402, F401

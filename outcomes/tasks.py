@@ -53,3 +53,11 @@ def chase_followups() -> dict:
 )
 def send_contact_attempt(attempt_id: int) -> str:
     return contact_attempt_send(attempt_id=attempt_id)
+
+
+@shared_task(name="outcomes.data_quality_nightly")
+def data_quality_nightly() -> dict:
+    from outcomes.quality.services import quality_run
+
+    runs = quality_run()
+    return {run.site_id: sum(run.counts.values()) for run in runs}

@@ -22,7 +22,13 @@ from django.utils.translation import gettext_lazy as _
 from pghistory.models import Events
 
 from registry.access import is_registry_manager
-from registry.forms import ComplicationForm
+from registry.forms import (
+    ComplicationForm,
+    ProcedureForm,
+    RegistryModelForm,
+    StrictInlineFormSet,
+    TreatedLevelFormSet,
+)
 from registry.locale import LocalizedEntryMixin
 from registry.models import (
     Cohort,
@@ -33,6 +39,7 @@ from registry.models import (
     Site,
     TreatedLevel,
 )
+from registry.warnings import warning_acknowledge
 
 admin.site.site_header = _("Vertebral augmentation registry")
 admin.site.site_title = _("Registry")
@@ -116,6 +123,7 @@ class SiteScopedAdmin(HistoryMixin, LocalizedEntryMixin, admin.ModelAdmin):
 
     # A filtered list shows its own count only: no second exact COUNT over the whole table.
     show_full_result_count = False
+    form = RegistryModelForm
 
     def get_queryset(self, request):
         return super().get_queryset(request).for_user(request.user)
@@ -154,6 +162,7 @@ class SiteScopedAdmin(HistoryMixin, LocalizedEntryMixin, admin.ModelAdmin):
 
 class PatientContactInline(admin.StackedInline):
     model = PatientContact
+    formset = StrictInlineFormSet
     can_delete = False
     extra = 1
     max_num = 1
@@ -292,6 +301,8 @@ class PatientAdmin(SiteScopedAdmin):
 
 class TreatedLevelInline(LocalizedEntryMixin, admin.StackedInline):
     model = TreatedLevel
+    form = RegistryModelForm
+    formset = TreatedLevelFormSet
     extra = 1
     fields = [
         ("level", "etiology"),
@@ -317,6 +328,7 @@ class ProcedureAdmin(SiteScopedAdmin):
     date_hierarchy = "date"
     search_fields = ["patient__registry_id"]
     autocomplete_fields = ["patient"]
+    form = ProcedureForm
     inlines = [TreatedLevelInline]
     history_includes_related = True
     fieldsets = [
@@ -335,6 +347,16 @@ class ProcedureAdmin(SiteScopedAdmin):
             {"fields": ["fluoroscopy_time_s", "dose_area_product", "length_of_stay_days"]},
         ),
         (None, {"fields": ["notes"]}),
+        (
+            _("Warnings"),
+            {
+                "fields": ["save_anyway", "warning_reason"],
+                "description": _(
+                    "Unusual entries (more than three levels, an absolute contraindication, "
+                    "a cement volume outside the usual range) are saved only with a reason."
+                ),
+            },
+        ),
     ]
 
     def get_queryset(self, request):
@@ -355,31 +377,22 @@ class ProcedureAdmin(SiteScopedAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         procedure = form.instance
-        warn_about_procedure(request, procedure)
-
-
-def warn_about_procedure(request, procedure: Procedure) -> None:
-    """Warnings, not errors: the entry is allowed but unusual enough to double-check."""
-    levels = procedure.levels.count()
-    if levels > Procedure.MAX_LEVELS_WITHOUT_WARNING:
-        messages.warning(
-            request,
-            _(
-                "%(count)d levels were treated in one session. Usual practice is to stage more "
-                "than %(max)d; please check the levels are right."
-            )
-            % {"count": levels, "max": Procedure.MAX_LEVELS_WITHOUT_WARNING},
-        )
-    if procedure.absolute_contraindications:
-        labels = ", ".join(
-            str(Procedure.AbsoluteContraindication(value).label)
-            for value in procedure.absolute_contraindications
-        )
-        messages.warning(
-            request,
-            _("An absolute contraindication is ticked (%(labels)s). Please confirm it is right.")
-            % {"labels": labels},
-        )
+        for formset in formsets:
+            warnings = getattr(formset, "entry_warnings", None)
+            if warnings:
+                # Only reached with "save anyway" and a reason (TreatedLevelFormSet.clean).
+                warning_acknowledge(
+                    record=procedure,
+                    site=procedure.patient.site,
+                    warnings=warnings,
+                    reason=form.cleaned_data["warning_reason"],
+                    user=request.user,
+                )
+                messages.warning(
+                    request,
+                    _("Saved anyway with your reason: %(warnings)s")
+                    % {"warnings": " ".join(w.message for w in warnings)},
+                )
 
 
 @admin.register(TreatedLevel)
@@ -439,3 +452,7 @@ class ComplicationAdmin(SiteScopedAdmin):
     class Media:
         # On the add page, choosing the patient reloads it with their procedures and levels.
         js = ["registry/complication.js"]
+
+
+# Data-quality admin pages (queries to sites, warnings saved anyway).
+from registry import quality_admin  # noqa: E402, F401

@@ -1,13 +1,155 @@
-"""Entry forms of the admin that need more than a ModelForm: choices that depend on the
-record being entered (a complication's procedure and level belong to its patient)."""
+"""Admin forms of the registry core: the model's own refusal messages at the form door, strict
+inline formsets, the "save anyway" step for warnings that need a reason, and choices that
+depend on the record being entered (a complication's procedure and level belong to its
+patient)."""
 
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
+from django.forms.formsets import INITIAL_FORM_COUNT, TOTAL_FORM_COUNT
+from django.forms.models import BaseInlineFormSet
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from registry.models import Complication, Procedure, TreatedLevel
+from registry.validation import validate_no_cpr
+from registry.warnings import (
+    REASON_NEEDED_MESSAGE,
+    SAVE_ANYWAY_MESSAGE,
+    EntryWarning,
+    procedure_warnings,
+    warnings_not_yet_acknowledged,
+    warnings_text,
+)
+
+MANAGEMENT_MESSAGE = _(
+    "The list of %(items)s was sent incomplete or altered. Reload the page and enter it again; "
+    "nothing was saved."
+)
+AT_LEAST_ONE_LEVEL_MESSAGE = _(
+    "Record at least one treated level: a procedure cannot be saved without its vertebrae."
+)
+DUPLICATE_LEVEL_MESSAGE = _("%(level)s is entered twice: record each vertebra once per procedure.")
+
+
+class RegistryModelForm(forms.ModelForm):
+    """A model form that shows the model's own message for a value outside its choices, so
+    the admin and ``full_clean()`` (imports, commands) refuse with the same words."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        default = models.Field.default_error_messages["invalid_choice"]
+        for name, field in self.fields.items():
+            try:
+                model_field = self._meta.model._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue
+            message = getattr(model_field, "error_messages", {}).get("invalid_choice")
+            if message and message != default and "invalid_choice" in field.error_messages:
+                field.error_messages["invalid_choice"] = message
+
+
+class StrictInlineFormSet(BaseInlineFormSet):
+    """Refuses management data that no browser sends: negative form counts, or more
+    initial forms than forms (Django would silently treat them as zero forms)."""
+
+    items = _("rows")
+
+    def clean(self):
+        data = self.management_form.cleaned_data
+        total, initial = data.get(TOTAL_FORM_COUNT), data.get(INITIAL_FORM_COUNT)
+        if total is None or initial is None or total < 0 or initial < 0 or initial > total:
+            raise ValidationError(
+                MANAGEMENT_MESSAGE % {"items": self.items}, code="bad_management_form"
+            )
+        super().clean()
+
+    def live_forms(self) -> list:
+        """The forms that will be saved: filled in and not marked for deletion."""
+        return [
+            form
+            for form in self.forms
+            if getattr(form, "cleaned_data", None)
+            and not (self.can_delete and self._should_delete_form(form))
+        ]
+
+
+class TreatedLevelFormSet(StrictInlineFormSet):
+    """A procedure's levels: at least one, each vertebra once, and the warnings that need
+    "save anyway" with a reason (the fields are on the procedure form)."""
+
+    items = _("treated levels")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.entry_warnings: list[EntryWarning] = []
+
+    def clean(self):
+        data = self.management_form.cleaned_data
+        if self.management_form.is_valid() and (data.get(TOTAL_FORM_COUNT) or 0) >= 0:
+            seen = set()
+            for form in self.live_forms():
+                level = form.cleaned_data.get("level")
+                if level in seen:
+                    label = dict(form.fields["level"].choices).get(level, level)
+                    raise ValidationError(
+                        DUPLICATE_LEVEL_MESSAGE % {"level": label}, code="duplicate_level"
+                    )
+                seen.add(level)
+        super().clean()
+        live = self.live_forms()
+        if not live:
+            raise ValidationError(AT_LEAST_ONE_LEVEL_MESSAGE, code="no_level")
+        procedure = self.instance
+        self.entry_warnings = warnings_not_yet_acknowledged(
+            procedure if procedure.pk else None,
+            procedure_warnings(
+                level_count=len(live),
+                absolute_contraindications=list(procedure.absolute_contraindications or []),
+                levels=[
+                    (form.cleaned_data.get("level"), form.cleaned_data.get("cement_volume_ml"))
+                    for form in live
+                ],
+            ),
+        )
+        if self.entry_warnings and not save_anyway_given(self.data):
+            raise ValidationError(
+                SAVE_ANYWAY_MESSAGE % {"warnings": warnings_text(self.entry_warnings)},
+                code="needs_save_anyway",
+            )
+
+
+def save_anyway_given(data) -> bool:
+    return bool(data.get("save_anyway")) and bool((data.get("warning_reason") or "").strip())
+
+
+class SaveAnywayFormMixin(forms.Form):
+    """Two fields for warnings that need a reason: "save anyway" and the reason."""
+
+    save_anyway = forms.BooleanField(
+        label=_("Save anyway"),
+        required=False,
+        help_text=_("Tick only after checking the values the warning names."),
+    )
+    warning_reason = forms.CharField(
+        label=_("Reason for saving anyway"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[validate_no_cpr],
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("save_anyway") and not (cleaned.get("warning_reason") or "").strip():
+            self.add_error("warning_reason", REASON_NEEDED_MESSAGE)
+        return cleaned
+
+
+class ProcedureForm(SaveAnywayFormMixin, RegistryModelForm):
+    pass
 
 
 class ProcedureChoiceField(forms.ModelChoiceField):
@@ -24,7 +166,7 @@ class TreatedLevelChoiceField(forms.ModelChoiceField):
         }
 
 
-class ComplicationForm(forms.ModelForm):
+class ComplicationForm(RegistryModelForm):
     """Offers only the procedures and treated levels of the complication's patient.
 
     The patient comes from the saved record, the posted form or the add link

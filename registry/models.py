@@ -16,7 +16,7 @@ import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.aggregates import BoolAnd, BoolOr
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import (
     Case,
@@ -30,7 +30,14 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
+from registry import validation
 from registry.fields import MultipleChoiceArrayField
+from registry.validation import (
+    no_cpr_check,
+    not_in_future_sql,
+    validate_no_cpr,
+    validate_not_before_1900,
+)
 
 # History rows snapshot every field but the timestamps, so a save that changes nothing clinical
 # writes no event.
@@ -135,9 +142,12 @@ class Site(models.Model):
     code = models.CharField(
         max_length=12,
         unique=True,
-        validators=[RegexValidator(r"^[A-Z0-9]{2,12}$", _("Use 2–12 capital letters or digits."))],
+        validators=[
+            RegexValidator(r"^[A-Z0-9]{2,12}$", _("Use 2–12 capital letters or digits.")),
+            validate_no_cpr,
+        ],
     )
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_no_cpr])
     time_zone = models.CharField(
         max_length=64, default="Europe/Copenhagen", validators=[validate_time_zone]
     )
@@ -169,6 +179,7 @@ class Site(models.Model):
                 condition=Q(eq5d_value_set__endswith=models.F("eq5d_version")),
                 name="site_value_set_matches_version",
             ),
+            no_cpr_check("site", "code", "name"),
         ]
         triggers = [touch_updated_at()]
 
@@ -292,27 +303,31 @@ class Patient(models.Model):
             RegexValidator(
                 r"^[A-Z0-9][A-Z0-9-]{2,31}$",
                 _("Use capital letters, digits and hyphens (e.g. AAR-0042), never a national id."),
-            )
+            ),
+            validate_no_cpr,
         ],
     )
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
     sex = models.CharField(max_length=6, choices=Sex)
-    date_of_birth = models.DateField()
-    consent_date = models.DateField()
-    consent_withdrawn_date = models.DateField(null=True, blank=True)
-    date_of_death = models.DateField(null=True, blank=True)
+    date_of_birth = models.DateField(validators=[validate_not_before_1900])
+    consent_date = models.DateField(validators=[validate_not_before_1900])
+    consent_withdrawn_date = models.DateField(
+        null=True, blank=True, validators=[validate_not_before_1900]
+    )
+    date_of_death = models.DateField(null=True, blank=True, validators=[validate_not_before_1900])
     cause_of_death = models.CharField(max_length=24, choices=CauseOfDeath, blank=True)
     karnofsky = models.PositiveSmallIntegerField(
         _("Karnofsky performance status"),
         null=True,
         blank=True,
         choices=[(value, f"{value}") for value in KARNOFSKY_VALUES],
+        error_messages={"invalid_choice": validation.KARNOFSKY_MESSAGE},
     )
     asa_class = models.PositiveSmallIntegerField(
         _("ASA class"),
         null=True,
         blank=True,
-        validators=[MinValueValidator(1), MaxValueValidator(6)],
+        validators=[validation.validate_asa_class],
     )
     primary_tumour = models.CharField(max_length=20, choices=PrimaryTumour, blank=True)
     malignancy_confirmation = models.CharField(
@@ -333,6 +348,13 @@ class Patient(models.Model):
             models.CheckConstraint(
                 condition=Q(registry_id__regex=r"^[A-Z0-9][A-Z0-9-]{2,31}$"),
                 name="patient_registry_id_format",
+            ),
+            no_cpr_check("patient", "registry_id"),
+            # The other dates are held after the date of birth by the checks below.
+            models.CheckConstraint(
+                condition=Q(date_of_birth__gte=validation.EARLIEST_DATE),
+                name="patient_born_from_1900",
+                violation_error_message=validation.EARLIEST_MESSAGE,
             ),
             models.CheckConstraint(
                 condition=Q(karnofsky__isnull=True) | Q(karnofsky__in=KARNOFSKY_VALUES),
@@ -383,6 +405,36 @@ class Patient(models.Model):
                 RETURN NEW;
                 """,
             ),
+            pgtrigger.Trigger(
+                name="dates_not_in_future",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                declare=[("today", "date")],
+                func=not_in_future_sql(
+                    ["date_of_birth", "consent_date", "consent_withdrawn_date", "date_of_death"],
+                    "SELECT time_zone FROM registry_site WHERE id = NEW.site_id",
+                    "patient_dates_not_in_future",
+                ),
+            ),
+            pgtrigger.Trigger(
+                name="death_not_before_complication",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                condition=pgtrigger.AnyChange("date_of_death", "date_of_birth"),
+                func="""
+                IF EXISTS (
+                    SELECT 1 FROM registry_complication c WHERE c.patient_id = NEW.id
+                    AND (c.date < NEW.date_of_birth OR c.date > NEW.date_of_death)
+                ) THEN
+                    RAISE EXCEPTION
+                        'patient % has a complication outside birth and death dates',
+                        NEW.registry_id
+                        USING ERRCODE = 'check_violation',
+                        CONSTRAINT = 'patient_death_not_before_complication';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
         ]
 
     def __str__(self) -> str:
@@ -414,6 +466,19 @@ class Patient(models.Model):
                     ) % {"date": last.isoformat()}
         if self.cause_of_death and not self.date_of_death:
             errors["cause_of_death"] = _("Enter the date of death before a cause of death.")
+        if self.date_of_death and self.pk and "date_of_death" not in errors:
+            latest = self.complications.order_by("-date").values_list("date", flat=True).first()
+            if latest and self.date_of_death < latest:
+                errors["date_of_death"] = _(
+                    "The date of death is before this patient's complication on %(date)s."
+                ) % {"date": latest.isoformat()}
+        time_zone = self.site.time_zone if self.site_id else settings.TIME_ZONE
+        dates = {
+            name: getattr(self, name)
+            for name in ("date_of_birth", "consent_date", "consent_withdrawn_date", "date_of_death")
+        }
+        for name, message in validation.future_errors(dates, time_zone).items():
+            errors.setdefault(name, message)
         if errors:
             raise ValidationError(errors)
 
@@ -464,7 +529,7 @@ class PatientContact(models.Model):
         DANISH = "da", "Dansk"
 
     patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="contact")
-    name = models.CharField(max_length=200, blank=True)
+    name = models.CharField(max_length=200, blank=True, validators=[validate_no_cpr])
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
     preferred_language = models.CharField(max_length=2, choices=Language, default=Language.DANISH)
@@ -475,12 +540,25 @@ class PatientContact(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        # Declared so that @constrain_choices can add the language check.
-        constraints: list = []
+        # Also where @constrain_choices adds the language check.
+        constraints = [no_cpr_check("patientcontact", "name")]
         triggers = [touch_updated_at()]
 
     def __str__(self) -> str:
         return f"Contact details of {self.patient}"
+
+
+# Deferred constraint trigger body shared by Procedure (insert) and TreatedLevel (delete, or a
+# level moved to another procedure): the procedure, if it still exists, keeps a level.
+PROCEDURE_HAS_LEVEL_SQL = """
+IF EXISTS (SELECT 1 FROM registry_procedure p WHERE p.id = {procedure_id})
+   AND NOT EXISTS (SELECT 1 FROM registry_treatedlevel l WHERE l.procedure_id = {procedure_id})
+THEN
+    RAISE EXCEPTION 'procedure % has no treated level', {procedure_id}
+        USING ERRCODE = 'check_violation', CONSTRAINT = 'procedure_has_a_level';
+END IF;
+RETURN NULL;
+"""
 
 
 def procedure_cohort(path: str = "pk") -> Coalesce:
@@ -590,12 +668,12 @@ class Procedure(models.Model):
     MAX_LEVELS_WITHOUT_WARNING = 3
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="procedures")
-    date = models.DateField(_("procedure date"))
+    date = models.DateField(_("procedure date"), validators=[validate_not_before_1900])
     technique = models.CharField(max_length=20, choices=Technique)
     adjunct = models.CharField(max_length=8, choices=Adjunct, default=Adjunct.NONE)
     anaesthesia = models.CharField(max_length=10, choices=Anaesthesia)
     image_guidance = models.CharField(max_length=12, choices=ImageGuidance)
-    operator = models.CharField(max_length=100, blank=True)
+    operator = models.CharField(max_length=100, blank=True, validators=[validate_no_cpr])
     indication = models.CharField(max_length=20, choices=Indication)
     mri_stir_oedema = models.BooleanField(_("MRI STIR oedema"), null=True, blank=True)
     biopsy_taken = models.BooleanField(default=False)
@@ -609,7 +687,7 @@ class Procedure(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
-        validators=[MinValueValidator(Decimal("0"))],
+        validators=[validation.validate_not_negative],
     )
     absolute_contraindications = MultipleChoiceArrayField(
         models.CharField(max_length=24, choices=AbsoluteContraindication),
@@ -622,7 +700,7 @@ class Procedure(models.Model):
     length_of_stay_days = models.PositiveSmallIntegerField(
         _("length of stay (days)"), null=True, blank=True, validators=[MaxValueValidator(365)]
     )
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, validators=[validate_no_cpr])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
 
@@ -647,6 +725,7 @@ class Procedure(models.Model):
                 condition=Q(length_of_stay_days__isnull=True) | Q(length_of_stay_days__lte=365),
                 name="procedure_length_of_stay_0_365",
             ),
+            no_cpr_check("procedure", "operator", "notes"),
         ]
         triggers = [
             touch_updated_at(),
@@ -667,6 +746,29 @@ class Procedure(models.Model):
                 RETURN NEW;
                 """,
             ),
+            pgtrigger.Trigger(
+                name="date_not_in_future",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                declare=[("today", "date")],
+                func=not_in_future_sql(
+                    ["date"],
+                    "SELECT s.time_zone FROM registry_patient pt"
+                    " JOIN registry_site s ON s.id = pt.site_id WHERE pt.id = NEW.patient_id",
+                    "procedure_date_not_in_future",
+                ),
+            ),
+            # At least one treated level: checked at commit, so the procedure and its levels
+            # can be inserted in either order within one transaction. On insert only, so a
+            # procedure from before this rule can still be corrected (a data-quality rule
+            # lists those).
+            pgtrigger.Trigger(
+                name="has_a_level",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                timing=pgtrigger.Deferred,
+                func=PROCEDURE_HAS_LEVEL_SQL.format(procedure_id="NEW.id"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -684,8 +786,23 @@ class Procedure(models.Model):
                 ) % {"date": patient.date_of_death.isoformat()}
         if self.biopsy_result and not self.biopsy_taken:
             errors["biopsy_result"] = _("Tick “biopsy taken” before entering a biopsy result.")
+        if patient and "date" not in errors:
+            errors.update(validation.future_errors({"date": self.date}, patient.site.time_zone))
         if errors:
             raise ValidationError(errors)
+
+
+def cement_volume_within_region_maximum() -> Q:
+    """The per-region cement maximum of ``registry.validation`` as a CHECK condition."""
+    bounds = validation.CEMENT_VOLUME_ML
+    # Level values (TreatedLevel.Level, not yet defined while its Meta is built): C2-C7 are
+    # 2-7, T1-T12 8-19, L1-L5 20-24, S1 25; region_of_level() is the same split.
+    return (
+        (Q(level__gt=7) | Q(cement_volume_ml__lte=bounds["cervical"].maximum))
+        & (Q(level__lt=8) | Q(level__gt=19) | Q(cement_volume_ml__lte=bounds["thoracic"].maximum))
+        & (Q(level__lt=20) | Q(level__gt=24) | Q(cement_volume_ml__lte=bounds["lumbar"].maximum))
+        & (Q(level__lt=25) | Q(cement_volume_ml__lte=bounds["sacral"].maximum))
+    )
 
 
 class TreatedLevelQuerySet(ScopedQuerySet):
@@ -779,6 +896,7 @@ class TreatedLevel(models.Model):
         null=True,
         blank=True,
         choices=[(0, "0"), (1, "1 (mild)"), (2, "2 (moderate)"), (3, "3 (severe)")],
+        error_messages={"invalid_choice": validation.GENANT_MESSAGE},
     )
     posterior_wall_defect = models.BooleanField(default=False)
     pedicle_involvement = models.BooleanField(default=False)
@@ -789,7 +907,8 @@ class TreatedLevel(models.Model):
         _("cement volume (mL)"),
         max_digits=4,
         decimal_places=1,
-        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(MAX_CEMENT_VOLUME_ML)],
+        # The most a vertebra holds depends on its region: clean() and the check below.
+        validators=[validation.cement_volume_positive],
     )
     cement_leakage = models.BooleanField(default=False)
     leakage_sites = MultipleChoiceArrayField(models.CharField(max_length=20, choices=LeakageSite))
@@ -804,7 +923,11 @@ class TreatedLevel(models.Model):
         ordering = ["procedure", "level"]
         constraints = [
             models.UniqueConstraint(
-                fields=["procedure", "level"], name="treatedlevel_one_row_per_level"
+                fields=["procedure", "level"],
+                name="treatedlevel_one_row_per_level",
+                violation_error_message=_(
+                    "This vertebra is entered twice: record each vertebra once per procedure."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(level__gte=2, level__lte=25), name="treatedlevel_level_c2_s1"
@@ -817,6 +940,14 @@ class TreatedLevel(models.Model):
             models.CheckConstraint(
                 condition=Q(cement_volume_ml__gt=0, cement_volume_ml__lte=20),
                 name="treatedlevel_cement_volume_0_20",
+                violation_error_message=validation.CEMENT_POSITIVE_MESSAGE,
+            ),
+            models.CheckConstraint(
+                condition=cement_volume_within_region_maximum(),
+                name="treatedlevel_cement_volume_plausible_for_region",
+                violation_error_message=_(
+                    "The cement volume is more than a vertebra of this region can hold."
+                ),
             ),
             # No leakage: no sites, not symptomatic, no detection. Leakage: at least one site
             # and how it was found, so per-site leakage rates add up.
@@ -829,6 +960,16 @@ class TreatedLevel(models.Model):
                 )
                 | (Q(cement_leakage=True, leakage_sites__len__gte=1) & ~Q(leakage_detected_by="")),
                 name="treatedlevel_leakage_details_consistent",
+            ),
+        ]
+        triggers = [
+            # The procedure keeps at least one level (see Procedure.Meta.triggers).
+            pgtrigger.Trigger(
+                name="procedure_keeps_a_level",
+                when=pgtrigger.After,
+                operation=pgtrigger.Delete | pgtrigger.UpdateOf("procedure_id"),
+                timing=pgtrigger.Deferred,
+                func=PROCEDURE_HAS_LEVEL_SQL.format(procedure_id="OLD.procedure_id"),
             ),
         ]
 
@@ -859,6 +1000,15 @@ class TreatedLevel(models.Model):
                 errors["leakage_detected_by"] = _("Clear “detected by”, or tick “cement leakage”.")
         if not self.fracture and self.genant_grade not in (None, 0):
             errors["genant_grade"] = _("A Genant grade above 0 needs “fracture present”.")
+        if self.level and self.cement_volume_ml is not None and self.level in self.Level.values:
+            region = self.region
+            maximum = validation.CEMENT_VOLUME_ML[region].maximum
+            if self.cement_volume_ml > maximum:
+                errors["cement_volume_ml"] = validation.CEMENT_MAX_MESSAGE % {
+                    "volume": self.cement_volume_ml,
+                    "region": self.Region(region).label.lower(),
+                    "max": maximum,
+                }
         if errors:
             raise ValidationError(errors)
 
@@ -954,7 +1104,7 @@ class Complication(models.Model):
         blank=True,
         related_name="complications",
     )
-    date = models.DateField()
+    date = models.DateField(validators=[validate_not_before_1900])
     type = models.CharField(max_length=24, choices=Type)
     cirse_grade = models.PositiveSmallIntegerField(_("CIRSE grade"), choices=CirseGrade)
     relation = models.CharField(_("relation to the procedure"), max_length=10, choices=Relation)
@@ -963,7 +1113,7 @@ class Complication(models.Model):
         _("symptomatic"), null=True, blank=True, help_text=_("Leave empty while unknown.")
     )
     outcome = models.CharField(max_length=20, choices=Outcome)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, validators=[validate_no_cpr])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
 
@@ -990,6 +1140,7 @@ class Complication(models.Model):
                 condition=Q(treated_level__isnull=True) | Q(procedure__isnull=False),
                 name="complication_level_needs_procedure",
             ),
+            no_cpr_check("complication", "description"),
         ]
         triggers = [
             touch_updated_at(),
@@ -1018,6 +1169,36 @@ class Complication(models.Model):
                 RETURN NEW;
                 """,
             ),
+            pgtrigger.Trigger(
+                name="within_patient_life",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                func="""
+                IF EXISTS (
+                    SELECT 1 FROM registry_patient pt WHERE pt.id = NEW.patient_id
+                    AND (NEW.date < pt.date_of_birth OR NEW.date > pt.date_of_death)
+                ) THEN
+                    RAISE EXCEPTION
+                        'complication date % is outside the patient''s birth and death dates',
+                        NEW.date
+                        USING ERRCODE = 'check_violation',
+                        CONSTRAINT = 'complication_date_within_patient_life';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+            pgtrigger.Trigger(
+                name="date_not_in_future",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                declare=[("today", "date")],
+                func=not_in_future_sql(
+                    ["date"],
+                    "SELECT s.time_zone FROM registry_patient pt"
+                    " JOIN registry_site s ON s.id = pt.site_id WHERE pt.id = NEW.patient_id",
+                    "complication_date_not_in_future",
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -1042,5 +1223,19 @@ class Complication(models.Model):
             errors["cirse_grade"] = _("A fatal outcome is CIRSE grade 6.")
         if self.type == self.Type.DEATH and self.cirse_grade != 6:
             errors["cirse_grade"] = _("A death is CIRSE grade 6.")
+        patient = self.patient if self.patient_id else None
+        if patient and self.date and "date" not in errors:
+            if self.date < patient.date_of_birth:
+                errors["date"] = _("The complication is dated before the date of birth.")
+            elif patient.date_of_death and self.date > patient.date_of_death:
+                errors["date"] = _(
+                    "The complication is dated after the patient's recorded death (%(date)s)."
+                ) % {"date": patient.date_of_death.isoformat()}
+            else:
+                errors.update(validation.future_errors({"date": self.date}, patient.site.time_zone))
         if errors:
             raise ValidationError(errors)
+
+
+# Data-quality records (warnings saved anyway, queries to sites) live in their own module.
+from registry.quality_models import DataQuery, WarningAcknowledgement  # noqa: E402, F401

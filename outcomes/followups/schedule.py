@@ -124,3 +124,22 @@ def next_step(facts: FollowUpFacts, today: datetime.date) -> Step:
     if previous is None or (today - previous).days < REMINDER_GAP_DAYS:
         return Step.NOTHING
     return step
+
+
+# A response answered this many days or more outside its window needs "save anyway" and a
+# reason at entry; any response outside its window is listed by the data-quality rules.
+FAR_OUTSIDE_WINDOW_DAYS = 30
+
+
+def days_outside_window(
+    timepoint: str, procedure_date: datetime.date, answered_on: datetime.date
+) -> int:
+    """How many days ``answered_on`` lies before or after the timepoint's window (0 inside)."""
+    plan = PLAN_BY_TIMEPOINT[timepoint]
+    start = procedure_date + datetime.timedelta(days=plan.window_start_offset)
+    end = procedure_date + datetime.timedelta(days=plan.window_end_offset)
+    if answered_on < start:
+        return (start - answered_on).days
+    if answered_on > end:
+        return (answered_on - end).days
+    return 0

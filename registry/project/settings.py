@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -323,6 +324,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.getenv("CHASE_INTERVAL_SECONDS", "900")),
         # A sweep not started within one interval is replaced by the next one.
         "options": {"expires": float(os.getenv("CHASE_INTERVAL_SECONDS", "900"))},
+    },
+    # The data-quality rules at every site, once a night (and on demand from their page).
+    "data-quality-nightly": {
+        "task": "outcomes.data_quality_nightly",
+        "schedule": crontab(hour=int(os.getenv("DATA_QUALITY_HOUR_UTC", "2")), minute=30),
     },
 }
 

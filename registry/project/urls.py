@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/staff/", include("outcomes.staff.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/import/", include("api.admin_urls")),
+    path("admin/data-quality/", include("outcomes.quality.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("", include("outcomes.questionnaire.urls")),

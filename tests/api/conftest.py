@@ -1,6 +1,7 @@
 import datetime
 
 import pytest
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from api.services import api_token_create
@@ -28,9 +29,10 @@ def registry(site_a, site_b):
     rows = {}
     osteo = make_patient(site_a, sex="male", date_of_birth=datetime.date(1940, 6, 1))
     make_contact(osteo, name="Ann Secret", email="ann.secret@example.org")
-    rows["osteo"] = procedure = make_procedure(osteo, date=DAY)
-    make_level(procedure, level=TreatedLevel.Level.T12, **LEAK)
-    make_level(procedure, level=TreatedLevel.Level.L1)
+    with transaction.atomic():  # a procedure and its levels commit together
+        rows["osteo"] = procedure = make_procedure(osteo, date=DAY)
+        make_level(procedure, level=TreatedLevel.Level.T12, **LEAK)
+        make_level(procedure, level=TreatedLevel.Level.L1)
     make_response(procedure, "baseline", vas_pain=80, eq5d="33333", odi=[4] * 10)
     make_response(procedure, "month_3", vas_pain=30, eq5d="21111", odi=[1] * 10)
     make_complication(procedure, cirse_grade=3)

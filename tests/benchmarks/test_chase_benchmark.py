@@ -9,6 +9,7 @@ BENCH_FOLLOWUPS sets the size (default 100000).
 import datetime
 import os
 import time
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -17,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from outcomes.followups.sweep import SWEEP_BATCH_SIZE, followups_ensure, followups_sweep
 from outcomes.models import ContactAttempt, FollowUp
-from registry.models import Patient, PatientContact, Procedure, Site
+from registry.models import Patient, PatientContact, Procedure, Site, TreatedLevel
 
 DAY = datetime.date(2026, 1, 12)
 
@@ -41,7 +42,7 @@ def test_sweep_throughput():
         PatientContact(patient=p, email=f"p{p.pk}@example.org", consent_to_contact=True)
         for p in patients
     )
-    Procedure.objects.bulk_create(
+    procedures = Procedure.objects.bulk_create(
         Procedure(
             patient=p,
             date=DAY,
@@ -51,6 +52,17 @@ def test_sweep_throughput():
             indication="painful_fracture",
         )
         for p in patients
+    )
+    # Every procedure has a treated level (a deferred trigger checks it at commit).
+    TreatedLevel.objects.bulk_create(
+        TreatedLevel(
+            procedure=procedure,
+            level=TreatedLevel.Level.T12,
+            etiology="osteoporotic",
+            approach="bipedicular",
+            cement_volume_ml=Decimal("4.5"),
+        )
+        for procedure in procedures
     )
     followups_ensure()
     assert FollowUp.objects.count() == procedures_wanted * 4

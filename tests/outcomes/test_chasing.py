@@ -15,7 +15,14 @@ from outcomes.followups.sending import contact_attempt_send
 from outcomes.followups.sweep import followups_ensure, followups_sweep
 from outcomes.models import ContactAttempt, FollowUp
 from registry.models import Patient, Procedure
-from tests.factories import make_contact, make_patient, make_procedure, make_response, make_site
+from tests.factories import (
+    make_contact,
+    make_level,
+    make_patient,
+    make_procedure,
+    make_response,
+    make_site,
+)
 
 PROCEDURE_DAY = datetime.date(2026, 1, 12)
 
@@ -79,7 +86,7 @@ def test_schedule_created_once_and_moves_with_the_procedure_date(procedure):
 
 
 def test_bulk_created_procedures_get_schedules_from_the_sweep(patient):
-    Procedure.objects.bulk_create(
+    (procedure,) = Procedure.objects.bulk_create(
         [
             Procedure(
                 patient=patient,
@@ -91,6 +98,7 @@ def test_bulk_created_procedures_get_schedules_from_the_sweep(patient):
             )
         ]
     )
+    make_level(procedure)
     followups_sweep(now=at(0))
     assert FollowUp.objects.filter(procedure__patient=patient).count() == 4
 

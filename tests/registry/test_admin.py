@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pghistory.models import Events
 
-from registry.models import Patient, Procedure, TreatedLevel
+from registry.models import Patient, Procedure, TreatedLevel, WarningAcknowledgement
 from tests.factories import (
     make_complication,
     make_contact,
@@ -169,16 +169,41 @@ def test_duplicate_level_in_one_procedure_is_refused(client_a, site_a):
     assert Procedure.objects.count() == 0
 
 
-def test_four_levels_and_absolute_contraindication_warn_but_save(client_a, site_a):
+def test_four_levels_and_absolute_contraindication_need_save_anyway_and_reason(
+    client_a, staff_a, site_a
+):
     patient = make_patient(site_a)
     levels = [level_form(i, 17 + i) for i in range(4)]
     data = procedure_form(patient, levels, absolute_contraindications=["coagulopathy"])
     response = client_a.post(reverse("admin:registry_procedure_add"), data)
-    assert response.status_code == 302
-    assert Procedure.objects.get(patient=patient).levels.count() == 4
-    warnings = [str(m) for m in get_messages(response.wsgi_request) if m.level_tag == "warning"]
-    assert any("4 levels were treated in one session" in w for w in warnings)
-    assert any("Uncorrectable coagulopathy" in w for w in warnings)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "4 levels were treated in one session" in page
+    assert "Uncorrectable coagulopathy" in page
+    assert not Procedure.objects.filter(patient=patient).exists()
+
+    ticked_without_reason = client_a.post(
+        reverse("admin:registry_procedure_add"), {**data, "save_anyway": "on"}
+    )
+    assert ticked_without_reason.status_code == 200
+    assert "Give a reason for saving anyway" in ticked_without_reason.content.decode()
+    assert not Procedure.objects.filter(patient=patient).exists()
+
+    reason = "Four painful levels in a myeloma patient; staging would delay relief."
+    saved = client_a.post(
+        reverse("admin:registry_procedure_add"),
+        {**data, "save_anyway": "on", "warning_reason": reason},
+    )
+    assert saved.status_code == 302
+    procedure = Procedure.objects.get(patient=patient)
+    assert procedure.levels.count() == 4
+    (ack,) = WarningAcknowledgement.objects.filter(object_id=procedure.pk)
+    assert (ack.codes, ack.reason, ack.user) == (
+        ["many_levels", "absolute_contraindication"],
+        reason,
+        staff_a,
+    )
+    assert Events.objects.tracks(ack).get().pgh_context["user"] == staff_a.pk
 
 
 def test_three_levels_give_no_warning(client_a, site_a):

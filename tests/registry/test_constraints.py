@@ -67,12 +67,12 @@ def test_death_before_procedure_refused_by_trigger(procedure):
 def test_procedure_after_death_refused_by_trigger(site_a):
     patient = make_patient(site_a, date_of_death=datetime.date(2026, 1, 1))
     with refused("procedure_date_within_patient_life"):
-        make_procedure(patient, date=datetime.date(2026, 1, 2))
+        make_procedure(patient, "osteoporotic", date=datetime.date(2026, 1, 2))
 
 
 def test_procedure_on_day_of_death_allowed(site_a):
     patient = make_patient(site_a, date_of_death=datetime.date(2026, 1, 1))
-    procedure = make_procedure(patient, date=datetime.date(2026, 1, 1))
+    procedure = make_procedure(patient, "osteoporotic", date=datetime.date(2026, 1, 1))
     assert Procedure.objects.filter(pk=procedure.pk).exists()
 
 
@@ -103,6 +103,7 @@ def test_treated_level_invariants_refused_by_database(procedure, changes, constr
 def test_twenty_ml_and_a_recorded_leak_are_accepted(procedure):
     level = procedure.levels.get()
     TreatedLevel.objects.filter(pk=level.pk).update(
+        level=TreatedLevel.Level.L1,  # 20 mL is a lumbar maximum (registry.validation)
         cement_volume_ml=Decimal("20.0"),
         cement_leakage=True,
         leakage_sites=["segmental_vein", "intradiscal"],

@@ -44,3 +44,28 @@ def test_seed_demo_command_reports_what_it_did(capsys):
     assert "20 new patients (0 already there)" in out
     assert "5 new patients (20 already there)" in out
     assert Patient.objects.count() == 25
+
+
+@pytest.mark.django_db
+def test_demo_seeds_data_errors_the_quality_page_lists(client, capsys):
+    from django.urls import reverse
+
+    from outcomes.quality.models import QualityRun
+    from tests.factories import make_user
+
+    create_demo_cohort(patients=300)
+    call_command("seed_demo_outcomes")
+    assert "Demo data errors: 5 planted" in capsys.readouterr().out
+    counts = {}
+    for run in QualityRun.objects.all():
+        for rule_id, count in run.counts.items():
+            counts[rule_id] = counts.get(rule_id, 0) + count
+    for rule_id in ("DQ03", "DQ04", "DQ05", "DQ08", "DQ10"):
+        assert counts[rule_id] >= 1, rule_id
+    call_command("seed_demo_outcomes")  # idempotent: nothing planted twice
+    assert "Demo data errors: 0 planted" in capsys.readouterr().out
+
+    client.force_login(make_user("Registry manager"))
+    page = client.get(reverse("data_quality")).content.decode()
+    assert page.count('class="quality-rule"') == 3 * 10  # three sites, ten rules
+    assert "AAR-" in page and "/admin/registry/complication/" in page

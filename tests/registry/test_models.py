@@ -51,7 +51,7 @@ def test_region_of_levels(site_a):
 
 
 def test_clean_explains_leakage_inconsistency_in_plain_words(site_a):
-    procedure = make_procedure(make_patient(site_a))
+    procedure = make_procedure(make_patient(site_a), E.OSTEOPOROTIC)
     level = TreatedLevel(
         procedure=procedure,
         level=20,
@@ -77,7 +77,7 @@ def test_clean_refuses_death_before_procedure(site_a):
 
 
 def test_clean_refuses_cement_volume_over_twenty_ml(site_a):
-    procedure = make_procedure(make_patient(site_a))
+    procedure = make_procedure(make_patient(site_a), E.OSTEOPOROTIC)
     level = TreatedLevel(
         procedure=procedure,
         level=20,

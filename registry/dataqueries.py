@@ -1,0 +1,139 @@
+"""Queries to sites (data resolution), after OpenClinica's discrepancy notes.
+
+A monitor or registry manager raises a query on one field of a record with a question; site
+staff answer it (and correct the value on the record itself, which its own history records);
+the monitor closes it, or reopens it with a new question. States: open → answered → closed,
+with reopen from answered or closed back to open. Every step is a database update tracked by
+pghistory with the acting user, so a query's history shows each step.
+"""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from registry.quality_models import DataQuery
+
+RAISE_PERMISSION = "registry.raise_dataquery"
+ANSWER_PERMISSION = "registry.answer_dataquery"
+
+
+def record_site(record):
+    """The site a clinical record belongs to (patient, procedure, level, complication,
+    questionnaire response, follow-up)."""
+    for path in ("site", "patient.site", "procedure.patient.site"):
+        obj = record
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+        except AttributeError:
+            continue
+        return obj
+    raise ValueError(f"{record!r} belongs to no site")
+
+
+def queryable_fields(model) -> list[tuple[str, str]]:
+    """(name, label) of the fields of ``model`` a query can be about."""
+    skip = {"id", "created_at", "updated_at"}
+    return [
+        (field.name, str(field.verbose_name))
+        for field in model._meta.concrete_fields
+        if field.name not in skip
+    ]
+
+
+def _locked(query: DataQuery) -> DataQuery:
+    return DataQuery.objects.select_for_update().get(pk=query.pk)
+
+
+def _save(query: DataQuery) -> DataQuery:
+    query.full_clean()
+    query.save()
+    return query
+
+
+@transaction.atomic
+def dataquery_raise(*, user, record, field_name: str, comment: str) -> DataQuery:
+    """Open a query on ``field_name`` of ``record``."""
+    if not user.has_perm(RAISE_PERMISSION):
+        raise PermissionDenied(_("Only monitors and registry managers raise queries."))
+    if field_name not in dict(queryable_fields(type(record))):
+        raise ValidationError({"field_name": _("Choose a field of this record.")})
+    query = DataQuery(
+        site=record_site(record),
+        content_type=ContentType.objects.get_for_model(record),
+        object_id=record.pk,
+        record_label=str(record)[:200],
+        field_name=field_name,
+        comment=comment.strip(),
+        raised_by=user,
+    )
+    return _save(query)
+
+
+@transaction.atomic
+def dataquery_answer(*, query: DataQuery, user, answer: str) -> DataQuery:
+    """Site staff answer an open query (after correcting the value, if it was wrong)."""
+    if not user.has_perm(ANSWER_PERMISSION):
+        raise PermissionDenied(_("Only site staff answer queries."))
+    query = _locked(query)
+    if query.state != DataQuery.State.OPEN:
+        raise ValidationError(_("Only an open query can be answered."))
+    if not answer.strip():
+        raise ValidationError({"answer": _("Write the answer (what was checked or corrected).")})
+    query.state = DataQuery.State.ANSWERED
+    query.answer = answer.strip()
+    query.answered_by = user
+    query.answered_at = timezone.now()
+    return _save(query)
+
+
+@transaction.atomic
+def dataquery_close(*, query: DataQuery, user) -> DataQuery:
+    """The monitor accepts the answer (or withdraws an open query)."""
+    if not user.has_perm(RAISE_PERMISSION):
+        raise PermissionDenied(_("Only monitors and registry managers close queries."))
+    query = _locked(query)
+    if query.state == DataQuery.State.CLOSED:
+        raise ValidationError(_("The query is closed already."))
+    query.state = DataQuery.State.CLOSED
+    query.closed_by = user
+    query.closed_at = timezone.now()
+    return _save(query)
+
+
+@transaction.atomic
+def dataquery_reopen(*, query: DataQuery, user, comment: str) -> DataQuery:
+    """The monitor is not satisfied: the query is open again with a new question."""
+    if not user.has_perm(RAISE_PERMISSION):
+        raise PermissionDenied(_("Only monitors and registry managers reopen queries."))
+    query = _locked(query)
+    if query.state == DataQuery.State.OPEN:
+        raise ValidationError(_("The query is open already."))
+    if not comment.strip():
+        raise ValidationError({"comment": _("Say what is still wrong.")})
+    query.state = DataQuery.State.OPEN
+    query.comment = comment.strip()
+    query.closed_by = None
+    query.closed_at = None
+    return _save(query)
+
+
+def open_query_counts(user) -> list[tuple[object, int, int]]:
+    """(site, open, answered) for every site of ``user`` with unresolved queries."""
+    from django.db.models import Count, Q
+
+    from registry.models import Site
+
+    return [
+        (site, site.open_queries, site.answered_queries)
+        for site in Site.objects.for_user(user)
+        .annotate(
+            open_queries=Count("data_queries", filter=Q(data_queries__state="open")),
+            answered_queries=Count("data_queries", filter=Q(data_queries__state="answered")),
+        )
+        .order_by("code")
+    ]
