@@ -409,8 +409,8 @@ def _level_list() -> Subquery:
 
 
 def _complications(**conditions):
-    related = Complication.objects.filter(procedure=OuterRef("pk"), **conditions).exclude(
-        relation=Complication.Relation.UNRELATED
+    related = Complication.objects.related_to_procedure().filter(
+        procedure=OuterRef("pk"), **conditions
     )
     return Exists(related)
 
@@ -536,8 +536,8 @@ def _index_procedures(user):
 
 def _worst_grade() -> Coalesce:
     related = (
-        Complication.objects.filter(procedure=OuterRef("pk"))
-        .exclude(relation=Complication.Relation.UNRELATED)
+        Complication.objects.related_to_procedure()
+        .filter(procedure=OuterRef("pk"))
         .order_by()
         .values("procedure")
         .annotate(worst=models.Max("cirse_grade"))

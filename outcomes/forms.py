@@ -98,7 +98,6 @@ class StaffResponseForm(SaveAnywayFormMixin, RegistryModelForm):
             )
         if procedure is None:
             return cleaned
-        self._check_window(procedure, cleaned.get("timepoint"), cleaned.get("answered_on"))
         site = procedure.patient.site
         maximum = site.eq5d_levels
         for field in answered:
@@ -118,6 +117,16 @@ class StaffResponseForm(SaveAnywayFormMixin, RegistryModelForm):
         self.instance.eq5d_version = site.eq5d_version if answered else ""
         self._warn_far_outside_window(cleaned, procedure)
         return cleaned
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        # After the model's own checks, whose messages (a date before the procedure, before
+        # 1900, in the future) say more than this one when they apply.
+        procedure = self.cleaned_data.get("procedure")
+        if procedure is not None and "answered_on" not in self.errors:
+            self._check_window(
+                procedure, self.cleaned_data.get("timepoint"), self.cleaned_data.get("answered_on")
+            )
 
     def _check_window(self, procedure, timepoint, answered_on) -> None:
         """Answers given before a timepoint's window opens belong to an earlier timepoint."""

@@ -39,13 +39,3 @@ def manager(db):
 def client_a(client, staff_a):
     client.force_login(staff_a)
     return client
-
-
-def pytest_collection_modifyitems(items):
-    """Every transactional test restores the migrated data (role groups, permissions) after
-    its flush. A flush after one test without it would leave the next transactional test
-    with no groups; with it on every one, flushes skip post_migrate and the rows reload."""
-    for item in items:
-        marker = item.get_closest_marker("django_db")
-        if marker is not None and marker.kwargs.get("transaction"):
-            marker.kwargs["serialized_rollback"] = True

@@ -14,7 +14,9 @@ from api.models import ExportLog
 from api.services import export_log_finish, export_log_start
 from outcomes.followups.sweep import followups_ensure
 from outcomes.models import ContactAttempt
+from registry.dataqueries import dataquery_answer, dataquery_raise
 from registry.models import Patient
+from registry.warnings import EntryWarning, warning_acknowledge
 from tests.factories import (
     make_complication,
     make_contact,
@@ -63,7 +65,18 @@ def history(site_a):
         site=site_a, kind="digest", digest_date=timezone.localdate()
     )
     ContactAttempt.objects.filter(pk=attempt.pk).update(status="sent")  # an UPDATE event too
-    site_a.members.add(make_user("Site staff"))
+    staff = make_user("Site staff")
+    site_a.members.add(staff)
+    monitor = make_user("Registry manager")
+    query = dataquery_raise(user=monitor, record=patient, field_name="karnofsky", comment="70?")
+    dataquery_answer(query=query, user=staff, answer="Checked in the notes: 70.")
+    warning_acknowledge(
+        record=procedure,
+        site=site_a,
+        warnings=[EntryWarning("more_than_three_levels", "Four levels in one session.")],
+        reason="Staged procedure was not possible.",
+        user=staff,
+    )
     return patient
 
 

@@ -2,9 +2,8 @@ import datetime
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db.models import F
 
-from registry.models import Cohort, CompletedYears, Patient, Procedure, Site, TreatedLevel
+from registry.models import Cohort, Patient, Site, TreatedLevel
 from tests.factories import make_level, make_patient, make_procedure
 
 E = TreatedLevel.Etiology
@@ -95,27 +94,3 @@ def test_eq5d_version_gives_the_answer_levels(version, levels):
     assert Site.EQ5DVersion(version).levels == levels
     assert Site(eq5d_version=version).eq5d_levels == levels
     assert len(Site.EQ5DVersion) == 2
-
-
-@pytest.mark.parametrize(
-    ("born", "on", "years"),
-    [
-        (datetime.date(1950, 5, 17), datetime.date(2026, 5, 16), 75),
-        (datetime.date(1950, 5, 17), datetime.date(2026, 5, 17), 76),
-        # Born on 29 February: a year is completed on 1 March in a common year.
-        (datetime.date(1952, 2, 29), datetime.date(2026, 2, 28), 73),
-        (datetime.date(1952, 2, 29), datetime.date(2026, 3, 1), 74),
-        (datetime.date(1952, 2, 29), datetime.date(2028, 2, 29), 76),
-        (datetime.date(1999, 12, 31), datetime.date(2000, 12, 30), 0),
-    ],
-)
-def test_age_at_the_procedure_is_completed_years(site_a, born, on, years):
-    patient = make_patient(site_a, date_of_birth=born, consent_date=on)
-    procedure = make_procedure(patient, date=on)
-    age = (
-        Procedure.objects.filter(pk=procedure.pk)
-        .annotate(age=CompletedYears(F("date"), F("patient__date_of_birth")))
-        .get()
-        .age
-    )
-    assert age == years

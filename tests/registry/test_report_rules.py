@@ -78,7 +78,7 @@ def test_age_in_completed_years(site_a, born, on, years):
         date_of_birth=datetime.date.fromisoformat(born),
         consent_date=datetime.date(2024, 1, 1),
     )
-    make_procedure(patient, date=datetime.date.fromisoformat(on))
+    make_procedure(patient, "osteoporotic", date=datetime.date.fromisoformat(on))
     age = (
         Patient.objects.filter(pk=patient.pk)
         .annotate(age=CompletedYears(F("procedures__date"), F("date_of_birth")))

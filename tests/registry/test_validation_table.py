@@ -312,7 +312,8 @@ def test_row_is_refused_at_every_door_and_nothing_saved_changes(world, row, clie
     client.force_login(manager)
     full_clean_refuses(world, row)
     database_refuses(world, row)
-    admin_refuses(world, row, client)
+    if row.field != "registry_id":  # generated per site: the admin offers no field to type in
+        admin_refuses(world, row, client)
 
 
 def test_the_unchanged_admin_pages_save(world, client, manager):

@@ -27,11 +27,11 @@ PURE = [
 def _is_module(dotted: str) -> bool:
     """Whether ``dotted`` names one of our modules, or an attribute of one."""
     parts = dotted.split(".")
-    for end in (len(parts), len(parts) - 1):
-        base = ROOT.joinpath(*parts[:end])
-        if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
-            return True
-    return False
+    base = ROOT.joinpath(*parts)
+    if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
+        return True
+    # An attribute of a module ("outcomes.tasks.chase_followups"), not an "app.model" label.
+    return len(parts) > 2 and ROOT.joinpath(*parts[:-1]).with_suffix(".py").is_file()
 
 
 def references(path: Path) -> set[str]:
