@@ -68,7 +68,7 @@ def test_dry_run_names_every_bad_row_with_column_value_and_rule(aarhus, capsys):
     assert "patients row 3, column sex = 'unknown': Value 'unknown' is not a valid choice." in text
     assert "patients row 4, column date_of_birth = '1950-13-01': not a date (YYYY-MM-DD)" in text
     assert "procedures row 3, column registry_id = 'AAR-B0009': no such patient" in text
-    assert "levels row 2, column cement_volume_ml = '25.0': 25.0 mL cannot fit in a thoracic" in text
+    assert "levels row 2, column cement_volume_ml = '25.0': 25.0 mL cannot fit" in text
     assert "levels row 3, column leakage_sites: Tick where the cement leaked." in text
     assert "levels row 4, column level = 'X9': not a vertebral level (C2 … S1)" in text
     assert "responses row 2, column vas_pain = '140'" in text
