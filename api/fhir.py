@@ -247,8 +247,9 @@ PREFIXES = ("ge", "gt", "le", "lt", "eq")
 
 # FHIR JSON by default; plain JSON for a client that asks for it (Accept or ?format=json).
 FHIR_RESPONSES = {
-    (200, "application/fhir+json"): OpenApiTypes.OBJECT,
-    (200, "application/json"): OpenApiTypes.OBJECT,
+    (status, media_type): OpenApiTypes.OBJECT
+    for status in (200, 400, 401, 403, 404, 406, 429)
+    for media_type in ("application/fhir+json", "application/json")
 }
 
 
@@ -336,7 +337,8 @@ class QuestionnaireResponseView(APIView):
     @extend_schema(responses=FHIR_RESPONSES)
     def get(self, request: Request) -> Response:
         params = request.query_params
-        unknown = sorted(set(params) - SEARCH_PARAMETERS)
+        # ``format`` is the API's content negotiation (?format=json), not a search parameter.
+        unknown = sorted(set(params) - SEARCH_PARAMETERS - {"format"})
         if unknown:
             return _outcome(f"unsupported search parameter(s): {', '.join(unknown)}")
         queryset = QuestionnaireResponse.objects.for_user(request.user)

@@ -48,7 +48,32 @@ class CodeInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
     pass
 
 
-class RegistryFilter(django_filters.FilterSet):
+class RefuseEmptyFilters:
+    """Every filter set of the API: a parameter given empty is a 400, not a silent no-op."""
+
+    def is_valid(self) -> bool:
+        """django-filter ignores a parameter given empty (``?cohort=``); the API refuses it,
+        since a client that sent one meant a filter and would silently get everything. So
+        is an empty item in a list (``?site=AAR,,ODE``)."""
+        valid = super().is_valid()
+        for name, filter_ in self.filters.items():
+            if name not in self.data:
+                continue
+            if hasattr(self.data, "getlist"):
+                values = [str(value) for value in self.data.getlist(name)]
+            else:
+                values = [str(self.data.get(name))]
+            items = [item for value in values for item in value.split(",")]
+            if any(not value.strip() for value in values):
+                self.form.add_error(name, "This parameter is empty: give a value or leave it out.")
+                valid = False
+            elif isinstance(filter_, CodeInFilter) and any(not item.strip() for item in items):
+                self.form.add_error(name, "An empty item in the list: e.g. AAR,ODE.")
+                valid = False
+        return valid
+
+
+class RegistryFilter(RefuseEmptyFilters, django_filters.FilterSet):
     site = CodeInFilter(method="filter_site", label="Site codes, comma-separated (e.g. AAR,ODE)")
     # ISO dates only: "10/03/2025" would be read as 3 October by Django's default formats
     date_from = django_filters.DateFilter(
@@ -73,27 +98,6 @@ class RegistryFilter(django_filters.FilterSet):
         method="filter_updated_since",
         label="Changed at or after this time (ISO 8601), for incremental pulls",
     )
-
-    def is_valid(self) -> bool:
-        """django-filter ignores a parameter given empty (``?cohort=``); the API refuses it,
-        since a client that sent one meant a filter and would silently get everything. So
-        is an empty item in a list (``?site=AAR,,ODE``)."""
-        valid = super().is_valid()
-        for name, filter_ in self.filters.items():
-            if name not in self.data:
-                continue
-            if hasattr(self.data, "getlist"):
-                values = [str(value) for value in self.data.getlist(name)]
-            else:
-                values = [str(self.data.get(name))]
-            items = [item for value in values for item in value.split(",")]
-            if any(not value.strip() for value in values):
-                self.form.add_error(name, "This parameter is empty: give a value or leave it out.")
-                valid = False
-            elif isinstance(filter_, CodeInFilter) and any(not item.strip() for item in items):
-                self.form.add_error(name, "An empty item in the list: e.g. AAR,ODE.")
-                valid = False
-        return valid
 
     # Paths from the model, set by each subclass.
     site_lookup = "procedure__patient__site__code"
@@ -194,12 +198,12 @@ class ResponseFilter(TimepointFilter):
         ]  # fmt: skip
 
 
-class DataQueryFilter(django_filters.FilterSet):
+class DataQueryFilter(RefuseEmptyFilters, django_filters.FilterSet):
     """Queries to sites by site, state and time of the last step."""
 
     site = CodeInFilter(field_name="site__code", label="Site codes, comma-separated")
     state = django_filters.ChoiceFilter(choices=DataQuery.State.choices)
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = UTCIsoDateTimeFilter(
         method="filter_updated_since",
         label="Changed at or after this time (ISO 8601), for incremental pulls",
     )
@@ -209,4 +213,4 @@ class DataQueryFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_updated_since(self, queryset, name, value):
-        return queryset.filter(updated_at__gte=_utc(value))
+        return queryset.filter(updated_at__gte=value)

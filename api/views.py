@@ -11,7 +11,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -182,9 +182,24 @@ class CohortReportView(APIView):
         responses={200: dict},
     )
     def get(self, request: Request) -> Response:
+        # As on every list: a parameter given empty is refused (the admin page's form, which
+        # submits its empty fields, shares the parser but not this rule).
+        empty = sorted(
+            name
+            for name, values in request.query_params.lists()
+            if any(not v.strip() for v in values)
+        )
+        if empty:
+            raise ValidationError(
+                {name: ["This parameter is empty: give a value or leave it out."] for name in empty}
+            )
         try:
             filters = parse_report_filter(request.query_params, user=request.user)
         except ReportFilterError as exc:
+            if set(exc.errors) == {"site"}:
+                # A site that does not exist or is not the caller's: not found, as another
+                # site's object is everywhere in the API.
+                raise NotFound({"detail": "No such site among yours.", **exc.errors}) from exc
             raise ValidationError(exc.errors) from exc
         with reading_from_replica():
             report = cohort_report(user=request.user, filters=filters)
