@@ -14,6 +14,7 @@ from knox.models import AuthToken
 from api.models import ExportLog
 from api.services import api_token_create, api_tokens_revoke
 from registry.access import is_registry_manager
+from registry.admin import ReadOnlyAdminMixin
 
 
 class ManagersOnly:
@@ -95,7 +96,7 @@ class ApiTokenAdmin(ManagersOnly, admin.ModelAdmin):
 
 
 @admin.register(ExportLog)
-class ExportLogAdmin(ManagersOnly, admin.ModelAdmin):
+class ExportLogAdmin(ReadOnlyAdminMixin, ManagersOnly, admin.ModelAdmin):
     list_display = ["started_at", "user", "kind", "resource", "rows", "completed", "filters"]
     list_filter = ["kind", "resource", "completed", "user"]
     search_fields = ["user__username", "resource"]
@@ -105,12 +106,3 @@ class ExportLogAdmin(ManagersOnly, admin.ModelAdmin):
     ]  # fmt: skip
     fields = readonly_fields
     list_select_related = ["user"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -415,22 +415,12 @@ def _complications(**conditions):
     return Exists(related)
 
 
-PROCEDURES = Export(
-    name="procedures.csv",
-    title="One row per procedure: patient, cohort, levels, complications and scores per timepoint",
-    model=Procedure,
-    filterset=ProcedureFilter,
-    queryset=_procedures,
-    columns=[
-        Column("procedure_id", "id", label="Procedure id"),
-        *_patient_columns(""),
-        Column("procedure_date", "date"),
-        _cohort_column("pk"),
-        *(Column(name, name) for name in PROCEDURE_FIELDS),
-        Column("length_of_stay_days", "length_of_stay_days"),
+def _level_columns() -> list[Column]:
+    """A procedure's treated levels: how many, which, and how many leaked."""
+    return [
         Column(
             "levels_treated",
-            expression=models.functions.Coalesce(_levels(), 0),
+            expression=Coalesce(_levels(), 0),
             label="Treated vertebrae",
             type="integer",
             unit="vertebrae",
@@ -444,11 +434,28 @@ PROCEDURES = Export(
         ),
         Column(
             "levels_with_leakage",
-            expression=models.functions.Coalesce(_levels(cement_leakage=True), 0),
+            expression=Coalesce(_levels(cement_leakage=True), 0),
             label="Treated vertebrae with cement leakage",
             type="integer",
             unit="vertebrae",
         ),
+    ]
+
+
+PROCEDURES = Export(
+    name="procedures.csv",
+    title="One row per procedure: patient, cohort, levels, complications and scores per timepoint",
+    model=Procedure,
+    filterset=ProcedureFilter,
+    queryset=_procedures,
+    columns=[
+        Column("procedure_id", "id", label="Procedure id"),
+        *_patient_columns(""),
+        Column("procedure_date", "date"),
+        _cohort_column("pk"),
+        *(Column(name, name) for name in PROCEDURE_FIELDS),
+        Column("length_of_stay_days", "length_of_stay_days"),
+        *_level_columns(),
         Column(
             "complication",
             expression=Cast(_complications(), models.CharField()),
@@ -493,7 +500,7 @@ PATIENTS = Export(
     permissions=("registry.view_patientcontact",),
 )
 
-COMPLICATION_FIELDS = ["date", "type", "symptomatic", "cirse_grade", "relation", "outcome"]
+COMPLICATION_FIELDS = Complication.CLINICAL_FIELDS
 
 COMPLICATIONS = Export(
     name="complications.csv",
@@ -611,27 +618,7 @@ ANALYSIS = Export(
         Column("sex", "patient__sex"),
         Column("primary_tumour", "patient__primary_tumour", label="Primary tumour"),
         Column("technique", "technique"),
-        Column(
-            "levels_treated",
-            expression=Coalesce(_levels(), 0),
-            label="Treated vertebrae",
-            type="integer",
-            unit="vertebrae",
-        ),
-        Column(
-            "levels",
-            expression=_level_list(),
-            label="Treated levels, cranial to caudal",
-            type="list (items separated by ;)",
-            allowed="C2 … S1",
-        ),
-        Column(
-            "levels_with_leakage",
-            expression=Coalesce(_levels(cement_leakage=True), 0),
-            label="Treated vertebrae with cement leakage",
-            type="integer",
-            unit="vertebrae",
-        ),
+        *_level_columns(),
         Column(
             "leakage",
             expression=Cast(

@@ -38,12 +38,7 @@ class PatientSerializer(serializers.ModelSerializer):
             "consent_withdrawn_date",
             "karnofsky",
             "asa_class",
-            "primary_tumour",
-            "malignancy_confirmation",
-            "other_bone_metastases",
-            "visceral_metastases",
-            "prior_radiotherapy",
-            "prior_chemotherapy",
+            *Patient.ONCOLOGIC_HISTORY_FIELDS,
             *TIMESTAMPS,
         ]
 
@@ -147,11 +142,7 @@ class ComplicationSerializer(serializers.ModelSerializer):
             "site",
             "procedure",
             "treated_level",
-            "date",
-            "type",
-            "cirse_grade",
-            "relation",
-            "outcome",
+            *Complication.CLINICAL_FIELDS,
             *TIMESTAMPS,
         ]
 

@@ -35,11 +35,23 @@ from outcomes.models import (
 )
 from outcomes.responses import response_delete, response_save_scored
 from outcomes.tasks import enqueue_send
-from registry.admin import ProcedureAdmin, SiteScopedAdmin
+from registry.admin import ProcedureAdmin, ReadOnlyAdminMixin, SiteScopedAdmin
 from registry.models import PatientContact, Procedure, Site
 from registry.warnings import warning_acknowledge
 
 logger = logging.getLogger(__name__)
+
+
+# Filled in by scoring and on saving, shown read-only.
+COMPUTED_FIELDS = [
+    "eq5d_version",
+    "eq5d_value_set",
+    "eq5d_index",
+    "odi_score",
+    "scored_at",
+    "entered_by",
+    "created_at",
+]
 
 
 @admin.register(QuestionnaireResponse)
@@ -62,15 +74,7 @@ class QuestionnaireResponseAdmin(SiteScopedAdmin):
     ]
     search_fields = ["procedure__patient__registry_id"]
     autocomplete_fields = ["procedure"]
-    readonly_fields = [
-        "eq5d_version",
-        "eq5d_value_set",
-        "eq5d_index",
-        "odi_score",
-        "scored_at",
-        "entered_by",
-        "created_at",
-    ]
+    readonly_fields = COMPUTED_FIELDS
     fieldsets = [
         (None, {"fields": ["procedure", "timepoint", "mode", "answered_on"]}),
         (_("Pain"), {"fields": ["vas_pain"]}),
@@ -87,17 +91,7 @@ class QuestionnaireResponseAdmin(SiteScopedAdmin):
         ),
         (
             _("Scores (computed)"),
-            {
-                "fields": [
-                    "eq5d_version",
-                    "eq5d_value_set",
-                    "eq5d_index",
-                    "odi_score",
-                    "scored_at",
-                    "entered_by",
-                    "created_at",
-                ]
-            },
+            {"fields": COMPUTED_FIELDS},
         ),
     ]
 
@@ -484,7 +478,7 @@ class FollowUpAdmin(SiteScopedAdmin):
 
 
 @admin.register(ContactAttempt)
-class ContactAttemptAdmin(admin.ModelAdmin):
+class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every message the chasing sent or tried to send, by state and site: failures and
     unknowns stay visible here, and staff resolve them (send again, or mark sent)."""
 
@@ -525,15 +519,6 @@ class ContactAttemptAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         sites = Site.objects.for_user(request.user)
         return super().get_queryset(request).filter(site__in=sites)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_resolve_permission(self, request) -> bool:
         # Whoever chases follow-ups (changes them) resolves their messages.

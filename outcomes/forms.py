@@ -9,14 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from outcomes.followups.schedule import FAR_OUTSIDE_WINDOW_DAYS, days_outside_window
 from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, FollowUp, QuestionnaireResponse, Timepoint
-from outcomes.questionnaire.items import (
-    EQ5D_DIMENSIONS,
-    EQ_VAS_QUESTION,
-    ODI_SECTIONS,
-    VAS_QUESTION,
-    eq5d_choices,
-    odi_choices,
-)
+from outcomes.questionnaire import items
 from registry.forms import RegistryModelForm, SaveAnywayFormMixin, save_anyway_given
 from registry.warnings import (
     SAVE_ANYWAY_MESSAGE,
@@ -70,16 +63,18 @@ class StaffResponseForm(SaveAnywayFormMixin, RegistryModelForm):
         # The range is the model's validator, so the form and full_clean() say the same.
         scale = forms.NumberInput(attrs={"min": 0, "max": 100})
         self.fields["vas_pain"] = forms.IntegerField(
-            label=VAS_QUESTION, required=False, widget=scale
+            label=items.VAS_QUESTION, required=False, widget=scale
         )
         self.fields["eq_vas"] = forms.IntegerField(
-            label=EQ_VAS_QUESTION, required=False, widget=scale
+            label=items.EQ_VAS_QUESTION, required=False, widget=scale
         )
         self.entry_warnings: list[EntryWarning] = []
-        for name, heading, _three, _five in EQ5D_DIMENSIONS:
-            self.fields[f"eq5d_{name}"] = answer_field(heading, eq5d_choices(name, eq5d_levels))
-        for name, heading, _answers in ODI_SECTIONS:
-            self.fields[f"odi_{name}"] = answer_field(heading, odi_choices(name))
+        for name, heading, _three, _five in items.EQ5D_DIMENSIONS:
+            self.fields[f"eq5d_{name}"] = answer_field(
+                heading, items.eq5d_choices(name, eq5d_levels)
+            )
+        for name, heading, _answers in items.ODI_SECTIONS:
+            self.fields[f"odi_{name}"] = answer_field(heading, items.odi_choices(name))
 
     def clean(self):
         cleaned = super().clean()

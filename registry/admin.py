@@ -118,12 +118,21 @@ class HistoryMixin:
         return TemplateResponse(request, "admin/registry/object_history.html", context)
 
 
-class SiteScopedAdmin(HistoryMixin, LocalizedEntryMixin, admin.ModelAdmin):
-    """Base admin for clinical models: every query is limited to the user's sites."""
+class ReadOnlyAdminMixin:
+    """A log or record that the admin only shows: written by the application, never here."""
 
-    # A filtered list shows its own count only: no second exact COUNT over the whole table.
-    show_full_result_count = False
-    form = RegistryModelForm
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ScopedObjectsMixin:
+    """Lists and pages limited to the user's sites; another site's record is not found."""
 
     def get_queryset(self, request):
         return super().get_queryset(request).for_user(request.user)
@@ -134,6 +143,14 @@ class SiteScopedAdmin(HistoryMixin, LocalizedEntryMixin, admin.ModelAdmin):
             # Another site's record, or none at all: the same answer for both.
             raise Http404(_("No such record at your sites."))
         return obj
+
+
+class SiteScopedAdmin(ScopedObjectsMixin, HistoryMixin, LocalizedEntryMixin, admin.ModelAdmin):
+    """Base admin for clinical models: every query is limited to the user's sites."""
+
+    # A filtered list shows its own count only: no second exact COUNT over the whole table.
+    show_full_result_count = False
+    form = RegistryModelForm
 
     def response_add(self, request, obj, post_url_continue=None):
         return self._back_to_next(request) or super().response_add(request, obj, post_url_continue)
@@ -241,16 +258,7 @@ class PatientAdmin(SiteScopedAdmin):
         (_("Status"), {"fields": ["karnofsky", "asa_class", "date_of_death", "cause_of_death"]}),
         (
             _("Oncologic history"),
-            {
-                "fields": [
-                    "primary_tumour",
-                    "malignancy_confirmation",
-                    "other_bone_metastases",
-                    "visceral_metastases",
-                    "prior_radiotherapy",
-                    "prior_chemotherapy",
-                ]
-            },
+            {"fields": Patient.ONCOLOGIC_HISTORY_FIELDS},
         ),
     ]
 
@@ -426,18 +434,7 @@ class ComplicationAdmin(SiteScopedAdmin):
     search_fields = ["patient__registry_id"]
     form = ComplicationForm
     autocomplete_fields = ["patient"]
-    fields = [
-        "patient",
-        "procedure",
-        "treated_level",
-        "date",
-        "type",
-        "cirse_grade",
-        "relation",
-        "symptomatic",
-        "outcome",
-        "description",
-    ]
+    fields = ComplicationForm.Meta.fields
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change, **kwargs)

@@ -20,14 +20,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from registry.access import AUDITOR, REGISTRY_MANAGER, SITE_STAFF
-from registry.models import (
-    Complication,
-    Patient,
-    PatientContact,
-    Procedure,
-    Site,
-    TreatedLevel,
-)
+from registry.models import Complication, Patient, PatientContact, Procedure, Site, TreatedLevel
 
 DEMO_PASSWORD = "registry-demo"  # noqa: S105 - printed by the run command, demo users only
 DEMO_SITES = [

@@ -180,11 +180,7 @@ class ComplicationForm(RegistryModelForm):
             "patient",
             "procedure",
             "treated_level",
-            "date",
-            "type",
-            "cirse_grade",
-            "relation",
-            "outcome",
+            *Complication.CLINICAL_FIELDS,
             "description",
         ]
 

@@ -437,6 +437,16 @@ class Patient(models.Model):
             ),
         ]
 
+    # Oncologic history (design.md §2), shown and exported together.
+    ONCOLOGIC_HISTORY_FIELDS = [
+        "primary_tumour",
+        "malignancy_confirmation",
+        "other_bone_metastases",
+        "visceral_metastases",
+        "prior_radiotherapy",
+        "prior_chemotherapy",
+    ]
+
     def __str__(self) -> str:
         return self.registry_id
 
@@ -1085,6 +1095,8 @@ class Complication(models.Model):
         ONGOING = "ongoing", _("Ongoing")
         FATAL = "fatal", _("Fatal")
 
+    # What is recorded about a complication, in entry order (admin form, API, exports, import).
+    CLINICAL_FIELDS = ["date", "type", "symptomatic", "cirse_grade", "relation", "outcome"]
     RELATED_TO_PROCEDURE = (Relation.DEFINITE, Relation.PROBABLE, Relation.POSSIBLE)
     # Complications that are a cement leakage (a pulmonary cement embolism is one too).
     CEMENT_LEAKAGE_TYPES = (Type.SYMPTOMATIC_LEAKAGE, Type.PULMONARY_EMBOLISM)

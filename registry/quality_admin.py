@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from registry.admin import HistoryMixin
+from registry.admin import HistoryMixin, ReadOnlyAdminMixin, ScopedObjectsMixin
 from registry.dataqueries import (
     ANSWER_PERMISSION,
     RAISE_PERMISSION,
@@ -78,7 +78,8 @@ class StepForm(forms.Form):
 
 
 @admin.register(DataQuery)
-class DataQueryAdmin(HistoryMixin, admin.ModelAdmin):
+# Raised from the record's page, every step through a service on the query's page.
+class DataQueryAdmin(ReadOnlyAdminMixin, ScopedObjectsMixin, HistoryMixin, admin.ModelAdmin):
     list_display = [
         "record_link",
         "field_name",
@@ -92,24 +93,6 @@ class DataQueryAdmin(HistoryMixin, admin.ModelAdmin):
     list_filter = ["state", ("site", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["site", "raised_by"]
     search_fields = ["record_label", "comment", "answer"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).for_user(request.user)
-
-    def get_object(self, request, object_id, from_field=None):
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404(_("No such record at your sites."))
-        return obj
-
-    def has_add_permission(self, request):
-        return False  # raised from the record's page (raise_view)
-
-    def has_change_permission(self, request, obj=None):
-        return False  # every step goes through a service (step on the query's page)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("record"), ordering="record_label")
     def record_link(self, obj):
@@ -203,7 +186,9 @@ class DataQueryAdmin(HistoryMixin, admin.ModelAdmin):
 
 
 @admin.register(WarningAcknowledgement)
-class WarningAcknowledgementAdmin(HistoryMixin, admin.ModelAdmin):
+class WarningAcknowledgementAdmin(
+    ReadOnlyAdminMixin, ScopedObjectsMixin, HistoryMixin, admin.ModelAdmin
+):
     """Warnings staff saved anyway, with their reasons (read-only)."""
 
     list_display = ["created_at", "site", "content_type", "object_id", "codes", "reason", "user"]
@@ -220,21 +205,3 @@ class WarningAcknowledgementAdmin(HistoryMixin, admin.ModelAdmin):
         "created_at",
     ]
     fields = readonly_fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).for_user(request.user)
-
-    def get_object(self, request, object_id, from_field=None):
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404(_("No such record at your sites."))
-        return obj
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -2,8 +2,8 @@
 
 from django.core.management.base import CommandError
 
-from api.management.user_command import UserCommand
 from api.services import api_token_create
+from registry.management.user_command import UserCommand
 
 
 class Command(UserCommand):

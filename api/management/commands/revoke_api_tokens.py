@@ -1,7 +1,7 @@
 """Revoke every API token of a user (for a single token, use the admin's token list)."""
 
-from api.management.user_command import UserCommand
 from api.services import api_tokens_revoke
+from registry.management.user_command import UserCommand
 
 
 class Command(UserCommand):
