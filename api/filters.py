@@ -45,7 +45,7 @@ class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 
 class CodeInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
-    pass
+    """Comma-separated codes (``AAR,ODE``), each a plain string."""
 
 
 class RefuseEmptyFilters:

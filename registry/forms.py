@@ -149,7 +149,7 @@ class SaveAnywayFormMixin(forms.Form):
 
 
 class ProcedureForm(SaveAnywayFormMixin, RegistryModelForm):
-    pass
+    """The procedure page: the model's messages, and "save anyway" for its warnings."""
 
 
 class ProcedureChoiceField(forms.ModelChoiceField):

@@ -18,4 +18,5 @@ class UserCommand(BaseCommand):
         self.handle_user(user)
 
     def handle_user(self, user) -> None:
-        raise NotImplementedError
+        """What the command does with the user; each command defines it."""
+        raise NotImplementedError(f"{type(self).__module__} defines no handle_user")
