@@ -50,7 +50,6 @@ from registry.models import (
     Patient,
     Procedure,
     TreatedLevel,
-    procedure_cohort,
 )
 
 CHUNK_BYTES = 64 * 1024
@@ -264,7 +263,8 @@ def _patient_columns(procedure: str) -> list[Column]:
 def _cohort_column(path: str) -> Column:
     return Column(
         "cohort",
-        expression=procedure_cohort(path),
+        # Stored by the levels' triggers from procedure_cohort(), the one rule.
+        expression=F("cohort" if path == "pk" else f"{path}__cohort"),
         label="Cohort of the procedure (design.md §7)",
         type="text",
         allowed=COHORT_ALLOWED,

@@ -114,7 +114,7 @@ class RegistryFilter(RefuseEmptyFilters, django_filters.FilterSet):
         return queryset.filter(**{f"{self.date_lookup}__lte": value})
 
     def filter_cohort(self, queryset, name, value):
-        procedures = Procedure.objects.with_cohort().filter(cohort=value)
+        procedures = Procedure.objects.filter(cohort=value)
         return queryset.filter(**{f"{self.procedure_lookup}__in": procedures.values("pk")})
 
     def filter_etiology(self, queryset, name, value):

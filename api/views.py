@@ -33,7 +33,6 @@ from registry.models import (
     Patient,
     Procedure,
     TreatedLevel,
-    procedure_cohort,
 )
 from registry.project.db_router import reading_from_replica
 
@@ -107,7 +106,6 @@ class ProcedureViewSet(LoggedReadOnlyViewSet):
     def get_queryset(self):
         return (
             Procedure.objects.for_user(self.request.user)
-            .with_cohort()
             .annotate(age_at_procedure=CompletedYears(F("date"), F("patient__date_of_birth")))
             .select_related("patient__site")
             .prefetch_related(Prefetch("levels", TreatedLevel.objects.order_by("level")))
@@ -122,7 +120,7 @@ class OfProcedureViewSet(LoggedReadOnlyViewSet):
     def get_queryset(self):
         return (
             self.permission_model.objects.for_user(self.request.user)
-            .annotate(cohort=procedure_cohort("procedure"))
+            .annotate(cohort=F("procedure__cohort"))
             .select_related("procedure__patient__site", *self.related)
         )
 

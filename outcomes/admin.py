@@ -36,6 +36,7 @@ from outcomes.models import (
 from outcomes.responses import response_delete, response_save_scored
 from outcomes.tasks import enqueue_send
 from registry.admin import ProcedureAdmin, ReadOnlyAdminMixin, SiteScopedAdmin
+from registry.admin_lists import EstimatedCountPaginator, site_filter
 from registry.models import PatientContact, Procedure, Site
 from registry.warnings import warning_acknowledge
 
@@ -68,7 +69,7 @@ class QuestionnaireResponseAdmin(SiteScopedAdmin):
     ]
     list_select_related = ["procedure__patient__site"]
     list_filter = [
-        ("procedure__patient__site", admin.RelatedOnlyFieldListFilter),
+        site_filter("procedure__patient__site"),
         "timepoint",
         "mode",
     ]
@@ -250,7 +251,7 @@ class FollowUpAdmin(SiteScopedAdmin):
     list_select_related = ["procedure__patient__site", "procedure__patient__contact"]
     list_filter = [
         PhoneWorklistFilter,
-        ("procedure__patient__site", admin.RelatedOnlyFieldListFilter),
+        site_filter("procedure__patient__site"),
         "state",
         "timepoint",
     ]
@@ -495,7 +496,9 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "sent_at",
     ]
     list_select_related = ["site", "followup__procedure__patient"]
-    list_filter = ["status", "kind", ("site", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", "kind", site_filter("site")]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     actions = ["send_again", "mark_sent"]
     readonly_fields = [
         "followup",

@@ -61,9 +61,9 @@ def create_demo_responses(*, today: datetime.date | None = None) -> int:
         .order_by("procedure_id", "due_date")
     )
     cohorts = dict(
-        Procedure.objects.with_cohort()
-        .filter(patient__site__code__in=DEMO_SITE_CODES)
-        .values_list("pk", "cohort")
+        Procedure.objects.filter(patient__site__code__in=DEMO_SITE_CODES).values_list(
+            "pk", "cohort"
+        )
     )
     with transaction.atomic():
         for followup in followups:

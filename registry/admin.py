@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from pghistory.models import Events
 
 from registry.access import is_registry_manager
+from registry.admin_lists import EstimatedCountPaginator, site_filter, year_filter
 from registry.forms import (
     ComplicationForm,
     ProcedureForm,
@@ -148,8 +149,10 @@ class ScopedObjectsMixin:
 class SiteScopedAdmin(ScopedObjectsMixin, HistoryMixin, LocalizedEntryMixin, admin.ModelAdmin):
     """Base admin for clinical models: every query is limited to the user's sites."""
 
-    # A filtered list shows its own count only: no second exact COUNT over the whole table.
+    # No exact COUNT over a big table: a filtered list shows its own count only (no second
+    # count of the whole table), and a long list an estimate (registry.admin_lists).
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     form = RegistryModelForm
 
     def response_add(self, request, obj, post_url_continue=None):
@@ -248,7 +251,7 @@ class PatientAdmin(SiteScopedAdmin):
         "vital_status",
     ]
     list_select_related = ["site"]
-    list_filter = ["site", IndexCohortListFilter, "sex", "primary_tumour"]
+    list_filter = [site_filter("site"), IndexCohortListFilter, "sex", "primary_tumour"]
     search_fields = ["registry_id"]
     inlines = [PatientContactInline]
     history_includes_related = True
@@ -285,13 +288,9 @@ class PatientAdmin(SiteScopedAdmin):
             '<a href="{}">{}</a>', reverse("staff_record", args=[obj.registry_id]), _("open record")
         )
 
-    @admin.display(description=_("index procedure"), ordering="index_date")
+    @admin.display(description=_("index procedure"), ordering="index_procedure__date")
     def index_date(self, obj):
         return obj.index_date
-
-    @admin.display(description=_("cohort"), ordering="index_cohort")
-    def index_cohort(self, obj):
-        return Cohort(obj.index_cohort).label if obj.index_cohort else "–"
 
     @admin.display(description=_("vital status"))
     def vital_status(self, obj):
@@ -328,12 +327,12 @@ class ProcedureAdmin(SiteScopedAdmin):
     list_display = ["__str__", "site", "date", "technique", "cohort", "level_count"]
     list_select_related = ["patient__site"]
     list_filter = [
-        ("patient__site", admin.RelatedOnlyFieldListFilter),
+        site_filter("patient__site"),
         CohortListFilter,
         "technique",
+        year_filter("date"),
         ("date", admin.DateFieldListFilter),
     ]
-    date_hierarchy = "date"
     search_fields = ["patient__registry_id"]
     autocomplete_fields = ["patient"]
     form = ProcedureForm
@@ -368,17 +367,21 @@ class ProcedureAdmin(SiteScopedAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).with_cohort().annotate(level_count=Count("levels"))
+        # A subquery per listed row (one page), not a GROUP BY over every procedure and level.
+        levels = (
+            TreatedLevel.objects.filter(procedure=OuterRef("pk"))
+            .order_by()
+            .values("procedure")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(level_count=Subquery(levels))
 
     @admin.display(description=_("site"), ordering="patient__site__code")
     def site(self, obj):
         return obj.patient.site.code
 
-    @admin.display(description=_("cohort"), ordering="cohort")
-    def cohort(self, obj):
-        return Cohort(obj.cohort).label
-
-    @admin.display(description=_("levels"), ordering="level_count")
+    @admin.display(description=_("levels"))
     def level_count(self, obj):
         return obj.level_count
 
@@ -410,7 +413,7 @@ class TreatedLevelAdmin(SiteScopedAdmin):
     list_display = ["__str__", "procedure", "cement_volume_ml", "cement_leakage"]
     list_select_related = ["procedure__patient__site"]
     list_filter = [
-        ("procedure__patient__site", admin.RelatedOnlyFieldListFilter),
+        site_filter("procedure__patient__site"),
         "etiology",
         "cement_leakage",
     ]
@@ -426,7 +429,7 @@ class ComplicationAdmin(SiteScopedAdmin):
     list_display = ["patient", "date", "type", "cirse_grade", "relation", "outcome"]
     list_select_related = ["patient__site"]
     list_filter = [
-        ("patient__site", admin.RelatedOnlyFieldListFilter),
+        site_filter("patient__site"),
         "type",
         "cirse_grade",
         ("date", admin.DateFieldListFilter),

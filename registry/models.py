@@ -15,6 +15,7 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.aggregates import BoolAnd, BoolOr
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
@@ -27,10 +28,11 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce, Upper
 from django.utils.translation import gettext_lazy as _
 
 from registry import validation
+from registry.derived import RecomputePatientIndex, RecomputeProcedureCohort, recompute_triggers
 from registry.fields import MultipleChoiceArrayField
 from registry.validation import (
     no_cpr_check,
@@ -44,12 +46,14 @@ from registry.validation import (
 TRACK_EXCLUDE = ["created_at", "updated_at"]
 
 
-def track_history():
+def track_history(*derived: str):
+    """History of every insert, update and delete; ``derived`` names stored copies of derived
+    values (``registry.derived``), left out because the rows they derive from have history."""
     return pghistory.track(
         pghistory.InsertEvent(),
         pghistory.UpdateEvent(),
         pghistory.DeleteEvent(),
-        exclude=TRACK_EXCLUDE,
+        exclude=[*TRACK_EXCLUDE, *derived],
     )
 
 
@@ -243,19 +247,12 @@ class PatientQuerySet(ScopedQuerySet):
     site_path = "site"
 
     def with_index_procedure(self) -> PatientQuerySet:
-        """Annotate the index (first) procedure: ``index_procedure_id``, ``index_date`` and
-        ``index_cohort``. Patient-level analyses use this procedure (design.md §7)."""
-        first = (
-            Procedure.objects.with_cohort().filter(patient=OuterRef("pk")).order_by("date", "pk")
-        )
-        return self.annotate(
-            index_procedure_id=Subquery(first.values("pk")[:1]),
-            index_date=Subquery(first.values("date")[:1]),
-            index_cohort=Subquery(first.values("cohort")[:1]),
-        )
+        """Add ``index_date``, the date of the index procedure (stored as
+        ``index_procedure``, with its cohort as ``index_cohort``; see ``index_procedures``)."""
+        return self.annotate(index_date=models.F("index_procedure__date"))
 
 
-@track_history()
+@track_history("index_procedure", "index_cohort")
 @constrain_choices
 class Patient(models.Model):
     """A registered patient, identified only by a pseudonymous registry id."""
@@ -337,6 +334,25 @@ class Patient(models.Model):
     visceral_metastases = models.BooleanField(null=True, blank=True)
     prior_radiotherapy = models.BooleanField(null=True, blank=True)
     prior_chemotherapy = models.BooleanField(null=True, blank=True)
+    # Derived, stored and indexed for lists at scale; kept right by triggers (registry.derived)
+    # from index_procedures() and procedure_cohort(), never written by Django.
+    index_procedure = models.ForeignKey(
+        "Procedure",
+        verbose_name=_("index procedure"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    index_cohort = models.CharField(
+        _("cohort of index procedure"),
+        max_length=12,
+        choices=Cohort,
+        null=True,
+        blank=True,
+        editable=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
 
@@ -344,6 +360,15 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["registry_id"]
+        indexes = [
+            # The cohort filter of the patient list, in the list's order.
+            models.Index(fields=["index_cohort", "registry_id"], name="patient_cohort_regid_idx"),
+            # The admin's registry-id search (UPPER(registry_id::text) LIKE '%…%').
+            GinIndex(
+                OpClass(Upper(Cast("registry_id", models.TextField())), name="gin_trgm_ops"),
+                name="patient_registry_id_trgm",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(registry_id__regex=r"^[A-Z0-9][A-Z0-9-]{2,31}$"),
@@ -602,24 +627,27 @@ def procedure_cohort(path: str = "pk") -> Coalesce:
     return Coalesce(Subquery(levels.annotate(cohort=cohort).values("cohort")), Value(Cohort.OTHER))
 
 
+def index_procedures(path: str = "pk") -> models.QuerySet:
+    """A patient's procedures, the index procedure first (design.md §7): the earliest by date,
+    the first entered on a tie. ``path`` leads from the outer row to the patient's key.
+    Patient-level analyses use the index procedure; ``Patient.index_procedure`` stores it."""
+    return Procedure.objects.filter(patient=OuterRef(path)).order_by("date", "pk")
+
+
 class ProcedureQuerySet(ScopedQuerySet):
     site_path = "patient__site"
 
-    def with_cohort(self) -> ProcedureQuerySet:
-        """Annotate ``cohort`` by the rule of design.md §7 (``procedure_cohort``)."""
-        return self.annotate(cohort=procedure_cohort("pk"))
-
     def pathologic(self) -> ProcedureQuerySet:
-        return self.with_cohort().filter(cohort=Cohort.PATHOLOGIC)
+        return self.filter(cohort=Cohort.PATHOLOGIC)
 
     def osteoporotic(self) -> ProcedureQuerySet:
-        return self.with_cohort().filter(cohort=Cohort.OSTEOPOROTIC)
+        return self.filter(cohort=Cohort.OSTEOPOROTIC)
 
     def other(self) -> ProcedureQuerySet:
-        return self.with_cohort().filter(cohort=Cohort.OTHER)
+        return self.filter(cohort=Cohort.OTHER)
 
 
-@track_history()
+@track_history("cohort")
 @constrain_choices
 class Procedure(models.Model):
     """One vertebral augmentation session."""
@@ -711,6 +739,11 @@ class Procedure(models.Model):
         _("length of stay (days)"), null=True, blank=True, validators=[MaxValueValidator(365)]
     )
     notes = models.TextField(blank=True, validators=[validate_no_cpr])
+    # Derived by procedure_cohort() from the levels, stored and indexed for lists at scale;
+    # kept right by triggers on the levels (registry.derived), never written by Django.
+    cohort = models.CharField(
+        _("cohort"), max_length=12, choices=Cohort, default=Cohort.OTHER, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
 
@@ -720,7 +753,10 @@ class Procedure(models.Model):
         ordering = ["-date", "-pk"]
         indexes = [
             # Index-procedure look-ups: the first procedure of each patient by date.
-            models.Index(fields=["patient", "date"], name="procedure_patient_date_idx"),
+            models.Index(fields=["patient", "date", "id"], name="procedure_patient_date_idx"),
+            # The list's order, alone and under the cohort filter.
+            models.Index(fields=["date", "id"], name="procedure_date_idx"),
+            models.Index(fields=["cohort", "date", "id"], name="procedure_cohort_date_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -779,6 +815,7 @@ class Procedure(models.Model):
                 timing=pgtrigger.Deferred,
                 func=PROCEDURE_HAS_LEVEL_SQL.format(procedure_id="NEW.id"),
             ),
+            *recompute_triggers(RecomputePatientIndex, "patient_index"),
         ]
 
     def __str__(self) -> str:
@@ -981,6 +1018,7 @@ class TreatedLevel(models.Model):
                 timing=pgtrigger.Deferred,
                 func=PROCEDURE_HAS_LEVEL_SQL.format(procedure_id="OLD.procedure_id"),
             ),
+            *recompute_triggers(RecomputeProcedureCohort, "procedure_cohort"),
         ]
 
     def __str__(self) -> str:

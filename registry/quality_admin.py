@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from registry.admin import HistoryMixin, ReadOnlyAdminMixin, ScopedObjectsMixin
+from registry.admin_lists import site_filter
 from registry.dataqueries import (
     ANSWER_PERMISSION,
     RAISE_PERMISSION,
@@ -90,7 +91,7 @@ class DataQueryAdmin(ReadOnlyAdminMixin, ScopedObjectsMixin, HistoryMixin, admin
         "answered_at",
         "closed_at",
     ]
-    list_filter = ["state", ("site", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["state", site_filter("site")]
     list_select_related = ["site", "raised_by"]
     search_fields = ["record_label", "comment", "answer"]
 
@@ -192,7 +193,7 @@ class WarningAcknowledgementAdmin(
     """Warnings staff saved anyway, with their reasons (read-only)."""
 
     list_display = ["created_at", "site", "content_type", "object_id", "codes", "reason", "user"]
-    list_filter = [("site", admin.RelatedOnlyFieldListFilter), "content_type"]
+    list_filter = [site_filter("site"), "content_type"]
     list_select_related = ["site", "user", "content_type"]
     readonly_fields = [
         "content_type",

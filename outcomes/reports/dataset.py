@@ -9,10 +9,11 @@ its downloads, the API and the ``cohort_report`` command, so they cannot disagre
 The filter of the report (sites, index-procedure dates, data cut-off) is parsed once, by
 ``ReportFilterForm``, for the admin page, its downloads, the API and the command line.
 
-Rules taken from their homes, never restated here: the cohort (``with_cohort``), age
-(``CompletedYears``), the region of a level (``levels_in_region``), a complication related to
-the procedure (``related_to_procedure``); the 3- and 12-month due days and windows come from
-the follow-up plan (``outcomes.followups.schedule.PLAN``).
+Rules taken from their homes, never restated here: the cohort (``Procedure.cohort``, stored
+from ``procedure_cohort``), age (``CompletedYears``), the region of a level
+(``levels_in_region``), a complication related to the procedure (``related_to_procedure``); the
+3- and 12-month due days and windows come from the follow-up plan
+(``outcomes.followups.schedule.PLAN``).
 
 Data cut-off (``as_of``): the report shows what was known on that day. Index procedures after
 it, and deaths, withdrawals, answers and complications dated after it are left out.
@@ -238,7 +239,7 @@ def index_procedures(*, user, filters: ReportFilter):
         queryset = queryset.exclude(Exists(earlier))
     if filters.date_to:
         queryset = queryset.filter(date__lte=filters.date_to)
-    return queryset.with_cohort().order_by("patient_id", "date", "pk").distinct("patient_id")
+    return queryset.order_by("patient_id", "date", "pk").distinct("patient_id")
 
 
 def load_patients(*, user, filters: ReportFilter) -> Columns:

@@ -1,9 +1,9 @@
 """The record status dashboard: patients × timepoints of their index procedure, like REDCap's.
 
 Four queries per page whatever the cohort size: the count, one page of patients, their
-follow-ups, and the column totals (one aggregate). The index procedure and its cohort come
-from ``Patient.objects.with_index_procedure`` / ``Procedure.objects.with_cohort`` (the one
-cohort rule), so the dashboard, the report and the exports agree.
+follow-ups, and the column totals (one aggregate). The index procedure and its cohort are
+``Patient.index_procedure`` and ``Patient.index_cohort``, stored from the one rule of each
+(``registry.derived``), so the dashboard, the report and the exports agree.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.models import FollowUp, Timepoint
-from registry.models import Cohort, Patient, Procedure, Site
+from registry.models import Cohort, Patient, Site
 
 PAGE_SIZE = 50
 WORKLIST = "worklist"
@@ -79,20 +79,13 @@ class DashboardFilter(forms.Form):
 
 
 def dashboard_patients(*, user, site: str = "", cohort: str = "", state: str = ""):
-    """The patients the dashboard lists, with ``index_procedure_id`` annotated."""
-    first = Procedure.objects.filter(patient=OuterRef("pk")).order_by("date", "pk")
-    patients = (
-        Patient.objects.for_user(user)
-        .annotate(index_procedure_id=Subquery(first.values("pk")[:1]))
-        .filter(index_procedure_id__isnull=False)
-    )
+    """The patients the dashboard lists: those with an index procedure (stored, with its
+    cohort, on the patient by ``registry.derived``)."""
+    patients = Patient.objects.for_user(user).filter(index_procedure__isnull=False)
     if site:
         patients = patients.filter(site__code=site)
     if cohort:
-        cohorts = Procedure.objects.with_cohort().filter(pk=OuterRef("index_procedure_id"))
-        patients = patients.annotate(index_cohort=Subquery(cohorts.values("cohort")[:1])).filter(
-            index_cohort=cohort
-        )
+        patients = patients.filter(index_cohort=cohort)
     if state:
         patients = patients.filter(
             Exists(

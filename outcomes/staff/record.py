@@ -58,7 +58,6 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
     contact = PatientContact.objects.filter(patient=patient).first() if can_contact else None
     procedures = list(
         Procedure.objects.filter(patient=patient)
-        .with_cohort()
         .order_by("date", "pk")
         .prefetch_related(
             Prefetch("levels", queryset=TreatedLevel.objects.order_by("level")),

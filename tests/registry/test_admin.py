@@ -139,7 +139,7 @@ def test_staff_records_two_level_procedure_with_leak_at_one_level(client_a, site
         reverse("admin:registry_procedure_add"), procedure_form(patient, levels)
     )
     assert response.status_code == 302
-    procedure = Procedure.objects.with_cohort().get(patient=patient)
+    procedure = Procedure.objects.get(patient=patient)
     assert procedure.cohort == "osteoporotic"
     saved = list(
         procedure.levels.order_by("level").values_list("level", "cement_leakage", "leakage_sites")

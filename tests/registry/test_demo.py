@@ -21,7 +21,7 @@ def test_demo_cohort_is_realistic_and_idempotent():
     ) == counts
 
     assert set(Site.objects.values_list("code", flat=True)) == {"AAR", "ODE", "LDN"}
-    cohorts = dict(Procedure.objects.with_cohort().values_list("cohort").annotate(n=Count("pk")))
+    cohorts = dict(Procedure.objects.values_list("cohort").annotate(n=Count("pk")))
     assert 15 <= cohorts["pathologic"] <= 45
     assert cohorts["osteoporotic"] >= 240
     per_procedure = Procedure.objects.annotate(n=Count("levels")).values_list("n", flat=True)

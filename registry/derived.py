@@ -1,0 +1,132 @@
+"""Stored copies of derived values, kept right by PostgreSQL from the one rule in Python.
+
+A procedure's cohort (``registry.models.procedure_cohort``) and a patient's index procedure
+(``registry.models.index_procedures``) are defined once, as ORM expressions. Lists that filter,
+sort and count by them at a million treated levels need them stored and indexed:
+``Procedure.cohort``, ``Patient.index_procedure`` and ``Patient.index_cohort``.
+
+Statement-level triggers recompute them for exactly the rows a statement touched, whatever
+wrote the rows: the admin, the import, the API, a data migration, raw SQL or ``COPY``. Their
+bodies are compiled from those same expressions when migrations are made, so the SQL is never
+written twice by hand: change the rule and ``makemigrations --check`` (part of CI's lint) fails
+until a migration installs the trigger compiled from the new rule.
+
+The chain: a level written → its procedure's ``cohort`` → that patient's index procedure and
+index cohort. An UPDATE that would change nothing is skipped, so no history event or
+``updated_at`` bump is written for it.
+"""
+
+from __future__ import annotations
+
+import pgtrigger
+from django.db import DEFAULT_DB_ALIAS
+
+OLD_ROWS = "old_rows"
+NEW_ROWS = "new_rows"
+
+
+def _literal(value) -> str:
+    """A parameter written into trigger SQL; the rules only ever pass choice values."""
+    if not isinstance(value, str):
+        raise TypeError(f"only text parameters can be written into trigger SQL, not {value!r}")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def compile_expression(model, expression) -> str:
+    """``expression`` as SQL over ``model``'s table (columns as ``"table"."column"``), with its
+    parameters written in: a trigger body takes no parameters."""
+    query = model._base_manager.all().query
+    compiler = query.get_compiler(using=DEFAULT_DB_ALIAS)
+    sql, params = compiler.compile(expression.resolve_expression(query))
+    return sql % tuple(_literal(param) for param in params)
+
+
+class Recompute(pgtrigger.Trigger):
+    """After a statement inserts, updates or deletes rows, recompute the stored values of the
+    rows that ``key`` (a column of the written table) points to.
+
+    One trigger per operation: PostgreSQL allows transition tables on single-event triggers
+    only. Subclasses give ``set_sql(ids)``: the UPDATE for the rows whose ids ``ids`` selects.
+    """
+
+    level = pgtrigger.Statement
+    when = pgtrigger.After
+    key = ""
+
+    def __init__(self, *, name: str, operation: pgtrigger.Operation) -> None:
+        tables = {
+            pgtrigger.Insert: {"new": NEW_ROWS},
+            pgtrigger.Update: {"old": OLD_ROWS, "new": NEW_ROWS},
+            pgtrigger.Delete: {"old": OLD_ROWS},
+        }[operation]
+        self.transition_tables = list(tables.values())
+        super().__init__(
+            name=name, operation=operation, referencing=pgtrigger.Referencing(**tables)
+        )
+
+    def get_func(self, model) -> str:
+        # Identifiers of our own (a column, the transition tables): no input reaches this SQL.
+        ids = " UNION ".join(
+            f"SELECT {self.key} FROM {table}"  # noqa: S608
+            for table in self.transition_tables
+        )
+        return f"{self.set_sql(ids)}\nRETURN NULL;"
+
+    def set_sql(self, ids: str) -> str:
+        raise NotImplementedError("a Recompute trigger says what it recomputes")
+
+
+class RecomputeProcedureCohort(Recompute):
+    """On ``registry_treatedlevel``: the cohort of the procedures whose levels changed.
+    The SQL is our table names and expressions compiled from the ORM: no input reaches it."""
+
+    key = "procedure_id"
+
+    def set_sql(self, ids: str) -> str:
+        from registry.models import Procedure, procedure_cohort
+
+        table = Procedure._meta.db_table
+        cohort = compile_expression(Procedure, procedure_cohort("pk"))
+        return f"""
+UPDATE "{table}" AS target SET "cohort" = derived.cohort
+FROM (
+    SELECT "{table}"."id", {cohort} AS cohort
+    FROM "{table}" WHERE "{table}"."id" IN ({ids})
+) AS derived
+WHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;"""  # noqa: S608
+
+
+class RecomputePatientIndex(Recompute):
+    """On ``registry_procedure``: the index procedure and cohort of the patients whose
+    procedures changed (a new, moved, re-dated, re-classified or deleted procedure)."""
+
+    key = "patient_id"
+
+    def set_sql(self, ids: str) -> str:
+        from django.db.models import Subquery
+
+        from registry.models import Patient, index_procedures
+
+        table = Patient._meta.db_table
+        first = index_procedures("pk")
+        procedure = compile_expression(Patient, Subquery(first.values("pk")[:1]))
+        cohort = compile_expression(Patient, Subquery(first.values("cohort")[:1]))
+        return f"""
+UPDATE "{table}" AS target
+SET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort
+FROM (
+    SELECT "{table}"."id", {procedure} AS procedure_id, {cohort} AS cohort
+    FROM "{table}" WHERE "{table}"."id" IN ({ids})
+) AS derived
+WHERE target."id" = derived."id"
+  AND (target."index_procedure_id", target."index_cohort")
+      IS DISTINCT FROM (derived.procedure_id, derived.cohort);"""  # noqa: S608
+
+
+def recompute_triggers(cls: type[Recompute], prefix: str) -> list[Recompute]:
+    """The three triggers (insert, update, delete) of one ``Recompute`` kind."""
+    return [
+        cls(name=f"{prefix}_on_insert", operation=pgtrigger.Insert),
+        cls(name=f"{prefix}_on_update", operation=pgtrigger.Update),
+        cls(name=f"{prefix}_on_delete", operation=pgtrigger.Delete),
+    ]
