@@ -7,17 +7,26 @@ response becomes one ``QuestionnaireResponse`` per instrument answered in it (id
 scores it computed (EQ-5D index with its value set, ODI %) as read-only calculated items. The
 subject is ``Patient/<registry id>``: pseudonymous, no Patient resource is served.
 
-Codes: no LOINC code is attached. LOINC's answer lists and panels for the EQ-5D and the ODI
-could not be checked against the instruments as we ask them (versions, wording, item order)
-from here, and a wrong code is worse than none; items carry the registry's own codes
-(``linkId`` = the export's column name), listed in ``/api/v1/exports/dictionary.csv``. Add
-LOINC codes to ``LOINC`` below once verified at loinc.org.
+LOINC codes (system ``http://loinc.org``) are attached only where a LOINC term was found in a
+public source and its name matches the item as we ask it (instrument version, recall period,
+scale): the ODI panel 97908-8 as the ``odi`` Questionnaire's ``code`` and the ODI score 97909-6
+as the ``odi_score`` item's ``code`` (``LOINC_PANELS`` and ``LOINC_ITEMS`` below, each with its
+source). Nothing else carries a LOINC code: no LOINC term was found for the ten ODI sections
+(the panel's one member found is the score) nor for any part of the EQ-5D-3L/5L (the FHIR
+guides that model it use SNOMED CT or local codes), and LOINC's pain VAS term 38214-3 is pain
+severity unqualified, not our worst pain in the last week. No LOINC answer (LA) codes either:
+no coded item has an answer list. The table of every item and why it has or has not a code is
+in ``docs/import-export.md``. Every item keeps the registry's own identity (``linkId`` = the
+export's column name, answers in the registry's code systems), listed in
+``/api/v1/exports/dictionary.csv``; QuestionnaireResponses refer to items by ``linkId`` only
+(R4 has no ``code`` there), so a consumer finds the codes in the Questionnaire.
 """
 
 from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import Q
@@ -36,8 +45,36 @@ from outcomes.questionnaire import items
 
 BASE = "https://registry.invalid/fhir"  # canonical URLs are names, not addresses to fetch
 CODE_SYSTEM = f"{BASE}/CodeSystem/registry-items"
-LOINC: dict[str, str] = {}  # linkId -> verified LOINC code (none yet: see the docstring)
-VERSION = "1"
+LOINC_SYSTEM = "http://loinc.org"
+VERSION = "2"  # 2: LOINC codes on the ODI; bump whenever a Questionnaire's content changes
+
+
+class Loinc(NamedTuple):
+    code: str
+    display: str  # LOINC's long common name
+
+
+# Questionnaire id -> its LOINC panel. Each checked against the term's loinc.org page and a
+# public FHIR Questionnaire using it; what has no code, and why: docs/import-export.md.
+LOINC_PANELS: dict[str, Loinc] = {
+    # https://loinc.org/97908-8 (PANEL.SURVEY.GNHLTH; "versions of the ODI differ in sections
+    # assessed", so it covers v2.1a); used as Questionnaire.code by paciowg/sample-data-fsh,
+    # input/fsh/EX_jd1_questionnaire-odi.fsh. Its only member is the score 97909-6.
+    "odi": Loinc("97908-8", "Oswestry Disability Index"),
+}
+# (Questionnaire id, linkId) -> its LOINC term; keyed by questionnaire too because the EQ-5D-3L
+# and -5L share linkIds but would not share codes.
+LOINC_ITEMS: dict[tuple[str, str], Loinc] = {
+    # https://loinc.org/97909-6: Score, Pt, Qn, method ODI, "reported as a percent" (sum of the
+    # section scores / maximum possible × 100), which is our odi_score; item code of the
+    # calculated score in paciowg/sample-data-fsh (same file as above).
+    ("odi", "odi_score"): Loinc("97909-6", "Oswestry disability index score ODI"),
+}
+LOINC_COPYRIGHT = (
+    "This material contains content from LOINC (http://loinc.org). LOINC is copyright © "
+    "Regenstrief Institute, Inc. and the Logical Observation Identifiers Names and Codes "
+    "(LOINC) Committee and is available at no cost under the license at http://loinc.org/license."
+)
 
 
 def _url(name: str) -> str:
@@ -74,8 +111,12 @@ def _calculated(link_id: str, text: str) -> dict:
     return {"linkId": link_id, "text": text, "type": "decimal", "readOnly": True}
 
 
+def _loinc_codes(term: Loinc) -> list[dict]:
+    return [{"system": LOINC_SYSTEM, "code": term.code, "display": term.display}]
+
+
 def _questionnaire(name: str, title: str, item: list[dict]) -> dict:
-    return {
+    resource = {
         "resourceType": "Questionnaire",
         "id": name,
         "url": _url(name),
@@ -86,6 +127,14 @@ def _questionnaire(name: str, title: str, item: list[dict]) -> dict:
         "subjectType": ["Patient"],
         "item": item,
     }
+    for entry in item:
+        if (name, entry["linkId"]) in LOINC_ITEMS:
+            entry["code"] = _loinc_codes(LOINC_ITEMS[name, entry["linkId"]])
+    if name in LOINC_PANELS:
+        resource["code"] = _loinc_codes(LOINC_PANELS[name])
+    if "code" in resource or any("code" in entry for entry in item):
+        resource["copyright"] = LOINC_COPYRIGHT
+    return resource
 
 
 def questionnaires() -> list[dict]:

@@ -1,6 +1,7 @@
 """FHIR R4 Questionnaire and QuestionnaireResponse, validated with fhir.resources (R4B)."""
 
 import datetime
+import json
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.questionnaire import Questionnaire
@@ -35,6 +36,85 @@ def test_questionnaires_validate_and_cover_vas_eq5d_3l_5l_and_odi(registry, api_
     assert len(by_id["eq-5d-3l"]["item"][0]["answerOption"]) == 3
     odi_sections = [i for i in by_id["odi"]["item"] if i["type"] == "choice"]
     assert len(odi_sections) == 10 and len(odi_sections[0]["answerOption"]) == 6
+
+
+LOINC = "http://loinc.org"
+
+
+def loinc_codes(questionnaire: dict) -> set[tuple[str, str]]:
+    """Every LOINC coding in a Questionnaire as (where, code): ``Questionnaire`` for its own
+    code, the item's linkId for an item's, ``<linkId> answer`` for an answer option's."""
+    found = {
+        ("Questionnaire", c["code"]) for c in questionnaire.get("code", []) if c["system"] == LOINC
+    }
+    for item in questionnaire["item"]:
+        found |= {(item["linkId"], c["code"]) for c in item.get("code", []) if c["system"] == LOINC}
+        found |= {
+            (f"{item['linkId']} answer", option["valueCoding"]["code"])
+            for option in item.get("answerOption", [])
+            if option["valueCoding"]["system"] == LOINC
+        }
+    return found
+
+
+def test_loinc_codes_are_exactly_the_verified_ones_on_the_odi(registry, api_a):
+    data = get_bundle(api_a, "/api/v1/fhir/Questionnaire")
+    by_id = {e["resource"]["id"]: e["resource"] for e in data["entry"]}
+    assert {name: loinc_codes(q) for name, q in by_id.items()} == {
+        "pain-vas": set(),
+        "eq-5d-3l": set(),
+        "eq-5d-5l": set(),
+        "odi": {("Questionnaire", "97908-8"), ("odi_score", "97909-6")},
+    }
+    odi = Questionnaire.model_validate(by_id["odi"])
+    assert [(c.system, c.code, c.display) for c in odi.code] == [
+        (LOINC, "97908-8", "Oswestry Disability Index")
+    ]
+    items = {item.linkId: item for item in odi.item}
+    assert [(c.system, c.code, c.display) for c in items["odi_score"].code] == [
+        (LOINC, "97909-6", "Oswestry disability index score ODI")
+    ]
+    assert items["odi_pain_intensity"].code is None and items["odi_travelling"].code is None
+    assert "Regenstrief" in odi.copyright
+
+
+def test_questionnaires_without_a_verified_loinc_code_carry_no_code_at_all(registry, api_a):
+    data = get_bundle(api_a, "/api/v1/fhir/Questionnaire")
+    by_id = {e["resource"]["id"]: e["resource"] for e in data["entry"]}
+    for name in ("pain-vas", "eq-5d-3l", "eq-5d-5l"):
+        questionnaire = by_id[name]
+        assert "code" not in questionnaire and "copyright" not in questionnaire
+        assert [i["linkId"] for i in questionnaire["item"] if "code" in i] == []
+        assert "loinc" not in json.dumps(questionnaire).lower()
+    vas_item = by_id["pain-vas"]["item"][0]
+    assert vas_item["linkId"] == "vas_pain" and "code" not in vas_item
+    eq5d_5l = {i["linkId"]: i for i in by_id["eq-5d-5l"]["item"]}
+    assert "code" not in eq5d_5l["eq5d_mobility"] and "code" not in eq5d_5l["eq_vas"]
+    assert {o["valueCoding"]["system"] for o in eq5d_5l["eq5d_mobility"]["answerOption"]} == {
+        "https://registry.invalid/fhir/CodeSystem/registry-items/eq5d_mobility"
+    }
+
+
+def test_responses_keep_link_ids_that_lead_to_the_coded_questionnaire_items(registry, api_a):
+    questionnaires = {
+        e["resource"]["url"]: e["resource"]
+        for e in get_bundle(api_a, "/api/v1/fhir/Questionnaire")["entry"]
+    }
+    responses = [
+        e["resource"] for e in get_bundle(api_a, "/api/v1/fhir/QuestionnaireResponse")["entry"]
+    ]
+    for response in responses:
+        items = {i["linkId"] for i in questionnaires[response["questionnaire"]]["item"]}
+        assert {i["linkId"] for i in response["item"]} <= items
+        assert all("code" not in i for i in response["item"])
+    baseline = QuestionnaireResponse.objects.get(procedure=registry["osteo"], timepoint="baseline")
+    odi = next(r for r in responses if r["id"] == f"{baseline.pk}-odi")
+    score = next(i for i in odi["item"] if i["linkId"] == "odi_score")
+    question = next(
+        i for i in questionnaires[odi["questionnaire"]]["item"] if i["linkId"] == "odi_score"
+    )
+    assert score["answer"] == [{"valueDecimal": 80.0}]
+    assert question["code"][0]["code"] == "97909-6"
 
 
 def test_every_response_becomes_valid_questionnaire_responses_of_the_callers_sites(registry, api_a):
