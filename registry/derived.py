@@ -41,25 +41,72 @@ def compile_expression(model, expression) -> str:
     return sql % tuple(_literal(param) for param in params)
 
 
+def procedure_cohort_sql(ids: str) -> str:
+    """UPDATE the stored cohort of the procedures whose ids the SQL ``ids`` selects."""
+    from registry.models import Procedure, procedure_cohort
+
+    table = Procedure._meta.db_table
+    cohort = compile_expression(Procedure, procedure_cohort("pk"))
+    return f"""
+UPDATE "{table}" AS target SET "cohort" = derived.cohort
+FROM (
+    SELECT "{table}"."id", {cohort} AS cohort
+    FROM "{table}" WHERE "{table}"."id" IN ({ids})
+) AS derived
+WHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;"""  # noqa: S608
+
+
+def patient_index_sql(ids: str) -> str:
+    """UPDATE the stored index procedure and index cohort of the patients whose ids the SQL
+    ``ids`` selects."""
+    from django.db.models import Subquery
+
+    from registry.models import Patient, index_procedures
+
+    table = Patient._meta.db_table
+    first = index_procedures("pk")
+    procedure = compile_expression(Patient, Subquery(first.values("pk")[:1]))
+    cohort = compile_expression(Patient, Subquery(first.values("cohort")[:1]))
+    return f"""
+UPDATE "{table}" AS target
+SET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort
+FROM (
+    SELECT "{table}"."id", {procedure} AS procedure_id, {cohort} AS cohort
+    FROM "{table}" WHERE "{table}"."id" IN ({ids})
+) AS derived
+WHERE target."id" = derived."id"
+  AND (target."index_procedure_id", target."index_cohort")
+      IS DISTINCT FROM (derived.procedure_id, derived.cohort);"""  # noqa: S608
+
+
+def recompute_all(cursor) -> None:
+    """Recompute every stored copy: after a bulk load that bypassed the triggers
+    (``session_replication_role = replica``), and to fill the columns when they were added.
+    Our table names and SQL compiled from the ORM: no input reaches it."""
+    cursor.execute(procedure_cohort_sql('SELECT "id" FROM "registry_procedure"'))
+    cursor.execute(patient_index_sql('SELECT "id" FROM "registry_patient"'))
+
+
 class Recompute(pgtrigger.Trigger):
     """After a statement inserts, updates or deletes rows, recompute the stored values of the
-    rows that ``key`` (a column of the written table) points to.
+    rows that ``key`` (a column of the written table) points to, by ``set_sql``.
 
     One trigger per operation: PostgreSQL allows transition tables on single-event triggers
-    only. Subclasses give ``set_sql(ids)``: the UPDATE for the rows whose ids ``ids`` selects.
+    only.
     """
 
     level = pgtrigger.Statement
     when = pgtrigger.After
-    key = ""
 
-    def __init__(self, *, name: str, operation: pgtrigger.Operation) -> None:
+    def __init__(self, *, name: str, operation: pgtrigger.Operation, key: str, set_sql) -> None:
         tables = {
             pgtrigger.Insert: {"new": NEW_ROWS},
             pgtrigger.Update: {"old": OLD_ROWS, "new": NEW_ROWS},
             pgtrigger.Delete: {"old": OLD_ROWS},
         }[operation]
         self.transition_tables = list(tables.values())
+        self.key = key
+        self.set_sql = set_sql
         super().__init__(
             name=name, operation=operation, referencing=pgtrigger.Referencing(**tables)
         )
@@ -72,61 +119,15 @@ class Recompute(pgtrigger.Trigger):
         )
         return f"{self.set_sql(ids)}\nRETURN NULL;"
 
-    def set_sql(self, ids: str) -> str:
-        raise NotImplementedError("a Recompute trigger says what it recomputes")
 
-
-class RecomputeProcedureCohort(Recompute):
-    """On ``registry_treatedlevel``: the cohort of the procedures whose levels changed.
-    The SQL is our table names and expressions compiled from the ORM: no input reaches it."""
-
-    key = "procedure_id"
-
-    def set_sql(self, ids: str) -> str:
-        from registry.models import Procedure, procedure_cohort
-
-        table = Procedure._meta.db_table
-        cohort = compile_expression(Procedure, procedure_cohort("pk"))
-        return f"""
-UPDATE "{table}" AS target SET "cohort" = derived.cohort
-FROM (
-    SELECT "{table}"."id", {cohort} AS cohort
-    FROM "{table}" WHERE "{table}"."id" IN ({ids})
-) AS derived
-WHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;"""  # noqa: S608
-
-
-class RecomputePatientIndex(Recompute):
-    """On ``registry_procedure``: the index procedure and cohort of the patients whose
-    procedures changed (a new, moved, re-dated, re-classified or deleted procedure)."""
-
-    key = "patient_id"
-
-    def set_sql(self, ids: str) -> str:
-        from django.db.models import Subquery
-
-        from registry.models import Patient, index_procedures
-
-        table = Patient._meta.db_table
-        first = index_procedures("pk")
-        procedure = compile_expression(Patient, Subquery(first.values("pk")[:1]))
-        cohort = compile_expression(Patient, Subquery(first.values("cohort")[:1]))
-        return f"""
-UPDATE "{table}" AS target
-SET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort
-FROM (
-    SELECT "{table}"."id", {procedure} AS procedure_id, {cohort} AS cohort
-    FROM "{table}" WHERE "{table}"."id" IN ({ids})
-) AS derived
-WHERE target."id" = derived."id"
-  AND (target."index_procedure_id", target."index_cohort")
-      IS DISTINCT FROM (derived.procedure_id, derived.cohort);"""  # noqa: S608
-
-
-def recompute_triggers(cls: type[Recompute], prefix: str) -> list[Recompute]:
-    """The three triggers (insert, update, delete) of one ``Recompute`` kind."""
+def recompute_triggers(prefix: str, *, key: str, set_sql) -> list[Recompute]:
+    """The three triggers (insert, update, delete) that run ``set_sql`` for the rows ``key``
+    points to."""
     return [
-        cls(name=f"{prefix}_on_insert", operation=pgtrigger.Insert),
-        cls(name=f"{prefix}_on_update", operation=pgtrigger.Update),
-        cls(name=f"{prefix}_on_delete", operation=pgtrigger.Delete),
+        Recompute(name=f"{prefix}_on_{operation.lower()}", operation=op, key=key, set_sql=set_sql)
+        for operation, op in [
+            ("INSERT", pgtrigger.Insert),
+            ("UPDATE", pgtrigger.Update),
+            ("DELETE", pgtrigger.Delete),
+        ]
     ]

@@ -32,7 +32,7 @@ from django.db.models.functions import Cast, Coalesce, Upper
 from django.utils.translation import gettext_lazy as _
 
 from registry import validation
-from registry.derived import RecomputePatientIndex, RecomputeProcedureCohort, recompute_triggers
+from registry.derived import patient_index_sql, procedure_cohort_sql, recompute_triggers
 from registry.fields import MultipleChoiceArrayField
 from registry.validation import (
     no_cpr_check,
@@ -815,7 +815,8 @@ class Procedure(models.Model):
                 timing=pgtrigger.Deferred,
                 func=PROCEDURE_HAS_LEVEL_SQL.format(procedure_id="NEW.id"),
             ),
-            *recompute_triggers(RecomputePatientIndex, "patient_index"),
+            # The patient's index procedure and cohort (registry.derived).
+            *recompute_triggers("patient_index", key="patient_id", set_sql=patient_index_sql),
         ]
 
     def __str__(self) -> str:
@@ -1018,7 +1019,10 @@ class TreatedLevel(models.Model):
                 timing=pgtrigger.Deferred,
                 func=PROCEDURE_HAS_LEVEL_SQL.format(procedure_id="OLD.procedure_id"),
             ),
-            *recompute_triggers(RecomputeProcedureCohort, "procedure_cohort"),
+            # The procedure's cohort (registry.derived).
+            *recompute_triggers(
+                "procedure_cohort", key="procedure_id", set_sql=procedure_cohort_sql
+            ),
         ]
 
     def __str__(self) -> str:

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 
+from registry.derived import patient_index_sql
 from registry.models import (
     Complication,
     Patient,
@@ -95,6 +96,8 @@ def make_procedure_without_levels(patient: Patient, **fields) -> Procedure:
             procedure = make_procedure(patient, **fields)
         finally:
             cursor.execute("SET LOCAL session_replication_role = origin")
+        # The patient's stored index procedure, as the skipped trigger would have set it.
+        cursor.execute(patient_index_sql(str(patient.pk)))
     return procedure
 
 

@@ -5,7 +5,6 @@ from django.contrib.postgres.operations import TrigramExtension
 import django.db.models.deletion
 import django.db.models.functions.comparison
 import django.db.models.functions.text
-import pgtrigger
 import pgtrigger.compiler
 import pgtrigger.migrations
 from django.db import migrations, models
@@ -14,12 +13,10 @@ from django.db import migrations, models
 def backfill(apps, schema_editor):
     """Fill the stored cohort and index procedure of existing rows with the SQL of the triggers
     that keep them right from now on (registry.derived)."""
-    from registry.derived import RecomputePatientIndex, RecomputeProcedureCohort
+    from registry.derived import recompute_all
 
-    cohort = RecomputeProcedureCohort(name="backfill", operation=pgtrigger.Insert)
-    index = RecomputePatientIndex(name="backfill", operation=pgtrigger.Insert)
-    schema_editor.execute(cohort.set_sql('SELECT "id" FROM "registry_procedure"'))
-    schema_editor.execute(index.set_sql('SELECT "id" FROM "registry_patient"'))
+    with schema_editor.connection.cursor() as cursor:
+        recompute_all(cursor)
 
 
 class Migration(migrations.Migration):
