@@ -389,6 +389,12 @@ class FollowUp(models.Model):
     class Meta:
         ordering = ["procedure", "due_date"]
         indexes = [
+            # The phone worklist (a few hundred rows of 1.4M): its filter starts here.
+            models.Index(
+                fields=["procedure"],
+                name="followup_worklist_idx",
+                condition=Q(on_phone_worklist_since__isnull=False, phone_outcome=""),
+            ),
             # The sweep walks pending follow-ups whose window has opened, in pk order.
             models.Index(
                 fields=["window_start", "id"],
@@ -494,6 +500,8 @@ class ContactAttempt(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
+            # The admin list's order.
+            models.Index(fields=["created_at", "id"], name="contactattempt_created_idx"),
             # The sweep's dispatch reads the unfinished attempts (a small part of the table).
             models.Index(
                 fields=["next_try_at", "id"],

@@ -16,8 +16,23 @@ def is_registry_manager(user) -> bool:
         return True
     cached = getattr(user, "_registry_manager_cache", None)
     if cached is None:
-        cached = user.groups.filter(name=REGISTRY_MANAGER).exists()
-        user._registry_manager_cache = cached
+        # With the user's permissions, in the one query of registry.project.auth.
+        from registry.project.auth import load_roles_and_permissions
+
+        load_roles_and_permissions(user)
+        cached = user._registry_manager_cache
+    return cached
+
+
+def site_ids(user) -> frozenset[int]:
+    """The ids of the sites ``user`` is a member of (read with their permissions, once per
+    request: registry.project.auth)."""
+    cached = getattr(user, "_site_ids_cache", None)
+    if cached is None:
+        from registry.project.auth import load_roles_and_permissions
+
+        load_roles_and_permissions(user)
+        cached = user._site_ids_cache
     return cached
 
 

@@ -19,10 +19,15 @@ from registry.access import is_registry_manager
 
 
 def otp_required(user) -> bool:
-    """Whether ``user`` must pass a second factor to use the admin."""
-    if user_has_device(user, confirmed=True):
-        return True
-    return settings.OTP_REQUIRED_FOR_MANAGERS and is_registry_manager(user)
+    """Whether ``user`` must pass a second factor to use the admin (asked once per request:
+    the admin asks on every permission check)."""
+    cached = getattr(user, "_otp_required_cache", None)
+    if cached is None:
+        cached = user_has_device(user, confirmed=True) or (
+            settings.OTP_REQUIRED_FOR_MANAGERS and is_registry_manager(user)
+        )
+        user._otp_required_cache = cached
+    return cached
 
 
 class RegistryLoginForm(OTPAuthenticationFormMixin, AdminAuthenticationForm):
@@ -72,4 +77,5 @@ class RegistryAdminSite(admin.AdminSite):
         if not super().has_permission(request):
             return False
         user = request.user
-        return not otp_required(user) or user.is_verified()
+        # A session verified by a device needs no look-up of whether one is required.
+        return user.is_verified() or not otp_required(user)

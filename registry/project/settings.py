@@ -115,6 +115,7 @@ MIDDLEWARE = [
     # Static files with hashed names, gzip-compressed, cached for a year.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "registry.project.middleware.RenewSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -181,7 +182,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out user or address
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading permissions and roles in one query (registry.project.auth).
+    "registry.project.auth.RegistryModelBackend",
 ]
 # Failed logins (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from
 # one address, further logins are refused until LOGIN_LOCKOUT_HOURS pass (0: until a
@@ -201,10 +203,10 @@ AXES_VERBOSE = False
 OTP_REQUIRED_FOR_MANAGERS = env_bool("OTP_REQUIRED_FOR_MANAGERS", False)
 OTP_TOTP_ISSUER = os.getenv("OTP_TOTP_ISSUER", "Registry")
 
-# Staff sessions end after SESSION_IDLE_MINUTES without a request (the cookie is renewed on
-# every request) and when the browser closes.
+# Staff sessions end after SESSION_IDLE_MINUTES without a request (renewed by requests, written
+# at most once a minute: registry.project.middleware.RenewSessionMiddleware) and when the
+# browser closes.
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30) * 60
-SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 
