@@ -40,15 +40,15 @@ def load_roles_and_permissions(user) -> None:
     """Fill the caches ModelBackend and ``registry.access`` read: ``_user_perm_cache``,
     ``_group_perm_cache``, ``_registry_manager_cache`` and ``_site_ids_cache`` (for this
     request's user object)."""
-    from django.contrib.auth import get_user_model
-    from django.db import connections, router
+    from django.db import DEFAULT_DB_ALIAS, connections
 
     user_perms: set[str] = set()
     group_perms: set[str] = set()
     roles: set[str] = set()
     sites: set[int] = set()
-    alias = router.db_for_read(get_user_model())
-    with connections[alias].cursor() as cursor:
+    # From the primary, even inside reading_from_replica(): a revoked role or site must not
+    # live on in a replica's lagging copy.
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(ROLES_AND_PERMISSIONS_SQL, {"user": user.pk})
         for kind, first, second in cursor.fetchall():
             if kind == "role":

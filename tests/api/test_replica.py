@@ -7,6 +7,7 @@ fails.
 """
 
 import datetime
+import io
 import os
 import secrets
 
@@ -15,6 +16,7 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db import DatabaseError, connections
 from psycopg import sql
 
@@ -137,6 +139,11 @@ def test_exports_report_and_lists_read_from_the_replica_and_the_rest_from_the_pr
     page = client.get("/admin/reports/cohorts/", {"format": "csv", "as_of": "2026-01-01"})
     assert 'table_1,"Patients, n",Pathologic,0' in page.content.decode()
     assert 'table_1,"Patients, n",Osteoporotic,1' in page.content.decode()
+    # The command line's report too.
+    out = io.StringIO()
+    call_command("cohort_report", "--format", "csv", "--as-of", "2026-01-01", stdout=out)
+    assert 'table_1,"Patients, n",Pathologic,0' in out.getvalue()
+    assert 'table_1,"Patients, n",Osteoporotic,1' in out.getvalue()
 
     # Everything else reads the primary; writes go there even inside a replica block.
     assert Procedure.objects.count() == 2

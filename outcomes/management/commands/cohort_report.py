@@ -13,6 +13,7 @@ from outcomes.reports.formats import (
     report_tidy_csv,
 )
 from outcomes.reports.tables import cohort_report
+from registry.project.db_router import reading_from_replica
 
 TEXT_FORMATS = {
     "md": report_markdown,
@@ -60,7 +61,8 @@ class Command(BaseCommand):
             filters = parse_report_filter(query, user=user)
         except ReportFilterError as exc:
             raise CommandError(f"Bad report filter: {exc}") from exc
-        report = cohort_report(user=user, filters=filters)
+        with reading_from_replica():  # as the report page does: the replica, when there is one
+            report = cohort_report(user=user, filters=filters)
         fmt, output = options["format"], options["output"]
         if fmt == "docx":
             path = output or download_name(report, "docx")
