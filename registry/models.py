@@ -983,7 +983,7 @@ class TreatedLevel(models.Model):
         _("Genant grade"),
         null=True,
         blank=True,
-        choices=[(0, "0"), (1, "1 (mild)"), (2, "2 (moderate)"), (3, "3 (severe)")],
+        choices=[(0, "0"), (1, _("1 (mild)")), (2, _("2 (moderate)")), (3, _("3 (severe)"))],
         error_messages={"invalid_choice": validation.GENANT_MESSAGE},
     )
     posterior_wall_defect = models.BooleanField(_("posterior wall defect"), default=False)
