@@ -55,13 +55,13 @@ class MultipleFileField(forms.FileField):
 
 class UploadForm(forms.Form):
     files = MultipleFileField(
-        label=_("files"),
+        label=_("Files"),
         help_text=_(
             "CSV files (patients.csv, procedures.csv, levels.csv, responses.csv, "
             "complications.csv) or one Excel workbook with a sheet per table."
         ),
     )
-    site = forms.ChoiceField(label=_("site"), required=False)
+    site = forms.ChoiceField(label=_("Site"), required=False)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)

@@ -24,15 +24,20 @@ class ExportLog(models.Model):
         EXPORT = "export", _("CSV export")
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="export_logs"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="export_logs",
+        verbose_name=_("user"),
     )
-    kind = models.CharField(max_length=6, choices=Kind)
-    resource = models.CharField(max_length=40)  # the route's name, e.g. "procedures", "levels.csv"
-    filters = models.JSONField(default=dict, blank=True)  # the query parameters as sent
-    rows = models.PositiveIntegerField(default=0)
-    completed = models.BooleanField(default=False)
-    started_at = models.DateTimeField(default=timezone.now, db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(_("kind"), max_length=6, choices=Kind)
+    # The route's name, e.g. "procedures", "levels.csv".
+    resource = models.CharField(_("resource"), max_length=40)
+    # The query parameters as sent.
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    completed = models.BooleanField(_("completed"), default=False)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -70,10 +70,13 @@ class QuestionnaireResponse(models.Model):
         CLINIC = "clinic", _("In clinic")
 
     procedure = models.ForeignKey(
-        "registry.Procedure", on_delete=models.PROTECT, related_name="responses"
+        "registry.Procedure",
+        on_delete=models.PROTECT,
+        related_name="responses",
+        verbose_name=_("procedure"),
     )
-    timepoint = models.CharField(max_length=10, choices=Timepoint)
-    mode = models.CharField(max_length=10, choices=Mode)
+    timepoint = models.CharField(_("timepoint"), max_length=10, choices=Timepoint)
+    mode = models.CharField(_("mode"), max_length=10, choices=Mode)
     answered_on = models.DateField(
         _("answered on"), validators=[validation.validate_not_before_1900]
     )
@@ -84,6 +87,7 @@ class QuestionnaireResponse(models.Model):
         blank=True,
         related_name="+",
         help_text=_("Empty when the patient answered through their link."),
+        verbose_name=_("entered by"),
     )
 
     vas_pain = models.PositiveSmallIntegerField(
@@ -127,14 +131,17 @@ class QuestionnaireResponse(models.Model):
     odi_score = models.DecimalField(
         _("ODI (%)"), max_digits=4, decimal_places=1, null=True, blank=True
     )
-    scored_at = models.DateTimeField(null=True, blank=True)
+    scored_at = models.DateTimeField(_("scored at"), null=True, blank=True)
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # API: updated_since
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     objects = ResponseQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("questionnaire response")
+        verbose_name_plural = _("questionnaire responses")
         ordering = ["procedure", "timepoint"]
         constraints = [
             models.UniqueConstraint(
@@ -345,23 +352,30 @@ class FollowUp(models.Model):
     FINAL_STATES = tuple(map(State, schedule.FINAL_STATES))
 
     procedure = models.ForeignKey(
-        "registry.Procedure", on_delete=models.CASCADE, related_name="followups"
+        "registry.Procedure",
+        on_delete=models.CASCADE,
+        related_name="followups",
+        verbose_name=_("procedure"),
     )
-    timepoint = models.CharField(max_length=10, choices=Timepoint)
-    due_date = models.DateField()
-    window_start = models.DateField()
-    window_end = models.DateField()
-    state = models.CharField(max_length=10, choices=State, default=State.SCHEDULED)
-    invited_on = models.DateField(null=True, blank=True)
-    invitations_sent = models.PositiveSmallIntegerField(default=0)
-    reminders_sent = models.PositiveSmallIntegerField(default=0)
-    last_contact_on = models.DateField(null=True, blank=True)
-    on_phone_worklist_since = models.DateField(null=True, blank=True)
-    phone_outcome = models.CharField(max_length=20, choices=PhoneOutcome, blank=True)
+    timepoint = models.CharField(_("timepoint"), max_length=10, choices=Timepoint)
+    due_date = models.DateField(_("due date"))
+    window_start = models.DateField(_("window start"))
+    window_end = models.DateField(_("window end"))
+    state = models.CharField(_("state"), max_length=10, choices=State, default=State.SCHEDULED)
+    invited_on = models.DateField(_("invited on"), null=True, blank=True)
+    invitations_sent = models.PositiveSmallIntegerField(_("invitations sent"), default=0)
+    reminders_sent = models.PositiveSmallIntegerField(_("reminders sent"), default=0)
+    last_contact_on = models.DateField(_("last contact on"), null=True, blank=True)
+    on_phone_worklist_since = models.DateField(_("on phone worklist since"), null=True, blank=True)
+    phone_outcome = models.CharField(
+        _("phone outcome"), max_length=20, choices=PhoneOutcome, blank=True
+    )
     phone_note = models.CharField(
-        max_length=300, blank=True, validators=[validation.validate_no_cpr]
+        _("phone note"), max_length=300, blank=True, validators=[validation.validate_no_cpr]
     )
-    worklist_reason = models.CharField(max_length=16, choices=WorklistReason, blank=True)
+    worklist_reason = models.CharField(
+        _("worklist reason"), max_length=16, choices=WorklistReason, blank=True
+    )
     # The site digest that announced this follow-up on the phone worklist (exactly one).
     announced_in = models.ForeignKey(
         "ContactAttempt",
@@ -369,24 +383,32 @@ class FollowUp(models.Model):
         null=True,
         blank=True,
         related_name="announced",
+        verbose_name=_("announced in"),
     )
-    cancel_reason = models.CharField(max_length=20, choices=CancelReason, blank=True)
+    cancel_reason = models.CharField(
+        _("cancel reason"), max_length=20, choices=CancelReason, blank=True
+    )
     # Questionnaire link: the token is an HMAC of the nonce and is never stored; only its hash.
-    link_nonce = models.CharField(max_length=32, blank=True)
-    link_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    link_nonce = models.CharField(_("link nonce"), max_length=32, blank=True)
+    link_token_hash = models.CharField(
+        _("link token hash"), max_length=64, blank=True, db_index=True
+    )
     # What staff see of the current link: when it was issued, first opened, first answered
     # (a step saved) and submitted through.
-    link_issued_at = models.DateTimeField(null=True, blank=True)
-    link_opened_at = models.DateTimeField(null=True, blank=True)
-    link_started_at = models.DateTimeField(null=True, blank=True)
-    link_submitted_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
+    link_issued_at = models.DateTimeField(_("link issued at"), null=True, blank=True)
+    link_opened_at = models.DateTimeField(_("link opened at"), null=True, blank=True)
+    link_started_at = models.DateTimeField(_("link started at"), null=True, blank=True)
+    link_submitted_at = models.DateTimeField(_("link submitted at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # API: updated_since
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     objects = FollowUpQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("follow-up")
+        verbose_name_plural = _("follow-ups")
         ordering = ["procedure", "due_date"]
         indexes = [
             # The phone worklist (a few hundred rows of 1.4M): its filter starts here.
@@ -467,27 +489,35 @@ class ContactAttempt(models.Model):
         SKIPPED = "skipped", _("Skipped")  # deceased, withdrawn, answered, no longer emailable
 
     followup = models.ForeignKey(
-        FollowUp, on_delete=models.CASCADE, null=True, blank=True, related_name="attempts"
+        FollowUp,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attempts",
+        verbose_name=_("followup"),
     )
-    site = models.ForeignKey("registry.Site", on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=12, choices=Kind)
-    channel = models.CharField(max_length=8, choices=Channel, default=Channel.EMAIL)
-    status = models.CharField(max_length=8, choices=Status, default=Status.PENDING)
-    digest_date = models.DateField(null=True, blank=True)
-    tries = models.PositiveSmallIntegerField(default=0)
+    site = models.ForeignKey(
+        "registry.Site", on_delete=models.CASCADE, related_name="+", verbose_name=_("site")
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind)
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel, default=Channel.EMAIL)
+    status = models.CharField(_("status"), max_length=8, choices=Status, default=Status.PENDING)
+    digest_date = models.DateField(_("digest date"), null=True, blank=True)
+    tries = models.PositiveSmallIntegerField(_("tries"), default=0)
     # A classified reason ("SMTP 550 permanent: recipient refused", "timeout"), never the
     # address or the server's text, which may echo it.
-    error = models.TextField(blank=True)
+    error = models.TextField(_("error"), blank=True)
     error_code = models.PositiveSmallIntegerField(_("SMTP code"), null=True, blank=True)
-    next_try_at = models.DateTimeField(null=True, blank=True)  # empty: due now
-    dispatched_at = models.DateTimeField(null=True, blank=True)  # last hint queued
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.CharField(max_length=200, blank=True)
+    next_try_at = models.DateTimeField(_("next try at"), null=True, blank=True)  # empty: due now
+    # When the last hint was queued.
+    dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    claimed_by = models.CharField(_("claimed by"), max_length=200, blank=True)
     # Set right before the message body goes to the server: a claim that expires with this
     # set may have been delivered (unknown); without it, it was not (pending again).
-    send_started_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    send_started_at = models.DateTimeField(_("send started at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -495,9 +525,12 @@ class ContactAttempt(models.Model):
         blank=True,
         related_name="+",
         help_text=_("The staff member who sent it (empty for the automatic chasing)."),
+        verbose_name=_("sent by"),
     )
 
     class Meta:
+        verbose_name = _("contact attempt")
+        verbose_name_plural = _("contact attempts")
         ordering = ["-created_at"]
         indexes = [
             # The admin list's order.

@@ -144,6 +144,7 @@ class Site(models.Model):
         US_5L = "US-5L", _("United States, 5L (Pickard 2019)")
 
     code = models.CharField(
+        _("code"),
         max_length=12,
         unique=True,
         validators=[
@@ -151,11 +152,13 @@ class Site(models.Model):
             validate_no_cpr,
         ],
     )
-    name = models.CharField(max_length=200, validators=[validate_no_cpr])
+    name = models.CharField(_("name"), max_length=200, validators=[validate_no_cpr])
     time_zone = models.CharField(
-        max_length=64, default="Europe/Copenhagen", validators=[validate_time_zone]
+        _("time zone"), max_length=64, default="Europe/Copenhagen", validators=[validate_time_zone]
     )
-    contact_email = models.EmailField(help_text=_("Receives the daily phone follow-up digest."))
+    contact_email = models.EmailField(
+        _("contact email"), help_text=_("Receives the daily phone follow-up digest.")
+    )
     eq5d_version = models.CharField(
         _("EQ-5D version"), max_length=2, choices=EQ5DVersion, default=EQ5DVersion.FIVE_LEVEL
     )
@@ -167,13 +170,16 @@ class Site(models.Model):
         blank=True,
         related_name="registry_sites",
         help_text=_("Staff, leads and auditors who work with this site's records."),
+        verbose_name=_("members"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = SiteQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(
@@ -306,15 +312,21 @@ class Patient(models.Model):
             validate_no_cpr,
         ],
     )
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
-    sex = models.CharField(max_length=6, choices=Sex)
-    date_of_birth = models.DateField(validators=[validate_not_before_1900])
-    consent_date = models.DateField(validators=[validate_not_before_1900])
-    consent_withdrawn_date = models.DateField(
-        null=True, blank=True, validators=[validate_not_before_1900]
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="patients", verbose_name=_("site")
     )
-    date_of_death = models.DateField(null=True, blank=True, validators=[validate_not_before_1900])
-    cause_of_death = models.CharField(max_length=24, choices=CauseOfDeath, blank=True)
+    sex = models.CharField(_("sex"), max_length=6, choices=Sex)
+    date_of_birth = models.DateField(_("date of birth"), validators=[validate_not_before_1900])
+    consent_date = models.DateField(_("consent date"), validators=[validate_not_before_1900])
+    consent_withdrawn_date = models.DateField(
+        _("consent withdrawn date"), null=True, blank=True, validators=[validate_not_before_1900]
+    )
+    date_of_death = models.DateField(
+        _("date of death"), null=True, blank=True, validators=[validate_not_before_1900]
+    )
+    cause_of_death = models.CharField(
+        _("cause of death"), max_length=24, choices=CauseOfDeath, blank=True
+    )
     karnofsky = models.PositiveSmallIntegerField(
         _("Karnofsky performance status"),
         null=True,
@@ -328,14 +340,16 @@ class Patient(models.Model):
         blank=True,
         validators=[validation.validate_asa_class],
     )
-    primary_tumour = models.CharField(max_length=20, choices=PrimaryTumour, blank=True)
-    malignancy_confirmation = models.CharField(
-        max_length=20, choices=MalignancyConfirmation, blank=True
+    primary_tumour = models.CharField(
+        _("primary tumour"), max_length=20, choices=PrimaryTumour, blank=True
     )
-    other_bone_metastases = models.BooleanField(null=True, blank=True)
-    visceral_metastases = models.BooleanField(null=True, blank=True)
-    prior_radiotherapy = models.BooleanField(null=True, blank=True)
-    prior_chemotherapy = models.BooleanField(null=True, blank=True)
+    malignancy_confirmation = models.CharField(
+        _("malignancy confirmation"), max_length=20, choices=MalignancyConfirmation, blank=True
+    )
+    other_bone_metastases = models.BooleanField(_("other bone metastases"), null=True, blank=True)
+    visceral_metastases = models.BooleanField(_("visceral metastases"), null=True, blank=True)
+    prior_radiotherapy = models.BooleanField(_("prior radiotherapy"), null=True, blank=True)
+    prior_chemotherapy = models.BooleanField(_("prior chemotherapy"), null=True, blank=True)
     # Derived, stored and indexed for lists at scale; kept right by triggers (registry.derived)
     # from index_procedures() and procedure_cohort(), never written by Django.
     index_procedure = models.ForeignKey(
@@ -355,12 +369,15 @@ class Patient(models.Model):
         blank=True,
         editable=False,
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # API: updated_since
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     objects = PatientQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
         ordering = ["registry_id"]
         indexes = [
             # The cohort filter of the patient list, in the list's order.
@@ -567,18 +584,26 @@ class PatientContact(models.Model):
         ENGLISH = "en", "English"
         DANISH = "da", "Dansk"
 
-    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="contact")
-    name = models.CharField(max_length=200, blank=True, validators=[validate_no_cpr])
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    preferred_language = models.CharField(max_length=2, choices=Language, default=Language.DANISH)
-    consent_to_contact = models.BooleanField(
-        default=False, help_text=_("The patient agreed to receive questionnaire emails and calls.")
+    patient = models.OneToOneField(
+        Patient, on_delete=models.CASCADE, related_name="contact", verbose_name=_("patient")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    name = models.CharField(_("name"), max_length=200, blank=True, validators=[validate_no_cpr])
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=2, choices=Language, default=Language.DANISH
+    )
+    consent_to_contact = models.BooleanField(
+        _("consent to contact"),
+        default=False,
+        help_text=_("The patient agreed to receive questionnaire emails and calls."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("patient contact")
+        verbose_name_plural = _("patient contacts")
         # Also where @constrain_choices adds the language check.
         constraints = [no_cpr_check("patientcontact", "name")]
         triggers = [touch_updated_at()]
@@ -709,17 +734,23 @@ class Procedure(models.Model):
     # Usual practice is to stage more than this many levels; the admin warns above it.
     MAX_LEVELS_WITHOUT_WARNING = 3
 
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="procedures")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="procedures", verbose_name=_("patient")
+    )
     date = models.DateField(_("procedure date"), validators=[validate_not_before_1900])
-    technique = models.CharField(max_length=20, choices=Technique)
-    adjunct = models.CharField(max_length=8, choices=Adjunct, default=Adjunct.NONE)
-    anaesthesia = models.CharField(max_length=10, choices=Anaesthesia)
-    image_guidance = models.CharField(max_length=12, choices=ImageGuidance)
-    operator = models.CharField(max_length=100, blank=True, validators=[validate_no_cpr])
-    indication = models.CharField(max_length=20, choices=Indication)
+    technique = models.CharField(_("technique"), max_length=20, choices=Technique)
+    adjunct = models.CharField(_("adjunct"), max_length=8, choices=Adjunct, default=Adjunct.NONE)
+    anaesthesia = models.CharField(_("anaesthesia"), max_length=10, choices=Anaesthesia)
+    image_guidance = models.CharField(_("image guidance"), max_length=12, choices=ImageGuidance)
+    operator = models.CharField(
+        _("operator"), max_length=100, blank=True, validators=[validate_no_cpr]
+    )
+    indication = models.CharField(_("indication"), max_length=20, choices=Indication)
     mri_stir_oedema = models.BooleanField(_("MRI STIR oedema"), null=True, blank=True)
-    biopsy_taken = models.BooleanField(default=False)
-    biopsy_result = models.CharField(max_length=16, choices=BiopsyResult, blank=True)
+    biopsy_taken = models.BooleanField(_("biopsy taken"), default=False)
+    biopsy_result = models.CharField(
+        _("biopsy result"), max_length=16, choices=BiopsyResult, blank=True
+    )
     fluoroscopy_time_s = models.PositiveIntegerField(
         _("fluoroscopy time (s)"), null=True, blank=True
     )
@@ -742,18 +773,21 @@ class Procedure(models.Model):
     length_of_stay_days = models.PositiveSmallIntegerField(
         _("length of stay (days)"), null=True, blank=True, validators=[MaxValueValidator(365)]
     )
-    notes = models.TextField(blank=True, validators=[validate_no_cpr])
+    notes = models.TextField(_("notes"), blank=True, validators=[validate_no_cpr])
     # Derived by procedure_cohort() from the levels, stored and indexed for lists at scale;
     # kept right by triggers on the levels (registry.derived), never written by Django.
     cohort = models.CharField(
         _("cohort"), max_length=12, choices=Cohort, default=Cohort.OTHER, editable=False
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # API: updated_since
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     objects = ProcedureQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("procedure")
+        verbose_name_plural = _("procedures")
         ordering = ["-date", "-pk"]
         indexes = [
             # Index-procedure look-ups: the first procedure of each patient by date.
@@ -939,22 +973,26 @@ class TreatedLevel(models.Model):
     )
     MAX_CEMENT_VOLUME_ML = Decimal("20.0")
 
-    procedure = models.ForeignKey(Procedure, on_delete=models.CASCADE, related_name="levels")
-    level = models.PositiveSmallIntegerField(choices=Level)
-    etiology = models.CharField(max_length=20, choices=Etiology)
+    procedure = models.ForeignKey(
+        Procedure, on_delete=models.CASCADE, related_name="levels", verbose_name=_("procedure")
+    )
+    level = models.PositiveSmallIntegerField(_("level"), choices=Level)
+    etiology = models.CharField(_("etiology"), max_length=20, choices=Etiology)
     fracture = models.BooleanField(_("fracture present"), default=True)
     genant_grade = models.PositiveSmallIntegerField(
         _("Genant grade"),
         null=True,
         blank=True,
-        choices=[(0, "0"), (1, "1 (mild)"), (2, "2 (moderate)"), (3, "3 (severe)")],
+        choices=[(0, "0"), (1, _("1 (mild)")), (2, _("2 (moderate)")), (3, _("3 (severe)"))],
         error_messages={"invalid_choice": validation.GENANT_MESSAGE},
     )
-    posterior_wall_defect = models.BooleanField(default=False)
-    pedicle_involvement = models.BooleanField(default=False)
-    epidural_extension = models.BooleanField(default=False)
-    approach = models.CharField(max_length=16, choices=Approach)
-    cement_type = models.CharField(max_length=20, choices=CementType, default=CementType.PMMA)
+    posterior_wall_defect = models.BooleanField(_("posterior wall defect"), default=False)
+    pedicle_involvement = models.BooleanField(_("pedicle involvement"), default=False)
+    epidural_extension = models.BooleanField(_("epidural extension"), default=False)
+    approach = models.CharField(_("approach"), max_length=16, choices=Approach)
+    cement_type = models.CharField(
+        _("cement type"), max_length=20, choices=CementType, default=CementType.PMMA
+    )
     cement_volume_ml = models.DecimalField(
         _("cement volume (mL)"),
         max_digits=4,
@@ -962,16 +1000,23 @@ class TreatedLevel(models.Model):
         # The most a vertebra holds depends on its region: clean() and the check below.
         validators=[validation.cement_volume_positive],
     )
-    cement_leakage = models.BooleanField(default=False)
-    leakage_sites = MultipleChoiceArrayField(models.CharField(max_length=20, choices=LeakageSite))
-    leakage_symptomatic = models.BooleanField(default=False)
-    leakage_detected_by = models.CharField(max_length=16, choices=LeakageDetection, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
+    cement_leakage = models.BooleanField(_("cement leakage"), default=False)
+    leakage_sites = MultipleChoiceArrayField(
+        models.CharField(max_length=20, choices=LeakageSite), verbose_name=_("leakage sites")
+    )
+    leakage_symptomatic = models.BooleanField(_("leakage symptomatic"), default=False)
+    leakage_detected_by = models.CharField(
+        _("leakage detected by"), max_length=16, choices=LeakageDetection, blank=True
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # API: updated_since
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     objects = TreatedLevelQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("treated level")
+        verbose_name_plural = _("treated levels")
         ordering = ["procedure", "level"]
         constraints = [
             models.UniqueConstraint(
@@ -1147,13 +1192,16 @@ class Complication(models.Model):
     # Complications that are a cement leakage (a pulmonary cement embolism is one too).
     CEMENT_LEAKAGE_TYPES = (Type.SYMPTOMATIC_LEAKAGE, Type.PULMONARY_EMBOLISM)
 
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="complications")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="complications", verbose_name=_("patient")
+    )
     procedure = models.ForeignKey(
         Procedure,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="complications",
+        verbose_name=_("procedure"),
     )
     treated_level = models.ForeignKey(
         TreatedLevel,
@@ -1161,23 +1209,27 @@ class Complication(models.Model):
         null=True,
         blank=True,
         related_name="complications",
+        verbose_name=_("treated level"),
     )
-    date = models.DateField(validators=[validate_not_before_1900])
-    type = models.CharField(max_length=24, choices=Type)
+    date = models.DateField(_("date"), validators=[validate_not_before_1900])
+    type = models.CharField(_("type"), max_length=24, choices=Type)
     cirse_grade = models.PositiveSmallIntegerField(_("CIRSE grade"), choices=CirseGrade)
     relation = models.CharField(_("relation to the procedure"), max_length=10, choices=Relation)
     # Unknown (null) until staff record it: the report shows unknowns apart, never as "no".
     symptomatic = models.BooleanField(
         _("symptomatic"), null=True, blank=True, help_text=_("Leave empty while unknown.")
     )
-    outcome = models.CharField(max_length=20, choices=Outcome)
-    description = models.TextField(blank=True, validators=[validate_no_cpr])
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
+    outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome)
+    description = models.TextField(_("description"), blank=True, validators=[validate_no_cpr])
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # API: updated_since
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     objects = ComplicationQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("complication")
+        verbose_name_plural = _("complications")
         ordering = ["-date", "-pk"]
         # The admin list's order.
         indexes = [models.Index(fields=["date", "id"], name="complication_date_idx")]

@@ -29,17 +29,26 @@ class SiteScopedQuerySet(ScopedQuerySet):
 class WarningAcknowledgement(models.Model):
     """Warnings staff were shown for a record and saved anyway, with their reason."""
 
-    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
-    object_id = models.PositiveBigIntegerField()
-    record = GenericForeignKey("content_type", "object_id")
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
-    codes = ArrayField(models.CharField(max_length=40))
-    messages = models.JSONField(default=list)
-    reason = models.TextField(validators=[validate_no_cpr])
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.PROTECT, related_name="+", verbose_name=_("content type")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    object_id = models.PositiveBigIntegerField(_("object id"))
+    record = GenericForeignKey("content_type", "object_id")
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="+", verbose_name=_("site")
+    )
+    codes = ArrayField(models.CharField(max_length=40), verbose_name=_("codes"))
+    messages = models.JSONField(_("messages"), default=list)
+    reason = models.TextField(_("reason"), validators=[validate_no_cpr])
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = SiteScopedQuerySet.as_manager()
 
@@ -72,28 +81,46 @@ class DataQuery(models.Model):
         ANSWERED = "answered", _("Answered")
         CLOSED = "closed", _("Closed")
 
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="data_queries")
-    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
-    object_id = models.PositiveBigIntegerField()
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="data_queries", verbose_name=_("site")
+    )
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.PROTECT, related_name="+", verbose_name=_("content type")
+    )
+    object_id = models.PositiveBigIntegerField(_("object id"))
     record = GenericForeignKey("content_type", "object_id")
     record_label = models.CharField(_("record"), max_length=200)
     field_name = models.CharField(_("field"), max_length=64)
     comment = models.TextField(_("question"), validators=[validate_no_cpr])
-    state = models.CharField(max_length=8, choices=State, default=State.OPEN)
-    answer = models.TextField(blank=True, validators=[validate_no_cpr])
+    state = models.CharField(_("state"), max_length=8, choices=State, default=State.OPEN)
+    answer = models.TextField(_("answer"), blank=True, validators=[validate_no_cpr])
     raised_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("raised by"),
     )
     answered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("answered by"),
     )
     closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("closed by"),
     )
-    raised_at = models.DateTimeField(auto_now_add=True)
-    answered_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # API: updated_since
+    raised_at = models.DateTimeField(_("raised at"), auto_now_add=True)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # API: updated_since
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     objects = SiteScopedQuerySet.as_manager()
 

@@ -9,33 +9,45 @@ from django.utils.translation import gettext_lazy as _
 
 
 class QualityRun(models.Model):
-    site = models.ForeignKey("registry.Site", on_delete=models.CASCADE, related_name="+")
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
+    site = models.ForeignKey(
+        "registry.Site", on_delete=models.CASCADE, related_name="+", verbose_name=_("site")
+    )
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     # None for the nightly run (Celery beat).
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
     )
-    counts = models.JSONField(default=dict)  # rule id -> records found
+    counts = models.JSONField(_("counts"), default=dict)  # rule id -> records found
 
     class Meta:
         ordering = ["-started_at", "-pk"]
         # The page reads the latest finished run of each site.
         indexes = [models.Index(fields=["site", "-started_at"], name="qualityrun_site_latest_idx")]
         verbose_name = _("data-quality run")
+        verbose_name_plural = _("data-quality runs")
 
     def __str__(self) -> str:
         return f"{self.site_id} {self.started_at:%Y-%m-%d %H:%M}"
 
 
 class QualityFinding(models.Model):
-    run = models.ForeignKey(QualityRun, on_delete=models.CASCADE, related_name="findings")
-    rule_id = models.CharField(max_length=8)
-    model = models.CharField(max_length=64)  # app_label.model_name of the record
-    object_id = models.PositiveBigIntegerField()
-    record_label = models.CharField(max_length=200)
+    run = models.ForeignKey(
+        QualityRun, on_delete=models.CASCADE, related_name="findings", verbose_name=_("run")
+    )
+    rule_id = models.CharField(_("rule id"), max_length=8)
+    model = models.CharField(_("model"), max_length=64)  # app_label.model_name of the record
+    object_id = models.PositiveBigIntegerField(_("object id"))
+    record_label = models.CharField(_("record label"), max_length=200)
 
     class Meta:
+        verbose_name = _("data-quality finding")
+        verbose_name_plural = _("data-quality findings")
         ordering = ["rule_id", "record_label", "object_id"]
         constraints = [
             models.UniqueConstraint(
