@@ -262,3 +262,19 @@ def test_admin_index_names_apps_and_models_in_danish(client_a):
     page = get_page(client_a, "/admin/", "da")
     assert {"Register", "Opfølgning og udfald", "Indgreb", "Behandlede hvirvler"} <= page.texts
     assert {"Outcomes", "Procedures", "Treated levels", "Follow ups"} & page.texts == set()
+
+
+def test_danish_report_page_has_danish_controls_and_marks_its_english_tables(client_a, site_a):
+    """The report's tables, charts and notes stay English (the papers' language, the same in
+    every download and the API); the page says so and marks them lang="en" for screen
+    readers, and its own controls are Danish."""
+    from tests.factories import make_patient, make_procedure
+
+    make_procedure(make_patient(site_a), "osteoporotic")
+    html = client_a.get("/admin/reports/cohorts/", HTTP_ACCEPT_LANGUAGE="da").content.decode()
+    page = get_page(client_a, "/admin/reports/cohorts/", "da")
+    assert {"Indeksindgreb fra", "Dataskæringsdato", "Vis"} <= page.texts
+    assert "Rapportens tabeller, diagrammer og noter er på engelsk" in html
+    assert '<div lang="en">' in html and "Table 1. Patients" in html.split('<div lang="en">')[1]
+    english = get_page(client_a, "/admin/reports/cohorts/", "en")
+    assert not any("Rapportens tabeller" in text for text in english.texts)
