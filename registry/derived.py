@@ -13,7 +13,9 @@ until a migration installs the trigger compiled from the new rule.
 
 The chain: a level written → its procedure's ``cohort`` → that patient's index procedure and
 index cohort. An UPDATE that would change nothing is skipped, so no history event or
-``updated_at`` bump is written for it.
+``updated_at`` bump is written for it. Each trigger first locks the rows it recomputes, so two
+transactions changing one procedure's levels at once recompute one after the other, the
+second counting the first's levels.
 """
 
 from __future__ import annotations
@@ -98,7 +100,9 @@ class Recompute(pgtrigger.Trigger):
     level = pgtrigger.Statement
     when = pgtrigger.After
 
-    def __init__(self, *, name: str, operation: pgtrigger.Operation, key: str, set_sql) -> None:
+    def __init__(
+        self, *, name: str, operation: pgtrigger.Operation, key: str, target: str, set_sql
+    ) -> None:
         tables = {
             pgtrigger.Insert: {"new": NEW_ROWS},
             pgtrigger.Update: {"old": OLD_ROWS, "new": NEW_ROWS},
@@ -106,6 +110,7 @@ class Recompute(pgtrigger.Trigger):
         }[operation]
         self.transition_tables = list(tables.values())
         self.key = key
+        self.target = target
         self.set_sql = set_sql
         super().__init__(
             name=name, operation=operation, referencing=pgtrigger.Referencing(**tables)
@@ -117,14 +122,26 @@ class Recompute(pgtrigger.Trigger):
             f"SELECT {self.key} FROM {table}"  # noqa: S608
             for table in self.transition_tables
         )
-        return f"{self.set_sql(ids)}\nRETURN NULL;"
+        # Lock the rows to recompute first (in id order), then recompute in a new statement:
+        # in READ COMMITTED each statement of the function takes a new snapshot, so a
+        # transaction that changed the same procedure's levels concurrently has committed by
+        # then and its levels are counted. Without the lock, the later writer could store a
+        # cohort computed from a snapshot that missed the other's levels.
+        lock = f'PERFORM 1 FROM "{self.target}" WHERE "id" IN ({ids}) ORDER BY "id" FOR UPDATE;'
+        return f"{lock}\n{self.set_sql(ids)}\nRETURN NULL;"
 
 
-def recompute_triggers(prefix: str, *, key: str, set_sql) -> list[Recompute]:
-    """The three triggers (insert, update, delete) that run ``set_sql`` for the rows ``key``
-    points to."""
+def recompute_triggers(prefix: str, *, key: str, target: str, set_sql) -> list[Recompute]:
+    """The three triggers (insert, update, delete) that run ``set_sql`` for the rows of the
+    table ``target`` that ``key`` points to."""
     return [
-        Recompute(name=f"{prefix}_on_{operation.lower()}", operation=op, key=key, set_sql=set_sql)
+        Recompute(
+            name=f"{prefix}_on_{operation.lower()}",
+            operation=op,
+            key=key,
+            target=target,
+            set_sql=set_sql,
+        )
         for operation, op in [
             ("INSERT", pgtrigger.Insert),
             ("UPDATE", pgtrigger.Update),

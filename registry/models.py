@@ -854,7 +854,12 @@ class Procedure(models.Model):
                 func=PROCEDURE_HAS_LEVEL_SQL.format(procedure_id="NEW.id"),
             ),
             # The patient's index procedure and cohort (registry.derived).
-            *recompute_triggers("patient_index", key="patient_id", set_sql=patient_index_sql),
+            *recompute_triggers(
+                "patient_index",
+                key="patient_id",
+                target="registry_patient",
+                set_sql=patient_index_sql,
+            ),
         ]
 
     def __str__(self) -> str:
@@ -1070,7 +1075,10 @@ class TreatedLevel(models.Model):
             ),
             # The procedure's cohort (registry.derived).
             *recompute_triggers(
-                "procedure_cohort", key="procedure_id", set_sql=procedure_cohort_sql
+                "procedure_cohort",
+                key="procedure_id",
+                target="registry_procedure",
+                set_sql=procedure_cohort_sql,
             ),
         ]
 

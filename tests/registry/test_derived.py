@@ -3,6 +3,8 @@ whatever changes the levels or procedures: ORM saves, bulk writes, updates, dele
 raw SQL and COPY."""
 
 import datetime
+import threading
+import time
 
 import pytest
 from django.db import connection, transaction
@@ -186,3 +188,68 @@ def test_installed_triggers_are_compiled_from_the_current_rule(db, model, prefix
             )
             (source,) = cursor.fetchone()
             assert trigger.render_func(model) in source
+
+
+def _wait_for_a_lock_wait(seconds: float = 10.0) -> bool:
+    """Whether another session of this database is waiting on a row lock, within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.05)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sessions_changing_one_procedures_levels_leave_the_right_cohort(site_a):
+    """Session 1 adds a myeloma level and holds its transaction open; session 2 deletes the
+    metastasis level. Session 2's trigger must wait for session 1 and count its level: the
+    procedure stays pathologic (osteoporotic + myeloma). Computed from session 2's own
+    snapshot it would have stored osteoporotic."""
+    procedure = make_procedure(make_patient(site_a), E.OSTEOPOROTIC, E.METASTASIS)
+    metastasis = procedure.levels.get(etiology=E.METASTASIS)
+    added, release = threading.Event(), threading.Event()
+    errors = []
+
+    def session_1():
+        try:
+            with transaction.atomic():
+                make_level(procedure, level=TreatedLevel.Level.L3, etiology=E.MULTIPLE_MYELOMA)
+                added.set()
+                release.wait(20)
+        except Exception as exc:  # reported to the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def session_2():
+        try:
+            with transaction.atomic():
+                TreatedLevel.objects.filter(pk=metastasis.pk).delete()
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=session_1)
+    first.start()
+    assert added.wait(20)
+    second = threading.Thread(target=session_2)
+    second.start()
+    waited = _wait_for_a_lock_wait()
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert errors == []
+    assert waited, "session 2 recomputed without waiting for session 1"
+    assert sorted(procedure.levels.values_list("etiology", flat=True)) == [
+        E.MULTIPLE_MYELOMA,
+        E.OSTEOPOROTIC,
+    ]
+    assert cohort_of(procedure) == Cohort.PATHOLOGIC
+    assert_stored_equals_rule()
