@@ -168,3 +168,27 @@ def test_a_procedure_list_count_does_not_group_levels(client, manager, two_sites
     assert main, "the list's queries"
     assert not any('GROUP BY "registry_procedure"."id"' in sql for sql in main)
     assert Procedure.objects.count() == 5
+
+
+def test_export_log_list_filters_by_year_without_listing_every_resource(client, manager):
+    """One row per API read: the log grows into millions, so its list offers no SELECT
+    DISTINCT of resources and filters years by the timestamp's index."""
+    from api.models import ExportLog
+
+    for year, resource in [(2025, "levels.csv"), (2026, "procedures")]:
+        ExportLog.objects.create(
+            user=manager,
+            kind="export",
+            resource=resource,
+            started_at=datetime.datetime(year, 6, 1, 12, tzinfo=datetime.UTC),
+        )
+    client.force_login(manager)
+    url = reverse("admin:api_exportlog_changelist")
+    response = client.get(url)
+    parameters = {getattr(s, "parameter_name", None) for s in response.context["cl"].filter_specs}
+    assert "started_at__year" in parameters
+    assert not any("resource" in (spec.title or "") for spec in response.context["cl"].filter_specs)
+    assert [log.resource for log in listed(client.get(url, {"started_at__year": "2025"}))] == [
+        "levels.csv"
+    ]
+    assert [log.resource for log in listed(client.get(url, {"q": "procedures"}))] == ["procedures"]
