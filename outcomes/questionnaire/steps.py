@@ -89,33 +89,39 @@ def _choice_field(label, choices, *, required: bool) -> forms.TypedChoiceField:
     )
 
 
+_EQ5D_HEADINGS = {f"eq5d_{name}": (name, heading) for name, heading, *_ in EQ5D_DIMENSIONS}
+_ODI_HEADINGS = {f"odi_{name}": (name, heading) for name, heading, _answers in ODI_SECTIONS}
+QUESTION_NAMES = ["vas_pain", "eq_vas", *_EQ5D_HEADINGS, *_ODI_HEADINGS]
+
+
+def question_field(field: str, eq5d_levels: int) -> forms.Field:
+    """One question of the questionnaire as a form field (built per form: labels and choices
+    follow the active language)."""
+    if field == "vas_pain":
+        return _scale_field(VAS_QUESTION)
+    if field == "eq_vas":
+        return _scale_field(EQ_VAS_QUESTION)
+    if field in _EQ5D_HEADINGS:
+        name, heading = _EQ5D_HEADINGS[field]
+        return _choice_field(heading, eq5d_choices(name, eq5d_levels), required=True)
+    name, heading = _ODI_HEADINGS[field]
+    return _choice_field(heading, odi_choices(name), required=field not in OPTIONAL_FIELDS)
+
+
 def all_fields(eq5d_levels: int) -> dict[str, forms.Field]:
     """Every question of the questionnaire as a form field, in order."""
-    fields: dict[str, forms.Field] = {
-        "vas_pain": _scale_field(VAS_QUESTION),
-        "eq_vas": _scale_field(EQ_VAS_QUESTION),
-    }
-    for name, heading, _three, _five in EQ5D_DIMENSIONS:
-        fields[f"eq5d_{name}"] = _choice_field(
-            heading, eq5d_choices(name, eq5d_levels), required=True
-        )
-    for name, heading, _answers in ODI_SECTIONS:
-        field = f"odi_{name}"
-        fields[field] = _choice_field(
-            heading, odi_choices(name), required=field not in OPTIONAL_FIELDS
-        )
-    return fields
+    return {field: question_field(field, eq5d_levels) for field in QUESTION_NAMES}
 
 
 class StepForm(forms.Form):
-    """The questions of one step, labelled in the active language."""
+    """The questions of one step, labelled in the active language. Only the step's own
+    fields are built (the questionnaire path builds several of these per request)."""
 
     def __init__(self, *args, step: QuestionnaireStep, eq5d_levels: int, **kwargs):
         super().__init__(*args, **kwargs)
         self.step = step
-        available = all_fields(eq5d_levels)
         for name in step.fields:
-            self.fields[name] = available[name]
+            self.fields[name] = question_field(name, eq5d_levels)
 
 
 def step_complete(step: QuestionnaireStep, answers: dict, eq5d_levels: int) -> bool:
