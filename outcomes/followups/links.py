@@ -110,7 +110,9 @@ def followup_for_token(token: str, *, now: datetime.datetime, for_update: bool =
     )
     if for_update:
         queryset = queryset.select_for_update(of=("self",))
-    followup = queryset.filter(link_token_hash=token_hash(token)).first()
+    # A token hash names at most one follow-up: no ordering to compile or sort (.first()
+    # would order by the follow-up's default order, through its procedure).
+    followup = next(iter(queryset.filter(link_token_hash=token_hash(token)).order_by()[:1]), None)
     if followup is None or followup.state not in ANSWERABLE_STATES:
         return None
     patient = followup.procedure.patient
