@@ -14,26 +14,22 @@ def is_registry_manager(user) -> bool:
         return False
     if user.is_superuser:
         return True
-    cached = getattr(user, "_registry_manager_cache", None)
-    if cached is None:
-        # With the user's permissions, in the one query of registry.project.auth.
-        from registry.project.auth import load_roles_and_permissions
-
-        load_roles_and_permissions(user)
-        cached = user._registry_manager_cache
-    return cached
+    return _per_request(user, "_registry_manager_cache")
 
 
 def site_ids(user) -> frozenset[int]:
-    """The ids of the sites ``user`` is a member of (read with their permissions, once per
-    request: registry.project.auth)."""
-    cached = getattr(user, "_site_ids_cache", None)
-    if cached is None:
+    """The ids of the sites ``user`` is a member of."""
+    return _per_request(user, "_site_ids_cache")
+
+
+def _per_request(user, cache: str):
+    """A value ``registry.project.auth`` reads with the user's permissions, in one query per
+    request (the user object of the request holds it)."""
+    if getattr(user, cache, None) is None:
         from registry.project.auth import load_roles_and_permissions
 
         load_roles_and_permissions(user)
-        cached = user._site_ids_cache
-    return cached
+    return getattr(user, cache)
 
 
 def staff_code(user_field: str):
