@@ -16,12 +16,13 @@ from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from pghistory.models import Events
 
-from registry.access import is_registry_manager
+from registry.access import is_registry_manager, may_see_contact
 from registry.admin_lists import EstimatedCountPaginator, site_filter, year_filter
 from registry.forms import (
     ComplicationForm,
@@ -253,6 +254,10 @@ class PatientAdmin(SiteScopedAdmin):
     list_select_related = ["site"]
     list_filter = [site_filter("site"), IndexCohortListFilter, "sex", "primary_tumour"]
     search_fields = ["registry_id"]
+    search_help_text = _(
+        "Registry id; if your role sees contact details, also name, phone, email or date of "
+        "birth (e.g. 17-05-1950)."
+    )
     inlines = [PatientContactInline]
     history_includes_related = True
     fieldsets = [
@@ -266,7 +271,40 @@ class PatientAdmin(SiteScopedAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).with_index_procedure()
+        queryset = super().get_queryset(request).with_index_procedure()
+        if may_see_contact(request.user):
+            queryset = queryset.select_related("contact")
+        return queryset
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if may_see_contact(request.user):
+            # Who the patient is, for the roles that call and greet them (never auditors).
+            columns.insert(1, "name")
+        return columns
+
+    @admin.display(description=_("name"), ordering="contact__name")
+    def name(self, obj):
+        contact = getattr(obj, "contact", None)
+        return (contact.name if contact else "") or "–"
+
+    def get_search_results(self, request, queryset, search_term):
+        """Registry id for everyone; name, phone, email and date of birth too for users who
+        may see contact details (``PatientQuerySet.search``)."""
+        if not search_term.strip():
+            return queryset, False
+        return queryset.search(search_term, by_contact=may_see_contact(request.user)), False
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and may_see_contact(request.user):
+            contact = getattr(obj, "contact", None)
+            if contact is not None and contact.name:
+                context["subtitle"] = _("%(id)s – %(name)s, born %(born)s") % {
+                    "id": obj.registry_id,
+                    "name": contact.name,
+                    "born": date_format(obj.date_of_birth, "DATE_FORMAT"),
+                }
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_fieldsets(self, request, obj=None):
         # Registry ids are generated per site on saving (e.g. AAR-000123), never typed.

@@ -8,6 +8,8 @@ django-pghistory triggers, so ``QuerySet.update()`` and bulk writes are recorded
 
 from __future__ import annotations
 
+import datetime
+import re
 import zoneinfo
 from decimal import Decimal
 
@@ -22,6 +24,8 @@ from django.db import models
 from django.db.models import (
     Case,
     ExpressionWrapper,
+    F,
+    Func,
     OuterRef,
     Q,
     Subquery,
@@ -34,6 +38,7 @@ from django.utils.translation import gettext_lazy as _
 from registry import validation
 from registry.derived import patient_index_sql, procedure_cohort_sql, recompute_triggers
 from registry.fields import MultipleChoiceArrayField
+from registry.locale import DATE_INPUT_FORMATS
 from registry.validation import (
     no_cpr_check,
     not_in_future_sql,
@@ -251,6 +256,28 @@ class CompletedYears(models.Func):
     output_field = models.IntegerField()
 
 
+# A phone number's digits only ("+45 20 30-40 50" -> "4520304050"): the name search finds
+# numbers however they were typed, through the contact_phone_digits_trgm index.
+PHONE_DIGITS = Func(
+    F("phone"),
+    Value(r"\D"),
+    Value(""),
+    Value("g"),
+    function="REGEXP_REPLACE",
+    output_field=models.TextField(),
+)
+
+
+def _parse_entry_date(word: str) -> datetime.date | None:
+    # The formats of every date field, so a date of birth is searched as it is typed.
+    for fmt in DATE_INPUT_FORMATS:
+        try:
+            return datetime.datetime.strptime(word, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
 class PatientQuerySet(ScopedQuerySet):
     site_path = "site"
 
@@ -258,6 +285,62 @@ class PatientQuerySet(ScopedQuerySet):
         """Add ``index_date``, the date of the index procedure (stored as
         ``index_procedure``, with its cohort as ``index_cohort``; see ``index_procedures``)."""
         return self.annotate(index_date=models.F("index_procedure__date"))
+
+    def search(self, text: str, *, by_contact: bool) -> PatientQuerySet:
+        """Patients matching every word of ``text``: a word matches a registry id containing
+        it, and with ``by_contact`` (a user who may see contact details,
+        ``registry.access.may_see_contact``) also a name or email containing it, a phone
+        number containing its digits (three or more) or a date of birth equal to it (any of
+        the entry formats: 17-05-1950, 17.05.1950, 1950-05-17).
+
+        Each word is looked up on its own through trigram indexes (``patient_registry_id_trgm``,
+        ``contact_name_trgm``, ``contact_email_trgm``, ``contact_phone_digits_trgm``) and the
+        date-of-birth index, and the patients matched by every word are kept: an OR across
+        the patient and contact tables would scan both.
+        """
+        words = [w for w in text.split() if w]
+        if not words:
+            return self
+        matched: set[int] | None = None
+        for word in words[:6]:
+            ids = set(self._search_word(word, by_contact=by_contact))
+            matched = ids if matched is None else matched & ids
+            if not matched:
+                break
+        return self.filter(pk__in=sorted(matched or ()))
+
+    def _search_word(self, word: str, *, by_contact: bool):
+        upper = word.upper()
+        base = Patient.objects.order_by()
+        queries = [
+            base.annotate(_rid=Upper(Cast("registry_id", models.TextField())))
+            .filter(_rid__contains=upper)
+            .values_list("pk", flat=True)
+        ]
+        if by_contact:
+            born = _parse_entry_date(word)
+            if born is not None:
+                queries.append(base.filter(date_of_birth=born).values_list("pk", flat=True))
+            contacts = PatientContact.objects.order_by()
+            queries.append(
+                contacts.annotate(_name=Upper("name"))
+                .filter(_name__contains=upper)
+                .values_list("patient_id", flat=True)
+            )
+            queries.append(
+                contacts.annotate(_email=Upper("email"))
+                .filter(_email__contains=upper)
+                .values_list("patient_id", flat=True)
+            )
+            digits = re.sub(r"\D", "", word)
+            if len(digits) >= 3 and born is None:
+                queries.append(
+                    contacts.annotate(_digits=PHONE_DIGITS)
+                    .filter(_digits__contains=digits)
+                    .values_list("patient_id", flat=True)
+                )
+        first, *rest = queries
+        return first.union(*rest) if rest else first
 
 
 @track_history("index_procedure", "index_cohort")
@@ -384,6 +467,10 @@ class Patient(models.Model):
             models.Index(fields=["index_cohort", "registry_id"], name="patient_cohort_regid_idx"),
             # A site's patients in the list's order (a small site's are not a scan away).
             models.Index(fields=["site", "registry_id"], name="patient_site_regid_idx"),
+            # The search by date of birth, and the likely-duplicate check at entry (same site,
+            # same date of birth: registry.duplicates).
+            models.Index(fields=["site", "date_of_birth"], name="patient_site_born_idx"),
+            models.Index(fields=["date_of_birth"], name="patient_born_idx"),
             # The admin's registry-id search (UPPER(registry_id::text) LIKE '%…%').
             GinIndex(
                 OpClass(Upper(Cast("registry_id", models.TextField())), name="gin_trgm_ops"),
@@ -605,6 +692,13 @@ class PatientContact(models.Model):
         verbose_name = _("patient contact")
         verbose_name_plural = _("patient contacts")
         # Also where @constrain_choices adds the language check.
+        indexes = [
+            # The patient search by name, email and phone (PatientQuerySet.search):
+            # UPPER(name) LIKE '%…%', and the same for email and the phone's digits.
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="contact_name_trgm"),
+            GinIndex(OpClass(Upper("email"), name="gin_trgm_ops"), name="contact_email_trgm"),
+            GinIndex(OpClass(PHONE_DIGITS, name="gin_trgm_ops"), name="contact_phone_digits_trgm"),
+        ]
         constraints = [no_cpr_check("patientcontact", "name")]
         triggers = [touch_updated_at()]
 

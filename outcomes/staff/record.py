@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from outcomes.followups.links import ANSWERABLE_STATES
 from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, Timepoint
+from registry.access import may_see_contact
 from registry.models import Cohort, Complication, Patient, PatientContact, Procedure, TreatedLevel
 
 
@@ -54,7 +55,7 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
         raise Http404(_("No such record at your sites."))
     site_zone = ZoneInfo(patient.site.time_zone)
     today = timezone.now().astimezone(site_zone).date()
-    can_contact = user.has_perm("registry.view_patientcontact")
+    can_contact = may_see_contact(user)
     contact = PatientContact.objects.filter(patient=patient).first() if can_contact else None
     procedures = list(
         Procedure.objects.filter(patient=patient)

@@ -171,9 +171,10 @@ def test_due_list_worklist_with_outcome_buttons_and_print_view(client_a, site_a)
     assert "<nav" not in printed
 
     followup = page.context["worklist"][0]
-    done = client_a.post(url, {"followup": followup.pk, "outcome": "unreachable"})
+    prefix = f"call-{followup.pk}"
+    done = client_a.post(url, {"followup": followup.pk, f"{prefix}-outcome": "wrong_number"})
     assert done.status_code == 302
-    assert FollowUp.objects.get(pk=followup.pk).phone_outcome == "unreachable"
+    assert FollowUp.objects.get(pk=followup.pk).phone_outcome == "wrong_number"
     assert client_a.get(url).context["worklist"] == []
 
 
