@@ -268,6 +268,9 @@ PHONE_DIGITS = Func(
 )
 
 
+_PHONE_TYPED = re.compile(r"\+?[\d\s()-]+")
+
+
 def _parse_entry_date(word: str) -> datetime.date | None:
     # The formats of every date field, so a date of birth is searched as it is typed.
     for fmt in DATE_INPUT_FORMATS:
@@ -298,7 +301,10 @@ class PatientQuerySet(ScopedQuerySet):
         date-of-birth index, and the patients matched by every word are kept: an OR across
         the patient and contact tables would scan both.
         """
-        words = [w for w in text.split() if w]
+        words = text.split()
+        if len(words) > 1 and _PHONE_TYPED.fullmatch(text.strip()):
+            # A phone number typed with spaces ("20 30 40 50") is one number, not four words.
+            words = [re.sub(r"\D", "", text)]
         if not words:
             return self
         matched: set[int] | None = None

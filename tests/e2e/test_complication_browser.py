@@ -28,7 +28,7 @@ def test_complication_page_opened_20_times_from_the_record_never_reloads_itself(
         page.get_by_role("link", name="Add a complication").click()
         _settled(page)
         # A marker set after start-up survives only if the page was not loaded again.
-        page.evaluate("window.__opened = %d" % opening)
+        page.evaluate(f"window.__opened = {opening}")
         page.wait_for_load_state("networkidle")
         assert page.evaluate("window.__opened") == opening
         assert len(loads) == 1, f"opening {opening + 1}: loaded {len(loads)} times: {loads}"

@@ -62,9 +62,7 @@ def test_calls_that_leave_the_follow_up_open_keep_it_on_the_list_with_a_count(
     assert on_list.phone_outcome == "" and on_list.state not in FollowUp.FINAL_STATES
 
 
-def test_call_back_without_a_time_is_refused_beside_the_field_with_the_note_kept(
-    client_a, on_list
-):
+def test_call_back_without_a_time_is_refused_beside_the_field_with_the_note_kept(client_a, on_list):
     page = call(client_a, on_list, "call_back", note="asked for the afternoon")
     assert page.status_code == 200
     form = next(f for f in page.context["worklist"] if f.pk == on_list.pk).call_form
@@ -155,8 +153,8 @@ def test_an_auditor_cannot_log_a_call(client, site_a, on_list):
 def test_the_database_refuses_a_call_back_without_its_time(staff_a, on_list):
     from django.db import IntegrityError, transaction
 
-    with pytest.raises(IntegrityError, match="phonecall_call_back_time_with_call_back_only"):
-        with transaction.atomic():
-            PhoneCall.objects.create(
-                followup=on_list, called_at=NOW, caller=staff_a, outcome="call_back"
-            )
+    refused = pytest.raises(IntegrityError, match="phonecall_call_back_time_with_call_back_only")
+    with refused, transaction.atomic():
+        PhoneCall.objects.create(
+            followup=on_list, called_at=NOW, caller=staff_a, outcome="call_back"
+        )
