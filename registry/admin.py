@@ -273,7 +273,9 @@ class PatientAdmin(SiteScopedAdmin):
     def get_queryset(self, request):
         queryset = super().get_queryset(request).with_index_procedure()
         if may_see_contact(request.user):
-            queryset = queryset.select_related("contact")
+            # Named with list_select_related's site: the change list adds its own only when
+            # the queryset has none.
+            queryset = queryset.select_related("site", "contact")
         return queryset
 
     def get_list_display(self, request):

@@ -328,18 +328,21 @@ class PatientQuerySet(ScopedQuerySet):
             if born is not None:
                 queries.append(base.filter(date_of_birth=born).values_list("pk", flat=True))
             contacts = PatientContact.objects.order_by()
-            queries.append(
-                contacts.annotate(_name=Upper("name"))
-                .filter(_name__contains=upper)
-                .values_list("patient_id", flat=True)
-            )
-            queries.append(
-                contacts.annotate(_email=Upper("email"))
-                .filter(_email__contains=upper)
-                .values_list("patient_id", flat=True)
-            )
+            phone_typed = _PHONE_TYPED.fullmatch(word) is not None
+            if born is None and not phone_typed:
+                queries.append(
+                    contacts.annotate(_name=Upper("name"))
+                    .filter(_name__contains=upper)
+                    .values_list("patient_id", flat=True)
+                )
+            if born is None:
+                queries.append(
+                    contacts.annotate(_email=Upper("email"))
+                    .filter(_email__contains=upper)
+                    .values_list("patient_id", flat=True)
+                )
             digits = re.sub(r"\D", "", word)
-            if len(digits) >= 3 and born is None:
+            if len(digits) >= 3 and born is None and phone_typed:
                 queries.append(
                     contacts.annotate(_digits=PHONE_DIGITS)
                     .filter(_digits__contains=digits)
