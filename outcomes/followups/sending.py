@@ -33,13 +33,14 @@ import smtplib
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import sanitize_address
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
@@ -213,7 +214,7 @@ def contact_attempt_send(
             message, followup = digest_message(attempt), None
         else:
             followup = _followup(attempt)
-            skip = _skip_reason(followup)
+            skip = _skip_reason(followup) or _already_sent_to_address(attempt, followup, now)
             if skip:
                 return _record(attempt, worker, now, status=Status.SKIPPED, error=skip)
             message = _patient_email(attempt, followup)
@@ -228,7 +229,10 @@ def contact_attempt_send(
     try:
         delivery = deliver(message, before_body=before_body)
     except ClaimLost:
-        if followup is not None and (skip := _skip_reason(_followup(attempt))):
+        if followup is not None and (
+            skip := _skip_reason(_followup(attempt))
+            or _already_sent_to_address(attempt, followup, now)
+        ):
             return _record(attempt, worker, now, status=Status.SKIPPED, error=skip)
         _release(attempt, worker)
         return _status(attempt_id)
@@ -267,6 +271,46 @@ def _skip_reason(followup: FollowUp) -> str:
     return ""
 
 
+# Messages a patient entered twice must not get twice on one day (a manual link is asked for).
+SENT_ONCE_PER_ADDRESS = (
+    ContactAttempt.Kind.INVITATION,
+    ContactAttempt.Kind.REMINDER_1,
+    ContactAttempt.Kind.REMINDER_2,
+)
+DUPLICATE_ADDRESS = "the same message went to this email address today (a likely duplicate)"
+
+
+def _same_message_to_address(attempt: ContactAttempt, followup: FollowUp, now):
+    """Other patients' messages of the same kind and timepoint to the same email address
+    (any case), started today at the site (None without an address): a patient entered twice
+    (a likely duplicate) gets one invitation, not two."""
+    zone = followup.procedure.patient.site.time_zone
+    day_start = datetime.datetime.combine(
+        local_today(now, zone), datetime.time(), tzinfo=ZoneInfo(zone)
+    )
+    email = (
+        PatientContact.objects.filter(patient_id=followup.procedure.patient_id)
+        .values_list("email", flat=True)
+        .first()
+    )
+    if not email:
+        return None
+    return ContactAttempt.objects.filter(
+        kind=attempt.kind,
+        followup__timepoint=followup.timepoint,
+        followup__procedure__patient__contact__email__iexact=email,
+        status__in=[Status.SENDING, Status.SENT, Status.UNKNOWN],
+        send_started_at__gte=day_start,
+    ).exclude(pk=attempt.pk)
+
+
+def _already_sent_to_address(attempt: ContactAttempt, followup: FollowUp, now) -> str:
+    if attempt.kind not in SENT_ONCE_PER_ADDRESS:
+        return ""
+    same = _same_message_to_address(attempt, followup, now)
+    return DUPLICATE_ADDRESS if same is not None and same.exists() else ""
+
+
 def _patient_email(attempt: ContactAttempt, followup: FollowUp) -> EmailMessage:
     contact = PatientContact.objects.get(patient_id=followup.procedure.patient_id)
     message = _link_email(attempt.kind, followup, contact, links.link_token(followup))
@@ -282,18 +326,33 @@ def _link_email(kind: str, followup: FollowUp, contact: PatientContact, token: s
 
 
 def _mark_started(attempt: ContactAttempt, worker: str, now) -> bool:
-    """Right before the body: still ours, and (for a patient) the follow-up still pending and
-    the patient still emailable. One statement, committed at once."""
+    """Right before the body: still ours, and (for a patient) the follow-up still pending, the
+    patient still emailable and the same message not yet started to the same address today.
+    One statement, committed at once; two workers sending to one address take turns on an
+    advisory lock of the address, so the second sees the first's start."""
     mine = ContactAttempt.objects.filter(pk=attempt.pk, status=Status.SENDING, claimed_by=worker)
-    if attempt.followup_id is not None:
-        mine = mine.filter(
-            Exists(
-                FollowUp.objects.pending().filter(
-                    patient_emailable("procedure__patient__"), pk=attempt.followup_id
-                )
+    if attempt.followup_id is None:
+        return mine.update(send_started_at=now) == 1
+    followup = _followup(attempt)
+    mine = mine.filter(
+        Exists(
+            FollowUp.objects.pending().filter(
+                patient_emailable("procedure__patient__"), pk=attempt.followup_id
             )
         )
-    return mine.update(send_started_at=now) == 1
+    )
+    if attempt.kind not in SENT_ONCE_PER_ADDRESS:
+        return mine.update(send_started_at=now) == 1
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(lower(coalesce("
+            "(SELECT email FROM registry_patientcontact WHERE patient_id = %s), ''))))",
+            [f"{attempt.kind}:{followup.timepoint}", followup.procedure.patient_id],
+        )
+        same = _same_message_to_address(attempt, followup, now)
+        if same is not None:
+            mine = mine.filter(~Exists(same))
+        return mine.update(send_started_at=now) == 1
 
 
 def _release(attempt: ContactAttempt, worker: str) -> None:

@@ -410,3 +410,44 @@ def test_admin_lists_attempts_by_state_and_sends_again_once(client, manager, mon
 
 def month_3_site(followup) -> str:
     return followup.procedure.patient.site.code
+
+
+# --- a patient entered twice gets one invitation ------------------------------------------
+
+
+def test_one_invitation_per_timepoint_to_one_address_on_one_day(site_a):
+    mail.outbox.clear()
+    twins = [make_chased(site_a, email=email) for email in ("same@example.org",) * 3]
+    twins.append(make_chased(site_a, email="Same@Example.org"))
+    other = make_chased(site_a, email="other@example.org")
+
+    statuses = sweep_and_send(at(91))
+
+    invitations = {f.pk: attempt_of(f) for f in [*twins, other]}
+    assert sorted(statuses[a.pk] for a in invitations.values()) == [
+        "sent",
+        "sent",
+        "skipped",
+        "skipped",
+        "skipped",
+    ]
+    assert invitations[other.pk].status == "sent"
+    skipped = [a for a in invitations.values() if a.pk != invitations[other.pk].pk]
+    skipped = [ContactAttempt.objects.get(pk=a.pk) for a in skipped]
+    assert (
+        sorted(a.error for a in skipped if a.status == "skipped")
+        == ["the same message went to this email address today (a likely duplicate)"] * 3
+    )
+    sent_to = sorted(m.to[0].lower() for m in mail.outbox if m.to[0] != "a0@example.org")
+    assert sent_to.count("same@example.org") == 1 and sent_to.count("other@example.org") == 1
+
+
+def test_the_same_address_on_another_day_is_sent(site_a):
+    first = make_chased(site_a, email="same@example.org")
+    later = make_chased(
+        site_a,
+        email="same@example.org",
+        procedure_day=PROCEDURE_DAY + datetime.timedelta(days=60),
+    )
+    assert sweep_and_send(at(91)) == {attempt_of(first).pk: "sent"}
+    assert sweep_and_send(at(151)) == {attempt_of(later).pk: "sent"}
