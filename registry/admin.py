@@ -26,9 +26,10 @@ from registry.access import is_registry_manager, may_see_contact
 from registry.admin_lists import EstimatedCountPaginator, site_filter, year_filter
 from registry.forms import (
     ComplicationForm,
+    PatientContactFormSet,
+    PatientForm,
     ProcedureForm,
     RegistryModelForm,
-    StrictInlineFormSet,
     TreatedLevelFormSet,
 )
 from registry.locale import LocalizedEntryMixin
@@ -183,7 +184,7 @@ class SiteScopedAdmin(ScopedObjectsMixin, HistoryMixin, LocalizedEntryMixin, adm
 
 class PatientContactInline(admin.StackedInline):
     model = PatientContact
-    formset = StrictInlineFormSet
+    formset = PatientContactFormSet
     can_delete = False
     extra = 1
     max_num = 1
@@ -268,7 +269,39 @@ class PatientAdmin(SiteScopedAdmin):
             _("Oncologic history"),
             {"fields": Patient.ONCOLOGIC_HISTORY_FIELDS},
         ),
+        (
+            _("Warnings"),
+            {
+                "fields": ["save_anyway", "warning_reason"],
+                "description": _(
+                    "A likely duplicate (a patient at the site with the same date of birth "
+                    "and a similar name, or the same phone or email) is saved only with a "
+                    "reason."
+                ),
+            },
+        ),
     ]
+    form = PatientForm
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        patient = form.instance
+        for formset in formsets:
+            warnings = getattr(formset, "entry_warnings", None)
+            if warnings:
+                # Only reached with "save anyway" and a reason (PatientContactFormSet.clean).
+                warning_acknowledge(
+                    record=patient,
+                    site=patient.site,
+                    warnings=warnings,
+                    reason=form.cleaned_data["warning_reason"],
+                    user=request.user,
+                )
+                messages.warning(
+                    request,
+                    _("Saved anyway with your reason: %(warnings)s")
+                    % {"warnings": " ".join(w.message for w in warnings)},
+                )
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).with_index_procedure()
