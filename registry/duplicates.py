@@ -3,9 +3,10 @@
 The one rule: two patients are likely the same person when they have the same date of birth
 and a similar name (pg_trgm similarity of at least ``SIMILAR_NAME``, or the same letters in any
 case), or the same email address (any case), or the same phone number (its last
-``PHONE_KEY_DIGITS`` digits, whatever the spaces and country code). At entry it is checked among the patients of the same site and shown as
-a warning that needs "save anyway" with a reason (registry.warnings); the data-quality rule
-DQ11 lists the patients with a likely duplicate anywhere in the registry.
+``PHONE_KEY_DIGITS`` digits, whatever the spaces and country code). At entry it is checked
+among the patients of the same site and shown as a warning that needs "save anyway" with a
+reason (registry.warnings); the data-quality rule DQ11 lists the patients with a likely
+duplicate anywhere in the registry.
 
 The messages name registry ids only, never names or contact details: they are stored with the
 acknowledgement and shown to roles that may not see who the patient is.
