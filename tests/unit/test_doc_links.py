@@ -126,9 +126,8 @@ def broken_links(root: Path) -> list[str]:
                 problems.append(f"{name}: {target} (no such file)")
                 continue
             fragment = unquote(parts.fragment)
-            if fragment and resolved.suffix == ".md":
-                if fragment not in anchors_of(resolved):
-                    problems.append(f"{name}: {target} (no heading with that anchor)")
+            if fragment and resolved.suffix == ".md" and fragment not in anchors_of(resolved):
+                problems.append(f"{name}: {target} (no heading with that anchor)")
     return problems
 
 
