@@ -14,6 +14,7 @@ shape fails here instead of silently illustrating the wrong thing.
 from __future__ import annotations
 
 import datetime
+import io
 import os
 import shutil
 from pathlib import Path
@@ -42,12 +43,18 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP = {"viewport": {"width": 1200, "height": 760}, "locale": "en-GB"}
+# The demo sites' time zone, so the admin shows no "you are an hour behind" note.
+DESKTOP = {
+    "viewport": {"width": 1200, "height": 760},
+    "locale": "en-GB",
+    "timezone_id": "Europe/Copenhagen",
+}
 PHONE = {
     "viewport": {"width": 390, "height": 760},
     "is_mobile": True,
     "has_touch": True,
     "locale": "da-DK",
+    "timezone_id": "Europe/Copenhagen",
 }
 # The demo's size, as `make run` seeds it; fewer patients make a thinner dashboard.
 DEMO_PATIENTS = int(os.getenv("DEMO_PATIENTS", "300"))
@@ -141,8 +148,13 @@ def demo_patients_to_show() -> dict[str, FollowUp]:
 
 # One test: pytest-django empties the database after every test that uses the live server,
 # and the demo cohort takes a while to seed.
-def test_docs_screenshots(transactional_db, live_server, as_user, browser):
+def test_docs_screenshots(transactional_db, live_server, as_user, browser, settings):
     call_command("seed_demo", patients=DEMO_PATIENTS, no_progress=True, verbosity=0)
+    # What `make run`'s worker does first: one sweep (invitations sent, closed windows missed),
+    # here without a broker; and the queue folders, so the home page can count the queue.
+    for folder in ("celery-broker", "celery-processed", "celery-control"):
+        (Path(settings.VAR_DIR) / folder).mkdir(parents=True, exist_ok=True)
+    call_command("chase_followups", stdout=io.StringIO())
     shown = demo_patients_to_show()
     base = live_server.url
     nurse = as_user("nurse.aar")
@@ -161,6 +173,7 @@ SHOTS = [
     "staff-home.png",
     "record.png",
     "add-procedure.png",
+    "add-procedure-levels.png",
     "enter-answers.png",
     "dashboard.png",
     "worklist.png",
@@ -168,6 +181,8 @@ SHOTS = [
     "answer-query.png",
     "data-quality.png",
     "cohort-report.png",
+    "cohort-report-table1.png",
+    "patient-start.png",
     "patient-questionnaire.png",
 ]
 
@@ -195,13 +210,18 @@ def staff_guide_entering_a_case(page, base: str, followup: FollowUp) -> None:
     page.locator("#id_levels-0-etiology").select_option("osteoporotic")
     page.locator("#id_levels-0-approach").select_option("bipedicular")
     page.locator("#id_levels-0-cement_volume_ml").fill("4,5")
-    save(page, "add-procedure", full_page=True)
+    page.locator("#id_date").scroll_into_view_if_needed()
+    page.mouse.wheel(0, -2000)
+    save(page, "add-procedure")
+    page.locator("#levels-group").evaluate("group => group.scrollIntoView()")
+    save(page, "add-procedure-levels")
 
 
 def staff_guide_answers_and_worklist(page, base: str, followup: FollowUp) -> None:
     page.goto(base + reverse("staff_record", args=[followup.procedure.patient.registry_id]))
     page.get_by_role("link", name="Enter answers").first.click()
     expect(page.locator("#id_vas_pain")).to_be_visible()
+    page.get_by_role("link", name="Today").first.click()
     page.locator("#id_vas_pain").fill("35")
     save(page, "enter-answers")
 
@@ -225,6 +245,7 @@ def staff_guide_queries(manager, nurse, base: str, followup: FollowUp) -> None:
     )
     save(manager, "raise-query")
     manager.get_by_role("button", name="Raise query").click()
+    manager.locator("#record-quality a", has_text="fluoroscopy_time_s").first.click()
     expect(manager.locator("#query-state")).to_have_text("Open")
 
     nurse.goto(manager.url)
@@ -240,6 +261,8 @@ def staff_guide_cohort_report(page, base: str) -> None:
     page.goto(base + reverse("cohort_report"))
     expect(page.get_by_text("Table 1").first).to_be_visible()
     save(page, "cohort-report")
+    page.get_by_text("Table 1").first.evaluate("caption => caption.scrollIntoView()")
+    save(page, "cohort-report-table1")
 
 
 def patient_questionnaire_on_a_phone(browser, base: str, followup: FollowUp) -> None:
@@ -251,6 +274,9 @@ def patient_questionnaire_on_a_phone(browser, base: str, followup: FollowUp) -> 
     try:
         page = context.new_page()
         page.goto(base + reverse("questionnaire", args=[token]))
+        expect(page.get_by_role("heading", level=1)).to_contain_text("3 måneder")
+        save(page, "patient-start")
+        page.get_by_role("link", name="Start").click()
         expect(page.locator("form")).to_be_visible()
         save(page, "patient-questionnaire")
     finally:
