@@ -7,6 +7,7 @@ not leave them at a dead end. Web addresses (``https:``, ``mailto:``) are not fe
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -25,12 +26,13 @@ _parser = MarkdownIt("commonmark").enable("table")
 
 
 def markdown_files(root: Path) -> list[Path]:
-    """Every ``*.md`` under root, leaving out virtualenvs, local state and caches."""
-    return sorted(
-        path
-        for path in root.rglob("*.md")
-        if not SKIP_DIRS.intersection(path.relative_to(root).parts[:-1])
-    )
+    """Every ``*.md`` under root, leaving out virtualenvs, local state and caches (never
+    walked into: the embedded database's directory may not be readable)."""
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if name not in SKIP_DIRS]
+        found.extend(Path(folder) / name for name in files if name.endswith(".md"))
+    return sorted(found)
 
 
 def github_slug(text: str) -> str:
