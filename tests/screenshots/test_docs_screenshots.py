@@ -31,6 +31,7 @@ from outcomes.models import FollowUp
 from outcomes.tasks import chase_followups
 from registry.demo import DEMO_PASSWORD
 from registry.models import Patient
+from tests.services import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = (
@@ -82,7 +83,7 @@ def browser(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
+            executable_path=executable, headless=True, args=CHROMIUM_FLAGS, timeout=scaled(30_000)
         )
         yield browser
         browser.close()
