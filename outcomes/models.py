@@ -302,6 +302,18 @@ def patient_emailable(patient: str = "") -> Q:
     )
 
 
+def on_worklist_q(followup: str = "") -> Q:
+    """The one rule "this follow-up is on the phone worklist": pending, put there, not called
+    off it, and the patient agreed to be contacted (no one else is called or counted).
+    ``followup`` is the lookup path to the follow-up with its trailing ``__``."""
+    return (
+        ~Q(**{f"{followup}state__in": list(schedule.FINAL_STATES)})
+        & Q(**{f"{followup}on_phone_worklist_since__isnull": False})
+        & Q(**{f"{followup}phone_outcome": ""})
+        & Q(**{f"{followup}procedure__patient__contact__consent_to_contact": True})
+    )
+
+
 class FollowUpQuerySet(ScopedQuerySet):
     site_path = "procedure__patient__site"
 
@@ -312,11 +324,7 @@ class FollowUpQuerySet(ScopedQuerySet):
     def on_worklist(self) -> FollowUpQuerySet:
         """The site's phone worklist: pending follow-ups put there and not yet called, of
         patients who agreed to be contacted (no one else is called)."""
-        return self.pending().filter(
-            on_phone_worklist_since__isnull=False,
-            phone_outcome="",
-            procedure__patient__contact__consent_to_contact=True,
-        )
+        return self.filter(on_worklist_q())
 
 
 @track_history()

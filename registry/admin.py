@@ -303,6 +303,18 @@ class PatientAdmin(SiteScopedAdmin):
                     % {"warnings": " ".join(w.message for w in warnings)},
                 )
 
+    def response_add(self, request, obj, post_url_continue=None):
+        """After a plain save, the new patient's record, where *Add a procedure* is the next
+        step (the list was a detour of three clicks)."""
+        if {"_continue", "_addanother", "_popup"} & set(request.POST) or request.GET.get("next"):
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(
+            request,
+            _("Patient %(id)s saved. Add the procedure next.") % {"id": obj.registry_id},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("staff_record", args=[obj.registry_id]))
+
     def get_queryset(self, request):
         queryset = super().get_queryset(request).with_index_procedure()
         if may_see_contact(request.user):

@@ -1192,6 +1192,14 @@ class TreatedLevel(models.Model):
     def region(self) -> str:
         return region_of_level(self.level)
 
+    @property
+    def leakage_site_labels(self) -> list[str]:
+        """The leakage sites as their labels (never the stored codes), in the user's language."""
+        return [
+            str(self.LeakageSite(site).label) if site in self.LeakageSite.values else site
+            for site in self.leakage_sites or []
+        ]
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         if self.cement_leakage:
