@@ -117,9 +117,23 @@ def due_list(request: HttpRequest) -> HttpResponse:
             followup.call_form = failed
         else:
             followup.call_form = PhoneCallForm(prefix=f"call-{followup.pk}")
+    # Calls of today that took a patient off the list, so a mistaken one can still be undone.
+    taken_off = []
+    if can_contact:
+        day_start = datetime.datetime.combine(
+            today, datetime.time(), tzinfo=timezone.get_current_timezone()
+        )
+        taken_off = list(
+            PhoneCall.objects.for_user(user)
+            .standing()
+            .filter(outcome__in=list(PhoneCall.TAKES_OFF_LIST), called_at__gte=day_start)
+            .select_related("caller", "followup__procedure__patient__contact")
+            .order_by("called_at", "pk")[:LIST_LIMIT]
+        )
     context = {
         **admin.site.each_context(request),
         "title": _("Due list and phone worklist"),
+        "taken_off": taken_off,
         "form": form,
         "today": today,
         "until": until,

@@ -80,6 +80,8 @@ def test_refused_takes_the_follow_up_off_the_list_and_undo_puts_it_back_audited(
     assert client_a.get(URL).context["worklist"] == []
 
     refused = PhoneCall.objects.get(followup=on_list)
+    # Off the list, the call is still at hand for its undo: today's calls that took it off.
+    assert client_a.get(URL).context["taken_off"] == [refused]
     # The undo button is on the record of the call; the follow-up is off the list, so undo
     # by its id as the button would.
     assert client_a.post(URL, {"undo": refused.pk}).status_code == 302
