@@ -32,6 +32,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Upper
 from django.utils.translation import gettext_lazy as _
 
@@ -313,7 +314,16 @@ class PatientQuerySet(ScopedQuerySet):
             matched = ids if matched is None else matched & ids
             if not matched:
                 break
-        return self.filter(pk__in=sorted(matched or ()))
+        # One array parameter, not one placeholder per id: a common surname matches thousands
+        # of patients, and the list and its count each send the condition. (As a subquery per
+        # word in the list's statement, the planner walked the whole registry-id index.)
+        return self.filter(
+            RawSQL(  # noqa: S611 - the table name is ours, the ids go as one parameter
+                f'"{self.model._meta.db_table}"."id" = ANY(%s)',
+                [sorted(matched or ())],
+                output_field=models.BooleanField(),
+            )
+        )
 
     def _search_word(self, word: str, *, by_contact: bool):
         upper = word.upper()
