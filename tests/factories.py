@@ -10,7 +10,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 
-from registry.derived import patient_index_sql
 from registry.models import (
     Complication,
     Patient,
@@ -18,6 +17,7 @@ from registry.models import (
     Procedure,
     Site,
     TreatedLevel,
+    patient_index_sql,
 )
 
 _counter = itertools.count(1)
