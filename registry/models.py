@@ -46,14 +46,16 @@ from registry.validation import (
 TRACK_EXCLUDE = ["created_at", "updated_at"]
 
 
-def track_history(*derived: str):
+def track_history(*derived: str, meta: dict | None = None):
     """History of every insert, update and delete; ``derived`` names stored copies of derived
-    values (``registry.derived``), left out because the rows they derive from have history."""
+    values (``registry.derived``), left out because the rows they derive from have history.
+    ``meta`` goes to the event model's Meta (e.g. the ``db_table`` of a model that moved)."""
     return pghistory.track(
         pghistory.InsertEvent(),
         pghistory.UpdateEvent(),
         pghistory.DeleteEvent(),
         exclude=[*TRACK_EXCLUDE, *derived],
+        meta=meta,
     )
 
 
