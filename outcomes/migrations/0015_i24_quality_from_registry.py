@@ -41,13 +41,13 @@ def _old_triggers():
 
 def drop_old_triggers(apps, schema_editor):
     for trigger in _old_triggers():
-        schema_editor.execute(trigger.uninstall_sql)
-        schema_editor.execute(f"DROP FUNCTION IF EXISTS {trigger.sql.pgid}();")
+        schema_editor.execute(trigger.uninstall_sql, params=None)
+        schema_editor.execute(f"DROP FUNCTION IF EXISTS {trigger.sql.pgid}();", params=None)
 
 
 def reinstall_old_triggers(apps, schema_editor):
     for trigger in _old_triggers():
-        schema_editor.execute(trigger.install_sql)
+        schema_editor.execute(trigger.install_sql, params=None)
 
 
 def relabel(apps, old: str, new: str):
