@@ -1,6 +1,6 @@
 """gunicorn settings for the registry: `gunicorn -c gunicorn.conf.py registry.project.wsgi`.
 
-Every value comes from the environment (README, production section). Sync workers: the
+Every value comes from the environment (docs/configuration.md). Sync workers: the
 requests are short and database-bound, and a CSV export streams from one worker without
 holding others up.
 """
