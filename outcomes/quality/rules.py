@@ -17,8 +17,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
+from outcomes.quality.models import WarningAcknowledgement
 from registry.duplicates import patients_with_likely_duplicates
-from registry.models import Complication, Patient, Procedure, TreatedLevel, WarningAcknowledgement
+from registry.models import Complication, Patient, Procedure, TreatedLevel
 
 ERROR = "error"
 WARNING = "warning"

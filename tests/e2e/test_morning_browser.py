@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from outcomes.followups.sweep import followups_ensure, followups_sweep
 from outcomes.models import FollowUp, PhoneCall
-from registry.models import Patient, WarningAcknowledgement
+from outcomes.quality.models import WarningAcknowledgement
+from registry.models import Patient
 from tests.e2e.axe import assert_accessible
 from tests.e2e.test_questionnaire_browser import browser  # noqa: F401
 from tests.factories import make_contact, make_patient, make_procedure, make_site, make_user

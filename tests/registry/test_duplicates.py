@@ -6,8 +6,9 @@ import pytest
 from django.urls import reverse
 from pghistory.models import Events
 
+from outcomes.quality.models import WarningAcknowledgement
 from registry.duplicates import likely_duplicates
-from registry.models import Patient, WarningAcknowledgement
+from registry.models import Patient
 from tests.factories import make_contact, make_patient
 from tests.registry.test_admin import patient_form
 

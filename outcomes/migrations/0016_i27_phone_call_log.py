@@ -11,9 +11,9 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('outcomes', '0014_translatable_field_names'),
+        ('outcomes', '0015_i24_quality_from_registry'),
         ('pghistory', '0007_auto_20250421_0444'),
-        ('registry', '0016_i27_patient_search_indexes'),
+        ('registry', '0017_i27_patient_search_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
