@@ -515,7 +515,6 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "tries",
         "error",
         "next_try_at",
-        "claimed_by",
         "sent_at",
     ]
     list_select_related = ["site", "followup__procedure__patient"]
@@ -536,11 +535,12 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "next_try_at",
         "dispatched_at",
         "claimed_at",
-        "claimed_by",
         "send_started_at",
         "created_at",
         "sent_at",
     ]
+    # The worker's host and process id (claimed_by) are for the logs, not for staff pages.
+    fields = readonly_fields
 
     def get_queryset(self, request):
         sites = Site.objects.for_user(request.user)

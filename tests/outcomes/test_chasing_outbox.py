@@ -395,6 +395,10 @@ def test_admin_lists_attempts_by_state_and_sends_again_once(client, manager, mon
     page = client.get(url, {"status__exact": "unknown", "site": month_3_site(month_3)})
     assert page.status_code == 200
     assert list(page.context["cl"].result_list) == [attempt]
+    # The worker's id (host:pid) stays in the logs, off the staff pages.
+    change = reverse("admin:outcomes_contactattempt_change", args=[attempt.pk])
+    assert attempt.claimed_by and attempt.claimed_by not in page.content.decode()
+    assert attempt.claimed_by not in client.get(change).content.decode()
     assert client.get(url, {"status__exact": "sent"}).context["cl"].result_count == 0
     action = {"action": "send_again", "_selected_action": [attempt.pk]}
     client.post(url, action)
