@@ -303,7 +303,8 @@ class FollowUpAdmin(SiteScopedAdmin):
         "scores",
         "questionnaire",
     ]
-    readonly_fields = fields
+    # The phone outcome follows the call log (outcomes.followups.calls); the note is free.
+    readonly_fields = [f for f in fields if f != "phone_note"]
 
     def get_urls(self):
         return [

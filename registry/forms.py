@@ -125,8 +125,6 @@ class PatientContactFormSet(StrictInlineFormSet):
     """The patient's contact details, and the "likely duplicate" warning that needs "save
     anyway" with a reason (registry.duplicates; the fields are on the patient form)."""
 
-    items = _("contact details")
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.entry_warnings: list[EntryWarning] = []

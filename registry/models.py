@@ -39,8 +39,8 @@ from django.utils.translation import gettext_lazy as _
 from registry import derived, validation
 from registry.derived import recompute_triggers
 from registry.fields import MultipleChoiceArrayField
-from registry.locale import DATE_INPUT_FORMATS
 from registry.validation import (
+    DATE_INPUT_FORMATS,
     no_cpr_check,
     not_in_future_sql,
     validate_no_cpr,
