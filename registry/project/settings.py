@@ -310,10 +310,17 @@ CHASE_SEND_TIME_LIMIT = int(os.getenv("CHASE_SEND_TIME_LIMIT", "60"))
 CHASE_SWEEP_SOFT_TIME_LIMIT = int(os.getenv("CHASE_SWEEP_SOFT_TIME_LIMIT", "780"))
 CHASE_SWEEP_TIME_LIMIT = int(os.getenv("CHASE_SWEEP_TIME_LIMIT", "840"))
 # A claim (status "sending") is alive this long; no other worker touches it meanwhile. It must
-# outlast the send task's hard limit, so a claim only expires when its worker is gone.
+# outlast the send task's hard limit. The hard limit is enforced by the pool's parent, which a
+# paused VM or SIGSTOP freezes too, so the sender also checks the claim by its own clock: it
+# starts no body with less than one EMAIL_TIMEOUT of the claim left (sending.py).
 CHASE_CLAIM_SECONDS = int(os.getenv("CHASE_CLAIM_SECONDS", str(CHASE_SEND_TIME_LIMIT + 60)))
 if CHASE_CLAIM_SECONDS <= CHASE_SEND_TIME_LIMIT:
     raise ImproperlyConfigured("CHASE_CLAIM_SECONDS must exceed CHASE_SEND_TIME_LIMIT.")
+if CHASE_CLAIM_SECONDS <= 3 * EMAIL_TIMEOUT:
+    raise ImproperlyConfigured("CHASE_CLAIM_SECONDS must exceed three EMAIL_TIMEOUTs.")
+# A message the server accepted (250) whose record fails for a lost database connection is
+# recorded again on a fresh connection for up to this long, then left to the sweep (unknown).
+CHASE_RECORD_RETRY_SECONDS = int(os.getenv("CHASE_RECORD_RETRY_SECONDS", "30"))
 # Transient send failures (timeouts, SMTP 4xx) wait this long, doubled at each try up to the
 # maximum, and are tried until the follow-up's window closes.
 CHASE_RETRY_BACKOFF_SECONDS = int(os.getenv("CHASE_RETRY_BACKOFF_SECONDS", "60"))
