@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.getenv("VAR_DIR", BASE_DIR / "var"))
@@ -298,6 +299,14 @@ if CELERY_BROKER_URL.startswith(("redis", "rediss")):
         "socket_timeout": 10,
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
+# The chasing sweep has a queue of its own, so that it is never stuck (and discarded when it
+# expires) behind a backlog of sends: a worker consuming both takes a waiting sweep as soon as
+# one of its processes is free (kombu's Redis transport reads its queues in turn). Every worker
+# consumes both unless started with -Q (a dedicated sweep worker: `-Q chase`).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CHASE_SWEEP_QUEUE = "chase"
+CELERY_TASK_QUEUES = [Queue(CHASE_SWEEP_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE)]
+CELERY_TASK_ROUTES = {"outcomes.chase_followups": {"queue": CHASE_SWEEP_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Chasing (outcomes.followups): the contact-attempt rows are an outbox, the broker a hint.
@@ -321,6 +330,8 @@ if CHASE_CLAIM_SECONDS <= 3 * EMAIL_TIMEOUT:
 # A message the server accepted (250) whose record fails for a lost database connection is
 # recorded again on a fresh connection for up to this long, then left to the sweep (unknown).
 CHASE_RECORD_RETRY_SECONDS = int(os.getenv("CHASE_RECORD_RETRY_SECONDS", "30"))
+# /healthz/chasing alerts when a message has been due this long without being sent.
+CHASE_BACKLOG_ALERT_SECONDS = int(os.getenv("CHASE_BACKLOG_ALERT_SECONDS", "3600"))
 # Transient send failures (timeouts, SMTP 4xx) wait this long, doubled at each try up to the
 # maximum, and are tried until the follow-up's window closes.
 CHASE_RETRY_BACKOFF_SECONDS = int(os.getenv("CHASE_RETRY_BACKOFF_SECONDS", "60"))
