@@ -305,7 +305,11 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 5
 # consumes both unless started with -Q (a dedicated sweep worker: `-Q chase`).
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CHASE_SWEEP_QUEUE = "chase"
-CELERY_TASK_QUEUES = [Queue(CHASE_SWEEP_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE)]
+# Each bound by its own name (Celery's default binding key is "celery" for every queue, which
+# would copy each message into both).
+CELERY_TASK_QUEUES = [
+    Queue(name, routing_key=name) for name in (CHASE_SWEEP_QUEUE, CELERY_TASK_DEFAULT_QUEUE)
+]
 CELERY_TASK_ROUTES = {"outcomes.chase_followups": {"queue": CHASE_SWEEP_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -342,8 +346,13 @@ CELERY_BEAT_SCHEDULE = {
     "chase-followups": {
         "task": "outcomes.chase_followups",
         "schedule": float(os.getenv("CHASE_INTERVAL_SECONDS", "900")),
-        # A sweep not started within one interval is replaced by the next one.
-        "options": {"expires": float(os.getenv("CHASE_INTERVAL_SECONDS", "900"))},
+        # A sweep not started in time is replaced by a later one. It may have to wait for a
+        # worker process to finish the send it is busy with (CHASE_SEND_TIME_LIMIT at most).
+        "options": {
+            "expires": max(
+                float(os.getenv("CHASE_INTERVAL_SECONDS", "900")), float(CHASE_SEND_TIME_LIMIT)
+            )
+        },
     },
     # The data-quality rules at every site, once a night (and on demand from their page).
     "data-quality-nightly": {
