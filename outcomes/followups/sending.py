@@ -440,9 +440,9 @@ def _mark_started(attempt: ContactAttempt, worker: str, now: datetime.datetime) 
 
 def _release(attempt: ContactAttempt, worker: str) -> None:
     """Give a claim back (nothing was sent: stopped at the latest before the body's first
-    byte), due again at once."""
+    byte); a later sweep dispatches it again."""
     ContactAttempt.objects.filter(pk=attempt.pk, status=Status.SENDING, claimed_by=worker).update(
-        status=Status.PENDING, send_started_at=None, dispatched_at=None
+        status=Status.PENDING, send_started_at=None
     )
 
 
@@ -463,7 +463,10 @@ def _retrying(fn):
                 return fn(*args, **kwargs)
             except _LOST_CONNECTION as exc:
                 deadlock = "deadlock" in str(exc).lower()
-                if time.monotonic() + pause > deadline:
+                # Inside a caller's transaction a new connection would not be in it.
+                if time.monotonic() + pause > deadline or (
+                    not deadlock and db_connection.in_atomic_block
+                ):
                     raise
                 logger.warning(
                     "recording a contact attempt met %s; trying again",

@@ -9,11 +9,15 @@ import threading
 import time
 
 import pytest
+import time_machine
 from django.apps import apps
+from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
 from django.db import connection, connections
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.timezone import localtime
 
 from outcomes.followups.schedule import Step
 from outcomes.followups.sending import (
@@ -407,6 +411,30 @@ def test_admin_lists_attempts_by_state_and_sends_again_once(client, manager, mon
     client.post(url, action)  # sent: left alone
     assert attempt_of(month_3).status == "sent"
     assert len(smtp.messages) == 2  # the unknown one and the one staff asked for
+
+
+def test_send_again_waits_while_the_old_claim_may_still_be_held(client, manager, month_3):
+    # The adversary: a worker frozen (paused VM) with the claim, shown unknown by the sweep.
+    # Until its claim has run out (plus one EMAIL_TIMEOUT for clocks), Send again refuses.
+    (attempt_id,) = followups_sweep(now=at(70)).attempt_ids
+    claimed = timezone.now() - datetime.timedelta(seconds=60)
+    ContactAttempt.objects.filter(pk=attempt_id).update(
+        status="unknown", claimed_at=claimed, claimed_by="frozen:1:ab", send_started_at=claimed
+    )
+    result = contact_attempts_send_again(attempt_ids=[attempt_id])
+    assert (result.ids, result.waiting) == ([], 1)
+    ready_at = claimed + CLAIM + datetime.timedelta(seconds=settings.EMAIL_TIMEOUT)
+    assert result.ready_at == ready_at
+    client.force_login(manager)
+    url = reverse("admin:outcomes_contactattempt_changelist")
+    action = {"action": "send_again", "_selected_action": [attempt_id]}
+    page = client.post(url, action, follow=True).content.decode()
+    assert "1 unknown messages were not sent again" in page
+    assert localtime(ready_at).strftime("%H:%M:%S") in page
+    assert attempt_of(month_3).status == "unknown"
+    with time_machine.travel(ready_at + datetime.timedelta(seconds=1), tick=False):
+        assert contact_attempts_send_again(attempt_ids=[attempt_id]).ids == [attempt_id]
+    assert attempt_of(month_3).status == "pending"
 
 
 def month_3_site(followup) -> str:
