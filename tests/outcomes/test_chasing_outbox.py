@@ -7,6 +7,7 @@ import logging
 import smtplib
 import threading
 import time
+import zoneinfo
 
 import pytest
 import time_machine
@@ -17,7 +18,6 @@ from django.core.management import call_command
 from django.db import connection, connections
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timezone import localtime
 
 from outcomes.followups.schedule import Step
 from outcomes.followups.sending import (
@@ -31,6 +31,7 @@ from registry.models import Patient
 from tests.factories import make_contact, make_patient, make_procedure, make_site
 
 PROCEDURE_DAY = datetime.date(2026, 1, 12)
+COPENHAGEN = zoneinfo.ZoneInfo("Europe/Copenhagen")
 CLAIM = datetime.timedelta(seconds=120)  # CHASE_CLAIM_SECONDS by default
 AGE = datetime.timedelta(seconds=600)  # CHASE_REDISPATCH_SECONDS by default
 
@@ -430,7 +431,8 @@ def test_send_again_waits_while_the_old_claim_may_still_be_held(client, manager,
     action = {"action": "send_again", "_selected_action": [attempt_id]}
     page = client.post(url, action, follow=True).content.decode()
     assert "1 unknown messages were not sent again" in page
-    assert localtime(ready_at).strftime("%H:%M:%S") in page
+    # In the time zone of the user's sites (the factories' sites are in Copenhagen).
+    assert f"Try again after {ready_at.astimezone(COPENHAGEN):%H:%M:%S}." in page
     assert attempt_of(month_3).status == "unknown"
     with time_machine.travel(ready_at + datetime.timedelta(seconds=1), tick=False):
         assert contact_attempts_send_again(attempt_ids=[attempt_id]).ids == [attempt_id]
