@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from outcomes.followups import schedule
 from outcomes.instruments.odi import SECTIONS as ODI_SECTIONS
 from registry import validation
+from registry.locking import TIMEPOINT_KEYS, record_guards
 from registry.models import (
     ScopedQuerySet,
     Site,
@@ -195,6 +196,7 @@ class QuestionnaireResponse(models.Model):
         ]
         triggers = [
             touch_updated_at(),
+            *record_guards(TIMEPOINT_KEYS),
             # Chronology across tables (docs/validation.md): follow-up answers are not dated
             # before their procedure, no answer is dated outside the patient's life or after
             # today at the site.

@@ -34,6 +34,12 @@ from django.utils.translation import gettext_lazy as _
 from registry import validation
 from registry.derived import patient_index_sql, procedure_cohort_sql, recompute_triggers
 from registry.fields import MultipleChoiceArrayField
+from registry.locking import (
+    PATIENT_FK_KEYS,
+    PATIENT_KEYS,
+    PROCEDURE_FK_KEYS,
+    record_guards,
+)
 from registry.validation import (
     no_cpr_check,
     not_in_future_sql,
@@ -431,6 +437,13 @@ class Patient(models.Model):
         ]
         triggers = [
             touch_updated_at(),
+            *record_guards(
+                PATIENT_KEYS,
+                not_data=("index_procedure_id", "index_cohort", "consent_withdrawn_date"),
+                # A withdrawal may be recorded on a locked record, not changed (locking.py).
+                also_changed="(o.consent_withdrawn_date IS NOT NULL"
+                " AND n.consent_withdrawn_date IS DISTINCT FROM o.consent_withdrawn_date)",
+            ),
             # A death date may not precede a recorded procedure (design.md §2); the procedure
             # side of the rule is the trigger on Procedure.
             pgtrigger.Trigger(
@@ -812,6 +825,7 @@ class Procedure(models.Model):
             no_cpr_check("procedure", "operator", "notes"),
         ]
         triggers = [
+            *record_guards(PATIENT_FK_KEYS, not_data=("cohort",)),
             touch_updated_at(),
             pgtrigger.Trigger(
                 name="date_within_patient_life",
@@ -1065,6 +1079,7 @@ class TreatedLevel(models.Model):
             ),
         ]
         triggers = [
+            *record_guards(PROCEDURE_FK_KEYS),
             # The procedure keeps at least one level (see Procedure.Meta.triggers).
             pgtrigger.Trigger(
                 name="procedure_keeps_a_level",
@@ -1263,6 +1278,7 @@ class Complication(models.Model):
             no_cpr_check("complication", "description"),
         ]
         triggers = [
+            *record_guards(PATIENT_FK_KEYS),
             touch_updated_at(),
             pgtrigger.Trigger(
                 name="links_consistent",
@@ -1359,3 +1375,4 @@ class Complication(models.Model):
 
 # Data-quality records (warnings saved anyway, queries to sites) live in their own module.
 from registry.quality_models import DataQuery, WarningAcknowledgement  # noqa: E402, F401
+from registry.record_models import RecordLock, Signature  # noqa: E402, F401
