@@ -27,11 +27,10 @@ from registry.record_models import RecordLock
 LOCK_PERMISSION = "registry.lock_record"
 
 
-def _records_of(
-    patient: Patient, *, procedure: Procedure | None = None, timepoint: str = ""
-) -> Q:
+def _records_of(patient: Patient, *, procedure: Procedure | None = None, timepoint: str = "") -> Q:
     """Data queries about the record: the patient and everything recorded about them, or
     one follow-up and its response."""
+
     def about(model, ids) -> Q:
         return Q(content_type=ContentType.objects.get_for_model(model), object_id__in=ids)
 

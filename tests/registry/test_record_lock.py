@@ -81,7 +81,9 @@ def test_a_save_that_changes_nothing_and_derived_recomputation_pass(locked):
     with connection.cursor() as cursor:
         # A stale stored cohort is put right even on a locked record: it is not data.
         cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute("UPDATE registry_procedure SET cohort = 'other' WHERE id = %s", [procedure.pk])
+        cursor.execute(
+            "UPDATE registry_procedure SET cohort = 'other' WHERE id = %s", [procedure.pk]
+        )
         cursor.execute("SET LOCAL session_replication_role = origin")
         from registry.derived import recompute_all
 
