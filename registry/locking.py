@@ -150,3 +150,42 @@ def is_lock_refusal(error: BaseException) -> bool:
         return False
     diag = getattr(getattr(error, "__cause__", None), "diag", None)
     return getattr(diag, "constraint_name", None) == LOCK_CONSTRAINT
+
+
+def is_guarded(model) -> bool:
+    """Whether ``model``'s table has the record guards (its rows belong to lockable records)."""
+    return any(t.name == "record_guard_on_update" for t in model._meta.triggers)
+
+
+def record_key(obj) -> tuple[int, int | None, str] | None:
+    """(patient id, procedure id, timepoint) of the record a clinical row belongs to, the
+    procedure and timepoint only for a row of one follow-up (a questionnaire response)."""
+    if not is_guarded(type(obj)):
+        return None
+    if obj._meta.model_name == "patient":
+        return (obj.pk, None, "") if obj.pk else None
+    if getattr(obj, "patient_id", None):
+        patient_id = obj.patient_id
+    elif getattr(obj, "procedure_id", None):
+        patient_id = obj.procedure.patient_id
+    else:
+        return None
+    timepoint = getattr(obj, "timepoint", "") or ""
+    return patient_id, (obj.procedure_id if timepoint else None), timepoint
+
+
+def active_lock(obj):
+    """The active lock covering the record ``obj`` belongs to, or None."""
+    from registry.record_models import RecordLock
+
+    key = record_key(obj)
+    if key is None:
+        return None
+    patient_id, procedure_id, timepoint = key
+    return (
+        RecordLock.objects.covering(
+            patient_id=patient_id, procedure_id=procedure_id, timepoint=timepoint
+        )
+        .select_related("locked_by")
+        .first()
+    )
