@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -36,6 +37,7 @@ from outcomes.questionnaire.steps import (
     first_incomplete_step,
     step_by_slug,
 )
+from registry.locking import is_lock_refusal
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -201,7 +203,16 @@ def questionnaire_step(request: HttpRequest, token: str, slug: str) -> HttpRespo
 def questionnaire_review(request: HttpRequest, token: str) -> HttpResponse:
     """The answers for a last look, and the one submit."""
     if request.method == "POST":
-        result = services.questionnaire_submit(token=token, now=timezone.now())
+        try:
+            result = services.questionnaire_submit(token=token, now=timezone.now())
+        except DatabaseError as error:
+            if not is_lock_refusal(error):
+                raise
+            # A data manager locked this follow-up's data: nothing was saved, the draft is
+            # kept (the submit's transaction was rolled back) for after an unlock.
+            followup = _answerable(token)
+            language = _language(request, followup)
+            return _render(request, "questionnaire/closed.html", {}, language=language, status=409)
         if result.outcome is services.Submit.SUBMITTED:
             return redirect("questionnaire_thanks")
         if result.outcome is services.Submit.INCOMPLETE:
