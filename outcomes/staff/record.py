@@ -18,7 +18,10 @@ from django.utils.translation import gettext_lazy as _
 
 from outcomes.followups.links import ANSWERABLE_STATES
 from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, Timepoint
+from outcomes.records.locking import LOCK_PERMISSION
+from outcomes.records.signing import SIGN_PERMISSION, signatures_of
 from registry.models import Cohort, Complication, Patient, PatientContact, Procedure, TreatedLevel
+from registry.record_models import RecordLock
 
 
 @dataclass
@@ -28,6 +31,9 @@ class FollowUpRow:
     attempts: list[ContactAttempt]
     enter_url: str = ""
     send_url: str = ""
+    lock: RecordLock | None = None
+    lock_url: str = ""
+    sign_url: str = ""
 
 
 @dataclass
@@ -83,6 +89,12 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
     can_change = user.has_perm("outcomes.change_followup")
     can_enter = user.has_perm("outcomes.add_questionnaireresponse")
     here = request.get_full_path()
+    locks = list(RecordLock.objects.active().filter(patient=patient).select_related("locked_by"))
+    record_lock = next((lock for lock in locks if lock.procedure_id is None), None)
+    can_lock = user.has_perm(LOCK_PERMISSION)
+    can_sign = user.has_perm(SIGN_PERMISSION)
+    signatures = signatures_of(patient)
+    record_signatures = [s for s in signatures if s.signature.procedure_id is None]
     blocks = []
     for procedure in procedures:
         responses = {r.timepoint: r for r in procedure.responses.all()}
@@ -126,6 +138,21 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
                     + "?"
                     + urlencode({"next": here})
                 )
+            row.lock = record_lock or next(
+                (
+                    lock
+                    for lock in locks
+                    if (lock.procedure_id, lock.timepoint) == (procedure.pk, followup.timepoint)
+                ),
+                None,
+            )
+            follow_up = urlencode({"procedure": procedure.pk, "timepoint": followup.timepoint})
+            if row.lock is not None:
+                row.enter_url = ""
+            elif can_lock:
+                row.lock_url = f"{reverse('record_lock', args=[patient.registry_id])}?{follow_up}"
+            if can_sign and row.response is not None:
+                row.sign_url = f"{reverse('record_sign', args=[patient.registry_id])}?{follow_up}"
             block.followups.append(row)
         blocks.append(block)
     unlinked = [c for c in complications if c.procedure_id is None]
@@ -142,6 +169,12 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
         "time_zone": patient.site.time_zone,
         "today": today,
         "actions": _actions(user, patient, here),
+        "locks": locks,
+        "record_lock": record_lock,
+        "can_lock": can_lock,
+        "can_sign": can_sign,
+        "signatures": signatures,
+        "needs_signature": bool(record_signatures) and not record_signatures[0].valid,
     }
     return render(request, "admin/staff/patient_record.html", context)
 
