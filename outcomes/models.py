@@ -629,5 +629,11 @@ class SweepRun(models.Model):
         return f"{self.name} at {self.finished_at:%Y-%m-%d %H:%M:%S}"
 
 
-# Data-quality runs and their findings live with the rules (outcomes/quality/).
+# Electronic consent (outcomes/consent/); data-quality runs and their findings live with the
+# rules (outcomes/quality/).
+from outcomes.consent.models import (  # noqa: E402, F401
+    ConsentDocument,
+    ConsentRequest,
+    PatientConsent,
+)
 from outcomes.quality.models import QualityFinding, QualityRun  # noqa: E402, F401

@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
+from outcomes.consent.models import PatientConsent
+from outcomes.consent.services import STATE_LABELS, consent_status
 from outcomes.followups.links import ANSWERABLE_STATES
 from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, Timepoint
 from outcomes.records.locking import LOCK_PERMISSION
@@ -94,6 +96,13 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
     can_lock = user.has_perm(LOCK_PERMISSION)
     can_sign = user.has_perm(SIGN_PERMISSION)
     signatures = signatures_of(patient)
+    consents = list(
+        PatientConsent.objects.filter(patient=patient)
+        .select_related("document", "recorded_by")
+        .defer("snapshot_pdf", "scan")
+        .order_by("-given_at", "-pk")
+    )
+    _latest, consent_state = consent_status(patient, on=today)
     record_signatures = [s for s in signatures if s.signature.procedure_id is None]
     blocks = []
     for procedure in procedures:
@@ -175,6 +184,9 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
         "can_sign": can_sign,
         "signatures": signatures,
         "needs_signature": bool(record_signatures) and not record_signatures[0].valid,
+        "consents": consents,
+        "consent_state": STATE_LABELS[consent_state],
+        "can_manage_consent": user.has_perm("registry.change_patient"),
     }
     return render(request, "admin/staff/patient_record.html", context)
 
