@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.consent import pdf
@@ -44,7 +44,7 @@ def questions(document: ConsentDocument) -> list[tuple[str, str, bool]]:
     items = [
         (
             "agrees_registry",
-            _t(
+            gettext(
                 "I agree that my data are recorded in the registry and used for research, "
                 "as described above."
             ),
@@ -55,7 +55,7 @@ def questions(document: ConsentDocument) -> list[tuple[str, str, bool]]:
         items.append(
             (
                 "agrees_contact",
-                _t("I agree to be contacted for follow-up questionnaires."),
+                gettext("I agree to be contacted for follow-up questionnaires."),
                 False,
             )
         )
@@ -72,21 +72,21 @@ def shown(
 ) -> pdf.Shown:
     """What the consent page showed, in the document's language, for the snapshot."""
     with translation.override(document.language):
-        version = _t("Version %(version)s, in force from %(date)s") % {
+        version = gettext("Version %(version)s, in force from %(date)s") % {
             "version": document.version,
             "date": document.effective_from.isoformat(),
         }
         if mode == PatientConsent.Mode.LINK:
-            signature = _t("Signed by typing the name: %(name)s") % {"name": typed_name}
+            signature = gettext("Signed by typing the name: %(name)s") % {"name": typed_name}
         else:
-            signature = _t("Signed on paper; the scan is kept with this record.")
+            signature = gettext("Signed on paper; the scan is kept with this record.")
         return pdf.Shown(
             title=document.title,
             version_line=f"{document.site.name} · {version}".replace("·", "-"),
             paragraphs=document.paragraphs(),
             answers=[(text, bool(answers.get(field))) for field, text, _r in questions(document)],
             signature_line=signature,
-            given_line=_t("Given %(when)s (UTC)")
+            given_line=gettext("Given %(when)s (UTC)")
             % {"when": given_at.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")},
         )
 
@@ -255,8 +255,8 @@ def consent_copy_send(*, consent_id: int) -> bool:
         return False
     with translation.override(consent.document.language):
         message = EmailMessage(
-            subject=_t("Your consent: %(title)s") % {"title": consent.document.title},
-            body=_t(
+            subject=gettext("Your consent: %(title)s") % {"title": consent.document.title},
+            body=gettext(
                 "Thank you. Attached is a copy of the consent you gave, exactly as you saw it. "
                 "Its SHA-256 fingerprint is %(sha)s."
             )

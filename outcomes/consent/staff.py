@@ -13,7 +13,7 @@ from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -66,8 +66,8 @@ def send_link(request: HttpRequest, registry_id: str) -> HttpResponse:
     )
     with translation.override(language):
         message = EmailMessage(
-            subject=_t("Your consent for the back treatment registry"),
-            body=_t(
+            subject=gettext("Your consent for the back treatment registry"),
+            body=gettext(
                 "Please read the consent for the registry and give or refuse it here:"
                 "\n\n%(url)s\n\nThe link is personal; do not forward it."
             )
