@@ -166,6 +166,7 @@ def ensure_role_groups() -> None:
     ]
     lock_and_sign = import_module("registry.migrations.0017_i29_lock_and_sign_roles")
     grants.append(("registry", lock_and_sign.ROLES))
+    grants.append(("outcomes", import_module("outcomes.migrations.0017_i29_consent_roles").ROLES))
     for app_label, roles in grants:
         for name, models in roles.items():
             group, _created = Group.objects.get_or_create(name=name)

@@ -213,3 +213,24 @@ def test_staff_withdrawal_marks_the_consents(client_a, patient, site_a):
         client_a.post(reverse("consent_staff_withdraw", args=[patient.registry_id])).status_code
         == 403
     )
+
+
+def test_a_site_lead_adds_a_version_in_the_admin_and_it_cannot_be_edited(client, site_a):
+    lead = make_user("Site lead", site_a)
+    client.force_login(lead)
+    data = {
+        "site": site_a.pk,
+        "language": "da",
+        "version": "1.0",
+        "title": "Samtykke",
+        "text": "Tekst.",
+        "asks_contact": "on",
+        "effective_from": "2026-01-01",
+    }
+    url = reverse("admin:outcomes_consentdocument_add")
+    assert client.post(url, data).status_code == 302
+    doc = ConsentDocument.objects.get(site=site_a)
+    again = client.post(url, data)
+    assert again.status_code == 200 and ConsentDocument.objects.count() == 1
+    page = client.get(reverse("admin:outcomes_consentdocument_change", args=[doc.pk]))
+    assert page.context["has_change_permission"] is False
