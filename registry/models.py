@@ -171,6 +171,14 @@ class Site(models.Model):
     eq5d_value_set = models.CharField(
         _("EQ-5D value set"), max_length=8, choices=ValueSet, default=ValueSet.DK_5L
     )
+    reconsent_before_questionnaire = models.BooleanField(
+        _("asks for re-consent before a questionnaire"),
+        default=False,
+        help_text=_(
+            "When a new consent version requires re-consent, a patient opening a questionnaire "
+            "link is asked to consent to it first."
+        ),
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,

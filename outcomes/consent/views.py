@@ -7,11 +7,14 @@ Danish, and they carry the same no-store, CSP and no-referrer headers.
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
@@ -21,6 +24,8 @@ from outcomes.consent.models import ConsentDocument, ConsentRequest
 from outcomes.followups.schedule import local_today
 from outcomes.questionnaire import ratelimit
 from outcomes.questionnaire.views import LANGUAGE_CODES, _render, patient_page
+
+QUESTIONNAIRE_PATH = re.compile(r"/q/[A-Za-z0-9_-]{43}/")
 
 
 class ConsentForm(forms.Form):
@@ -81,10 +86,12 @@ def consent_page(request: HttpRequest, token: str) -> HttpResponse:
         return _unavailable(request)
     language = _language(request, consent_request)
     given = consent_request.consent
+    # Back to the questionnaire that asked for this consent (its own path, nothing else).
+    back = request.GET.get("next", "")
+    back = back if QUESTIONNAIRE_PATH.fullmatch(back) else ""
     if given is not None and request.method == "GET":
-        return _render(
-            request, "consent/given.html", {"consent": given, "token": token}, language=language
-        )
+        context = {"consent": given, "token": token, "back": back}
+        return _render(request, "consent/given.html", context, language=language)
     document = _document(consent_request, language)
     if document is None:
         return _render(request, "consent/unavailable.html", {}, language=language, status=404)
@@ -107,7 +114,8 @@ def consent_page(request: HttpRequest, token: str) -> HttpResponse:
                     ).items():
                         form.add_error(field if field in form.fields else None, errors)
                 else:
-                    return redirect("consent", token=token)
+                    url = reverse("consent", args=[token])
+                    return redirect(f"{url}?next={back}" if back else url)
             elif form.is_valid():
                 form.add_error(
                     None, _("This consent text has just been replaced: read the new one.")
