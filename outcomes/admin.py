@@ -35,6 +35,7 @@ from outcomes.models import (
     QuestionnaireResponse,
     Timepoint,
 )
+from outcomes.quality.saved_anyway import warning_acknowledge
 from outcomes.responses import response_delete, response_save_scored
 from outcomes.tasks import enqueue_send
 from registry.admin import (
@@ -45,7 +46,6 @@ from registry.admin import (
 )
 from registry.admin_lists import EstimatedCountPaginator, site_filter
 from registry.models import PatientContact, Procedure, Site
-from registry.warnings import warning_acknowledge
 
 logger = logging.getLogger(__name__)
 
@@ -602,3 +602,7 @@ class PatientConsentAdmin(ScopedObjectsMixin, ReadOnlyAdminMixin, admin.ModelAdm
     list_filter = [site_filter("patient__site"), "mode"]
     search_fields = ["patient__registry_id"]
     exclude = ["snapshot_pdf", "scan"]
+
+
+# Data-quality admin pages (queries to sites, warnings saved anyway) live with their package.
+from outcomes.quality import admin as quality_admin  # noqa: E402, F401

@@ -629,11 +629,16 @@ class SweepRun(models.Model):
         return f"{self.name} at {self.finished_at:%Y-%m-%d %H:%M:%S}"
 
 
-# Electronic consent (outcomes/consent/); data-quality runs and their findings live with the
-# rules (outcomes/quality/).
+# Electronic consent (outcomes/consent/); the data-quality records (runs and findings of the
+# rules, warnings saved anyway, queries to sites) live in their package, outcomes/quality/.
 from outcomes.consent.models import (  # noqa: E402, F401
     ConsentDocument,
     ConsentRequest,
     PatientConsent,
 )
-from outcomes.quality.models import QualityFinding, QualityRun  # noqa: E402, F401
+from outcomes.quality.models import (  # noqa: E402, F401
+    DataQuery,
+    QualityFinding,
+    QualityRun,
+    WarningAcknowledgement,
+)

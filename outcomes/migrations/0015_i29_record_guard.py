@@ -8,7 +8,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('outcomes', '0014_translatable_field_names'),
+        ('outcomes', '0015_i24_quality_from_registry'),
     ]
 
     operations = [

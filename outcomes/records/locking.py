@@ -21,7 +21,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
-from registry.models import Complication, DataQuery, Patient, Procedure, TreatedLevel
+from outcomes.quality.models import DataQuery
+from registry.models import Complication, Patient, Procedure, TreatedLevel
 from registry.record_models import RecordLock
 
 LOCK_PERMISSION = "registry.lock_record"

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('pghistory', '0007_auto_20250421_0444'),
-        ('registry', '0015_lock_before_recomputing'),
+        ('registry', '0016_i24_quality_moves_to_outcomes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

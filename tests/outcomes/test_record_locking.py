@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 from pghistory.models import Events
 
 from api.imports import cases_import
+from outcomes.quality.queries import dataquery_answer, dataquery_close, dataquery_raise
 from outcomes.records.locking import record_lock, record_unlock
-from registry.dataqueries import dataquery_answer, dataquery_close, dataquery_raise
 from registry.models import Patient, TreatedLevel
 from registry.record_models import RecordLock
 from tests.factories import make_patient, make_procedure, make_site, make_user

@@ -16,10 +16,11 @@ from outcomes.consent.models import ConsentDocument
 from outcomes.consent.services import consent_record_paper
 from outcomes.followups.sweep import followups_ensure
 from outcomes.models import ContactAttempt
-from registry.dataqueries import dataquery_answer, dataquery_raise
+from outcomes.quality.queries import dataquery_answer, dataquery_raise
+from outcomes.quality.saved_anyway import warning_acknowledge
 from registry.models import Patient
 from registry.record_models import RecordLock, Signature
-from registry.warnings import EntryWarning, warning_acknowledge
+from registry.warnings import EntryWarning
 from tests.factories import (
     make_complication,
     make_contact,

@@ -13,8 +13,8 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from pghistory.models import Events
 
+from outcomes.quality.queries import dataquery_raise
 from outcomes.records.signing import record_hash, record_sign
-from registry.dataqueries import dataquery_raise
 from registry.models import TreatedLevel
 from registry.record_models import RecordLock, Signature
 from tests.api.conftest import token_client
