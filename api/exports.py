@@ -49,9 +49,10 @@ from registry.models import (
     Complication,
     Patient,
     Procedure,
+    RecordLock,
+    Signature,
     TreatedLevel,
 )
-from registry.record_models import RecordLock, Signature
 
 CHUNK_BYTES = 64 * 1024
 

@@ -107,7 +107,7 @@ def responses_locked():
     scores are frozen with the record (``registry.locking``)."""
     from django.db.models import Exists, OuterRef, Q
 
-    from registry.record_models import RecordLock
+    from registry.models import RecordLock
 
     covering = RecordLock.objects.active().filter(
         Q(procedure__isnull=True)

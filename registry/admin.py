@@ -32,7 +32,7 @@ from registry.forms import (
     TreatedLevelFormSet,
 )
 from registry.locale import LocalizedEntryMixin
-from registry.locking import active_lock, is_lock_refusal
+from registry.locking import is_lock_refusal
 from registry.models import (
     Cohort,
     Complication,
@@ -41,6 +41,7 @@ from registry.models import (
     Procedure,
     Site,
     TreatedLevel,
+    active_lock,
 )
 from registry.warnings import warning_acknowledge
 

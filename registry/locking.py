@@ -3,7 +3,7 @@
 A record is a patient with everything recorded about them (the patient row, procedures,
 treated levels, complications and questionnaire responses), or one follow-up's data (the
 response of one procedure's timepoint). While a record has an active lock
-(``registry.record_models.RecordLock``), every write that would change it is refused by the
+(``registry.models.RecordLock``), every write that would change it is refused by the
 database itself, whichever door it comes through: the admin, the import, the questionnaire,
 a shell, raw SQL or ``COPY``. A signature (``Signature``) over a record is voided, in the same
 statement, by any later change to it.
@@ -172,20 +172,3 @@ def record_key(obj) -> tuple[int, int | None, str] | None:
         return None
     timepoint = getattr(obj, "timepoint", "") or ""
     return patient_id, (obj.procedure_id if timepoint else None), timepoint
-
-
-def active_lock(obj):
-    """The active lock covering the record ``obj`` belongs to, or None."""
-    from registry.record_models import RecordLock
-
-    key = record_key(obj)
-    if key is None:
-        return None
-    patient_id, procedure_id, timepoint = key
-    return (
-        RecordLock.objects.covering(
-            patient_id=patient_id, procedure_id=procedure_id, timepoint=timepoint
-        )
-        .select_related("locked_by")
-        .first()
-    )

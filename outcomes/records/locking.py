@@ -22,8 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
 from outcomes.quality.models import DataQuery
-from registry.models import Complication, Patient, Procedure, TreatedLevel
-from registry.record_models import RecordLock
+from registry.models import Complication, Patient, Procedure, RecordLock, TreatedLevel
 
 LOCK_PERMISSION = "registry.lock_record"
 

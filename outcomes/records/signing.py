@@ -23,8 +23,7 @@ from django_otp import devices_for_user
 
 from outcomes.models import QuestionnaireResponse, Timepoint
 from registry.locking import NOT_DATA
-from registry.models import Complication, Patient, Procedure, TreatedLevel
-from registry.record_models import Signature
+from registry.models import Complication, Patient, Procedure, Signature, TreatedLevel
 
 SIGN_PERMISSION = "registry.sign_record"
 

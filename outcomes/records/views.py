@@ -14,8 +14,7 @@ from django_otp import devices_for_user
 from outcomes.models import Timepoint
 from outcomes.records.locking import LOCK_PERMISSION, record_lock, record_unlock
 from outcomes.records.signing import SIGN_PERMISSION, record_sign
-from registry.models import Patient, Procedure
-from registry.record_models import RecordLock, Signature
+from registry.models import Patient, Procedure, RecordLock, Signature
 
 
 class LockForm(forms.Form):

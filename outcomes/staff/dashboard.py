@@ -20,8 +20,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.models import FollowUp, Timepoint
-from registry.models import Cohort, Patient, Site
-from registry.record_models import RecordLock
+from registry.models import Cohort, Patient, RecordLock, Site
 
 PAGE_SIZE = 50
 WORKLIST = "worklist"

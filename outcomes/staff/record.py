@@ -22,8 +22,15 @@ from outcomes.followups.links import ANSWERABLE_STATES
 from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, Timepoint
 from outcomes.records.locking import LOCK_PERMISSION
 from outcomes.records.signing import SIGN_PERMISSION, signatures_of
-from registry.models import Cohort, Complication, Patient, PatientContact, Procedure, TreatedLevel
-from registry.record_models import RecordLock
+from registry.models import (
+    Cohort,
+    Complication,
+    Patient,
+    PatientContact,
+    Procedure,
+    RecordLock,
+    TreatedLevel,
+)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from outcomes.models import FollowUp, QuestionnaireDraft, QuestionnaireResponse
-from registry.record_models import RecordLock
+from registry.models import RecordLock
 from tests.outcomes.conftest import answer_all
 
 

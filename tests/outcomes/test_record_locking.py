@@ -12,8 +12,7 @@ from pghistory.models import Events
 from api.imports import cases_import
 from outcomes.quality.queries import dataquery_answer, dataquery_close, dataquery_raise
 from outcomes.records.locking import record_lock, record_unlock
-from registry.models import Patient, TreatedLevel
-from registry.record_models import RecordLock
+from registry.models import Patient, RecordLock, TreatedLevel
 from tests.factories import make_patient, make_procedure, make_site, make_user
 
 SAMPLE = Path(__file__).resolve().parents[2] / "docs" / "import-sample"

@@ -194,7 +194,7 @@ def test_rescore_keeps_value_set_when_site_switched_version(capsys):
 
 @pytest.mark.django_db
 def test_rescore_leaves_locked_records_scores_frozen_and_says_so(capsys):
-    from registry.record_models import RecordLock
+    from registry.models import RecordLock
 
     site = make_site("DKL", eq5d_version="5L", eq5d_value_set="DK-5L")
     locked = make_response(make_procedure(make_patient(site), "osteoporotic"), eq5d="13224")

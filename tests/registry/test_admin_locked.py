@@ -7,8 +7,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from registry.models import Patient, Procedure, TreatedLevel
-from registry.record_models import RecordLock
+from registry.models import Patient, Procedure, RecordLock, TreatedLevel
 from tests.factories import make_contact, make_patient, make_procedure, make_user
 from tests.registry.test_admin import level_form, patient_form, procedure_form
 

@@ -18,8 +18,7 @@ from outcomes.followups.sweep import followups_ensure
 from outcomes.models import ContactAttempt
 from outcomes.quality.queries import dataquery_answer, dataquery_raise
 from outcomes.quality.saved_anyway import warning_acknowledge
-from registry.models import Patient
-from registry.record_models import RecordLock, Signature
+from registry.models import Patient, RecordLock, Signature
 from registry.warnings import EntryWarning
 from tests.factories import (
     make_complication,

@@ -10,8 +10,7 @@ from django.utils import timezone
 from pghistory.models import Events
 
 from registry.locking import is_lock_refusal
-from registry.models import Cohort, Patient, Procedure, TreatedLevel
-from registry.record_models import RecordLock, Signature
+from registry.models import Cohort, Patient, Procedure, RecordLock, Signature, TreatedLevel
 from tests.factories import make_complication, make_patient, make_procedure, make_response
 
 E = TreatedLevel.Etiology
@@ -85,7 +84,7 @@ def test_a_save_that_changes_nothing_and_derived_recomputation_pass(locked):
             "UPDATE registry_procedure SET cohort = 'other' WHERE id = %s", [procedure.pk]
         )
         cursor.execute("SET LOCAL session_replication_role = origin")
-        from registry.derived import recompute_all
+        from registry.models import recompute_all
 
         recompute_all(cursor)
     procedure.refresh_from_db()

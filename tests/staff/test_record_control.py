@@ -15,8 +15,7 @@ from pghistory.models import Events
 
 from outcomes.quality.queries import dataquery_raise
 from outcomes.records.signing import record_hash, record_sign
-from registry.models import TreatedLevel
-from registry.record_models import RecordLock, Signature
+from registry.models import RecordLock, Signature, TreatedLevel
 from tests.api.conftest import token_client
 from tests.factories import make_patient, make_procedure, make_response, make_user
 
