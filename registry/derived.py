@@ -11,6 +11,11 @@ bodies are compiled from those same expressions when migrations are made, so the
 written twice by hand: change the rule and ``makemigrations --check`` (part of CI's lint) fails
 until a migration installs the trigger compiled from the new rule.
 
+They are owned by the database: a row trigger on their own table (``KeepDerived``) recomputes
+them from the rule whenever an INSERT or UPDATE would store anything else, so a stale
+instance's ``save()``, a ``bulk_update()`` or a ``QuerySet.update()`` that names them, or raw
+SQL, cannot store a wrong value; and the models never send them (``DerivedColumnsMixin``).
+
 The chain: a level written → its procedure's ``cohort`` → that patient's index procedure and
 index cohort. An UPDATE that would change nothing is skipped, so no history event or
 ``updated_at`` bump is written for it. Each trigger first locks the rows it recomputes, so two
@@ -148,3 +153,92 @@ def recompute_triggers(prefix: str, *, key: str, target: str, set_sql) -> list[R
             ("DELETE", pgtrigger.Delete),
         ]
     ]
+
+
+def procedure_cohort_row_sql() -> str:
+    """Set ``NEW."cohort"`` of a procedure row from ``procedure_cohort`` (a row trigger)."""
+    from registry.models import Procedure, procedure_cohort
+
+    table = Procedure._meta.db_table
+    cohort = compile_expression(Procedure, procedure_cohort("pk"))
+    # The rule's SQL reads the outer row as "table"."id": a one-row relation of that name
+    # carrying NEW's id stands in for it.
+    return f'SELECT {cohort} INTO NEW."cohort" FROM (SELECT NEW."id" AS "id") AS "{table}";'  # noqa: S608
+
+
+def patient_index_row_sql() -> str:
+    """Set ``NEW."index_procedure_id"`` and ``NEW."index_cohort"`` of a patient row from
+    ``index_procedures`` (a row trigger)."""
+    from django.db.models import Subquery
+
+    from registry.models import Patient, index_procedures
+
+    table = Patient._meta.db_table
+    first = index_procedures("pk")
+    procedure = compile_expression(Patient, Subquery(first.values("pk")[:1]))
+    cohort = compile_expression(Patient, Subquery(first.values("cohort")[:1]))
+    return (
+        f'SELECT {procedure}, {cohort} INTO NEW."index_procedure_id", NEW."index_cohort"'  # noqa: S608
+        f' FROM (SELECT NEW."id" AS "id") AS "{table}";'
+    )
+
+
+class KeepDerived(pgtrigger.Trigger):
+    """Before a row is inserted, or updated with new values in ``columns``, set those columns
+    from the rule (``set_sql``): whatever the statement says, the stored value is the rule's.
+
+    An UPDATE that leaves the columns alone costs nothing more: they are right already, kept
+    so by the ``Recompute`` triggers whenever the rows they derive from change. The statement
+    triggers' own UPDATEs pass through here too and store the same value.
+    """
+
+    when = pgtrigger.Before
+    operation = pgtrigger.Insert | pgtrigger.Update
+
+    def __init__(self, *, name: str, columns: tuple[str, ...], set_sql) -> None:
+        self.columns = columns
+        self.set_sql = set_sql
+        super().__init__(name=name)
+
+    def get_func(self, model) -> str:
+        changed = " OR ".join(f'NEW."{c}" IS DISTINCT FROM OLD."{c}"' for c in self.columns)
+        return f"IF TG_OP = 'INSERT' OR {changed} THEN\n    {self.set_sql()}\nEND IF;\nRETURN NEW;"
+
+
+class DerivedColumnsMixin:
+    """Model mixin: ``save()`` never sends the columns the database derives.
+
+    An UPDATE lists every other loaded field, so a stale instance cannot write back the value it
+    read (``KeepDerived`` would correct it, but the statement should not try); a row deleted
+    meanwhile makes the save fail rather than insert it again. After any save the derived
+    attributes are unloaded, so the next read fetches what the database stored.
+    """
+
+    derived_fields: tuple[str, ...] = ()
+
+    def save(self, *args, update_fields=None, **kwargs):
+        adding = self._state.adding or kwargs.get("force_insert")
+        if not adding:
+            derived = set(self.derived_fields)
+            if update_fields is None:
+                deferred = self.get_deferred_fields()
+                update_fields = [
+                    field.name
+                    for field in self._meta.concrete_fields
+                    if not field.primary_key
+                    and not field.generated
+                    and field.name not in derived
+                    and field.attname not in deferred
+                ]
+            else:
+                update_fields = [
+                    name for name in update_fields if self._meta.get_field(name).name not in derived
+                ]
+                if not update_fields:
+                    return
+        super().save(*args, update_fields=update_fields, **kwargs)
+        for name in self.derived_fields:
+            field = self._meta.get_field(name)
+            self.__dict__.pop(field.attname, None)
+            if field.is_relation and field.is_cached(self):
+                field.delete_cached_value(self)

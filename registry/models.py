@@ -32,7 +32,15 @@ from django.db.models.functions import Cast, Coalesce, Upper
 from django.utils.translation import gettext_lazy as _
 
 from registry import validation
-from registry.derived import patient_index_sql, procedure_cohort_sql, recompute_triggers
+from registry.derived import (
+    DerivedColumnsMixin,
+    KeepDerived,
+    patient_index_row_sql,
+    patient_index_sql,
+    procedure_cohort_row_sql,
+    procedure_cohort_sql,
+    recompute_triggers,
+)
 from registry.fields import MultipleChoiceArrayField
 from registry.validation import (
     no_cpr_check,
@@ -262,7 +270,7 @@ class PatientQuerySet(ScopedQuerySet):
 
 @track_history("index_procedure", "index_cohort")
 @constrain_choices
-class Patient(models.Model):
+class Patient(DerivedColumnsMixin, models.Model):
     """A registered patient, identified only by a pseudonymous registry id."""
 
     class Sex(models.TextChoices):
@@ -375,6 +383,9 @@ class Patient(models.Model):
 
     objects = PatientQuerySet.as_manager()
 
+    # Written by the database only (registry.derived; docs/architecture.md).
+    derived_fields = ("index_procedure", "index_cohort")
+
     class Meta:
         verbose_name = _("patient")
         verbose_name_plural = _("patients")
@@ -431,6 +442,12 @@ class Patient(models.Model):
         ]
         triggers = [
             touch_updated_at(),
+            # Whatever a statement writes to the index columns, the rule's value is stored.
+            KeepDerived(
+                name="derived_index_kept",
+                columns=("index_procedure_id", "index_cohort"),
+                set_sql=patient_index_row_sql,
+            ),
             # A death date may not precede a recorded procedure (design.md §2); the procedure
             # side of the rule is the trigger on Procedure.
             pgtrigger.Trigger(
@@ -678,7 +695,7 @@ class ProcedureQuerySet(ScopedQuerySet):
 
 @track_history("cohort")
 @constrain_choices
-class Procedure(models.Model):
+class Procedure(DerivedColumnsMixin, models.Model):
     """One vertebral augmentation session."""
 
     class Technique(models.TextChoices):
@@ -785,6 +802,9 @@ class Procedure(models.Model):
 
     objects = ProcedureQuerySet.as_manager()
 
+    # Written by the database only (registry.derived; docs/architecture.md).
+    derived_fields = ("cohort",)
+
     class Meta:
         verbose_name = _("procedure")
         verbose_name_plural = _("procedures")
@@ -852,6 +872,10 @@ class Procedure(models.Model):
                 operation=pgtrigger.Insert,
                 timing=pgtrigger.Deferred,
                 func=PROCEDURE_HAS_LEVEL_SQL.format(procedure_id="NEW.id"),
+            ),
+            # Whatever a statement writes to the cohort, the rule's value is stored.
+            KeepDerived(
+                name="derived_cohort_kept", columns=("cohort",), set_sql=procedure_cohort_row_sql
             ),
             # The patient's index procedure and cohort (registry.derived).
             *recompute_triggers(
