@@ -7,6 +7,7 @@ import re
 import time
 
 from django.http import HttpResponseBadRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from pghistory import middleware as pghistory_middleware
 
 from registry.project.redaction import redact
@@ -25,6 +26,7 @@ class HistoryMiddleware(pghistory_middleware.HistoryMiddleware):
 
 NUL_MESSAGE = "The request contains a NUL character, which no field accepts."
 YEAR_MESSAGE = "A year must be a whole number from 1 to 9999."
+MULTIPART_MESSAGE = "The request body is not a well-formed multipart form."
 # A query parameter that filters by a calendar year (the admin's ``date__year=2025``,
 # ``index_date__year__gte=2020``, ``__iso_year``): Django builds the year's first and last day
 # in Python, which fails outside 1…9999 as a server error.
@@ -82,9 +84,13 @@ class RefuseNulMiddleware:
 
     def __call__(self, request):
         message = None
-        if _has_nul(request):
+        try:
+            nul = _has_nul(request)
+        except MultiPartParserError:
+            nul, message = False, MULTIPART_MESSAGE
+        if nul:
             message = NUL_MESSAGE
-        elif _bad_year(request):
+        elif message is None and _bad_year(request):
             message = YEAR_MESSAGE
         if message is None:
             return self.get_response(request)

@@ -279,3 +279,14 @@ def test_a_possible_year_on_the_patient_list_filters(client, staff_a, site_a):
     assert response.status_code == 200 and "AAR-YEAR1" in response.content.decode()
     response = client.get("/admin/registry/patient/", {"date_of_birth__year": "9999"})
     assert response.status_code == 200 and "AAR-YEAR1" not in response.content.decode()
+
+
+def test_a_malformed_multipart_body_is_a_400(client, staff_a):
+    client.force_login(staff_a)
+    response = client.generic(
+        "POST",
+        "/admin/import/",
+        b'--x\r\nContent-Disposition: form-data; name="site"\r\n\r\nA',
+        content_type="multipart/form-data; boundary=",
+    )
+    assert response.status_code == 400
