@@ -33,12 +33,12 @@ from outcomes.models import (
     QuestionnaireResponse,
     Timepoint,
 )
+from outcomes.quality.saved_anyway import warning_acknowledge
 from outcomes.responses import response_delete, response_save_scored
 from outcomes.tasks import enqueue_send
 from registry.admin import ProcedureAdmin, ReadOnlyAdminMixin, SiteScopedAdmin
 from registry.admin_lists import EstimatedCountPaginator, site_filter
 from registry.models import PatientContact, Procedure, Site
-from registry.warnings import warning_acknowledge
 
 logger = logging.getLogger(__name__)
 
@@ -541,8 +541,10 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         description=_("Send again (failed or unknown messages only)"), permissions=["resolve"]
     )
     def send_again(self, request, queryset):
-        ids = contact_attempts_send_again(attempt_ids=list(queryset.values_list("pk", flat=True)))
-        for attempt_id in ids:
+        result = contact_attempts_send_again(
+            attempt_ids=list(queryset.values_list("pk", flat=True))
+        )
+        for attempt_id in result.ids:
             transaction.on_commit(lambda attempt_id=attempt_id: _hint(attempt_id))
         self.message_user(
             request,
@@ -550,8 +552,21 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "%(count)d messages will be sent again; the others were not failed or unknown "
                 "and are left as they are."
             )
-            % {"count": len(ids)},
+            % {"count": len(result.ids)},
         )
+        if result.waiting:
+            self.message_user(
+                request,
+                _(
+                    "%(count)d unknown messages were not sent again: the worker that was sending "
+                    "them may still be running. Try again after %(time)s."
+                )
+                % {
+                    "count": result.waiting,
+                    "time": date_format(localtime(result.ready_at), "H:i:s"),
+                },
+                level=messages.WARNING,
+            )
 
     @admin.action(description=_("Mark sent (unknown messages only)"), permissions=["resolve"])
     def mark_sent(self, request, queryset):
@@ -565,3 +580,7 @@ def _hint(attempt_id: int) -> None:
         enqueue_send(attempt_id)
     except Exception as exc:  # noqa: BLE001 - the outbox row is the truth
         logger.warning("could not queue contact attempt %s (%s)", attempt_id, type(exc).__name__)
+
+
+# Data-quality admin pages (queries to sites, warnings saved anyway) live with their package.
+from outcomes.quality import admin as quality_admin  # noqa: E402, F401

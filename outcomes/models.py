@@ -485,7 +485,7 @@ class ContactAttempt(models.Model):
         SENDING = "sending", _("Sending")  # claimed by a worker (claimed_by, claimed_at)
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")  # refused for good (SMTP 5xx): not tried again
-        UNKNOWN = "unknown", _("Unknown")  # the worker stopped between sending and recording
+        UNKNOWN = "unknown", _("Unknown")  # the body went; its result could not be recorded
         SKIPPED = "skipped", _("Skipped")  # deceased, withdrawn, answered, no longer emailable
 
     followup = models.ForeignKey(
@@ -627,5 +627,11 @@ class SweepRun(models.Model):
         return f"{self.name} at {self.finished_at:%Y-%m-%d %H:%M:%S}"
 
 
-# Data-quality runs and their findings live with the rules (outcomes/quality/).
-from outcomes.quality.models import QualityFinding, QualityRun  # noqa: E402, F401
+# The data-quality records (runs and findings of the rules, warnings saved anyway, queries to
+# sites) live in their package, outcomes/quality/.
+from outcomes.quality.models import (  # noqa: E402, F401
+    DataQuery,
+    QualityFinding,
+    QualityRun,
+    WarningAcknowledgement,
+)
