@@ -43,7 +43,7 @@ from functools import cached_property
 import tablib
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import DatabaseError, IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from api.exports import COMPLICATIONS, LEVELS, PATIENTS, PROCEDURES, RESPONSES, Export
@@ -360,6 +360,7 @@ class Importer:
         self.site_code = site_code
         self.result = ImportResult(dry_run=dry_run)
         self.sheets: dict[str, list[Sheet]] = {name: [] for name in TABLES}
+        self.rows: dict[str, list[Row]] = {name: [] for name in TABLES}
         self.patients: dict[str, Patient] = {}
         self.procedures: dict[tuple, Procedure] = {}
         self.levels: dict[tuple, TreatedLevel] = {}
@@ -409,12 +410,19 @@ class Importer:
                 for name in ORDER:
                     for sheet in self.sheets[name]:
                         rows = self._rows(TABLES[name], sheet)
+                        self.rows[name] += rows
                         getattr(self, f"_import_{name}")(rows)
+                if not self.result.problems:
+                    self._check_deferred()
                 self._follow_ups()
                 if self.result.problems or self.result.dry_run:
                     raise _Rollback
         except _Rollback:
             pass
+        except DatabaseError as error:
+            # At commit: a rule checked there that _check_deferred did not see coming. The
+            # transaction is rolled back; report, never raise.
+            self._report_deferred(error)
         return self.result
 
     def _each(self, rows: list[Row]) -> Iterable[Row]:
@@ -939,6 +947,56 @@ class Importer:
             column,
             row.cells.get(column, ""),
             f"database rule {constraint}: {message}" if constraint else message,
+        )
+
+    # rules checked at commit -------------------------------------------------------------
+
+    def _check_deferred(self) -> None:
+        """Run now what the database would check at commit (deferred constraint triggers
+        such as ``procedure_has_a_level``, deferred foreign keys), so a dry run judges every
+        rule the real run does and a violation is a problem naming its row, not an error at
+        commit.
+
+        In a savepoint that is always rolled back: the mode set by SET CONSTRAINTS survives
+        the release of a savepoint and even the rollback of an enclosing one, so it would
+        leak into the caller's transaction (a preview followed by the real import in one
+        request would then check each batch before its levels were written). Only a rolled
+        back savepoint restores it; the checks then run once more at commit."""
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                raise _Rollback
+        except _Rollback:
+            pass
+        except DatabaseError as error:
+            self._report_deferred(error)
+
+    def _report_deferred(self, error: DatabaseError) -> None:
+        """Name the rows that break the rule of ``error``: PostgreSQL stops at the first
+        one, so for the rules we know, every offending row is found and listed."""
+        diag = getattr(getattr(error, "__cause__", None), "diag", None)
+        constraint = getattr(diag, "constraint_name", None) or ""
+        message = getattr(diag, "message_primary", None) or str(error).splitlines()[0]
+        if constraint == "procedure_has_a_level":
+            ids = {row.instance.pk: row for row in self.rows["procedures"] if row.instance}
+            empty = Procedure.objects.filter(pk__in=[pk for pk in ids if pk]).exclude(
+                pk__in=TreatedLevel.objects.values("procedure_id")
+            )
+            rows = [ids[pk] for pk in empty.values_list("pk", flat=True)]
+            if rows:
+                for row in sorted(rows, key=lambda row: row.line):
+                    self.problem(
+                        row,
+                        "procedures",
+                        "procedure_date",
+                        row.cells.get("procedure_date", ""),
+                        f"database rule {constraint}: this procedure has no treated level; "
+                        "add its levels to the levels table (same registry id and procedure "
+                        "date)",
+                    )
+                return
+        self.problem(
+            None, "", "", "", f"database rule {constraint}: {message}" if constraint else message
         )
 
     # follow-ups ------------------------------------------------------------------------

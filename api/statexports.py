@@ -13,6 +13,12 @@ formats describe a column alike:
 - integers and decimals are numeric, dates are dates, lists and free text are strings;
 - an empty cell is a system-missing value.
 
+Every column's storage type is set here from the dictionary, never guessed by pyreadstat
+(which types an untyped column from its first rows, so a date column whose first hundred rows
+are empty became text and the export failed): codes, flags and numbers are float64; dates and
+timestamps are float64 counts in the format's own epoch with an explicit date or date-time
+format (``TEMPORAL``); text is always ``str``.
+
 The variable label is the dictionary's label with its unit, e.g. "Cement volume (mL)" (cut
 to Stata's 80 characters in ``.dta``).
 """
@@ -54,6 +60,18 @@ class Format:
 SPSS = Format("sav", "application/x-spss-sav", "SPSS")
 STATA = Format("dta", "application/x-stata-dta", "Stata")
 FORMATS = {f.suffix: f for f in (SPSS, STATA)}
+
+
+# Dates and timestamps as numbers in each format's epoch and unit, with the format that makes
+# SPSS and Stata show them as dates: SPSS counts seconds from 14 October 1582; Stata counts
+# days (%td) or milliseconds (%tc) from 1 January 1960.
+SPSS_EPOCH = datetime.datetime(1582, 10, 14)
+STATA_EPOCH = datetime.datetime(1960, 1, 1)
+TEMPORAL = {
+    # kind: {suffix: (epoch, seconds per unit, display format)}
+    "date": {"sav": (SPSS_EPOCH, 1, "DATE11"), "dta": (STATA_EPOCH, 86400, "%td")},
+    "datetime": {"sav": (SPSS_EPOCH, 1, "DATETIME20"), "dta": (STATA_EPOCH, 0.001, "%tc")},
+}
 
 
 @dataclass
@@ -106,7 +124,18 @@ def variables(export: Export) -> list[Variable]:
     return result
 
 
-def _convert(variable: Variable, values: list) -> pd.Series:
+def _moment(value) -> datetime.datetime | None:
+    """A date or a timestamp as a naive UTC date-time (dates at midnight)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+        return value
+    return datetime.datetime.combine(value, datetime.time())
+
+
+def _convert(variable: Variable, values: list, fmt: Format) -> pd.Series:
     if variable.kind == "code":
         codes = [
             None if value in (None, "") else variable.codes[_key(value, variable)]
@@ -120,12 +149,13 @@ def _convert(variable: Variable, values: list) -> pd.Series:
         return pd.Series(
             [None if value is None else float(value) for value in values], dtype="float64"
         )
-    if variable.kind == "date":
-        return pd.Series(values, dtype=object)  # datetime.date: written in a date format
-    if variable.kind == "datetime":
-        utc = [None if v is None else v.astimezone(datetime.UTC) for v in values]
-        moments = [None if v is None else v.replace(tzinfo=None) for v in utc]
-        return pd.Series(pd.to_datetime(moments), dtype="datetime64[ns]")
+    if variable.kind in TEMPORAL:
+        epoch, unit, _format = TEMPORAL[variable.kind][fmt.suffix]
+        moments = [_moment(value) for value in values]
+        return pd.Series(
+            [None if m is None else (m - epoch).total_seconds() / unit for m in moments],
+            dtype="float64",
+        )
     return pd.Series(["" if value is None else str(value) for value in values], dtype=object)
 
 
@@ -138,8 +168,9 @@ def _key(value, variable: Variable):
     return value
 
 
-def export_frame(export: Export, queryset) -> tuple[pd.DataFrame, list[Variable]]:
-    """The rows of ``export`` over ``queryset`` (scoped and filtered) as a typed frame."""
+def export_frame(export: Export, queryset, fmt: Format) -> tuple[pd.DataFrame, list[Variable]]:
+    """The rows of ``export`` over ``queryset`` (scoped and filtered) as a frame typed for
+    ``fmt``: every column's type set from the dictionary, none left for pyreadstat to guess."""
     sql, params = export_select_sql(export, queryset)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -147,7 +178,10 @@ def export_frame(export: Export, queryset) -> tuple[pd.DataFrame, list[Variable]
     described = variables(export)
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in described]
     frame = pd.DataFrame(
-        {v.name: _convert(v, list(values)) for v, values in zip(described, columns, strict=True)}
+        {
+            v.name: _convert(v, list(values), fmt)
+            for v, values in zip(described, columns, strict=True)
+        }
     )
     return frame, described
 
@@ -158,6 +192,7 @@ def write(frame: pd.DataFrame, described: list[Variable], fmt: Format, title: st
     handle, path = tempfile.mkstemp(suffix=f".{fmt.suffix}", prefix="registry-export-")
     os.close(handle)
     labels = {v.name: v.value_labels for v in described if v.value_labels}
+    formats = {v.name: TEMPORAL[v.kind][fmt.suffix][2] for v in described if v.kind in TEMPORAL}
     if fmt is SPSS:
         measure = {
             v.name: "nominal" if v.kind in ("code", "boolean", "text") else "scale"
@@ -170,6 +205,7 @@ def write(frame: pd.DataFrame, described: list[Variable], fmt: Format, title: st
             column_labels={v.name: v.label for v in described},
             variable_value_labels=labels,
             variable_measure=measure,
+            variable_format=formats,
         )
     else:
         pyreadstat.write_dta(
@@ -178,6 +214,7 @@ def write(frame: pd.DataFrame, described: list[Variable], fmt: Format, title: st
             file_label=title[:STATA_LABEL_MAX],
             column_labels={v.name: v.label[:STATA_LABEL_MAX] for v in described},
             variable_value_labels=labels,
+            variable_format=formats,
         )
     return path
 
@@ -218,7 +255,7 @@ class StatExportView(ExportView):
             resource=name,
             filters=logged_filters(request),
         )
-        frame, described = export_frame(self.export, queryset)
+        frame, described = export_frame(self.export, queryset, self.fmt)
         path = write(frame, described, self.fmt, self.export.title)
         handle = open(path, "rb")  # noqa: SIM115 (FileResponse closes it)
         os.unlink(path)  # the open handle keeps the data until the response is sent

@@ -313,6 +313,16 @@ class FollowUpAdmin(SiteScopedAdmin):
     # The phone outcome follows the call log (outcomes.followups.calls); the note is free.
     readonly_fields = [f for f in fields if f != "phone_note"]
 
+    def save_model(self, request, obj, form, change):
+        # Only the columns this form edits: the chase's own (state, counts, link) belong to
+        # the sweep and the services, which may have moved on since the object was loaded; a
+        # full save would write back the state it read (a completed follow-up chased again).
+        if change:
+            if form.changed_data:
+                obj.save(update_fields=[*form.changed_data, "updated_at"])
+            return
+        super().save_model(request, obj, form, change)
+
     def get_urls(self):
         return [
             path(

@@ -1,11 +1,13 @@
-"""Project-wide middleware: the audit context without tokens, NUL characters refused, and
-idle sessions renewed at most once a minute."""
+"""Project-wide middleware: the audit context without tokens, NUL characters and impossible
+years refused, and idle sessions renewed at most once a minute."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from django.http import HttpResponseBadRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from pghistory import middleware as pghistory_middleware
 
 from registry.project.redaction import redact
@@ -23,31 +25,78 @@ class HistoryMiddleware(pghistory_middleware.HistoryMiddleware):
 
 
 NUL_MESSAGE = "The request contains a NUL character, which no field accepts."
+YEAR_MESSAGE = "A year must be a whole number from 1 to 9999."
+MULTIPART_MESSAGE = "The request body is not a well-formed multipart form."
+# A query parameter that filters by a calendar year (the admin's ``date__year=2025``,
+# ``index_date__year__gte=2020``, ``__iso_year``): Django builds the year's first and last day
+# in Python, which fails outside 1…9999 as a server error.
+YEAR_LOOKUP = re.compile(r"__(iso_)?year(__[a-z]+)?$")
+
+
+def _has_nul(request) -> bool:
+    """A NUL anywhere in the path, the query string or a text body (form fields of a
+    multipart body; uploaded files are the import's to judge, and an Excel file is binary)."""
+    if "\x00" in request.path:
+        return True
+    query = request.META.get("QUERY_STRING", "")
+    if "%00" in query or "\x00" in query:
+        return True
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if content_type.startswith("multipart/form-data"):
+        return any("\x00" in key or "\x00" in value for key, value in _form_items(request))
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return b"\x00" in request.body or b"%00" in request.body
+    if content_type.startswith(("application/json", "text/")):
+        return b"\x00" in request.body or b"\\u0000" in request.body
+    return False
+
+
+def _form_items(request):
+    for key, values in request.POST.lists():
+        for value in values:
+            yield key, value
+
+
+def _bad_year(request) -> bool:
+    for key, value in request.GET.items():
+        if YEAR_LOOKUP.search(key) and not (
+            len(value) <= 4 and value.isascii() and value.isdigit() and int(value) >= 1
+        ):
+            return True
+    return False
 
 
 class RefuseNulMiddleware:
-    """A NUL character in the path or the query string answers 400 (JSON on the API).
+    """Bad input no field can hold answers 400 before any view or query sees it, on every
+    URL (JSON under /api/, plain text elsewhere):
 
-    PostgreSQL's text type cannot hold NUL, so a look-up with one (an id in the path, the admin
-    autocomplete's ``term``) would otherwise fail as a server error. Questionnaire links are
-    left to their own view, which answers any malformed token with its neutral page.
+    - a NUL character in the path, the query string or the body: PostgreSQL's text type cannot
+      hold NUL, so a look-up with one (an id in the path, a FHIR ``subject``, the admin
+      autocomplete's ``term``) would otherwise fail as a server error;
+    - a year filter outside 1…9999 (``?index_date__year=99999``), which Django cannot turn
+      into dates.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        path = request.path
-        if path.startswith("/api/"):
-            # The API's filters refuse a NUL in their own values, and the export log keeps
-            # an unknown parameter's NUL visible as U+FFFD; only the path is checked here.
-            if "\x00" in path:
-                return JsonResponse({"detail": NUL_MESSAGE}, status=400)
-        elif not path.startswith("/q/") and (
-            "\x00" in path or "%00" in request.META.get("QUERY_STRING", "")
-        ):
-            return HttpResponseBadRequest(NUL_MESSAGE, content_type="text/plain; charset=utf-8")
-        return self.get_response(request)
+        message = None
+        try:
+            nul = _has_nul(request)
+        except MultiPartParserError:
+            nul, message = False, MULTIPART_MESSAGE
+        if nul:
+            message = NUL_MESSAGE
+        elif message is None and _bad_year(request):
+            message = YEAR_MESSAGE
+        if message is None:
+            return self.get_response(request)
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": message}, status=400)
+        return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
 
 
 class RenewSessionMiddleware:

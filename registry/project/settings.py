@@ -126,7 +126,8 @@ MIDDLEWARE = [
     "registry.locale.SiteTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # A NUL character in the path or query string: 400 before any view or query sees it.
+    # A NUL character in the path, query or body, or a year beyond 1…9999: 400 before any
+    # view or query sees it.
     "registry.project.middleware.RefuseNulMiddleware",
     # After authentication, so the acting user is attached to every history row it writes;
     # questionnaire tokens in the URL are redacted from that context.

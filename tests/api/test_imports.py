@@ -347,3 +347,56 @@ def test_site_option_fills_a_missing_site_column_and_user_is_recorded(aarhus, tm
     call_command("import_cases", *files, "--site", "AAR", "--user", "nurse.aar", "--no-progress")
     assert set(Patient.objects.values_list("site__code", flat=True)) == {"AAR"}
     assert set(QuestionnaireResponse.objects.values_list("entered_by", flat=True)) == {nurse.pk}
+
+
+def files_with_a_procedure_without_levels() -> list[tuple[str, bytes]]:
+    """The sample, but the levels of AAR-H0002's procedure (procedures row 3) left out."""
+    files = []
+    for name, content in sample_files():
+        if name == "levels.csv":
+            lines = content.decode().splitlines(keepends=True)
+            content = "".join(line for line in lines if not line.startswith("AAR-H0002,")).encode()
+        files.append((name, content))
+    return files
+
+
+NO_LEVEL = ("procedures", 3, "procedure_date")
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_procedure_without_levels_is_a_problem_naming_its_row(aarhus, dry_run):
+    """The database checks "a procedure has a level" at commit (a deferred trigger): the dry
+    run runs it too, and neither run ends in an IntegrityError at commit."""
+    result = cases_import(files=files_with_a_procedure_without_levels(), dry_run=dry_run)
+    assert not result.ok
+    [problem] = result.problems
+    assert (problem.table, problem.row, problem.column) == NO_LEVEL
+    assert problem.value == "2019-05-22"
+    assert "procedure_has_a_level" in problem.rule and "no treated level" in problem.rule
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_import_cases_dry_run_fails_on_a_procedure_without_levels(aarhus, tmp_path, capsys):
+    for name, content in files_with_a_procedure_without_levels():
+        (tmp_path / name).write_bytes(content)
+    paths = sorted(tmp_path.glob("*.csv"))
+    for extra in (["--dry-run"], []):
+        with pytest.raises(CommandError, match="nothing was imported"):
+            call_command("import_cases", *paths, *extra, "--no-progress")
+        out = capsys.readouterr().out
+        assert "ERROR procedures row 3, column procedure_date = '2019-05-22'" in out
+        assert "no treated level" in out
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_error_at_commit_is_reported_not_raised(aarhus, monkeypatch):
+    """Should a rule checked at commit still fail there, the import reports it."""
+    from api.imports import Importer
+
+    monkeypatch.setattr(Importer, "_check_deferred", lambda self: None)
+    result = cases_import(files=files_with_a_procedure_without_levels())
+    assert not result.ok
+    [problem] = result.problems
+    assert "procedure_has_a_level" in problem.rule
+    assert counts() == (0, 0, 0, 0, 0)
