@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from outcomes.followups import schedule
 from outcomes.instruments.odi import SECTIONS as ODI_SECTIONS
-from registry import validation
+from registry import audit, validation
 from registry.models import (
     ScopedQuerySet,
     Site,
@@ -449,7 +449,7 @@ class FollowUp(models.Model):
         return f"{self.procedure.patient} – {self.get_timepoint_display()}"
 
 
-@pghistory.track(
+@audit.track(
     pghistory.InsertEvent(),
     # Every change of status (claimed, sent, failed, unknown, resolved by staff) with its actor.
     pghistory.UpdateEvent(condition=pghistory.AnyChange("status")),

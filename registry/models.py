@@ -31,7 +31,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Upper
 from django.utils.translation import gettext_lazy as _
 
-from registry import validation
+from registry import audit, validation
 from registry.derived import patient_index_sql, procedure_cohort_sql, recompute_triggers
 from registry.fields import MultipleChoiceArrayField
 from registry.validation import (
@@ -49,7 +49,7 @@ TRACK_EXCLUDE = ["created_at", "updated_at"]
 def track_history(*derived: str):
     """History of every insert, update and delete; ``derived`` names stored copies of derived
     values (``registry.derived``), left out because the rows they derive from have history."""
-    return pghistory.track(
+    return audit.track(
         pghistory.InsertEvent(),
         pghistory.UpdateEvent(),
         pghistory.DeleteEvent(),
@@ -216,7 +216,7 @@ class Site(models.Model):
 
 # Site membership (who may see a site's records) in the audit trail: every grant and removal,
 # with the acting user and time from the request's context, whatever wrote it.
-pghistory.track(
+audit.track(
     pghistory.InsertEvent("member.add"),
     pghistory.DeleteEvent("member.remove"),
     obj_field=None,

@@ -393,8 +393,9 @@ LOG_FORMAT = os.getenv("LOG_FORMAT", "text")
 if LOG_FORMAT not in ("text", "json"):
     raise ImproperlyConfigured("LOG_FORMAT must be text or json.")
 
-# Audit rows (pghistory events) are append-only: a trigger refuses UPDATE and DELETE.
-PGHISTORY_APPEND_ONLY = True
+# Audit rows (pghistory events) are append-only, but by registry.audit's triggers, which no
+# session setting can switch off; pghistory's own (a pgtrigger.Protect) obeys pgtrigger.ignore.
+PGHISTORY_APPEND_ONLY = False
 
 # The cache behind API throttling: per process unless CACHE_URL names a shared Redis
 # (redis://host:6379/1), which production should.
