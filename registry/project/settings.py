@@ -176,6 +176,10 @@ if _replica_url:
     )
     DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+# The role the web processes, the worker and beat connect as (DATABASE_URL), when migrate runs
+# as the tables' owner (MIGRATE_DATABASE_URL): migrate then grants it exactly its privileges
+# (registry.roles; docs/operations.md, *Database roles*). Empty: the same role does both.
+DATABASE_APP_ROLE = os.getenv("DATABASE_APP_ROLE", "")
 DATABASE_ROUTERS = ["registry.project.db_router.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
