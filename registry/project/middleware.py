@@ -3,12 +3,64 @@ idle sessions renewed at most once a minute."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
+from functools import cache
 
+from django.conf import settings
 from django.http import HttpResponseBadRequest, JsonResponse
 from pghistory import middleware as pghistory_middleware
 
 from registry.project.redaction import redact
+
+
+@cache
+def _trusted_networks(proxies: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies if proxy != "*")
+
+
+def _is_trusted_proxy(address: str, proxies: tuple[str, ...]) -> bool:
+    if "*" in proxies:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _trusted_networks(proxies))
+
+
+def client_address(remote_addr: str, forwarded_for: str, proxies: tuple[str, ...]) -> str:
+    """The client's address: ``remote_addr``, unless that is a trusted proxy; then the
+    right-most address of X-Forwarded-For that is not itself a trusted proxy. Entries to its
+    left were written by the client (or by proxies we do not know) and are never believed."""
+    address = remote_addr
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    while _is_trusted_proxy(address, proxies) and hops:
+        candidate = hops.pop()
+        try:
+            address = str(ipaddress.ip_address(candidate))
+        except ValueError:
+            break  # garbage where the proxy's own entry should be: keep the proxy's address
+    return address
+
+
+class TrustedProxyMiddleware:
+    """``REMOTE_ADDR`` becomes the client's address for a request that came through a trusted
+    proxy (``TRUSTED_PROXIES``), so the login lockout, the questionnaire's bad-link limit, API
+    throttling and the logs count each client, not the proxy. gunicorn's
+    ``forwarded_allow_ips`` only affects the scheme; it never rewrites ``REMOTE_ADDR``."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        proxies = tuple(settings.TRUSTED_PROXIES)
+        if proxies:
+            meta = request.META
+            meta["REMOTE_ADDR"] = client_address(
+                meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""), proxies
+            )
+        return self.get_response(request)
 
 
 class HistoryMiddleware(pghistory_middleware.HistoryMiddleware):

@@ -7,6 +7,7 @@ the embedded PostgreSQL and pass its address in ``DATABASE_URL``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -109,7 +110,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: the request id and the request's log line cover everything below.
+    # Before everything that reads the client's address (login lockout, the questionnaire's
+    # bad-link limit, API throttling, logs): REMOTE_ADDR becomes the client behind a trusted
+    # proxy (TRUSTED_PROXIES).
+    "registry.project.middleware.TrustedProxyMiddleware",
+    # The request id and the request's log line cover everything below.
     "registry.project.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files with hashed names, gzip-compressed, cached for a year.
@@ -180,6 +185,21 @@ if _replica_url:
 # as the tables' owner (MIGRATE_DATABASE_URL): migrate then grants it exactly its privileges
 # (registry.roles; docs/operations.md, *Database roles*). Empty: the same role does both.
 DATABASE_APP_ROLE = os.getenv("DATABASE_APP_ROLE", "")
+# The reverse proxies whose X-Forwarded-For the registry believes (addresses or networks,
+# comma-separated; by default gunicorn's FORWARDED_ALLOW_IPS, the same proxy): a request
+# from one of them is counted for the client address the proxy appended, any other request
+# for its own REMOTE_ADDR, whatever X-Forwarded-For it sends.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", os.getenv("FORWARDED_ALLOW_IPS", ""))
+for _proxy in TRUSTED_PROXIES:
+    try:
+        if _proxy != "*":
+            ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an address or network (e.g. 10.0.0.5, "
+            "10.0.0.0/24)."
+        ) from None
+
 DATABASE_ROUTERS = ["registry.project.db_router.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -189,12 +209,14 @@ AUTHENTICATION_BACKENDS = [
     # Django's ModelBackend, reading permissions and roles in one query (registry.project.auth).
     "registry.project.auth.RegistryModelBackend",
 ]
-# Failed logins (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from
-# one address, further logins are refused until LOGIN_LOCKOUT_HOURS pass (0: until a
-# registry manager deletes the attempts under Axes -> Access attempts, or
-# `manage.py axes_reset_username USERNAME`).
+# Failed logins (django-axes): after LOGIN_FAILURE_LIMIT failures for one username from one
+# client address, that username is refused from that address until LOGIN_LOCKOUT_HOURS pass
+# (0: until a registry manager deletes the attempts under Axes -> Access attempts, or
+# `manage.py axes_reset_username USERNAME`). The combination, never one alone: a stranger who
+# knows a username cannot lock its owner out, nor can failures from behind a shared proxy
+# lock out everyone else behind it.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 _lockout_hours = env_int("LOGIN_LOCKOUT_HOURS", 1)
 AXES_COOLOFF_TIME = _lockout_hours or None
 AXES_RESET_ON_SUCCESS = True
