@@ -8,9 +8,12 @@ import time
 from functools import cache
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseBadRequest, JsonResponse
+from django.urls import reverse
 from pghistory import middleware as pghistory_middleware
 
+from registry.project.admin_site import otp_required
 from registry.project.redaction import redact
 
 
@@ -61,6 +64,40 @@ class TrustedProxyMiddleware:
                 meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""), proxies
             )
         return self.get_response(request)
+
+
+class SecondFactorGateMiddleware:
+    """One gate for every staff page: a session whose user must pass a second factor
+    (``otp_required``: a confirmed device, or a manager with ``OTP_REQUIRED_FOR_MANAGERS``)
+    but did not is refused everywhere under ``/admin/`` and ``/api/`` — the admin's own views,
+    the pages beside it (reports, data quality, import, staff pages, whatever their
+    decorator) and the API's docs and schema — except the login and logout pages. Pages are
+    sent to the login; the API answers 403 as its permission does. API tokens are their own
+    credential: a request without a session is left to the API's authentication."""
+
+    PREFIXES = ("/admin/", "/api/")
+    OPEN = ("/admin/login/", "/admin/logout/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path
+        if path.startswith(self.PREFIXES) and not path.startswith(self.OPEN):
+            user = getattr(request, "user", None)
+            if (
+                user is not None
+                and user.is_authenticated
+                and not user.is_verified()
+                and otp_required(user)
+            ):
+                if path.startswith("/api/"):
+                    return JsonResponse({"detail": SECOND_FACTOR_MESSAGE}, status=403)
+                return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        return self.get_response(request)
+
+
+SECOND_FACTOR_MESSAGE = "Log in again with your authenticator code to use this page."
 
 
 class HistoryMiddleware(pghistory_middleware.HistoryMiddleware):

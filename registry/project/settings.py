@@ -126,6 +126,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Every staff page and the API refuse a session that lacks its required second factor.
+    "registry.project.middleware.SecondFactorGateMiddleware",
     # Staff see times in their site's time zone (registry.locale).
     "registry.locale.SiteTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
