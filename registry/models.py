@@ -575,7 +575,24 @@ def next_registry_id(site_id: int) -> str:
                 return candidate
 
 
-@track_history()
+# Contact details can be erased on request (GDPR art. 17; manage.py erase_contact): their
+# history records who changed which of a patient's contact details and when ("email.changed"),
+# and the values of the fields that are not personal (language, consent), but never a name,
+# an email address or a phone number, which an append-only table could never give up.
+CONTACT_VALUES = ["name", "email", "phone"]
+
+
+@audit.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),  # language, consent
+    # one event per personal field changed, labelled with the field and holding no value
+    *(
+        pghistory.UpdateEvent(f"{field}.changed", condition=pgtrigger.AnyChange(field))
+        for field in CONTACT_VALUES
+    ),
+    pghistory.DeleteEvent(),
+    exclude=[*TRACK_EXCLUDE, *CONTACT_VALUES],
+)
 @constrain_choices
 class PatientContact(models.Model):
     """How to reach a patient. Kept apart so that no export ever includes it."""

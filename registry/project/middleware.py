@@ -143,7 +143,13 @@ class RenewSessionMiddleware:
     """Staff sessions end after ``SESSION_COOKIE_AGE`` without a request: each request renews
     the session, but writes it at most once a minute (``RENEW_EVERY`` seconds), not on every
     request as ``SESSION_SAVE_EVERY_REQUEST`` would. A session thus ends between 29 and 30
-    idle minutes, and a page costs no session UPDATE."""
+    idle minutes, and a page costs no session UPDATE.
+
+    The renewal is written *before* the view runs: a streamed export holds its connection
+    in ``COPY … TO STDOUT`` from the view's return until the last byte, and a session saved
+    after the view (SessionMiddleware's response phase) would wait on that same connection
+    for ever — the worker deadlocked on itself until gunicorn killed it. (The cookie needs no
+    renewal: it lasts until the browser closes; the expiry lives in the session row.)"""
 
     RENEW_EVERY = 60
     KEY = "_renewed_at"
@@ -152,10 +158,12 @@ class RenewSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
         session = getattr(request, "session", None)
-        if session is not None and not session.is_empty() and not session.modified:
+        if session is not None and not session.is_empty():
             now = int(time.time())
-            if now - session.get(self.KEY, 0) >= self.RENEW_EVERY:
-                session[self.KEY] = now  # modified: SessionMiddleware saves and renews it
-        return response
+            renewed = session.get(self.KEY, 0)  # loads it: an expired key empties it
+            if not session.is_empty() and now - renewed >= self.RENEW_EVERY:
+                session[self.KEY] = now
+                session.save()
+                session.modified = False  # written: nothing left for the response phase
+        return self.get_response(request)
