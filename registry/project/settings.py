@@ -246,7 +246,18 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not twelve spaces, nor "aaaaaaaaaaaa", nor "abababababab".
+    {"NAME": "registry.project.passwords.VariedCharactersValidator"},
 ]
+
+# The language cookie (the admin's language switch) like the session's: HTTPS only in
+# production, out of scripts' reach, not sent on cross-site requests.
+LANGUAGE_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+# A login whose ?next= is refused (another site) lands on the admin, not on Django's
+# /accounts/profile/ (a 404 here).
+LOGIN_REDIRECT_URL = "/admin/"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("da", "Dansk")]
@@ -354,6 +365,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.getenv("CHASE_INTERVAL_SECONDS", "900")),
         # A sweep not started within one interval is replaced by the next one.
         "options": {"expires": float(os.getenv("CHASE_INTERVAL_SECONDS", "900"))},
+    },
+    # Expired sessions (an import keeps its rows in one) deleted every night.
+    "clear-sessions-nightly": {
+        "task": "outcomes.clear_sessions",
+        "schedule": crontab(hour=3, minute=10),
     },
     # The data-quality rules at every site, once a night (and on demand from their page).
     "data-quality-nightly": {
@@ -476,5 +492,12 @@ LOGGING = {
         "axes": {"level": "WARNING"},  # every login otherwise
         "django": {"handlers": ["mail_admins"], "level": "INFO"},  # and the root's console
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # A bad Host header is a stranger's request: logged, never mailed (anyone could
+        # flood the admins' mailboxes).
+        "django.security.DisallowedHost": {
+            "handlers": ["console"],
+            "level": "ERROR",
+            "propagate": False,
+        },
     },
 }

@@ -128,7 +128,15 @@ def test_a_manager_unlocks_an_account_in_the_admin(client, staff_a, manager, set
 
 @pytest.mark.parametrize(
     ("password", "refused"),
-    [("Tr0ub4dor&3x", False), ("Tr0ub4dor&3", True), ("123456789012", True)],
+    [
+        ("Tr0ub4dor&3x", False),
+        ("Tr0ub4dor&3", True),
+        ("123456789012", True),
+        (" " * 12, True),
+        ("aaaaaaaaaaaa", True),
+        ("abababababab", True),
+        ("correct horse battery", False),
+    ],
 )
 def test_passwords_need_twelve_characters(password, refused, db):
     user = get_user_model()(username="nurse")
