@@ -7,8 +7,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from outcomes.models import FollowUp, QuestionnaireResponse
+from outcomes.quality.models import DataQuery
 from registry.access import staff_code_of
-from registry.models import Cohort, Complication, DataQuery, Patient, Procedure, TreatedLevel
+from registry.models import Cohort, Complication, Patient, Procedure, TreatedLevel
 
 COHORT_CHOICES = Cohort.choices
 TIMESTAMPS = ["updated_at"]

@@ -13,7 +13,7 @@ from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
 
 from outcomes.models import QuestionnaireResponse
-from registry.dataqueries import dataquery_answer, dataquery_close, dataquery_raise
+from outcomes.quality.queries import dataquery_answer, dataquery_close, dataquery_raise
 from tests.api.conftest import token_client
 from tests.api.test_export_session_renewal import export_urls
 from tests.factories import make_user

@@ -13,9 +13,10 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from playwright.sync_api import sync_playwright
 
-from registry.models import WarningAcknowledgement
+from outcomes.quality.models import WarningAcknowledgement
 from tests.e2e.test_questionnaire_browser import CHROMIUM_FLAGS, shoot
 from tests.factories import make_patient, make_procedure, make_site
+from tests.services import scaled
 
 PASSWORD = "pw-for-tests-only"
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
@@ -36,11 +37,11 @@ def site_staff(site):
         "add_treatedlevel",
         "change_treatedlevel",
         "view_site",
-        "view_dataquery",
-        "view_warningacknowledgement",
     ]
+    quality = ["view_dataquery", "view_warningacknowledgement"]
     nurse.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="registry", codename__in=codenames)
+        *Permission.objects.filter(content_type__app_label="registry", codename__in=codenames),
+        *Permission.objects.filter(content_type__app_label="outcomes", codename__in=quality),
     )
     site.members.add(nurse)
     return nurse
@@ -53,7 +54,10 @@ def chromium(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            timeout=scaled(30_000),
         )
         yield browser
         browser.close()
