@@ -11,6 +11,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from registry.audit import Refuse
+
 
 class ExportLog(models.Model):
     """One API read or export: who, what, which filters, how many rows, when.
@@ -46,8 +48,8 @@ class ExportLog(models.Model):
         # The log cannot be rewritten: no row is ever deleted, and a row changes only once,
         # when its export closes (rows sent, completed, finish time), and nothing else.
         triggers = [
-            pgtrigger.Protect(name="export_log_no_delete", operation=pgtrigger.Delete),
-            pgtrigger.Protect(
+            Refuse(name="export_log_no_delete", operation=pgtrigger.Delete),
+            Refuse(
                 name="export_log_close_once",
                 operation=pgtrigger.Update,
                 condition=pgtrigger.Condition(

@@ -342,7 +342,10 @@ class FollowUpAdmin(SiteScopedAdmin):
             handover = self._send_link(request, followup, request.POST["version"])
             if handover:
                 return self._handover_page(request, handover)
-            return redirect(request.POST.get("next") or self._change_url(followup))
+            target = request.POST.get("next", "")
+            if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+                target = ""  # another site's address is never followed
+            return redirect(target or self._change_url(followup))
         return self._confirm_send(request, [followup], request.GET.get("next", ""))
 
     def _change_url(self, followup) -> str:

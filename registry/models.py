@@ -37,7 +37,7 @@ from django.db.models.functions import Cast, Coalesce, Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from registry import derived, validation
+from registry import audit, derived, validation
 from registry.derived import DerivedColumnsMixin, KeepDerived, recompute_triggers
 from registry.fields import MultipleChoiceArrayField
 from registry.locking import (
@@ -64,7 +64,7 @@ def track_history(*derived: str, meta: dict | None = None):
     """History of every insert, update and delete; ``derived`` names stored copies of derived
     values (``registry.derived``), left out because the rows they derive from have history.
     ``meta`` goes to the event model's Meta (e.g. the ``db_table`` of a model that moved)."""
-    return pghistory.track(
+    return audit.track(
         pghistory.InsertEvent(),
         pghistory.UpdateEvent(),
         pghistory.DeleteEvent(),
@@ -240,7 +240,7 @@ class Site(models.Model):
 
 # Site membership (who may see a site's records) in the audit trail: every grant and removal,
 # with the acting user and time from the request's context, whatever wrote it.
-pghistory.track(
+audit.track(
     pghistory.InsertEvent("member.add"),
     pghistory.DeleteEvent("member.remove"),
     obj_field=None,
@@ -716,7 +716,24 @@ def next_registry_id(site_id: int) -> str:
                 return candidate
 
 
-@track_history()
+# Contact details can be erased on request (GDPR art. 17; manage.py erase_contact): their
+# history records who changed which of a patient's contact details and when ("email.changed"),
+# and the values of the fields that are not personal (language, consent), but never a name,
+# an email address or a phone number, which an append-only table could never give up.
+CONTACT_VALUES = ["name", "email", "phone"]
+
+
+@audit.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),  # language, consent
+    # one event per personal field changed, labelled with the field and holding no value
+    *(
+        pghistory.UpdateEvent(f"{field}.changed", condition=pgtrigger.AnyChange(field))
+        for field in CONTACT_VALUES
+    ),
+    pghistory.DeleteEvent(),
+    exclude=[*TRACK_EXCLUDE, *CONTACT_VALUES],
+)
 @constrain_choices
 class PatientContact(models.Model):
     """How to reach a patient. Kept apart so that no export ever includes it."""

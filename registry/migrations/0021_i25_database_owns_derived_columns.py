@@ -6,18 +6,37 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0020_i29_site_reconsent_before_questionnaire'),
+        ("registry", "0020_i29_site_reconsent_before_questionnaire"),
     ]
 
     operations = [
         pgtrigger.migrations.AddTrigger(
-            model_name='patient',
-            trigger=pgtrigger.compiler.Trigger(name='derived_index_kept', sql=pgtrigger.compiler.UpsertTriggerSql(func='IF TG_OP = \'INSERT\' OR NEW."index_procedure_id" IS DISTINCT FROM OLD."index_procedure_id" OR NEW."index_cohort" IS DISTINCT FROM OLD."index_cohort" THEN\n    SELECT (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1), (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) INTO NEW."index_procedure_id", NEW."index_cohort" FROM (SELECT NEW."id" AS "id") AS "registry_patient";\nEND IF;\nRETURN NEW;', hash='1d1ee9c0a55b5712150b3ef0ad139be1706e6487', operation='INSERT OR UPDATE', pgid='pgtrigger_derived_index_kept_27168', table='registry_patient', when='BEFORE')),
+            model_name="patient",
+            trigger=pgtrigger.compiler.Trigger(
+                name="derived_index_kept",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='IF TG_OP = \'INSERT\' OR NEW."index_procedure_id" IS DISTINCT FROM OLD."index_procedure_id" OR NEW."index_cohort" IS DISTINCT FROM OLD."index_cohort" THEN\n    SELECT (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1), (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) INTO NEW."index_procedure_id", NEW."index_cohort" FROM (SELECT NEW."id" AS "id") AS "registry_patient";\nEND IF;\nRETURN NEW;',
+                    hash="1d1ee9c0a55b5712150b3ef0ad139be1706e6487",
+                    operation="INSERT OR UPDATE",
+                    pgid="pgtrigger_derived_index_kept_27168",
+                    table="registry_patient",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='derived_cohort_kept', sql=pgtrigger.compiler.UpsertTriggerSql(func='IF TG_OP = \'INSERT\' OR NEW."cohort" IS DISTINCT FROM OLD."cohort" THEN\n    SELECT COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') INTO NEW."cohort" FROM (SELECT NEW."id" AS "id") AS "registry_procedure";\nEND IF;\nRETURN NEW;', hash='99227c1943154fe8ba49d5d94149d7ef9af9116f', operation='INSERT OR UPDATE', pgid='pgtrigger_derived_cohort_kept_adddd', table='registry_procedure', when='BEFORE')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="derived_cohort_kept",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='IF TG_OP = \'INSERT\' OR NEW."cohort" IS DISTINCT FROM OLD."cohort" THEN\n    SELECT COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') INTO NEW."cohort" FROM (SELECT NEW."id" AS "id") AS "registry_procedure";\nEND IF;\nRETURN NEW;',
+                    hash="99227c1943154fe8ba49d5d94149d7ef9af9116f",
+                    operation="INSERT OR UPDATE",
+                    pgid="pgtrigger_derived_cohort_kept_adddd",
+                    table="registry_procedure",
+                    when="BEFORE",
+                ),
+            ),
         ),
     ]

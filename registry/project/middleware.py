@@ -3,14 +3,103 @@ years refused, and idle sessions renewed at most once a minute."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
+from functools import cache
 
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
+from django.urls import reverse
 from pghistory import middleware as pghistory_middleware
 
+from registry.project.admin_site import otp_required
 from registry.project.redaction import redact
+
+
+@cache
+def _trusted_networks(proxies: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies if proxy != "*")
+
+
+def _is_trusted_proxy(address: str, proxies: tuple[str, ...]) -> bool:
+    if "*" in proxies:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _trusted_networks(proxies))
+
+
+def client_address(remote_addr: str, forwarded_for: str, proxies: tuple[str, ...]) -> str:
+    """The client's address: ``remote_addr``, unless that is a trusted proxy; then the
+    right-most address of X-Forwarded-For that is not itself a trusted proxy. Entries to its
+    left were written by the client (or by proxies we do not know) and are never believed."""
+    address = remote_addr
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    while _is_trusted_proxy(address, proxies) and hops:
+        candidate = hops.pop()
+        try:
+            address = str(ipaddress.ip_address(candidate))
+        except ValueError:
+            break  # garbage where the proxy's own entry should be: keep the proxy's address
+    return address
+
+
+class TrustedProxyMiddleware:
+    """``REMOTE_ADDR`` becomes the client's address for a request that came through a trusted
+    proxy (``TRUSTED_PROXIES``), so the login lockout, the questionnaire's bad-link limit, API
+    throttling and the logs count each client, not the proxy. gunicorn's
+    ``forwarded_allow_ips`` only affects the scheme; it never rewrites ``REMOTE_ADDR``."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        proxies = tuple(settings.TRUSTED_PROXIES)
+        if proxies:
+            meta = request.META
+            meta["REMOTE_ADDR"] = client_address(
+                meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""), proxies
+            )
+        return self.get_response(request)
+
+
+class SecondFactorGateMiddleware:
+    """One gate for every staff page: a session whose user must pass a second factor
+    (``otp_required``: a confirmed device, or a manager with ``OTP_REQUIRED_FOR_MANAGERS``)
+    but did not is refused everywhere under ``/admin/`` and ``/api/`` — the admin's own views,
+    the pages beside it (reports, data quality, import, staff pages, whatever their
+    decorator) and the API's docs and schema — except the login and logout pages. Pages are
+    sent to the login; the API answers 403 as its permission does. API tokens are their own
+    credential: a request without a session is left to the API's authentication."""
+
+    PREFIXES = ("/admin/", "/api/")
+    OPEN = ("/admin/login/", "/admin/logout/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path
+        if path.startswith(self.PREFIXES) and not path.startswith(self.OPEN):
+            user = getattr(request, "user", None)
+            if (
+                user is not None
+                and user.is_authenticated
+                and not user.is_verified()
+                and otp_required(user)
+            ):
+                if path.startswith("/api/"):
+                    return JsonResponse({"detail": SECOND_FACTOR_MESSAGE}, status=403)
+                return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        return self.get_response(request)
+
+
+SECOND_FACTOR_MESSAGE = "Log in again with your authenticator code to use this page."
 
 
 class HistoryMiddleware(pghistory_middleware.HistoryMiddleware):
@@ -103,7 +192,13 @@ class RenewSessionMiddleware:
     """Staff sessions end after ``SESSION_COOKIE_AGE`` without a request: each request renews
     the session, but writes it at most once a minute (``RENEW_EVERY`` seconds), not on every
     request as ``SESSION_SAVE_EVERY_REQUEST`` would. A session thus ends between 29 and 30
-    idle minutes, and a page costs no session UPDATE."""
+    idle minutes, and a page costs no session UPDATE.
+
+    The renewal is written *before* the view runs: a streamed export holds its connection
+    in ``COPY … TO STDOUT`` from the view's return until the last byte, and a session saved
+    after the view (SessionMiddleware's response phase) would wait on that same connection
+    for ever — the worker deadlocked on itself until gunicorn killed it. (The cookie needs no
+    renewal: it lasts until the browser closes; the expiry lives in the session row.)"""
 
     RENEW_EVERY = 60
     KEY = "_renewed_at"
@@ -112,10 +207,12 @@ class RenewSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
         session = getattr(request, "session", None)
-        if session is not None and not session.is_empty() and not session.modified:
+        if session is not None and not session.is_empty():
             now = int(time.time())
-            if now - session.get(self.KEY, 0) >= self.RENEW_EVERY:
-                session[self.KEY] = now  # modified: SessionMiddleware saves and renews it
-        return response
+            renewed = session.get(self.KEY, 0)  # loads it: an expired key empties it
+            if not session.is_empty() and now - renewed >= self.RENEW_EVERY:
+                session[self.KEY] = now
+                session.save()
+                session.modified = False  # written: nothing left for the response phase
+        return self.get_response(request)

@@ -177,6 +177,15 @@ def test_requests_without_valid_credentials_are_throttled_per_address(registry, 
     assert anonymous.get("/api/v1/levels").status_code == 429
 
 
+def test_behind_the_proxy_the_anonymous_limit_counts_each_client(registry, low_rates, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.5"]
+    stranger = APIClient(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    other = APIClient(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="198.51.100.7")
+
+    assert [stranger.get("/api/v1/levels").status_code for _ in range(3)] == [401, 401, 429]
+    assert other.get("/api/v1/levels").status_code == 401  # its own allowance
+
+
 def test_new_tokens_live_ninety_days_by_default(auditor_a):
     from api.services import api_token_create
 
