@@ -32,6 +32,11 @@ def _per_request(user, cache: str):
     return getattr(user, cache)
 
 
+def staff_code_of(user_id: int | None) -> str | None:
+    """The code of :func:`staff_code` for one user id, in Python (``None`` for none)."""
+    return None if user_id is None else f"S{user_id:05d}"
+
+
 def staff_code(user_field: str):
     """The pseudonymous code of the staff user in ``user_field`` (a foreign key to the user),
     as an SQL expression: ``S`` and the user's id in five digits (``S00042``), NULL for none.
