@@ -36,12 +36,13 @@ from django.utils.text import capfirst
 
 from api.filters import (
     ComplicationFilter,
+    FollowUpFilter,
     PatientFilter,
     ProcedureFilter,
     ResponseFilter,
     TreatedLevelFilter,
 )
-from outcomes.models import QuestionnaireResponse, Timepoint
+from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, Timepoint
 from registry.access import staff_code
 from registry.models import (
     Cohort,
@@ -687,7 +688,207 @@ ANALYSIS = Export(
     ],
 )
 
+# --- follow-ups: one row per follow-up, for completeness analyses ------------------------------
+
+
+def _attempt_sent(kind: str) -> Subquery:
+    """When the first ``kind`` message of the follow-up went out (empty when none did)."""
+    sent = (
+        ContactAttempt.objects.filter(
+            followup=OuterRef("pk"), kind=kind, status=ContactAttempt.Status.SENT
+        )
+        .order_by("sent_at")
+        .values("sent_at")[:1]
+    )
+    return Subquery(sent, output_field=models.DateTimeField())
+
+
+def _followups(user):
+    answers = FilteredRelation(
+        "procedure__responses",
+        condition=Q(procedure__responses__timepoint=F("timepoint")),
+    )
+    return FollowUp.objects.for_user(user).annotate(answers=answers)
+
+
+TIMESTAMP = "timestamp (ISO 8601, UTC)"
+FOLLOWUP_FIELDS = [
+    "timepoint", "due_date", "window_start", "window_end", "state", "invited_on",
+    "invitations_sent", "reminders_sent", "last_contact_on", "on_phone_worklist_since",
+    "worklist_reason", "phone_outcome", "cancel_reason", "completed_at",
+]  # fmt: skip
+
+FOLLOWUPS = Export(
+    name="followups.csv",
+    title="One row per follow-up: state, window and the dates of invitation, reminders, "
+    "phone worklist and completion",
+    model=FollowUp,
+    filterset=FollowUpFilter,
+    queryset=_followups,
+    columns=[
+        Column("followup_id", "id", label="Follow-up id"),
+        Column("procedure_id", "procedure"),
+        Column("registry_id", "procedure__patient__registry_id"),
+        Column("site", "procedure__patient__site__code", label="Site code"),
+        Column("procedure_date", "procedure__date", label="Procedure date"),
+        _cohort_column("procedure"),
+        *(Column(name, name) for name in FOLLOWUP_FIELDS),
+        *(
+            Column(
+                f"{kind}_sent_at",
+                expression=_attempt_sent(kind),
+                label=f"When the {label.lower()} email was sent (first one; empty: none sent)",
+                type=TIMESTAMP,
+            )
+            for kind, label in (
+                (ContactAttempt.Kind.INVITATION, "Invitation"),
+                (ContactAttempt.Kind.REMINDER_1, "First reminder"),
+                (ContactAttempt.Kind.REMINDER_2, "Second reminder"),
+            )
+        ),
+        Column(
+            "response_id",
+            expression=F("answers__id"),
+            label="Response id of the answers at this timepoint (empty: none)",
+            type="integer",
+        ),
+        Column(
+            "answered_on",
+            expression=F("answers__answered_on"),
+            describe=_field(QuestionnaireResponse, "answered_on"),
+        ),
+        Column(
+            "response_mode",
+            expression=F("answers__mode"),
+            describe=_field(QuestionnaireResponse, "mode"),
+            label="How the answers were given",
+        ),
+    ],
+)
+
+# --- the long analysis file: one row per patient x timepoint ------------------------------------
+# The index procedure's follow-ups (every procedure has one per timepoint of the plan, made by
+# outcomes.followups.sweep.followups_ensure), each with its answers and the covariates.
+
+LONG_SCORES = ["vas_pain", "eq5d_version", "eq5d_index", "eq_vas", "odi_score"]
+LONG_CHANGES = ["vas_pain", "eq5d_index", "odi_score"]
+
+
+def _long_rows(user):
+    index = Patient.objects.with_index_procedure().values("index_procedure_id")
+    baseline = FilteredRelation(
+        "procedure__responses",
+        condition=Q(procedure__responses__timepoint=Timepoint.BASELINE),
+    )
+    return _followups(user).filter(procedure__in=index).annotate(baseline=baseline)
+
+
+def _long_change(score: str) -> ExpressionWrapper:
+    field = QuestionnaireResponse._meta.get_field(score)
+    output: models.Field = models.IntegerField()
+    if isinstance(field, models.DecimalField):
+        output = models.DecimalField(
+            max_digits=field.max_digits + 1, decimal_places=field.decimal_places
+        )
+    return ExpressionWrapper(F(f"answers__{score}") - F(f"baseline__{score}"), output_field=output)
+
+
+LONG = Export(
+    name="long.csv",
+    title="One row per patient and timepoint (index procedure): the answers with the "
+    "covariates, the baseline values and the follow-up's state",
+    model=FollowUp,
+    filterset=FollowUpFilter,
+    queryset=_long_rows,
+    columns=[
+        Column("registry_id", "procedure__patient__registry_id"),
+        Column("site", "procedure__patient__site__code", label="Site code"),
+        Column("index_date", "procedure__date", label="Date of the index (first) procedure"),
+        _cohort_column("procedure"),
+        Column(
+            "age",
+            expression=CompletedYears(F("procedure__date"), F("procedure__patient__date_of_birth")),
+            label="Age at the index procedure",
+            type="integer",
+            unit="completed years",
+        ),
+        Column("sex", "procedure__patient__sex"),
+        Column("primary_tumour", "procedure__patient__primary_tumour", label="Primary tumour"),
+        Column("technique", "procedure__technique"),
+        Column(
+            "levels_treated",
+            expression=Coalesce(
+                Subquery(
+                    TreatedLevel.objects.filter(procedure=OuterRef("procedure"))
+                    .order_by()
+                    .values("procedure")
+                    .annotate(n=Count("pk"))
+                    .values("n"),
+                    output_field=models.IntegerField(),
+                ),
+                0,
+            ),
+            label="Treated vertebrae",
+            type="integer",
+            unit="vertebrae",
+        ),
+        Column("timepoint", "timepoint"),
+        Column("followup_state", "state", label="State of the follow-up"),
+        Column(
+            "answered_on",
+            expression=F("answers__answered_on"),
+            describe=_field(QuestionnaireResponse, "answered_on"),
+        ),
+        Column(
+            "days_after_procedure",
+            expression=DaysBetween(F("answers__answered_on"), F("procedure__date")),
+            label="Days from the procedure to the answers",
+            type="integer",
+            unit="days",
+        ),
+        Column(
+            "mode", expression=F("answers__mode"), describe=_field(QuestionnaireResponse, "mode")
+        ),
+        *(
+            Column(
+                score,
+                expression=F(f"answers__{score}"),
+                describe=_field(QuestionnaireResponse, score),
+            )
+            for score in LONG_SCORES
+        ),
+        *(
+            Column(
+                f"{score}_baseline",
+                expression=F(f"baseline__{score}"),
+                describe=_field(QuestionnaireResponse, score),
+                label=f"{capfirst(_field(QuestionnaireResponse, score).verbose_name)} at baseline",
+            )
+            for score in LONG_CHANGES
+        ),
+        *(
+            Column(
+                f"{score}_change",
+                expression=_long_change(score),
+                describe=_field(QuestionnaireResponse, score),
+                label=f"Change in {_field(QuestionnaireResponse, score).verbose_name} from "
+                "baseline (this timepoint − baseline)",
+            )
+            for score in LONG_CHANGES
+        ),
+    ],
+)
+
 EXPORTS = {
     export.name: export
-    for export in (LEVELS, RESPONSES, PROCEDURES, PATIENTS, COMPLICATIONS, ANALYSIS)
+    for export in (
+        LEVELS,
+        RESPONSES,
+        PROCEDURES,
+        PATIENTS,
+        COMPLICATIONS,
+        ANALYSIS,
+        FOLLOWUPS,
+        LONG,
+    )
 }
