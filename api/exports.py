@@ -32,6 +32,7 @@ from django.db.models import (
     Subquery,
 )
 from django.db.models.functions import Cast, Coalesce
+from django.utils import translation
 from django.utils.text import capfirst
 
 from api.filters import (
@@ -42,7 +43,15 @@ from api.filters import (
     ResponseFilter,
     TreatedLevelFilter,
 )
-from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, Timepoint
+from outcomes.models import (
+    EQ5D_FIELDS,
+    ODI_FIELDS,
+    ContactAttempt,
+    FollowUp,
+    QuestionnaireResponse,
+    Timepoint,
+)
+from outcomes.questionnaire import items
 from registry.access import staff_code
 from registry.models import (
     Cohort,
@@ -85,6 +94,7 @@ class Column:
     unit: str = ""
     allowed: str = ""
     choices: tuple = ()  # (value, label) pairs of an expression's values (SPSS/Stata labels)
+    decimals: int | None = None  # display decimals, when not the model field's
 
 
 @dataclass(frozen=True)
@@ -126,10 +136,54 @@ def _allowed(choices) -> str:
     return "; ".join(f"{value} = {label}" for value, label in choices)
 
 
+def _english(choices) -> tuple:
+    with translation.override("en"):
+        return tuple((value, str(label)) for value, label in choices)
+
+
+def _answer_choices(model_field: models.Field) -> tuple:
+    """The answers of a questionnaire item as the patient read them (English), for the items
+    whose model field lists no choices: the ODI sections (one version, v2.1a). The EQ-5D's
+    answers depend on its version: see :func:`_eq5d_columns`."""
+    if model_field.model is QuestionnaireResponse and model_field.name in ODI_FIELDS:
+        return _english(items.odi_choices(model_field.name.removeprefix("odi_")))
+    return ()
+
+
+def column_choices(export: Export, column: Column) -> tuple:
+    """The (value, label) pairs of a column with a fixed set of values: its own, its model
+    field's, or the questionnaire item's answers; () for none. The one source of value labels
+    for the dictionary, SPSS, Stata, the codebook and the syntax files."""
+    if column.choices:
+        return _english(column.choices)
+    if not (column.path or column.describe):
+        return ()
+    model_field = column.describe or _field(export.model, column.path)
+    if isinstance(model_field, ArrayField) or model_field.is_relation:
+        return ()
+    return _english(model_field.choices or ()) or _answer_choices(model_field)
+
+
+def column_decimals(export: Export, column: Column) -> int | None:
+    """Decimals to display a numeric column with (EQ-5D index 3, ODI 1, integers 0); None for
+    a column that is not a number."""
+    if column.decimals is not None:
+        return column.decimals
+    model_field = None
+    if column.path or column.describe:
+        model_field = column.describe or _field(export.model, column.path)
+    if isinstance(model_field, models.DecimalField) and column.type in ("", "decimal"):
+        return model_field.decimal_places
+    kind = column.type or (
+        next(t for cls, t in _TYPES if isinstance(model_field, cls)) if model_field else ""
+    )
+    return 0 if kind == "integer" else None
+
+
 def dictionary_entry(export: Export, column: Column) -> dict[str, str]:
     """The data dictionary's row for ``column``: from the model field when it is a path."""
     entry = {"label": column.label, "type": column.type, "unit": column.unit}
-    entry["allowed"] = column.allowed
+    entry["allowed"] = column.allowed or _allowed(column_choices(export, column))
     if column.path or column.describe:
         field = column.describe or _field(export.model, column.path)
         label = str(field.verbose_name)
@@ -140,6 +194,7 @@ def dictionary_entry(export: Export, column: Column) -> dict[str, str]:
         choices = getattr(base, "choices", None)
         if field.is_relation:
             label = f"{field.related_model._meta.verbose_name} id"
+        choices = _english(choices) if choices else column_choices(export, column)
         entry = {
             "label": column.label or capfirst(label),
             "type": column.type or next(t for cls, t in _TYPES if isinstance(field, cls)),
@@ -148,6 +203,8 @@ def dictionary_entry(export: Export, column: Column) -> dict[str, str]:
         }
         if field.null or field.blank:
             entry["allowed"] = "; ".join(filter(None, [entry["allowed"], "empty = not recorded"]))
+    decimals = column_decimals(export, column)
+    entry["decimals"] = "" if decimals is None else str(decimals)
     return {"file": export.name, "column": column.name, **entry}
 
 
@@ -226,9 +283,12 @@ def started(chunks: Iterator[bytes]) -> Iterator[bytes]:
     return rest()
 
 
+DICTIONARY_FIELDS = ["file", "column", "label", "type", "unit", "allowed", "decimals"]
+
+
 def dictionary_csv() -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, ["file", "column", "label", "type", "unit", "allowed"])
+    writer = csv.DictWriter(out, DICTIONARY_FIELDS)
     writer.writeheader()
     for export in EXPORTS.values():
         for column in export.columns:
@@ -299,6 +359,28 @@ def _level_label(path: str = "level"):
     )
 
 
+def _dummies(path: str, model) -> list[Column]:
+    """A multiple-response (list) column also as one true/false column per choice."""
+    field = _field(model, path)
+    name = path.rsplit("__", 1)[-1]
+    with translation.override("en"):
+        heading = capfirst(str(field.verbose_name))
+        return [
+            Column(
+                f"{name}_{value}",
+                expression=Cast(
+                    ExpressionWrapper(
+                        Q(**{f"{path}__contains": [value]}), output_field=models.BooleanField()
+                    ),
+                    models.CharField(),
+                ),
+                label=f"{heading}: {label}",
+                type="boolean (true, false)",
+            )
+            for value, label in field.base_field.choices
+        ]
+
+
 LEVELS = Export(
     name="levels.csv",
     title="One row per treated level, with its procedure, cohort and patient",
@@ -321,13 +403,47 @@ LEVELS = Export(
             choices=LEVEL_CHOICES,
         ),
         *(Column(name, name) for name in LEVEL_FIELDS),
+        *_dummies("leakage_sites", TreatedLevel),
     ],
 )
 
-RESPONSE_FIELDS = [
-    "mode", "answered_on", "vas_pain",
-    "eq5d_version", "eq5d_mobility", "eq5d_self_care", "eq5d_usual_activities",
-    "eq5d_pain_discomfort", "eq5d_anxiety_depression", "eq_vas", "eq5d_value_set", "eq5d_index",
+
+def _eq5d_columns(prefix: str = "") -> list[Column]:
+    """The EQ-5D answers as stored (level 1–3 or 1–5, by ``eq5d_version``) and, because a
+    level's wording differs between versions (3 is "confined to bed" in 3L, "moderate
+    problems" in 5L), once more per version with that version's wording as value labels."""
+    version = f"{prefix}eq5d_version"
+    columns = [
+        Column(
+            name,
+            f"{prefix}{name}",
+            allowed="1–3 (EQ-5D-3L) or 1–5 (EQ-5D-5L) by eq5d_version; the wording in "
+            f"eq5d_3l_{name[5:]} and eq5d_5l_{name[5:]}; empty = not recorded",
+        )
+        for name in EQ5D_FIELDS
+    ]
+    for levels in (3, 5):
+        for name, heading, _three, _five in items.EQ5D_DIMENSIONS:
+            with translation.override("en"):
+                label = f"EQ-5D-{levels}L {str(heading).lower()}"
+            columns.append(
+                Column(
+                    f"eq5d_{levels}l_{name}",
+                    expression=models.Case(
+                        models.When(**{version: f"{levels}L"}, then=F(f"{prefix}eq5d_{name}")),
+                        output_field=models.IntegerField(),
+                    ),
+                    label=f"{label} (empty unless eq5d_version is {levels}L)",
+                    type="integer",
+                    choices=tuple(items.eq5d_choices(name, levels)),
+                )
+            )
+    return columns
+
+
+RESPONSE_FIELDS = ["mode", "answered_on", "vas_pain", "eq5d_version"]
+RESPONSE_SCORE_FIELDS = [
+    "eq_vas", "eq5d_value_set", "eq5d_index",
     "odi_pain_intensity", "odi_personal_care", "odi_lifting", "odi_walking", "odi_sitting",
     "odi_standing", "odi_sleeping", "odi_sex_life", "odi_social_life", "odi_travelling",
     "odi_score",
@@ -354,6 +470,8 @@ RESPONSES = Export(
             unit="days",
         ),
         *(Column(name, name) for name in RESPONSE_FIELDS),
+        *_eq5d_columns(),
+        *(Column(name, name) for name in RESPONSE_SCORE_FIELDS),
         Column(
             "entered_by",
             expression=staff_code("entered_by"),
@@ -475,6 +593,8 @@ PROCEDURES = Export(
             for score in WIDE_SCORES
         ),
         *(Column(name, name) for name in PROCEDURE_DETAIL_FIELDS),
+        *_dummies("absolute_contraindications", Procedure),
+        *_dummies("relative_contraindications", Procedure),
     ],
 )
 
