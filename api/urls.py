@@ -3,7 +3,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from api import bulk, exports, fhir, statexports, views
+from api import bulk, codebook, exports, fhir, statexports, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("v1/patients", views.PatientViewSet, basename="api_patients")
@@ -33,7 +33,22 @@ urlpatterns = [
         for name, export in exports.EXPORTS.items()
         for fmt in statexports.FORMATS.values()
     ),
+    *(
+        path(
+            f"v1/exports/{name.removesuffix('.csv')}.{suffix}",
+            codebook.syntax_view(export, suffix).as_view(),
+            name=f"api_syntax_{name.removesuffix('.csv')}_{suffix.lower()}",
+        )
+        for name, export in exports.EXPORTS.items()
+        for suffix in codebook.SYNTAX
+    ),
     path("v1/exports/dictionary.csv", views.DictionaryView.as_view(), name="api_dictionary"),
+    path("v1/exports/codebook.html", codebook.CodebookView.as_view(), name="api_codebook"),
+    path(
+        "v1/exports/codebook.docx",
+        codebook.CodebookView.as_view(suffix="docx"),
+        name="api_codebook_docx",
+    ),
     path("v1/fhir/metadata", fhir.MetadataView.as_view(), name="fhir_metadata"),
     path("v1/fhir/Questionnaire", fhir.QuestionnaireView.as_view(), name="fhir_questionnaire"),
     path(
