@@ -136,3 +136,59 @@ class BulkExportFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource_type} {self.number}"
+
+
+def _read_only(name: str) -> list:
+    # A freeze is evidence for a paper: once written, nothing may change or remove it, not
+    # even the app's own database role (raw SQL included).
+    return [
+        pgtrigger.Protect(name=f"{name}_no_update", operation=pgtrigger.Update),
+        pgtrigger.Protect(name=f"{name}_no_delete", operation=pgtrigger.Delete),
+    ]
+
+
+class DataFreeze(models.Model):
+    """A named, dated, read-only snapshot of every export and the cohort report
+    (``manage.py freeze_data``), with the manifest of its files' rows and SHA-256."""
+
+    name = models.SlugField(_("name"), max_length=60, unique=True)
+    as_of = models.DateField(_("as of"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    manifest = models.JSONField(_("manifest"))
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("data freeze")
+        verbose_name_plural = _("data freezes")
+        triggers = _read_only("data_freeze")
+
+    def __str__(self) -> str:
+        return f"{self.name} (as of {self.as_of})"
+
+
+class DataFreezeFile(models.Model):
+    freeze = models.ForeignKey(
+        DataFreeze, on_delete=models.PROTECT, related_name="files", verbose_name=_("freeze")
+    )
+    name = models.CharField(_("name"), max_length=100)
+    content = models.BinaryField(_("content"))
+    rows = models.PositiveIntegerField(_("rows"), null=True, blank=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("data freeze file")
+        verbose_name_plural = _("data freeze files")
+        constraints = [
+            models.UniqueConstraint(fields=["freeze", "name"], name="data_freeze_file_name")
+        ]
+        triggers = _read_only("data_freeze_file")
+
+    def __str__(self) -> str:
+        return f"{self.freeze.name}/{self.name}"

@@ -3,7 +3,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from api import bulk, codebook, exports, fhir, statexports, views
+from api import bulk, codebook, exports, fhir, freezes, statexports, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("v1/patients", views.PatientViewSet, basename="api_patients")
@@ -41,6 +41,12 @@ urlpatterns = [
         )
         for name, export in exports.EXPORTS.items()
         for suffix in codebook.SYNTAX
+    ),
+    path("v1/freezes", freezes.FreezeListView.as_view(), name="api_freezes"),
+    path(
+        "v1/freezes/<slug:name>/<str:file_name>",
+        freezes.FreezeFileView.as_view(),
+        name="api_freeze_file",
     ),
     path("v1/exports/dictionary.csv", views.DictionaryView.as_view(), name="api_dictionary"),
     path("v1/exports/codebook.html", codebook.CodebookView.as_view(), name="api_codebook"),
