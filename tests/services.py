@@ -59,15 +59,48 @@ def redis_answers(port: int, host: str = LOCAL, timeout: float = 0.5) -> bool:
         return False
 
 
+MAX_WAIT_SCALE = 10.0
+
+
+def wait_scale() -> float:
+    """How many times longer than on a quiet machine a wait on a service may take.
+
+    ``TEST_WAIT_SCALE`` when set (a known-slow CI machine); otherwise the 1-minute load average
+    per core, at least 1 and at most ``MAX_WAIT_SCALE``: on a 2-core machine at load 12 a
+    service takes about six times as long to start or answer, so a 30 s limit becomes 180 s.
+    Read at each wait, since the load changes during a run. Waits still end as soon as the
+    service is ready: only the limit grows.
+    """
+    configured = os.environ.get("TEST_WAIT_SCALE")
+    if configured:
+        return max(1.0, float(configured))
+    per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return min(MAX_WAIT_SCALE, max(1.0, per_core))
+
+
+def scaled(seconds: float) -> float:
+    """``seconds`` (the limit on a quiet machine) times ``wait_scale()``."""
+    return seconds * wait_scale()
+
+
 def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):
-    """Poll ``predicate`` until it returns a true value (returned) or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
+    """Poll ``predicate`` until it returns a true value (returned) or the limit passes.
+
+    ``timeout`` is the limit on a quiet machine; the wait allows ``scaled(timeout)``, and the
+    error names what it waited for, how long, and the scale it used."""
+    scale = wait_scale()
+    limit = timeout * scale
+    started = time.monotonic()
     while True:
         value = predicate()
         if value:
             return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        waited = time.monotonic() - started
+        if waited > limit:
+            raise TimeoutError(
+                f"timed out after {waited:.0f} s waiting for {what}"
+                f" (limit {timeout} s x load scale {scale:.1f})"
+            )
         time.sleep(interval)
 
 

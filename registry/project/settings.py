@@ -1,8 +1,8 @@
 """Settings for the vertebral augmentation registry.
 
-Every value comes from an environment variable with a safe development default; the README
-lists them all. Importing this module never starts a server: launchers and test fixtures start
-the embedded PostgreSQL and pass its address in ``DATABASE_URL``.
+Every value comes from an environment variable with a safe development default;
+docs/configuration.md lists them all. Importing this module never starts a server: launchers
+and test fixtures start the embedded PostgreSQL and pass its address in ``DATABASE_URL``.
 """
 
 from __future__ import annotations

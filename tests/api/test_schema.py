@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from urllib.parse import quote
@@ -23,6 +22,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, load_all_checks
 
 from api.services import api_token_create
+from tests.services import scaled, wait_for
 
 load_all_checks()
 ALL_CHECKS = CHECKS.get_all()
@@ -69,15 +69,19 @@ def live_server_url(django_db_setup, django_db_blocker):
             stderr=log,
         )
         base = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            try:
+                urllib.request.urlopen(f"{base}/api/v1/levels", timeout=scaled(5))  # noqa: S310
+            except urllib.error.HTTPError:
+                return True  # it answers (401 without a token)
+            except OSError:
+                assert server.poll() is None, f"the server stopped: see {log_path}"
+                return False
+            return True
+
         try:
-            for _ in range(300):
-                try:
-                    urllib.request.urlopen(f"{base}/api/v1/levels")  # noqa: S310 - ours
-                except urllib.error.HTTPError:
-                    break  # it answers (401 without a token)
-                except OSError:
-                    assert server.poll() is None, f"the server stopped: see {log_path}"
-                    time.sleep(0.2)
+            wait_for(answers, timeout=60, interval=0.2, what=f"runserver to answer at {base}")
             yield base
         finally:
             server.terminate()

@@ -24,6 +24,7 @@ from outcomes.instruments.odi import odi_score
 from outcomes.models import FollowUp, QuestionnaireResponse
 from tests.e2e.axe import assert_accessible
 from tests.factories import make_contact, make_patient, make_procedure, make_site
+from tests.services import scaled
 
 ARTIFACTS = Path(os.getenv("TEST_ARTIFACTS_DIR", Path(__file__).parents[2] / "var/test-artifacts"))
 CHROMIUM_FLAGS = [
@@ -44,7 +45,10 @@ def browser(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            timeout=scaled(30_000),
         )
         yield browser
         browser.close()

@@ -16,6 +16,7 @@ from playwright.sync_api import sync_playwright
 from registry.models import WarningAcknowledgement
 from tests.e2e.test_questionnaire_browser import CHROMIUM_FLAGS, shoot
 from tests.factories import make_patient, make_procedure, make_site
+from tests.services import scaled
 
 PASSWORD = "pw-for-tests-only"
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
@@ -53,7 +54,10 @@ def chromium(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            timeout=scaled(30_000),
         )
         yield browser
         browser.close()

@@ -270,7 +270,7 @@ def test_no_reply_after_the_body_is_unknown_not_sent_again(month_3, smtp):
 
 @pytest.mark.django_db(transaction=True)
 def test_death_recorded_while_a_send_hangs_finishes_at_once_and_nothing_leaves(settings):
-    from tests.services import SmtpServer
+    from tests.services import SmtpServer, scaled
 
     site = make_site("HNG")
     followup = make_chased(site)
@@ -290,7 +290,7 @@ def test_death_recorded_while_a_send_hangs_finishes_at_once_and_nothing_leaves(s
 
         sender = threading.Thread(target=send)
         sender.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + scaled(10)
         while not server.stalled and time.monotonic() < deadline:
             time.sleep(0.05)
         assert server.stalled == 1

@@ -36,6 +36,7 @@ from tests.services import (
     celery_env,
     free_port,
     redis_url_for_test,
+    scaled,
     start_beat,
     start_worker,
     wait_for,
@@ -76,7 +77,7 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited:\n{self.log()[-4000:]}")
             try:
-                return requests.get(f"{self.base}/healthz", timeout=2).status_code == 200
+                return requests.get(f"{self.base}/healthz", timeout=scaled(2)).status_code == 200
             except requests.RequestException:  # not listening yet, or workers still booting
                 return False
 
@@ -105,7 +106,7 @@ class ReadinessWatch(threading.Thread):
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                response = requests.get(f"{self.base}/readyz", timeout=5)
+                response = requests.get(f"{self.base}/readyz", timeout=scaled(5))
                 self.answers.append((response.status_code, response.json()))
             except requests.RequestException as error:
                 self.answers.append((0, {"error": str(error)}))
@@ -207,7 +208,7 @@ def test_due_invitation_arrives_by_smtp_and_its_link_completes_the_questionnaire
     last = {}
 
     def ready():
-        answer = requests.get(f"{base}/readyz", timeout=5)
+        answer = requests.get(f"{base}/readyz", timeout=scaled(5))
         last.update(answer.json())
         return answer.status_code == 200
 

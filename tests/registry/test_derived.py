@@ -21,6 +21,7 @@ from registry.models import (
     procedure_cohort,
 )
 from tests.factories import make_level, make_patient, make_procedure
+from tests.services import scaled
 
 E = TreatedLevel.Etiology
 JAN = datetime.date(2026, 1, 5)
@@ -192,7 +193,7 @@ def test_installed_triggers_are_compiled_from_the_current_rule(db, model, prefix
 
 def _wait_for_a_lock_wait(seconds: float = 10.0) -> bool:
     """Whether another session of this database is waiting on a row lock, within ``seconds``."""
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + scaled(seconds)
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
             cursor.execute(
