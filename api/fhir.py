@@ -610,7 +610,7 @@ class QuestionnaireView(FHIRView):
 
     permission_model = QuestionnaireResponse
 
-    @extend_schema(responses=FHIR_RESPONSES)
+    @extend_schema(operation_id="fhir_questionnaire_search", responses=FHIR_RESPONSES)
     def get(self, request: Request) -> Response:
         params = self.search_params(request)
         resources = questionnaires()
@@ -625,7 +625,7 @@ class QuestionnaireReadView(FHIRView):
 
     permission_model = QuestionnaireResponse
 
-    @extend_schema(responses=FHIR_RESPONSES)
+    @extend_schema(operation_id="fhir_questionnaire_read", responses=FHIR_RESPONSES)
     def get(self, request: Request, resource_id: str) -> Response:
         found = next((q for q in questionnaires() if q["id"] == resource_id), None)
         if found is None:
@@ -653,7 +653,7 @@ class QuestionnaireResponseView(FHIRView):
     permission_model = QuestionnaireResponse
     search_parameters = frozenset({"_lastUpdated", "questionnaire", "subject", "part-of"})
 
-    @extend_schema(responses=FHIR_RESPONSES)
+    @extend_schema(operation_id="fhir_questionnaire_response_search", responses=FHIR_RESPONSES)
     def get(self, request: Request) -> Response:
         params = self.search_params(request)
         queryset = responses_for(request.user)
@@ -719,7 +719,7 @@ class QuestionnaireResponseReadView(FHIRView):
 
     permission_model = QuestionnaireResponse
 
-    @extend_schema(responses=FHIR_RESPONSES)
+    @extend_schema(operation_id="fhir_questionnaire_response_read", responses=FHIR_RESPONSES)
     def get(self, request: Request, resource_id: str) -> Response:
         pk, _, instrument = resource_id.partition("-")
         row = None
@@ -743,7 +743,7 @@ class PatientView(FHIRView):
     permission_model = Patient
     search_parameters = frozenset({"_lastUpdated", "identifier", "_id"})
 
-    @extend_schema(responses=FHIR_RESPONSES)
+    @extend_schema(operation_id="fhir_patient_search", responses=FHIR_RESPONSES)
     def get(self, request: Request) -> Response:
         params = self.search_params(request)
         queryset = patients_for(request.user)
@@ -782,7 +782,7 @@ class PatientView(FHIRView):
 class PatientReadView(FHIRView):
     permission_model = Patient
 
-    @extend_schema(responses=FHIR_RESPONSES)
+    @extend_schema(operation_id="fhir_patient_read", responses=FHIR_RESPONSES)
     def get(self, request: Request, resource_id: str) -> Response:
         row = patients_for(request.user).filter(registry_id=resource_id).first()
         if row is None:
@@ -800,7 +800,7 @@ class ProcedureView(FHIRView):
     permission_model = Procedure
     search_parameters = frozenset({"_lastUpdated", "subject", "_id"})
 
-    @extend_schema(responses=FHIR_RESPONSES)
+    @extend_schema(operation_id="fhir_procedure_search", responses=FHIR_RESPONSES)
     def get(self, request: Request) -> Response:
         params = self.search_params(request)
         queryset = procedures_for(request.user)
@@ -839,7 +839,7 @@ class ProcedureView(FHIRView):
 class ProcedureReadView(FHIRView):
     permission_model = Procedure
 
-    @extend_schema(responses=FHIR_RESPONSES)
+    @extend_schema(operation_id="fhir_procedure_read", responses=FHIR_RESPONSES)
     def get(self, request: Request, resource_id: str) -> Response:
         row = None
         if resource_id.isdigit():
@@ -966,7 +966,7 @@ class MetadataView(FHIRView):
     permission_classes = [AllowAny]
     throttle_classes = [AnonThrottle]
 
-    @extend_schema(responses=FHIR_RESPONSES)
+    @extend_schema(operation_id="fhir_metadata", responses=FHIR_RESPONSES)
     def get(self, request: Request) -> Response:
         self.search_params(request)
         base = request.build_absolute_uri(request.path.removesuffix("metadata"))

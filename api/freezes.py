@@ -160,7 +160,7 @@ class FreezeListView(APIView):
     permission_classes = [IsRegistryManager]
     renderer_classes = [JSONRenderer]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="freezes_list", responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         freezes = list(DataFreeze.objects.all())
         export_log_read(user=request.user, resource="freezes", filters={}, rows=len(freezes))
@@ -190,7 +190,10 @@ class FreezeFileView(APIView):
     permission_classes = [IsRegistryManager]
     renderer_classes = [JSONRenderer]
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        operation_id="freeze_file",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
     def get(self, request: Request, name: str, file_name: str) -> HttpResponse:
         file = DataFreezeFile.objects.filter(freeze__name=name, name=file_name).first()
         if file is None:
