@@ -151,7 +151,8 @@ def bulk_exports_sweep() -> int:
 def _since(values: list[str]) -> datetime.datetime | None:
     if not values:
         return None
-    text = values[0]
+    # An unencoded "+" of the offset arrives as a space.
+    text = values[0].replace(" ", "+")
     try:
         moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
