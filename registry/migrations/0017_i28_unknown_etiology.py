@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0015_lock_before_recomputing'),
+        ('registry', '0016_i24_quality_moves_to_outcomes'),
     ]
 
     operations = [
