@@ -985,9 +985,6 @@ class TreatedLevel(models.Model):
         HAEMANGIOMA = "haemangioma", _("Haemangioma")
         TRAUMATIC = "traumatic", _("Traumatic")
         OTHER = "other", _("Other")
-        # Historical series often lack it; neither osteoporotic nor malignant, so the level
-        # puts its procedure in the "other" cohort (procedure_cohort), never a guessed one.
-        UNKNOWN = "unknown", _("Unknown")
 
     class Approach(models.TextChoices):
         UNIPEDICULAR = "unipedicular", _("Unipedicular")

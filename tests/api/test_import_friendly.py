@@ -189,13 +189,3 @@ def test_template_workbook_has_every_table_a_dictionary_and_dropdowns(aarhus, ad
     page = admin_client.get("/admin/import/template.xlsx")
     assert page.status_code == 200 and page.content[:2] == b"PK"
 
-
-def test_an_unknown_etiology_imports_and_puts_the_procedure_in_the_other_cohort(aarhus):
-    files = edited("levels.csv", "T12,osteoporotic", "T12,unknown")
-    result = cases_import(files=files)
-    assert result.ok, result.problems
-    level = TreatedLevel.objects.get(
-        procedure__patient__registry_id="AAR-H0001", level=TreatedLevel.Level.T12
-    )
-    level.procedure.refresh_from_db()
-    assert (level.etiology, level.procedure.cohort) == ("unknown", "other")
