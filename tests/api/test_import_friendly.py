@@ -188,4 +188,3 @@ def test_template_workbook_has_every_table_a_dictionary_and_dropdowns(aarhus, ad
     assert counts() == (3, 3, 4, 4, 1)
     page = admin_client.get("/admin/import/template.xlsx")
     assert page.status_code == 200 and page.content[:2] == b"PK"
-
