@@ -389,7 +389,7 @@ class CodebookView(APIView):
     renderer_classes = [JSONRenderer]
     suffix = "html"
 
-    @extend_schema(responses={(200, "text/html"): OpenApiTypes.STR})
+    @extend_schema(operation_id="codebook_html", responses={(200, "text/html"): OpenApiTypes.STR})
     def get(self, request: Request) -> HttpResponse:
         sections = sections_for(request.user)
         export_log_read(
@@ -399,11 +399,7 @@ class CodebookView(APIView):
             rows=sum(1 for _e, _v, t in sections if t is not None),
         )
         if self.suffix == "docx":
-            response = HttpResponse(
-                codebook_docx(sections),
-                content_type="application/vnd.openxmlformats-officedocument"
-                ".wordprocessingml.document",
-            )
+            response = HttpResponse(codebook_docx(sections), content_type=DOCX)
             response["Content-Disposition"] = 'attachment; filename="codebook.docx"'
         else:
             response = HttpResponse(
@@ -411,6 +407,19 @@ class CodebookView(APIView):
             )
         response["Cache-Control"] = "no-store"
         return response
+
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+class CodebookDocxView(CodebookView):
+    """The codebook as a Word document (A4 landscape, header rows repeated)."""
+
+    suffix = "docx"
+
+    @extend_schema(operation_id="codebook_docx", responses={(200, DOCX): OpenApiTypes.BINARY})
+    def get(self, request: Request) -> HttpResponse:
+        return super().get(request)
 
 
 class SyntaxView(APIView):
@@ -421,7 +430,6 @@ class SyntaxView(APIView):
     export: Export
     suffix: str
 
-    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
     def get(self, request: Request) -> HttpResponse:
         content_type, write = SYNTAX[self.suffix]
         name = f"{self.export.name.removesuffix('.csv')}.{self.suffix}"
@@ -437,5 +445,8 @@ def syntax_view(export: Export, suffix: str):
         (SyntaxView,),
         {"export": export, "suffix": suffix, "__doc__": f"Code that reads {export.name}"},
     )
-    schema = extend_schema(operation_id=f"syntax_{stem}_{suffix.lower()}")
+    schema = extend_schema(
+        operation_id=f"syntax_{stem}_{suffix.lower()}",
+        responses={(200, SYNTAX[suffix][0]): OpenApiTypes.STR},
+    )
     return extend_schema_view(get=schema)(view)

@@ -52,7 +52,7 @@ urlpatterns = [
     path("v1/exports/codebook.html", codebook.CodebookView.as_view(), name="api_codebook"),
     path(
         "v1/exports/codebook.docx",
-        codebook.CodebookView.as_view(suffix="docx"),
+        codebook.CodebookDocxView.as_view(),
         name="api_codebook_docx",
     ),
     path("v1/fhir/metadata", fhir.MetadataView.as_view(), name="fhir_metadata"),
