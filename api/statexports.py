@@ -19,8 +19,10 @@ are empty became text and the export failed): codes, flags and numbers are float
 timestamps are float64 counts in the format's own epoch with an explicit date or date-time
 format (``TEMPORAL``); text is always ``str``.
 
-The variable label is the dictionary's label with its unit, e.g. "Cement volume (mL)" (cut
-to Stata's 80 characters in ``.dta``).
+The variable label is the dictionary's label with its unit, e.g. "Cement volume (mL)",
+shortened at a word boundary (with "...") where a format limits it: Stata's 80 characters,
+SPSS's 120-byte value labels. Numbers are displayed with the dictionary's decimals (EQ-5D
+index F8.3 / %8.3f, ODI 1 decimal, integers none).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from decimal import Decimal
 
 import pandas as pd
 import pyreadstat
-from django.contrib.postgres.fields import ArrayField
 from django.db import connection
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -41,13 +42,33 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
-from api.exports import Export, _field, dictionary_entry, export_select_sql
+from api.exports import (
+    Export,
+    column_choices,
+    column_decimals,
+    dictionary_entry,
+    export_select_sql,
+)
 from api.models import ExportLog
 from api.services import export_log_finish, export_log_start
 from api.views import ExportView, logged_filters
 
 STATA_LABEL_MAX = 80
+SPSS_VALUE_LABEL_MAX = 120  # bytes
+SPSS_LABEL_MAX = 256  # bytes
 YES_NO = {0: "No", 1: "Yes"}
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` UTF-8 bytes, cut at a word boundary with "..." when it
+    is longer: never mid-word."""
+    if len(text.encode()) <= limit:
+        return text
+    room = limit - 3
+    cut = text.encode()[:room].decode(errors="ignore")
+    if " " in cut and not text[len(cut) : len(cut) + 1].isspace():
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:–-") + "..."
 
 
 @dataclass(frozen=True)
@@ -81,17 +102,11 @@ class Variable:
     kind: str  # code, boolean, number, date, datetime, text
     codes: dict = field(default_factory=dict)  # file value -> numeric code
     value_labels: dict = field(default_factory=dict)  # numeric code -> label
+    decimals: int | None = None  # display decimals of a number
 
 
 def _choices(export: Export, column) -> tuple:
-    if column.choices:
-        return tuple(column.choices)
-    if not (column.path or column.describe):
-        return ()
-    model_field = column.describe or _field(export.model, column.path)
-    if isinstance(model_field, ArrayField) or model_field.is_relation:
-        return ()
-    return tuple(model_field.choices or ())
+    return column_choices(export, column)
 
 
 def variables(export: Export) -> list[Variable]:
@@ -114,7 +129,8 @@ def variables(export: Export) -> list[Variable]:
         elif kind == "boolean":
             result.append(Variable(column.name, label, "boolean", value_labels=YES_NO))
         elif kind in ("integer", "decimal"):
-            result.append(Variable(column.name, label, "number"))
+            decimals = column_decimals(export, column)
+            result.append(Variable(column.name, label, "number", decimals=decimals))
         elif kind == "date":
             result.append(Variable(column.name, label, "date"))
         elif kind == "timestamp":
@@ -191,8 +207,8 @@ def write(frame: pd.DataFrame, described: list[Variable], fmt: Format, title: st
     it)."""
     handle, path = tempfile.mkstemp(suffix=f".{fmt.suffix}", prefix="registry-export-")
     os.close(handle)
-    labels = {v.name: v.value_labels for v in described if v.value_labels}
-    formats = {v.name: TEMPORAL[v.kind][fmt.suffix][2] for v in described if v.kind in TEMPORAL}
+    temporal = {v.name: TEMPORAL[v.kind][fmt.suffix][2] for v in described if v.kind in TEMPORAL}
+    numbers = [v for v in described if v.kind == "number" and v.decimals is not None]
     if fmt is SPSS:
         measure = {
             v.name: "nominal" if v.kind in ("code", "boolean", "text") else "scale"
@@ -201,20 +217,24 @@ def write(frame: pd.DataFrame, described: list[Variable], fmt: Format, title: st
         pyreadstat.write_sav(
             frame,
             path,
-            file_label=title[:64],
-            column_labels={v.name: v.label for v in described},
-            variable_value_labels=labels,
+            file_label=shorten(title, 64),
+            column_labels={v.name: shorten(v.label, SPSS_LABEL_MAX) for v in described},
+            variable_value_labels={
+                v.name: {c: shorten(t, SPSS_VALUE_LABEL_MAX) for c, t in v.value_labels.items()}
+                for v in described
+                if v.value_labels
+            },
             variable_measure=measure,
-            variable_format=formats,
+            variable_format={**{v.name: f"F8.{v.decimals}" for v in numbers}, **temporal},
         )
     else:
         pyreadstat.write_dta(
             frame,
             path,
-            file_label=title[:STATA_LABEL_MAX],
-            column_labels={v.name: v.label[:STATA_LABEL_MAX] for v in described},
-            variable_value_labels=labels,
-            variable_format=formats,
+            file_label=shorten(title, STATA_LABEL_MAX),
+            column_labels={v.name: shorten(v.label, STATA_LABEL_MAX) for v in described},
+            variable_value_labels={v.name: v.value_labels for v in described if v.value_labels},
+            variable_format={**{v.name: f"%8.{v.decimals}f" for v in numbers}, **temporal},
         )
     return path
 

@@ -401,6 +401,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "outcomes.clear_sessions",
         "schedule": crontab(hour=3, minute=10),
     },
+    # FHIR bulk exports accepted but not run (the kick-off's task is only a hint).
+    "bulk-exports": {
+        "task": "api.bulk_exports_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # The data-quality rules at every site, once a night (and on demand from their page).
     "data-quality-nightly": {
         "task": "outcomes.data_quality_nightly",
@@ -412,6 +418,9 @@ CELERY_BEAT_SCHEDULE = {
 # creates them in the admin or with `manage.py create_api_token USERNAME`.
 API_TOKEN_TTL_DAYS = int(os.getenv("API_TOKEN_TTL_DAYS", "90"))
 API_PAGE_SIZE = int(os.getenv("API_PAGE_SIZE", "100"))
+# FHIR Bulk Data $export (api/bulk.py): how long its files are kept, resources per NDJSON file.
+BULK_EXPORT_TTL_HOURS = int(os.getenv("BULK_EXPORT_TTL_HOURS", "24"))
+BULK_EXPORT_FILE_RESOURCES = int(os.getenv("BULK_EXPORT_FILE_RESOURCES", "10000"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # first, so that a request without credentials gets 401 with WWW-Authenticate: Token

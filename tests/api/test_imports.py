@@ -65,13 +65,16 @@ def test_dry_run_names_every_bad_row_with_column_value_and_rule(aarhus, capsys):
         call_command("import_cases", *sorted(BAD.glob("*.csv")), "--dry-run", "--no-progress")
     errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ERROR")]
     text = "\n".join(errors)
-    assert "patients row 3, column sex = 'unknown': Value 'unknown' is not a valid choice." in text
-    assert "patients row 4, column date_of_birth = '1950-13-01': not a date (YYYY-MM-DD)" in text
-    assert "procedures row 3, column registry_id = 'AAR-B0009': no such patient" in text
-    assert "levels row 2, column cement_volume_ml = '25.0': 25.0 mL cannot fit" in text
-    assert "levels row 3, column leakage_sites: Tick where the cement leaked." in text
-    assert "levels row 4, column level = 'X9': not a vertebral level (C2 … S1)" in text
-    assert "responses row 2, column vas_pain = '140'" in text
+    assert (
+        "patients, column sex: 'unknown' in row 3: Value 'unknown' is not a valid choice. "
+        "Allowed: female, male." in text
+    )
+    assert "patients, column date_of_birth: '1950-13-01' in row 4: not a date (YYYY-MM-DD" in text
+    assert "procedures, column registry_id: 'AAR-B0009' in row 3: no such patient" in text
+    assert "levels, column cement_volume_ml: '25.0' in row 2: 25.0 mL cannot fit" in text
+    assert "levels, column leakage_sites in row 3: Tick where the cement leaked." in text
+    assert "levels, column level: 'X9' in row 4: not a vertebral level (C2 … S1)" in text
+    assert "responses, column vas_pain: '140' in row 2" in text
     assert counts() == (0, 0, 0, 0, 0)
 
 
@@ -149,7 +152,7 @@ def test_a_changed_value_is_listed_and_updated(aarhus, capsys):
     changed = [(n, levels.encode() if n == "levels.csv" else c) for n, c in sample_files()]
     result = cases_import(files=changed, dry_run=True)
     assert result.tables["levels"].changed == 1
-    assert result.tables["levels"].changes == ["AAR-H0001 2019-02-04 T12: genant_grade"]
+    assert result.tables["levels"].changes == ["AAR-H0001 2019-02-04 T12: genant_grade '2' → '3'"]
     assert TreatedLevel.objects.get(level=19).genant_grade == 2  # dry run kept nothing
     assert cases_import(files=changed).ok
     assert TreatedLevel.objects.get(level=19).genant_grade == 3

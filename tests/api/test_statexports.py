@@ -127,7 +127,7 @@ def test_every_export_file_is_described_in_the_dictionary(registry, suffix, tmp_
     described = {
         (r["file"], r["column"]) for r in read_csv(manager, "/api/v1/exports/dictionary.csv")
     }
-    for name in ("patients", "complications", "analysis"):
+    for name in ("patients", "complications", "analysis", "followups", "long"):
         if suffix == "csv":
             header = next(csv.reader(io.StringIO(
                 b"".join(manager.get(f"/api/v1/exports/{name}.csv").streaming_content).decode()
