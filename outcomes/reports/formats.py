@@ -256,3 +256,59 @@ def chart_svgs(report: dict) -> list[tuple[str, str, str]]:
 
 def chart_pngs(report: dict) -> list[tuple[str, bytes]]:
     return [(title, _png(figure)) for title, figure in _charts(report)]
+
+
+# --- site benchmarking -----------------------------------------------------------------------
+
+
+def funnel_figure(outcome: dict) -> Figure:
+    """Observed − expected per site against n, with the 95% and 99.8% control limits around
+    0 (design §8a); sites below the minimum n are not drawn (they are listed under the plot)."""
+    figure = _figure()
+    axes = figure.subplots()
+    curve = outcome["funnel"]
+    if curve:
+        ns = [point["n"] for point in curve]
+        for level, style in (("95", "--"), ("99.8", "-")):
+            for side in ("low", "high"):
+                axes.plot(ns, [point[f"{level}_{side}"] for point in curve], style,
+                          color="#7f7f7f", linewidth=1,
+                          label=f"{level}% limits" if side == "low" else None)  # fmt: skip
+        axes.axhline(0, color="#000000", linewidth=0.8)
+    shown = [site for site in outcome["sites"] if not site["too_small"]]
+    for site in shown:
+        outside = site["position"] != "inside"
+        axes.plot(site["n"], site["difference"], "o", color="#b2182b" if outside else "#2166ac",
+                  markersize=6)  # fmt: skip
+        axes.annotate(site["site"].split(" – ")[0], (site["n"], site["difference"]),
+                      textcoords="offset points", xytext=(4, 4), fontsize=7)  # fmt: skip
+    if shown:
+        values = [abs(s["difference"]) for s in shown]
+        limit = max(values + [abs(curve[-1]["99.8_high"]) if curve else 0]) * 1.3 or 1
+        axes.set_ylim(-limit, limit)
+        axes.set_xlim(0, max(s["n"] for s in shown) * 1.1)
+    unit = "percentage points" if outcome["model"] == "logistic" else outcome["unit"]
+    if outcome["model"] == "logistic":
+        axes.yaxis.set_major_formatter(lambda v, _: f"{100 * v:.0f}")
+    axes.set_xlabel(f"{outcome['counts'].capitalize()}, n")
+    axes.set_ylabel(f"Observed − expected ({unit})")
+    axes.set_title(outcome["label"])
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(frameon=False, fontsize=8)
+    return figure
+
+
+def funnel_svgs(report: dict) -> list[tuple[str, str, str]]:
+    """(id, caption, SVG) of each outcome's funnel plot."""
+    return [
+        (
+            f"funnel-{outcome['key']}",
+            f"{outcome['label']}: funnel plot",
+            _svg(funnel_figure(outcome)),
+        )
+        for outcome in report["outcomes"]
+    ]
+
+
+def funnel_pngs(report: dict) -> list[tuple[str, bytes]]:
+    return [(outcome["label"], _png(funnel_figure(outcome))) for outcome in report["outcomes"]]
