@@ -14,13 +14,17 @@ from django.utils.translation import gettext_lazy as _
 
 from outcomes.reports.dataset import ReportFilter, ReportFilterForm
 from outcomes.reports.formats import (
+    benchmark_tables,
     chart_svgs,
     download_name,
+    funnel_svgs,
+    model_tables,
     report_csv,
     report_docx,
     report_markdown,
     report_tidy_csv,
 )
+from outcomes.reports.sites import site_benchmark_report
 from outcomes.reports.tables import cohort_report, cohort_report_traced
 from registry.models import Patient
 from registry.project.db_router import reading_from_replica
@@ -134,3 +138,30 @@ def cohort_report_patients(request: HttpRequest) -> HttpResponse:
         "back": f"{reverse('cohort_report')}?{_query(request)}",
     }
     return render(request, "admin/outcomes/cohort_report_patients.html", context)
+
+
+@staff_member_required
+def site_benchmark_page(request: HttpRequest) -> HttpResponse:
+    """Case-mix adjusted site benchmarking: funnel plots and each site's observed against
+    expected values; the user's own sites by name, the others as letters (managers: all)."""
+    form = ReportFilterForm(request.GET or None, user=request.user)
+    form.fields.pop("site")  # a benchmark compares every site
+    report = None
+    if not request.GET or form.is_valid():
+        filters = form.report_filter() if form.is_bound else ReportFilter()
+        with reading_from_replica():
+            report = site_benchmark_report(user=request.user, filters=filters)
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Site benchmarking: case-mix adjusted outcomes"),
+        "form": form,
+        "report": report,
+        # Our own matplotlib output, with our own labels: safe to inline.
+        "funnels": [
+            (key, caption, mark_safe(svg))  # noqa: S308
+            for key, caption, svg in (funnel_svgs(report) if report else [])
+        ],
+        "tables": benchmark_tables(report) if report else [],
+        "models": model_tables(report) if report else [],
+    }
+    return render(request, "admin/outcomes/site_benchmark.html", context)
