@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from outcomes.reports import benchmarking
-from outcomes.reports.dataset import ReportFilter, load_patients
+from outcomes.reports.dataset import Columns, ReportFilter, load_patients
 from registry.access import is_registry_manager, site_ids
 from registry.models import Site
 
@@ -32,17 +32,28 @@ def site_benchmark_report(*, user, filters: ReportFilter, named: set[int] | None
     filters = ReportFilter.of(date_from=filters.date_from, date_to=filters.date_to,
                               as_of=filters.as_of)  # fmt: skip
     patients = load_patients(user=None, filters=filters)
-    results = benchmarking.benchmark(
-        patients, min_n=settings.REPORT_MIN_N, mcid_vas=str(settings.REPORT_MCID_VAS)
-    )
-    counts = {}
+    named = named_sites(user) if named is ... else named
+    return benchmark_from_patients(patients, filters, named=named)
+
+
+def registry_site_labels(patients: Columns, *, named: set[int] | None):
+    """The labels of the sites in ``patients`` (see ``benchmarking.site_labels``)."""
+    counts: dict[int, int] = {}
     for site in patients["site"]:
         counts[int(site)] = counts.get(int(site), 0) + 1
     sites = [
         (pk, f"{code} – {name}", counts.get(pk, 0))
         for pk, code, name in Site.objects.filter(pk__in=counts).values_list("pk", "code", "name")
     ]
-    labels = benchmarking.site_labels(sites, named=named_sites(user) if named is ... else named)
+    return benchmarking.site_labels(sites, named=named)
+
+
+def benchmark_from_patients(patients: Columns, filters: ReportFilter, *, named) -> dict:
+    """The benchmark report of ``patients`` (every site's, loaded with ``user=None``)."""
+    results = benchmarking.benchmark(
+        patients, min_n=settings.REPORT_MIN_N, mcid_vas=str(settings.REPORT_MCID_VAS)
+    )
+    labels = registry_site_labels(patients, named=named)
     return {
         "filters": filters.as_dict(),
         "filter_text": filters.describe().replace("Sites: all in scope", "Sites: every site"),
@@ -50,6 +61,6 @@ def site_benchmark_report(*, user, filters: ReportFilter, named: set[int] | None
         "min_n": settings.REPORT_MIN_N,
         "mcid_vas": str(settings.REPORT_MCID_VAS),
         "patients": int(len(patients["patient_id"])),
-        "sites": len(sites),
+        "sites": len(labels),
         "outcomes": benchmarking.as_dict(results, labels),
     }

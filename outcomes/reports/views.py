@@ -3,6 +3,8 @@ the list of patients behind each count."""
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -26,7 +28,7 @@ from outcomes.reports.formats import (
 )
 from outcomes.reports.sites import site_benchmark_report
 from outcomes.reports.tables import cohort_report, cohort_report_traced
-from registry.models import Patient
+from registry.models import Patient, Site
 from registry.project.db_router import reading_from_replica
 
 DOWNLOADS = {
@@ -165,3 +167,58 @@ def site_benchmark_page(request: HttpRequest) -> HttpResponse:
         "models": model_tables(report) if report else [],
     }
     return render(request, "admin/outcomes/site_benchmark.html", context)
+
+
+@staff_member_required
+def annual_report_page(request: HttpRequest) -> HttpResponse:
+    """The annual report as HTML (``?year=2026[&site=CODE][&format=docx]``). The whole
+    registry's edition is for registry managers; anyone else gets their own site's editions."""
+    from outcomes.reports.annual import annual_report, annual_report_docx
+    from registry.access import is_registry_manager
+
+    today = datetime.date.today()
+    try:
+        year = int(request.GET.get("year") or today.year)
+    except ValueError:
+        year = None
+    sites = Site.objects.all() if is_registry_manager(request.user) else (
+        Site.objects.for_user(request.user))  # fmt: skip
+    code = request.GET.get("site") or ""
+    site = sites.filter(code=code).first() if code else None
+    error = None
+    if year is None or not 2000 <= year <= 2100:
+        error = _("Give the year as four digits, e.g. 2026.")
+    elif code and site is None:
+        error = _("No such site among yours.")
+    elif site is None and not is_registry_manager(request.user):
+        error = _(
+            "Choose one of your sites: the whole registry's edition is for registry managers."
+        )
+    report = None
+    if error is None:
+        with reading_from_replica():
+            report = annual_report(year=year, site=site)
+        if request.GET.get("format") == "docx":
+            response = HttpResponse(
+                annual_report_docx(report),
+                content_type=DOWNLOADS["docx"][1],
+            )
+            name = f"annual-report-{year}{f'-{site.code}' if site else ''}.docx"
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            return response
+    funnels = {}
+    if report:
+        funnels = {key: mark_safe(svg) for key, _c, svg in funnel_svgs(report["benchmark"])}  # noqa: S308
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Annual registry report"),
+        "report": report,
+        "error": error,
+        "year": year or today.year,
+        "site_code": code,
+        "sites": sites.order_by("code"),
+        "funnels": list(funnels.items()),
+        "query": request.GET.urlencode(),
+    }
+    status = 400 if error and request.GET else 200
+    return render(request, "admin/outcomes/annual_report.html", context, status=status)

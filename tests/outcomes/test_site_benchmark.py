@@ -7,11 +7,12 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.urls import reverse
 
 from api.models import ExportLog
+from outcomes.reports.annual import SECTIONS, annual_filters
 from outcomes.reports.dataset import ReportFilter, load_patients
 from registry.models import Site
 from tests.api.conftest import token_client
@@ -114,3 +115,75 @@ def test_the_admin_page_draws_a_funnel_per_outcome(demo, client):
     assert "ODE – Odense University Hospital" in html
     assert "Aarhus" not in html
     assert "Appendix: the case-mix models" in html
+
+
+# --- the annual report (same demo registry) -------------------------------------------------
+
+
+def _document(path):
+    import docx
+
+    document = docx.Document(str(path))
+    headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
+    text = "\n".join(p.text for p in document.paragraphs)
+    cells = "\n".join(c.text for t in document.tables for row in t.rows for c in row.cells)
+    return document, headings, text + "\n" + cells
+
+
+def test_annual_report_writes_a_word_document_with_every_section(demo, tmp_path, capsys):
+    path = tmp_path / "annual.docx"
+    call_command("annual_report", year=2026, output=str(path))
+    assert f"written to {path}" in capsys.readouterr().out
+    document, headings, text = _document(path)
+    for section in SECTIONS:
+        assert section in headings, section
+    inclusion = next(t for t in document.tables if t.rows[0].cells[-1].text == "Total")
+    total = inclusion.rows[-1].cells
+    assert total[0].text == "All sites"
+    patients = load_patients(user=None, filters=annual_filters(2026))
+    assert int(total[-1].text) == len(patients["patient_id"]) > 100
+    # Every site named in the registry's edition; a funnel plot per benchmarked outcome.
+    for name in ("Aarhus", "Odense", "London"):
+        assert name in text
+    assert len(document.inline_shapes) == 7
+    assert "Table 1. Patients, treated vertebrae and complications" in headings
+    assert "Spiegelhalter" in text and "statsmodels" in text
+    assert "c-statistic" in text  # the models' appendix
+
+
+def test_a_site_edition_names_that_site_only_and_shows_it_against_the_rest(demo, tmp_path):
+    path = tmp_path / "aar.docx"
+    call_command("annual_report", year=2026, site="AAR", output=str(path))
+    _document_, headings, text = _document(path)
+    assert "Annual registry report 2026: AAR – Aarhus University Hospital" in text
+    assert "Odense" not in text and "London" not in text
+    assert "Site A" in text or "Site B" in text
+    assert any(h.endswith("— AAR") for h in headings)
+    assert any(h.endswith("— rest of registry") for h in headings)
+
+
+def test_annual_report_refuses_an_unknown_site_by_name(demo, tmp_path):
+    with pytest.raises(CommandError, match="No site 'XXX'. Sites: AAR, LDN, ODE."):
+        call_command("annual_report", year=2026, site="XXX", output=str(tmp_path / "x.docx"))
+    assert not (tmp_path / "x.docx").exists()
+
+
+def test_the_annual_report_page_is_the_same_report_in_html(demo, client):
+    manager = make_user("Registry manager", username="boss.page")
+    client.force_login(manager)
+    page = client.get(reverse("annual_report"), {"year": "2026"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    for section in SECTIONS:
+        assert f"<h2>{section}</h2>" in html
+    assert html.count('id="funnel-') == 7
+    download = client.get(reverse("annual_report"), {"year": "2026", "format": "docx"})
+    assert download["Content-Disposition"] == 'attachment; filename="annual-report-2026.docx"'
+
+    nurse = make_user("Site staff", demo["ODE"], username="nurse.annual")
+    client.force_login(nurse)
+    refused = client.get(reverse("annual_report"), {"year": "2026", "site": "AAR"})
+    assert refused.status_code == 400 and "Aarhus" not in refused.content.decode()
+    assert client.get(reverse("annual_report"), {"year": "20x6"}).status_code == 400
+    own = client.get(reverse("annual_report"), {"year": "2026", "site": "ODE"})
+    assert own.status_code == 200 and "ODE – Odense University Hospital" in own.content.decode()
