@@ -190,3 +190,22 @@ def test_rescore_keeps_value_set_when_site_switched_version(capsys):
     call_command("rescore_responses")
     saved.refresh_from_db()
     assert (saved.eq5d_value_set, saved.eq5d_index) == ("DK-5L", Decimal("0.439"))
+
+
+@pytest.mark.django_db
+def test_a_site_switched_from_england_2018_to_the_uk_2026_set_is_rescored_with_it(capsys):
+    london = make_site("LDX", eq5d_version="5L", eq5d_value_set="EN-5L")
+    saved = make_response(make_procedure(make_patient(london), "osteoporotic"), eq5d="13244")
+    assert (saved.eq5d_value_set, saved.eq5d_index) == (
+        "EN-5L",
+        Decimal("0.309"),
+    )  # 1 - .080 - .050 - .276 - .285
+
+    london.eq5d_value_set = "UK26-5L"
+    london.full_clean()  # a choice the site's form offers, valid for 5L
+    london.save()
+    call_command("rescore_responses")
+    assert "1 responses changed" in capsys.readouterr().out
+    saved.refresh_from_db()
+    # 1 - SC3 .060 - UA2 .049 - PD4 .371 - AD4 .313 (Rowen 2026)
+    assert (saved.eq5d_value_set, saved.eq5d_index) == ("UK26-5L", Decimal("0.207"))
