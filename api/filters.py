@@ -13,7 +13,8 @@ from django import forms
 from django.db.models import Exists, OuterRef, Q
 
 from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
-from registry.models import Cohort, Complication, DataQuery, Patient, Procedure, TreatedLevel
+from outcomes.quality.models import DataQuery
+from registry.models import Cohort, Complication, Patient, Procedure, TreatedLevel
 
 ISO_DATE = "%Y-%m-%d"
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from outcomes.models import FollowUp, QuestionnaireResponse
-from registry.models import Cohort, Complication, DataQuery, Patient, Procedure, TreatedLevel
+from outcomes.quality.models import DataQuery
+from registry.models import Cohort, Complication, Patient, Procedure, TreatedLevel
 
 COHORT_CHOICES = Cohort.choices
 TIMESTAMPS = ["updated_at"]

@@ -23,6 +23,7 @@ from api import serializers as api_serializers
 from api.models import ExportLog
 from api.services import export_log_finish, export_log_read, export_log_start
 from outcomes.models import FollowUp, QuestionnaireResponse
+from outcomes.quality.models import DataQuery
 from outcomes.reports.dataset import ReportFilterError, parse_report_filter
 from outcomes.reports.sites import site_benchmark_report
 from outcomes.reports.tables import cohort_report
@@ -30,7 +31,6 @@ from registry.access import staff_code
 from registry.models import (
     CompletedYears,
     Complication,
-    DataQuery,
     Patient,
     Procedure,
     TreatedLevel,

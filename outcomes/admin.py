@@ -33,12 +33,12 @@ from outcomes.models import (
     QuestionnaireResponse,
     Timepoint,
 )
+from outcomes.quality.saved_anyway import warning_acknowledge
 from outcomes.responses import response_delete, response_save_scored
 from outcomes.tasks import enqueue_send
 from registry.admin import ProcedureAdmin, ReadOnlyAdminMixin, SiteScopedAdmin
 from registry.admin_lists import EstimatedCountPaginator, site_filter
 from registry.models import PatientContact, Procedure, Site
-from registry.warnings import warning_acknowledge
 
 logger = logging.getLogger(__name__)
 
@@ -555,3 +555,7 @@ def _hint(attempt_id: int) -> None:
         enqueue_send(attempt_id)
     except Exception as exc:  # noqa: BLE001 - the outbox row is the truth
         logger.warning("could not queue contact attempt %s (%s)", attempt_id, type(exc).__name__)
+
+
+# Data-quality admin pages (queries to sites, warnings saved anyway) live with their package.
+from outcomes.quality import admin as quality_admin  # noqa: E402, F401

@@ -627,5 +627,11 @@ class SweepRun(models.Model):
         return f"{self.name} at {self.finished_at:%Y-%m-%d %H:%M:%S}"
 
 
-# Data-quality runs and their findings live with the rules (outcomes/quality/).
-from outcomes.quality.models import QualityFinding, QualityRun  # noqa: E402, F401
+# The data-quality records (runs and findings of the rules, warnings saved anyway, queries to
+# sites) live in their package, outcomes/quality/.
+from outcomes.quality.models import (  # noqa: E402, F401
+    DataQuery,
+    QualityFinding,
+    QualityRun,
+    WarningAcknowledgement,
+)

@@ -452,7 +452,3 @@ class ComplicationAdmin(SiteScopedAdmin):
     class Media:
         # On the add page, choosing the patient reloads it with their procedures and levels.
         js = ["registry/complication.js"]
-
-
-# Data-quality admin pages (queries to sites, warnings saved anyway).
-from registry import quality_admin  # noqa: E402, F401

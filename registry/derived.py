@@ -1,7 +1,10 @@
 """Stored copies of derived values, kept right by PostgreSQL from the one rule in Python.
 
 A procedure's cohort (``registry.models.procedure_cohort``) and a patient's index procedure
-(``registry.models.index_procedures``) are defined once, as ORM expressions. Lists that filter,
+(``registry.models.index_procedures``) are defined once, as ORM expressions; the UPDATEs that
+store them (``registry.models.procedure_cohort_sql``, ``patient_index_sql`` and
+``recompute_all``) are compiled from them there, by ``compile_expression`` here. This module is
+the machinery only and imports no model, so the models can use it. Lists that filter,
 sort and count by them at a million treated levels need them stored and indexed:
 ``Procedure.cohort``, ``Patient.index_procedure`` and ``Patient.index_cohort``.
 
@@ -41,52 +44,6 @@ def compile_expression(model, expression) -> str:
     compiler = query.get_compiler(using=DEFAULT_DB_ALIAS)
     sql, params = compiler.compile(expression.resolve_expression(query))
     return sql % tuple(_literal(param) for param in params)
-
-
-def procedure_cohort_sql(ids: str) -> str:
-    """UPDATE the stored cohort of the procedures whose ids the SQL ``ids`` selects."""
-    from registry.models import Procedure, procedure_cohort
-
-    table = Procedure._meta.db_table
-    cohort = compile_expression(Procedure, procedure_cohort("pk"))
-    return f"""
-UPDATE "{table}" AS target SET "cohort" = derived.cohort
-FROM (
-    SELECT "{table}"."id", {cohort} AS cohort
-    FROM "{table}" WHERE "{table}"."id" IN ({ids})
-) AS derived
-WHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;"""  # noqa: S608
-
-
-def patient_index_sql(ids: str) -> str:
-    """UPDATE the stored index procedure and index cohort of the patients whose ids the SQL
-    ``ids`` selects."""
-    from django.db.models import Subquery
-
-    from registry.models import Patient, index_procedures
-
-    table = Patient._meta.db_table
-    first = index_procedures("pk")
-    procedure = compile_expression(Patient, Subquery(first.values("pk")[:1]))
-    cohort = compile_expression(Patient, Subquery(first.values("cohort")[:1]))
-    return f"""
-UPDATE "{table}" AS target
-SET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort
-FROM (
-    SELECT "{table}"."id", {procedure} AS procedure_id, {cohort} AS cohort
-    FROM "{table}" WHERE "{table}"."id" IN ({ids})
-) AS derived
-WHERE target."id" = derived."id"
-  AND (target."index_procedure_id", target."index_cohort")
-      IS DISTINCT FROM (derived.procedure_id, derived.cohort);"""  # noqa: S608
-
-
-def recompute_all(cursor) -> None:
-    """Recompute every stored copy: after a bulk load that bypassed the triggers
-    (``session_replication_role = replica``), and to fill the columns when they were added.
-    Our table names and SQL compiled from the ORM: no input reaches it."""
-    cursor.execute(procedure_cohort_sql('SELECT "id" FROM "registry_procedure"'))
-    cursor.execute(patient_index_sql('SELECT "id" FROM "registry_patient"'))
 
 
 class Recompute(pgtrigger.Trigger):

@@ -31,8 +31,8 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Upper
 from django.utils.translation import gettext_lazy as _
 
-from registry import validation
-from registry.derived import patient_index_sql, procedure_cohort_sql, recompute_triggers
+from registry import derived, validation
+from registry.derived import recompute_triggers
 from registry.fields import MultipleChoiceArrayField
 from registry.validation import (
     no_cpr_check,
@@ -46,14 +46,16 @@ from registry.validation import (
 TRACK_EXCLUDE = ["created_at", "updated_at"]
 
 
-def track_history(*derived: str):
+def track_history(*derived: str, meta: dict | None = None):
     """History of every insert, update and delete; ``derived`` names stored copies of derived
-    values (``registry.derived``), left out because the rows they derive from have history."""
+    values (``registry.derived``), left out because the rows they derive from have history.
+    ``meta`` goes to the event model's Meta (e.g. the ``db_table`` of a model that moved)."""
     return pghistory.track(
         pghistory.InsertEvent(),
         pghistory.UpdateEvent(),
         pghistory.DeleteEvent(),
         exclude=[*TRACK_EXCLUDE, *derived],
+        meta=meta,
     )
 
 
@@ -663,6 +665,49 @@ def index_procedures(path: str = "pk") -> models.QuerySet:
     the first entered on a tie. ``path`` leads from the outer row to the patient's key.
     Patient-level analyses use the index procedure; ``Patient.index_procedure`` stores it."""
     return Procedure.objects.filter(patient=OuterRef(path)).order_by("date", "pk")
+
+
+# The UPDATEs that store the two rules above, run by the triggers of registry.derived.
+
+
+def procedure_cohort_sql(ids: str) -> str:
+    """UPDATE the stored cohort of the procedures whose ids the SQL ``ids`` selects."""
+    table = Procedure._meta.db_table
+    cohort = derived.compile_expression(Procedure, procedure_cohort("pk"))
+    return f"""
+UPDATE "{table}" AS target SET "cohort" = derived.cohort
+FROM (
+    SELECT "{table}"."id", {cohort} AS cohort
+    FROM "{table}" WHERE "{table}"."id" IN ({ids})
+) AS derived
+WHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;"""  # noqa: S608
+
+
+def patient_index_sql(ids: str) -> str:
+    """UPDATE the stored index procedure and index cohort of the patients whose ids the SQL
+    ``ids`` selects."""
+    table = Patient._meta.db_table
+    first = index_procedures("pk")
+    procedure = derived.compile_expression(Patient, Subquery(first.values("pk")[:1]))
+    cohort = derived.compile_expression(Patient, Subquery(first.values("cohort")[:1]))
+    return f"""
+UPDATE "{table}" AS target
+SET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort
+FROM (
+    SELECT "{table}"."id", {procedure} AS procedure_id, {cohort} AS cohort
+    FROM "{table}" WHERE "{table}"."id" IN ({ids})
+) AS derived
+WHERE target."id" = derived."id"
+  AND (target."index_procedure_id", target."index_cohort")
+      IS DISTINCT FROM (derived.procedure_id, derived.cohort);"""  # noqa: S608
+
+
+def recompute_all(cursor) -> None:
+    """Recompute every stored copy: after a bulk load that bypassed the triggers
+    (``session_replication_role = replica``), and to fill the columns when they were added.
+    Our table names and SQL compiled from the ORM: no input reaches it."""
+    cursor.execute(procedure_cohort_sql('SELECT "id" FROM "registry_procedure"'))
+    cursor.execute(patient_index_sql('SELECT "id" FROM "registry_patient"'))
 
 
 class ProcedureQuerySet(ScopedQuerySet):
@@ -1357,7 +1402,3 @@ class Complication(models.Model):
                 errors.update(validation.future_errors({"date": self.date}, patient.site.time_zone))
         if errors:
             raise ValidationError(errors)
-
-
-# Data-quality records (warnings saved anyway, queries to sites) live in their own module.
-from registry.quality_models import DataQuery, WarningAcknowledgement  # noqa: E402, F401

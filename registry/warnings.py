@@ -1,17 +1,18 @@
 """Warnings that need a reason: entries that are possible but unusual enough that staff must
 tick "save anyway" and say why before they are saved (docs/validation.md, "Warnings").
 
-The reason is stored with the warnings' texts in ``WarningAcknowledgement`` (audited by
-pghistory), so a data manager can later see who confirmed what, and why.
+Which warnings a record raises is decided here, with the clinical models. The reason is
+stored by the data-quality package (``outcomes.quality.saved_anyway``, model
+``WarningAcknowledgement``), reached through the hook below.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
-from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from registry.validation import CEMENT_VOLUME_ML
@@ -92,23 +93,36 @@ def warnings_text(warnings: list[EntryWarning]) -> str:
     return " ".join(warning.message for warning in warnings)
 
 
-@transaction.atomic
+# Where warnings saved anyway are stored: the data-quality package (outcomes.quality) registers
+# itself here when its app is ready. registry imports nothing from outcomes, so it asks through
+# this hook; without one, saving anyway fails loudly instead of dropping the reason.
+class AcknowledgementStore(Protocol):
+    def warning_acknowledge(self, *, record, site, warnings, reason: str, user): ...
+
+    def acknowledged_messages(self, record) -> set[str]: ...
+
+
+_store: AcknowledgementStore | None = None
+
+
+def set_acknowledgement_store(store: AcknowledgementStore) -> None:
+    global _store  # noqa: PLW0603 (one hook, set once at start-up)
+    _store = store
+
+
+def acknowledgement_store() -> AcknowledgementStore:
+    if _store is None:
+        raise ImproperlyConfigured(
+            "No store for warnings saved anyway: the outcomes app registers it when ready."
+        )
+    return _store
+
+
 def warning_acknowledge(*, record, site, warnings: list[EntryWarning], reason: str, user):
     """Store that ``user`` saved ``record`` despite ``warnings``, and why."""
-    from registry.quality_models import WarningAcknowledgement
-
-    acknowledgement = WarningAcknowledgement(
-        content_type=ContentType.objects.get_for_model(record),
-        object_id=record.pk,
-        site=site,
-        codes=[warning.code for warning in warnings],
-        messages=[warning.message for warning in warnings],
-        reason=reason.strip(),
-        user=user if getattr(user, "is_authenticated", False) else None,
+    return acknowledgement_store().warning_acknowledge(
+        record=record, site=site, warnings=warnings, reason=reason, user=user
     )
-    acknowledgement.full_clean()
-    acknowledgement.save()
-    return acknowledgement
 
 
 def warnings_not_yet_acknowledged(record, warnings: list[EntryWarning]) -> list[EntryWarning]:
@@ -116,11 +130,5 @@ def warnings_not_yet_acknowledged(record, warnings: list[EntryWarning]) -> list[
     later edit of an acknowledged record does not ask for the same reason again."""
     if record is None or record.pk is None or not warnings:
         return warnings
-    from registry.quality_models import WarningAcknowledgement
-
-    seen = set()
-    for messages in WarningAcknowledgement.objects.filter(
-        content_type=ContentType.objects.get_for_model(record), object_id=record.pk
-    ).values_list("messages", flat=True):
-        seen.update(messages)
+    seen = acknowledgement_store().acknowledged_messages(record)
     return [warning for warning in warnings if warning.message not in seen]

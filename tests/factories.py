@@ -10,7 +10,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 
-from registry.derived import patient_index_sql
 from registry.models import (
     Complication,
     Patient,
@@ -18,6 +17,7 @@ from registry.models import (
     Procedure,
     Site,
     TreatedLevel,
+    patient_index_sql,
 )
 
 _counter = itertools.count(1)
@@ -173,3 +173,11 @@ def ensure_role_groups() -> None:
                     content_type__app_label=app_label, codename__in=codenames
                 )
             )
+    # Queries to sites and warnings saved anyway: granted in registry 0008, to outcomes' models
+    # since outcomes 0015 moved them there.
+    quality = import_module("registry.migrations.0008_data_queries_and_warnings_saved_anyway")
+    for name, codenames in quality.QUALITY_ROLES.items():
+        group, _created = Group.objects.get_or_create(name=name)
+        group.permissions.add(
+            *Permission.objects.filter(content_type__app_label="outcomes", codename__in=codenames)
+        )

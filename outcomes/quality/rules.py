@@ -17,7 +17,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
-from registry.models import Complication, Patient, Procedure, TreatedLevel, WarningAcknowledgement
+from outcomes.quality.models import WarningAcknowledgement
+from registry.models import Complication, Patient, Procedure, TreatedLevel
 
 ERROR = "error"
 WARNING = "warning"

@@ -10,7 +10,7 @@ PERMISSIONS = ["view_accessattempt", "delete_accessattempt", "view_accesslog", "
 def grant(apps, schema_editor):
     app_config = apps.get_app_config("axes")
     app_config.models_module = True
-    create_permissions(app_config, verbosity=0)
+    create_permissions(app_config, verbosity=0, apps=apps)
     app_config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

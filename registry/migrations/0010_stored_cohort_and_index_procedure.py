@@ -13,7 +13,7 @@ from django.db import migrations, models
 def backfill(apps, schema_editor):
     """Fill the stored cohort and index procedure of existing rows with the SQL of the triggers
     that keep them right from now on (registry.derived)."""
-    from registry.derived import recompute_all
+    from registry.models import recompute_all
 
     with schema_editor.connection.cursor() as cursor:
         recompute_all(cursor)

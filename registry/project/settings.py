@@ -148,6 +148,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The data-quality panels of the record pages (outcomes/quality/).
+            "libraries": {"quality": "outcomes.quality.templatetags"},
         },
     },
 ]

@@ -8,7 +8,7 @@ patient in six has two), 1M treated levels, four follow-ups per procedure (1.4M)
 questionnaire responses, 700k contact attempts and 30k complications, at five sites of uneven
 size (40/30/20/8/2 %). The load skips the per-row triggers (``session_replication_role =
 replica``), then fills the stored cohorts and index procedures as the triggers would
-(``registry.derived.recompute_all``) and ANALYZEs, as autovacuum would in production.
+(``registry.models.recompute_all``) and ANALYZEs, as autovacuum would in production.
 
 Then, as a registry manager and as site staff of the largest and of the smallest site, it opens
 every change list unfiltered, on page 2, with every filter's first choice, and searched by a
@@ -32,8 +32,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from registry.derived import recompute_all
-from registry.models import Site
+from registry.models import Site, recompute_all
 from tests.factories import make_site, make_user
 
 PATIENTS = int(os.environ.get("BENCH_ADMIN_PATIENTS", "300000"))

@@ -32,8 +32,7 @@ from psycopg import ClientCursor
 
 from api.exports import LEVELS, export_sql
 from api.services import api_token_create
-from registry.derived import recompute_all
-from registry.models import Patient, Procedure, TreatedLevel
+from registry.models import Patient, Procedure, TreatedLevel, recompute_all
 from tests.factories import make_level, make_patient, make_procedure, make_site, make_user
 
 RATIO_TARGET = 0.8

@@ -34,8 +34,15 @@ from django.test.utils import CaptureQueriesContext
 from outcomes.models import EQ5D_FIELDS, FollowUp, QuestionnaireResponse
 from outcomes.reports.dataset import ReportFilter
 from outcomes.reports.tables import cohort_report
-from registry.derived import patient_index_sql, procedure_cohort_sql
-from registry.models import Complication, Patient, Procedure, Site, TreatedLevel
+from registry.models import (
+    Complication,
+    Patient,
+    Procedure,
+    Site,
+    TreatedLevel,
+    patient_index_sql,
+    procedure_cohort_sql,
+)
 
 SIZES = [int(n) for n in os.getenv("BENCH_REPORT_SIZES", "100000,300000,1000000").split(",")]
 LIMIT_SECONDS = {100_000: 1.0, 1_000_000: 5.0}

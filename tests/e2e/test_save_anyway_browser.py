@@ -13,7 +13,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from playwright.sync_api import sync_playwright
 
-from registry.models import WarningAcknowledgement
+from outcomes.quality.models import WarningAcknowledgement
 from tests.e2e.test_questionnaire_browser import CHROMIUM_FLAGS, shoot
 from tests.factories import make_patient, make_procedure, make_site
 from tests.services import scaled
@@ -37,11 +37,11 @@ def site_staff(site):
         "add_treatedlevel",
         "change_treatedlevel",
         "view_site",
-        "view_dataquery",
-        "view_warningacknowledgement",
     ]
+    quality = ["view_dataquery", "view_warningacknowledgement"]
     nurse.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="registry", codename__in=codenames)
+        *Permission.objects.filter(content_type__app_label="registry", codename__in=codenames),
+        *Permission.objects.filter(content_type__app_label="outcomes", codename__in=quality),
     )
     site.members.add(nurse)
     return nurse

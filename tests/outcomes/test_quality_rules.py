@@ -13,11 +13,11 @@ from django.urls import reverse
 
 from outcomes.followups.sweep import followups_ensure
 from outcomes.models import FollowUp, QuestionnaireResponse
-from outcomes.quality.models import QualityRun
+from outcomes.quality.models import QualityRun, WarningAcknowledgement
 from outcomes.quality.rules import RULES, RULES_BY_ID
 from outcomes.quality.services import quality_run
 from outcomes.tasks import data_quality_nightly
-from registry.models import Patient, Procedure, Site, WarningAcknowledgement
+from registry.models import Patient, Procedure, Site
 from registry.validation import site_today
 from tests.factories import (
     make_complication,

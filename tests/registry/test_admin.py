@@ -9,7 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pghistory.models import Events
 
-from registry.models import Patient, Procedure, TreatedLevel, WarningAcknowledgement
+from outcomes.quality.models import WarningAcknowledgement
+from registry.models import Patient, Procedure, TreatedLevel
 from tests.factories import (
     make_complication,
     make_contact,

@@ -14,9 +14,10 @@ from api.models import ExportLog
 from api.services import export_log_finish, export_log_start
 from outcomes.followups.sweep import followups_ensure
 from outcomes.models import ContactAttempt
-from registry.dataqueries import dataquery_answer, dataquery_raise
+from outcomes.quality.queries import dataquery_answer, dataquery_raise
+from outcomes.quality.saved_anyway import warning_acknowledge
 from registry.models import Patient
-from registry.warnings import EntryWarning, warning_acknowledge
+from registry.warnings import EntryWarning
 from tests.factories import (
     make_complication,
     make_contact,

@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 
 from api.models import ExportLog
 from api.services import api_token_create
-from registry.dataqueries import dataquery_answer, dataquery_close, dataquery_raise
-from registry.models import DataQuery
+from outcomes.quality.models import DataQuery
+from outcomes.quality.queries import dataquery_answer, dataquery_close, dataquery_raise
 from tests.factories import make_patient, make_procedure, make_user
 
 
@@ -29,11 +29,11 @@ def procedure(site_a):
 
 def raise_url(record) -> str:
     content_type = ContentType.objects.get_for_model(record)
-    return reverse("admin:registry_dataquery_raise", args=[content_type.pk, record.pk])
+    return reverse("admin:outcomes_dataquery_raise", args=[content_type.pk, record.pk])
 
 
 def detail_url(query) -> str:
-    return reverse("admin:registry_dataquery_detail", args=[query.pk])
+    return reverse("admin:outcomes_dataquery_detail", args=[query.pk])
 
 
 def test_query_is_raised_answered_and_closed_and_its_history_shows_each_step(
@@ -77,7 +77,7 @@ def test_query_is_raised_answered_and_closed_and_its_history_shows_each_step(
     events = list(Events.objects.tracks(query).order_by("pgh_id"))
     steps = [(e.pgh_data["state"], e.pgh_context["user"]) for e in events]
     assert steps == [("open", monitor_a.pk), ("answered", staff_a.pk), ("closed", monitor_a.pk)]
-    history = client.get(reverse("admin:registry_dataquery_history", args=[query.pk]))
+    history = client.get(reverse("admin:outcomes_dataquery_history", args=[query.pk]))
     page = history.content.decode()
     assert "monitor.a" in page and "staff.a" in page
 

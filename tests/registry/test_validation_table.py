@@ -24,6 +24,7 @@ from django.utils.html import escape
 
 from outcomes.followups.sweep import followups_ensure
 from outcomes.models import FollowUp, QuestionnaireResponse
+from outcomes.quality.models import WarningAcknowledgement
 from registry.models import (
     Complication,
     Patient,
@@ -31,7 +32,6 @@ from registry.models import (
     Procedure,
     Site,
     TreatedLevel,
-    WarningAcknowledgement,
 )
 from registry.validation import site_today
 from tests.factories import (

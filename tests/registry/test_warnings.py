@@ -10,7 +10,7 @@ from django.urls import reverse
 from pghistory.models import Events
 
 from outcomes.models import QuestionnaireResponse
-from registry.models import WarningAcknowledgement
+from outcomes.quality.models import WarningAcknowledgement
 from registry.warnings import procedure_warnings
 from tests.factories import make_patient, make_procedure
 

@@ -1,5 +1,6 @@
 """Template tags for the data-quality panels: a record's queries and warnings saved anyway,
-and the open queries per site on the admin index."""
+and the open queries per site on the admin index (``{% load quality %}``: the settings name
+this module as the template library ``quality``)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,15 @@ from django import template
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
-from registry.dataqueries import RAISE_PERMISSION, open_query_counts
-from registry.quality_models import DataQuery, WarningAcknowledgement
+from outcomes.quality.admin import QUERYABLE_MODELS
+from outcomes.quality.models import DataQuery, WarningAcknowledgement
+from outcomes.quality.queries import RAISE_PERMISSION, open_query_counts
 
 register = template.Library()
 
 
-@register.inclusion_tag("admin/registry/record_quality.html", takes_context=True)
+@register.inclusion_tag("admin/outcomes/record_quality.html", takes_context=True)
 def record_quality(context, record):
-    from registry.quality_admin import QUERYABLE_MODELS
-
     if record is None or record.pk is None:
         return {"show": False}
     meta = record._meta
@@ -33,13 +33,13 @@ def record_quality(context, record):
     return {
         "show": True,
         "queries": [
-            (query, reverse("admin:registry_dataquery_detail", args=[query.pk]))
+            (query, reverse("admin:outcomes_dataquery_detail", args=[query.pk]))
             for query in queries
         ],
         "unresolved": sum(query.state != DataQuery.State.CLOSED for query in queries),
         "acknowledgements": acknowledgements,
         "raise_url": (
-            reverse("admin:registry_dataquery_raise", args=[content_type.pk, record.pk])
+            reverse("admin:outcomes_dataquery_raise", args=[content_type.pk, record.pk])
             if user.has_perm(RAISE_PERMISSION)
             else None
         ),
@@ -49,6 +49,6 @@ def record_quality(context, record):
 @register.simple_tag(takes_context=True)
 def open_queries_by_site(context):
     user = context["request"].user
-    if not user.has_perm("registry.view_dataquery"):
+    if not user.has_perm("outcomes.view_dataquery"):
         return []
     return open_query_counts(user)

@@ -2,7 +2,7 @@
 
 A query is raised from the record's own page (the "Queries to site" panel links here with the
 record), answered and closed on the query's page; each step calls one service of
-``registry.dataqueries`` and is audited by pghistory (the query's *History* page).
+``outcomes.quality.queries`` and is audited by pghistory (the query's *History* page).
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from registry.admin import HistoryMixin, ReadOnlyAdminMixin, ScopedObjectsMixin
-from registry.admin_lists import site_filter
-from registry.dataqueries import (
+from outcomes.quality.models import DataQuery, WarningAcknowledgement
+from outcomes.quality.queries import (
     ANSWER_PERMISSION,
     RAISE_PERMISSION,
     dataquery_answer,
@@ -29,7 +28,8 @@ from registry.dataqueries import (
     dataquery_reopen,
     queryable_fields,
 )
-from registry.quality_models import DataQuery, WarningAcknowledgement
+from registry.admin import HistoryMixin, ReadOnlyAdminMixin, ScopedObjectsMixin
+from registry.admin_lists import site_filter
 
 # Records a query can be about (app_label.model); each has a site through its links.
 QUERYABLE_MODELS = {
@@ -97,7 +97,7 @@ class DataQueryAdmin(ReadOnlyAdminMixin, ScopedObjectsMixin, HistoryMixin, admin
 
     @admin.display(description=_("record"), ordering="record_label")
     def record_link(self, obj):
-        url = reverse("admin:registry_dataquery_detail", args=[obj.pk])
+        url = reverse("admin:outcomes_dataquery_detail", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, obj.record_label)
 
     def get_urls(self):
@@ -105,12 +105,12 @@ class DataQueryAdmin(ReadOnlyAdminMixin, ScopedObjectsMixin, HistoryMixin, admin
             path(
                 "raise/<str:content_type_id>/<str:object_id>/",
                 self.admin_site.admin_view(self.raise_view),
-                name="registry_dataquery_raise",
+                name="outcomes_dataquery_raise",
             ),
             path(
                 "<int:query_id>/detail/",
                 self.admin_site.admin_view(self.detail_view),
-                name="registry_dataquery_detail",
+                name="outcomes_dataquery_detail",
             ),
             *super().get_urls(),
         ]
@@ -118,7 +118,7 @@ class DataQueryAdmin(ReadOnlyAdminMixin, ScopedObjectsMixin, HistoryMixin, admin
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if not str(object_id).isdigit():
             raise Http404
-        return redirect("admin:registry_dataquery_detail", int(object_id))
+        return redirect("admin:outcomes_dataquery_detail", int(object_id))
 
     def raise_view(self, request, content_type_id, object_id):
         if not request.user.has_perm(RAISE_PERMISSION):
@@ -146,7 +146,7 @@ class DataQueryAdmin(ReadOnlyAdminMixin, ScopedObjectsMixin, HistoryMixin, admin
             "record_url": admin_url_of(record),
             "form": form,
         }
-        return TemplateResponse(request, "admin/registry/dataquery/raise.html", context)
+        return TemplateResponse(request, "admin/outcomes/dataquery/raise.html", context)
 
     def detail_view(self, request, query_id):
         query = self.get_queryset(request).filter(pk=query_id).first()
@@ -169,7 +169,7 @@ class DataQueryAdmin(ReadOnlyAdminMixin, ScopedObjectsMixin, HistoryMixin, admin
                 messages.success(request, _("The query is now %(state)s.") % {
                     "state": DataQuery.objects.get(pk=query.pk).get_state_display().lower()
                 })  # fmt: skip
-            return redirect("admin:registry_dataquery_detail", query.pk)
+            return redirect("admin:outcomes_dataquery_detail", query.pk)
         record = query.record
         user = request.user
         context = {
@@ -181,9 +181,9 @@ class DataQueryAdmin(ReadOnlyAdminMixin, ScopedObjectsMixin, HistoryMixin, admin
             "can_answer": user.has_perm(ANSWER_PERMISSION) and query.state == "open",
             "can_close": user.has_perm(RAISE_PERMISSION) and query.state != "closed",
             "can_reopen": user.has_perm(RAISE_PERMISSION) and query.state != "open",
-            "history_url": reverse("admin:registry_dataquery_history", args=[query.pk]),
+            "history_url": reverse("admin:outcomes_dataquery_history", args=[query.pk]),
         }
-        return TemplateResponse(request, "admin/registry/dataquery/detail.html", context)
+        return TemplateResponse(request, "admin/outcomes/dataquery/detail.html", context)
 
 
 @admin.register(WarningAcknowledgement)

@@ -15,10 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from registry.quality_models import DataQuery
+from outcomes.quality.models import DataQuery
 
-RAISE_PERMISSION = "registry.raise_dataquery"
-ANSWER_PERMISSION = "registry.answer_dataquery"
+RAISE_PERMISSION = "outcomes.raise_dataquery"
+ANSWER_PERMISSION = "outcomes.answer_dataquery"
 
 
 def record_site(record):
