@@ -24,16 +24,14 @@ def named_sites(user) -> set[int] | None:
     return set(site_ids(user))
 
 
-def site_benchmark_report(*, user, filters: ReportFilter, named: set[int] | None = ...) -> dict:
+def site_benchmark_report(*, user, filters: ReportFilter) -> dict:
     """Observed, expected, funnel limits and n per site and outcome (design.md §8a) for the
     index procedures in the filter's dates up to its cut-off, at every site (the filter's
-    sites are not used: a benchmark compares every site). ``named`` overrides which sites
-    are shown by name (an edition for one site)."""
+    sites are not used: a benchmark compares every site), labelled for ``user``."""
     filters = ReportFilter.of(date_from=filters.date_from, date_to=filters.date_to,
                               as_of=filters.as_of)  # fmt: skip
     patients = load_patients(user=None, filters=filters)
-    named = named_sites(user) if named is ... else named
-    return benchmark_from_patients(patients, filters, named=named)
+    return benchmark_from_patients(patients, filters, named=named_sites(user))
 
 
 def registry_site_labels(patients: Columns, *, named: set[int] | None):
@@ -48,8 +46,11 @@ def registry_site_labels(patients: Columns, *, named: set[int] | None):
     return benchmarking.site_labels(sites, named=named)
 
 
-def benchmark_from_patients(patients: Columns, filters: ReportFilter, *, named) -> dict:
-    """The benchmark report of ``patients`` (every site's, loaded with ``user=None``)."""
+def benchmark_from_patients(
+    patients: Columns, filters: ReportFilter, *, named: set[int] | None
+) -> dict:
+    """The benchmark report of ``patients`` (every site's, loaded with ``user=None``), with
+    the sites in ``named`` (every site for None) by name and the others as letters."""
     results = benchmarking.benchmark(
         patients, min_n=settings.REPORT_MIN_N, mcid_vas=str(settings.REPORT_MCID_VAS)
     )

@@ -14,6 +14,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from outcomes.reports.annual import annual_report, annual_report_docx
 from outcomes.reports.dataset import ReportFilter, ReportFilterForm
 from outcomes.reports.formats import (
     benchmark_tables,
@@ -28,6 +29,7 @@ from outcomes.reports.formats import (
 )
 from outcomes.reports.sites import site_benchmark_report
 from outcomes.reports.tables import cohort_report, cohort_report_traced
+from registry.access import is_registry_manager
 from registry.models import Patient, Site
 from registry.project.db_router import reading_from_replica
 
@@ -173,9 +175,6 @@ def site_benchmark_page(request: HttpRequest) -> HttpResponse:
 def annual_report_page(request: HttpRequest) -> HttpResponse:
     """The annual report as HTML (``?year=2026[&site=CODE][&format=docx]``). The whole
     registry's edition is for registry managers; anyone else gets their own site's editions."""
-    from outcomes.reports.annual import annual_report, annual_report_docx
-    from registry.access import is_registry_manager
-
     today = datetime.date.today()
     try:
         year = int(request.GET.get("year") or today.year)
