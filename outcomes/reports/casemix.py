@@ -86,8 +86,11 @@ def fit_model(kind: str, y: np.ndarray, x: np.ndarray, names: list[str]) -> Mode
     recorded, a cohort nobody is in). ``ModelError`` when there are fewer than ten patients per
     predictor, or the outcome does not vary."""
     y = np.asarray(y, dtype=float)
-    x = np.asarray(x, dtype=float).reshape(len(y), -1)
-    varies = [i for i in range(x.shape[1]) if np.ptp(x[:, i]) > 0] if len(y) else []
+    x = np.asarray(x, dtype=float)
+    if not len(y):
+        raise ModelError("No patients have this outcome.")
+    x = x.reshape(len(y), -1)
+    varies = [i for i in range(x.shape[1]) if np.ptp(x[:, i]) > 0]
     names = ["intercept", *(names[i] for i in varies)]
     design = np.column_stack([np.ones(len(y)), x[:, varies]])
     if len(y) < 10 * len(names):

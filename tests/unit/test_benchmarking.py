@@ -221,3 +221,17 @@ def test_a_model_is_not_fitted_from_too_few_patients_or_an_outcome_that_never_va
         casemix.fit_model(casemix.LINEAR, np.arange(15.0), x[:15], ["a"])
     with pytest.raises(casemix.ModelError, match="same for every patient"):
         casemix.fit_model(casemix.LOGISTIC, np.zeros(30), x, ["a"])
+
+
+def test_an_empty_registry_gives_every_outcome_without_a_model_and_no_sites():
+    """A filter nobody matches (schemathesis found the 500 this was)."""
+    names = ["patient_id", "site", "age", "male", "cohort", "levels", "leaks", "karnofsky",
+             "asa", "death_day", "withdrawn_day", "as_of_day", "answered_month_3",
+             "answered_month_12", "symptomatic_complications",
+             *(f"{s}_{t}" for s in ("odi_score", "eq5d_index", "vas_pain")
+               for t in ("baseline", "month_12"))]  # fmt: skip
+    p = {name: np.empty(0) for name in names}
+    results = benchmarking.benchmark(p, min_n=5, mcid_vas="15")
+    assert [(r.n, r.fit, r.sites) for r in results] == [(0, None, {})] * 7
+    assert {r.error for r in results} == {"No patients have this outcome."}
+    assert all(o["funnel"] == [] for o in benchmarking.as_dict(results, {}))
