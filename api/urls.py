@@ -97,6 +97,7 @@ urlpatterns = [
     ),
     re_path(r"^v1/fhir/", fhir.NotFoundView.as_view(), name="fhir_not_found"),
     path("v1/reports/cohorts", views.CohortReportView.as_view(), name="api_cohort_report"),
+    path("v1/reports/sites", views.SiteBenchmarkView.as_view(), name="api_site_benchmark"),
     # Behind a login (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]); OPTIONS answers 405.
     path("schema/", SpectacularAPIView.as_view(metadata_class=None), name="api_schema"),
     path(

@@ -25,6 +25,7 @@ from api.services import export_log_finish, export_log_read, export_log_start
 from outcomes.models import FollowUp, QuestionnaireResponse
 from outcomes.quality.models import DataQuery
 from outcomes.reports.dataset import ReportFilterError, parse_report_filter
+from outcomes.reports.sites import site_benchmark_report
 from outcomes.reports.tables import cohort_report
 from registry.models import (
     CompletedYears,
@@ -202,6 +203,52 @@ class CohortReportView(APIView):
             user=request.user, resource="reports/cohorts", filters=logged_filters(request),
             rows=sum(int(n["value"]) for n in patients
                      if n["row"] == "Patients, n" and n["column"] != "Overall"),
+        )  # fmt: skip
+        return Response(report)
+
+
+class SiteBenchmarkView(APIView):
+    """Case-mix adjusted site benchmarking (design.md §8a) as JSON: per outcome the model, the
+    funnel's control limits, and per site n, observed, expected, O − E with its 95% CI and
+    limits. Models are fitted on the whole registry; a registry manager sees every site by
+    name, anyone else their own sites by name and the others as letters."""
+
+    permission_model = Procedure
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("date_from", OpenApiTypes.DATE, description="index procedure from"),
+            OpenApiParameter("date_to", OpenApiTypes.DATE, description="index procedure to"),
+            OpenApiParameter("as_of", OpenApiTypes.DATE, description="data cut-off (today)"),
+        ],
+        responses={200: dict},
+    )
+    def get(self, request: Request) -> Response:
+        unknown = sorted(set(request.query_params) - {"date_from", "date_to", "as_of"})
+        empty = sorted(
+            name
+            for name, values in request.query_params.lists()
+            if any(not v.strip() for v in values)
+        )
+        errors = {name: ["This parameter is empty: give a value or leave it out."]
+                  for name in empty}  # fmt: skip
+        errors.update(
+            {
+                name: ["Not a parameter of the site benchmark (it compares every site)."]
+                for name in unknown
+            }
+        )
+        if errors:
+            raise ValidationError(errors)
+        try:
+            filters = parse_report_filter(request.query_params, user=request.user)
+        except ReportFilterError as exc:
+            raise ValidationError(exc.errors) from exc
+        with reading_from_replica():
+            report = site_benchmark_report(user=request.user, filters=filters)
+        export_log_read(
+            user=request.user, resource="reports/sites", filters=logged_filters(request),
+            rows=report["patients"],
         )  # fmt: skip
         return Response(report)
 

@@ -158,6 +158,8 @@ class Site(models.Model):
         EN_5L = "EN-5L", _("England, 5L (Devlin 2018)")
         DK_5L = "DK-5L", _("Denmark, 5L (Jensen 2021)")
         US_5L = "US-5L", _("United States, 5L (Pickard 2019)")
+        # Not England's Devlin 2018 set (EN-5L): the UK-wide set of 2026, its own code.
+        UK26_5L = "UK26-5L", _("United Kingdom 2026, 5L (Rowen 2026)")
 
     code = models.CharField(
         _("code"),

@@ -14,6 +14,13 @@ the original publications, and were cross-checked against EuroQol's eq5dsuite st
   2021;19:579-91.
 - ``US-5L``: Pickard AS et al. United States valuation of EQ-5D-5L health states using an
   international protocol. Value Health 2019;22:931-41.
+- ``UK26-5L``: Rowen D, Mukuria C, Bray N, Carlton J, Longworth L, Meads D, Oluboyede Y,
+  O'Neill C, Yang Y. A UK value set for the EQ-5D-5L. Value Health 2026 (epub 24 March 2026),
+  doi:10.1016/j.jval.2026.03.008, PMID 41887403 (composite TTO, 1200 UK adults, random
+  effects Tobit model). The UK-wide set of 2026, not England's set of 2018 (``EN-5L``); its
+  code says so. Coefficients from the ``eq5d`` package, ``data-raw/VT.csv`` column ``UK``
+  (commit 88e902f, "UK EQ-5D-5L value set added", 28 March 2026), with that package's test
+  values (``tests/testthat/test-eq5d5l.R``).
 
 All coefficients have three decimals, so the sum is computed with ``Decimal`` and is exact;
 binary floats would turn e.g. 0.228 into 0.22799999… and a later truncation would be wrong.
@@ -104,6 +111,18 @@ VALUE_SETS: dict[str, ValueSet] = {
             "UA": _d("0.068", "0.101", "0.255", "0.255"),
             "PD": _d("0.060", "0.098", "0.318", "0.414"),
             "AD": _d("0.057", "0.123", "0.299", "0.321"),
+        },
+    ),
+    "UK26-5L": ValueSet(
+        code="UK26-5L",
+        levels=5,
+        source="Rowen 2026, United Kingdom",
+        decrements={
+            "MO": _d("0.032", "0.058", "0.179", "0.279"),
+            "SC": _d("0.038", "0.060", "0.162", "0.206"),
+            "UA": _d("0.049", "0.086", "0.184", "0.212"),
+            "PD": _d("0.056", "0.066", "0.371", "0.479"),
+            "AD": _d("0.041", "0.126", "0.313", "0.391"),
         },
     ),
 }

@@ -209,6 +209,10 @@ PATIENT_COLUMNS = [
         for timepoint in Timepoint.values
         for name in (*RESPONSE_VALUES, "answered")
     ),
+    "site",
+    "index_year",
+    "karnofsky",
+    "asa",
 ]
 """The analysis dataset, one row per patient (its index procedure), as NumPy float columns
 with NaN where a value is missing: ``patient_id``; ``cohort`` (position in ``COHORTS``);
@@ -218,7 +222,9 @@ index date, NaN if none by the cut-off) and ``as_of_day``; treated vertebrae (``
 region, ``posterior_wall``, ``leaks``, ``symptomatic_leaks``); complications related to the
 procedure (records, symptomatic records, records with the symptomatic flag unknown, the worst
 CIRSE grade (0 for none) and records per grade); per timepoint each of ``RESPONSE_VALUES`` in
-exact integer units and ``answered`` (a response is stored)."""
+exact integer units and ``answered`` (a response is stored); the patient's ``site`` (its id),
+the calendar ``index_year`` of the index procedure, ``karnofsky`` (0–100) and ``asa`` (class
+1–6), NaN where not recorded (the case mix of site benchmarking)."""
 
 Columns = dict[str, np.ndarray]
 
@@ -335,6 +341,9 @@ def _patient_query(*, user, filters: ReportFilter) -> tuple[str, list]:
         patient_died=F("patient__date_of_death"),
         patient_withdrew=F("patient__consent_withdrawn_date"),
         patient_tumour=F("patient__primary_tumour"),
+        patient_site=F("patient__site_id"),
+        patient_karnofsky=F("patient__karnofsky"),
+        patient_asa=F("patient__asa_class"),
         **values,
     )
     symptomatic_leakage_complication = Complication.objects.filter(
@@ -398,7 +407,11 @@ def _patient_query(*, user, filters: ReportFilter) -> tuple[str, list]:
             %s::date - i.date,
             {", ".join(f"coalesce(l.{name}, 0)" for name in level_counts)},
             {", ".join(f"coalesce(c.{name}, 0)" for name in complication_counts)},
-            {", ".join(per_timepoint)}
+            {", ".join(per_timepoint)},
+            i.patient_site,
+            extract(year FROM i.date)::int,
+            i.patient_karnofsky,
+            i.patient_asa
         FROM {_INDEX} i
         LEFT JOIN levels l ON l.procedure_id = i.pk
         LEFT JOIN complications c ON c.procedure_id = i.pk

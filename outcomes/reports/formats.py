@@ -331,3 +331,155 @@ def chart_svgs(report: dict) -> list[tuple[str, str, str]]:
 
 def chart_pngs(report: dict) -> list[tuple[str, bytes]]:
     return [(title, _png(figure)) for title, figure in _charts(report)]
+
+
+# --- site benchmarking -----------------------------------------------------------------------
+
+
+def funnel_figure(outcome: dict) -> Figure:
+    """Observed − expected per site against n, with the 95% and 99.8% control limits around
+    0 (design §8a); sites below the minimum n are not drawn (they are listed under the plot)."""
+    figure = _figure()
+    axes = figure.subplots()
+    curve = outcome["funnel"]
+    if curve:
+        ns = [point["n"] for point in curve]
+        for level, style in (("95", "--"), ("99.8", "-")):
+            for side in ("low", "high"):
+                axes.plot(ns, [point[f"{level}_{side}"] for point in curve], style,
+                          color="#7f7f7f", linewidth=1,
+                          label=f"{level}% limits" if side == "low" else None)  # fmt: skip
+        axes.axhline(0, color="#000000", linewidth=0.8)
+    shown = [site for site in outcome["sites"] if not site["too_small"]]
+    for site in shown:
+        outside = site["position"] != "inside"
+        axes.plot(site["n"], site["difference"], "o", color="#b2182b" if outside else "#2166ac",
+                  markersize=6)  # fmt: skip
+        axes.annotate(site["site"].split(" – ")[0], (site["n"], site["difference"]),
+                      textcoords="offset points", xytext=(4, 4), fontsize=7)  # fmt: skip
+    if shown:
+        values = [abs(s["difference"]) for s in shown]
+        limit = max(values + [abs(curve[-1]["99.8_high"]) if curve else 0]) * 1.3 or 1
+        axes.set_ylim(-limit, limit)
+        axes.set_xlim(0, max(s["n"] for s in shown) * 1.1)
+    unit = "percentage points" if outcome["model"] == "logistic" else outcome["unit"]
+    if outcome["model"] == "logistic":
+        axes.yaxis.set_major_formatter(lambda v, _: f"{100 * v:.0f}")
+    axes.set_xlabel(f"{outcome['counts'].capitalize()}, n")
+    axes.set_ylabel(f"Observed − expected ({unit})")
+    axes.set_title(outcome["label"])
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(frameon=False, fontsize=8)
+    return figure
+
+
+def funnel_svgs(report: dict) -> list[tuple[str, str, str]]:
+    """(id, caption, SVG) of each outcome's funnel plot."""
+    return [
+        (
+            f"funnel-{outcome['key']}",
+            f"{outcome['label']}: funnel plot",
+            _svg(funnel_figure(outcome)),
+        )
+        for outcome in report["outcomes"]
+    ]
+
+
+def funnel_pngs(report: dict) -> list[tuple[str, bytes]]:
+    return [(outcome["label"], _png(funnel_figure(outcome))) for outcome in report["outcomes"]]
+
+
+def _value(outcome: dict, value: float | None, *, signed: bool = False) -> str:
+    """A mean change in its unit (EQ-5D three decimals, ODI one) or a rate in per cent."""
+    if value is None:
+        return "–"
+    sign = "+" if signed else ""
+    if outcome["model"] == "logistic":
+        return f"{100 * value:{sign}.1f}%"
+    decimals = 3 if outcome["key"].startswith("eq5d") else 1
+    return f"{value:{sign}.{decimals}f}"
+
+
+def benchmark_tables(report: dict) -> list[dict]:
+    """One table per outcome: each site's n, observed, expected, O − E (95% CI), O/E (95% CI)
+    for rates, and where it lies against the funnel; the shape of the cohort report's tables
+    (id, title, columns, rows, footnotes) so the page and the Word document print them alike."""
+    tables = []
+    for outcome in report["outcomes"]:
+        rate = outcome["model"] == "logistic"
+        ratio_column = ["O/E (95% CI)"] if rate else []
+        columns = ["Site", outcome["counts"].capitalize(), "Observed", "Expected",
+                   "O − E (95% CI)", *ratio_column, "Against the funnel"]  # fmt: skip
+        rows = []
+        for site in outcome["sites"]:
+            if site["too_small"]:
+                rows.append([site["site"], site["n"], "n too small", "", "",
+                             *([""] if rate else []), "not compared"])  # fmt: skip
+                continue
+            difference = (
+                f"{_value(outcome, site['difference'], signed=True)} "
+                f"({_value(outcome, site['ci_low'], signed=True)} to "
+                f"{_value(outcome, site['ci_high'], signed=True)})"
+            )
+            ratio = (
+                [f"{site['ratio']:.2f} ({site['ratio_ci_low']:.2f}–{site['ratio_ci_high']:.2f})"]
+                if rate and site["ratio"] is not None
+                else (["–"] if rate else [])
+            )
+            rows.append([site["site"], site["n"], _value(outcome, site["observed"]),
+                         _value(outcome, site["expected"]), difference, *ratio,
+                         site["verdict"]])  # fmt: skip
+        notes = [outcome["definition"]]
+        if outcome["model_error"]:
+            notes.append(f"No case-mix model: {outcome['model_error']}")
+        notes.append(
+            f"Expected: the mean prediction of the {outcome['model']} case-mix model fitted on "
+            f"every site's {outcome['counts']} (n = {outcome['n']}); sites with fewer than "
+            f"{report['min_n']} {outcome['counts']} are not compared."
+        )
+        tables.append({"id": f"benchmark-{outcome['key']}", "title": outcome["label"],
+                       "columns": columns, "rows": rows, "footnotes": notes})  # fmt: skip
+    return tables
+
+
+def model_tables(report: dict) -> list[dict]:
+    """The appendix: each model's coefficients with 95% CIs, n, R² or c-statistic, and its
+    calibration by tenths of prediction."""
+    tables = []
+    for outcome in report["outcomes"]:
+        fit = outcome["fit"]
+        if fit is None:
+            continue
+        if fit["kind"] == "linear":
+            quality = f"R² = {fit['r_squared']:.3f}; residual SD = {fit['residual_sd']:.3f}"
+        else:
+            hl = fit["hosmer_lemeshow"]
+            quality = f"c-statistic = {fit['c_statistic']:.3f}" + (
+                f"; Hosmer–Lemeshow χ² = {hl['chi2']:.2f}, df = {hl['df']}, p = {hl['p']:.3f}"
+                if hl
+                else ""
+            )
+        rows = [
+            [c["label"], f"{c['estimate']:.4f}", f"{c['ci_low']:.4f} to {c['ci_high']:.4f}",
+             "<0.001" if c["p"] < 0.001 else f"{c['p']:.3f}"]
+            for c in fit["coefficients"]
+        ]  # fmt: skip
+        calibration = "; ".join(
+            f"{_value(outcome, g['predicted'])} vs {_value(outcome, g['observed'])} (n={g['n']})"
+            for g in fit["calibration"]
+        )
+        scale = "log odds" if fit["kind"] == "logistic" else outcome["unit"]
+        notes = [
+            f"{fit['kind'].capitalize()} model, n = {fit['n']} {outcome['counts']}; {quality}.",
+            f"Coefficients in {scale}.",
+            f"Calibration, predicted vs observed by tenths of prediction: {calibration}.",
+        ]
+        if not fit["converged"]:
+            notes.append(
+                "The fit did not converge cleanly (a group in which nobody or everybody had "
+                "the event): its coefficients are not interpretable; predictions still are."
+            )
+        tables.append({"id": f"model-{outcome['key']}", "title": f"Model: {outcome['label']}",
+                       "columns": ["Predictor", "Coefficient", "95% CI", "p"], "rows": rows,
+                       "footnotes": notes})  # fmt: skip
+    return tables

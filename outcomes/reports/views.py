@@ -3,6 +3,8 @@ the list of patients behind each count."""
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -12,17 +14,23 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from outcomes.reports.annual import annual_report, annual_report_docx
 from outcomes.reports.dataset import ReportFilter, ReportFilterForm
 from outcomes.reports.formats import (
+    benchmark_tables,
     chart_svgs,
     download_name,
+    funnel_svgs,
+    model_tables,
     report_csv,
     report_docx,
     report_markdown,
     report_tidy_csv,
 )
+from outcomes.reports.sites import site_benchmark_report
 from outcomes.reports.tables import cohort_report, cohort_report_traced
-from registry.models import Patient
+from registry.access import is_registry_manager
+from registry.models import Patient, Site
 from registry.project.db_router import reading_from_replica
 
 DOWNLOADS = {
@@ -134,3 +142,82 @@ def cohort_report_patients(request: HttpRequest) -> HttpResponse:
         "back": f"{reverse('cohort_report')}?{_query(request)}",
     }
     return render(request, "admin/outcomes/cohort_report_patients.html", context)
+
+
+@staff_member_required
+def site_benchmark_page(request: HttpRequest) -> HttpResponse:
+    """Case-mix adjusted site benchmarking: funnel plots and each site's observed against
+    expected values; the user's own sites by name, the others as letters (managers: all)."""
+    form = ReportFilterForm(request.GET or None, user=request.user)
+    form.fields.pop("site")  # a benchmark compares every site
+    report = None
+    if not request.GET or form.is_valid():
+        filters = form.report_filter() if form.is_bound else ReportFilter()
+        with reading_from_replica():
+            report = site_benchmark_report(user=request.user, filters=filters)
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Site benchmarking: case-mix adjusted outcomes"),
+        "form": form,
+        "report": report,
+        # Our own matplotlib output, with our own labels: safe to inline.
+        "funnels": [
+            (key, caption, mark_safe(svg))  # noqa: S308
+            for key, caption, svg in (funnel_svgs(report) if report else [])
+        ],
+        "tables": benchmark_tables(report) if report else [],
+        "models": model_tables(report) if report else [],
+    }
+    return render(request, "admin/outcomes/site_benchmark.html", context)
+
+
+@staff_member_required
+def annual_report_page(request: HttpRequest) -> HttpResponse:
+    """The annual report as HTML (``?year=2026[&site=CODE][&format=docx]``). The whole
+    registry's edition is for registry managers; anyone else gets their own site's editions."""
+    today = datetime.date.today()
+    try:
+        year = int(request.GET.get("year") or today.year)
+    except ValueError:
+        year = None
+    sites = Site.objects.all() if is_registry_manager(request.user) else (
+        Site.objects.for_user(request.user))  # fmt: skip
+    code = request.GET.get("site") or ""
+    site = sites.filter(code=code).first() if code else None
+    error = None
+    if year is None or not 2000 <= year <= 2100:
+        error = _("Give the year as four digits, e.g. 2026.")
+    elif code and site is None:
+        error = _("No such site among yours.")
+    elif site is None and not is_registry_manager(request.user):
+        error = _(
+            "Choose one of your sites: the whole registry's edition is for registry managers."
+        )
+    report = None
+    if error is None:
+        with reading_from_replica():
+            report = annual_report(year=year, site=site)
+        if request.GET.get("format") == "docx":
+            response = HttpResponse(
+                annual_report_docx(report),
+                content_type=DOWNLOADS["docx"][1],
+            )
+            name = f"annual-report-{year}{f'-{site.code}' if site else ''}.docx"
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            return response
+    funnels = {}
+    if report:
+        funnels = {key: mark_safe(svg) for key, _c, svg in funnel_svgs(report["benchmark"])}  # noqa: S308
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Annual registry report"),
+        "report": report,
+        "error": error,
+        "year": year or today.year,
+        "site_code": code,
+        "sites": sites.order_by("code"),
+        "funnels": list(funnels.items()),
+        "query": request.GET.urlencode(),
+    }
+    status = 400 if error and request.GET else 200
+    return render(request, "admin/outcomes/annual_report.html", context, status=status)

@@ -208,3 +208,21 @@ def test_rescore_leaves_locked_records_scores_frozen_and_says_so(capsys):
     assert "1 responses of locked records were left as they are." in out
     assert QuestionnaireResponse.objects.get(pk=locked.pk).eq5d_value_set == "DK-5L"
     assert QuestionnaireResponse.objects.get(pk=open_.pk).eq5d_value_set == "EN-5L"
+
+
+def test_a_site_switched_from_england_2018_to_the_uk_2026_set_is_rescored_with_it(capsys):
+    london = make_site("LDX", eq5d_version="5L", eq5d_value_set="EN-5L")
+    saved = make_response(make_procedure(make_patient(london), "osteoporotic"), eq5d="13244")
+    assert (saved.eq5d_value_set, saved.eq5d_index) == (
+        "EN-5L",
+        Decimal("0.309"),
+    )  # 1 - .080 - .050 - .276 - .285
+
+    london.eq5d_value_set = "UK26-5L"
+    london.full_clean()  # a choice the site's form offers, valid for 5L
+    london.save()
+    call_command("rescore_responses")
+    assert "1 responses changed" in capsys.readouterr().out
+    saved.refresh_from_db()
+    # 1 - SC3 .060 - UA2 .049 - PD4 .371 - AD4 .313 (Rowen 2026)
+    assert (saved.eq5d_value_set, saved.eq5d_index) == ("UK26-5L", Decimal("0.207"))

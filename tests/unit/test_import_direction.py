@@ -21,6 +21,8 @@ PURE = [
     "outcomes/scoring.py",
     "outcomes/instruments/*.py",
     "outcomes/reports/statistics.py",
+    "outcomes/reports/casemix.py",
+    "outcomes/reports/benchmarking.py",
     "outcomes/followups/schedule.py",
 ]
 
