@@ -531,8 +531,10 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         description=_("Send again (failed or unknown messages only)"), permissions=["resolve"]
     )
     def send_again(self, request, queryset):
-        ids = contact_attempts_send_again(attempt_ids=list(queryset.values_list("pk", flat=True)))
-        for attempt_id in ids:
+        result = contact_attempts_send_again(
+            attempt_ids=list(queryset.values_list("pk", flat=True))
+        )
+        for attempt_id in result.ids:
             transaction.on_commit(lambda attempt_id=attempt_id: _hint(attempt_id))
         self.message_user(
             request,
@@ -540,8 +542,21 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "%(count)d messages will be sent again; the others were not failed or unknown "
                 "and are left as they are."
             )
-            % {"count": len(ids)},
+            % {"count": len(result.ids)},
         )
+        if result.waiting:
+            self.message_user(
+                request,
+                _(
+                    "%(count)d unknown messages were not sent again: the worker that was sending "
+                    "them may still be running. Try again after %(time)s."
+                )
+                % {
+                    "count": result.waiting,
+                    "time": date_format(localtime(result.ready_at), "H:i:s"),
+                },
+                level=messages.WARNING,
+            )
 
     @admin.action(description=_("Mark sent (unknown messages only)"), permissions=["resolve"])
     def mark_sent(self, request, queryset):

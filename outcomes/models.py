@@ -485,7 +485,7 @@ class ContactAttempt(models.Model):
         SENDING = "sending", _("Sending")  # claimed by a worker (claimed_by, claimed_at)
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")  # refused for good (SMTP 5xx): not tried again
-        UNKNOWN = "unknown", _("Unknown")  # the worker stopped between sending and recording
+        UNKNOWN = "unknown", _("Unknown")  # the body went; its result could not be recorded
         SKIPPED = "skipped", _("Skipped")  # deceased, withdrawn, answered, no longer emailable
 
     followup = models.ForeignKey(

@@ -12,7 +12,8 @@ real thing on loopback, never a mock:
 - ``SmtpServer``: aiosmtpd in a thread on a free port; ``messages`` holds what it accepted;
   ``mode`` makes it accept, refuse recipients (5xx, echoing the address as real servers do),
   defer them (4xx), stall before DATA (nothing delivered) or stall after it (delivered, the
-  reply never comes).
+  reply never comes); ``before_354`` and ``before_250`` run a function of the test at those two
+  moments of a conversation (take a lock, record a death, kill a database connection).
 - ``CeleryProcess`` with ``start_worker``/``start_beat``: ``celery -A <app>`` subprocesses
   (prefork pool, so task time limits apply) with their logs in a file; ``kill_pool_child()``
   SIGKILLs the process running a task, ``kill()`` the whole worker.
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -238,6 +239,8 @@ class _SmtpState:
     stalled: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     release: threading.Event = field(default_factory=threading.Event)
+    before_354: Callable[[], None] | None = None
+    before_250: Callable[[ReceivedMessage], None] | None = None
 
 
 class SmtpServer:
@@ -252,14 +255,32 @@ class SmtpServer:
     MODES = ("accept", "refuse", "defer", "stall_before_data", "stall_after_data")
 
     def __init__(self, port: int | None = None):
-        from aiosmtpd.controller import Controller
-
         # aiosmtpd logs every command, addresses included, at INFO: keep the test SMTP
         # server's own chatter out of the logs that tests search for leaked addresses.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.state = _SmtpState()
         self.port = port or free_port()
-        self.controller = Controller(_Handler(self.state), hostname=LOCAL, port=self.port)
+        self.controller = _controller_class()(_Handler(self.state), hostname=LOCAL, port=self.port)
+        self.controller.state = self.state
+
+    @property
+    def before_354(self) -> Callable[[], None] | None:
+        return self.state.before_354
+
+    @before_354.setter
+    def before_354(self, hook: Callable[[], None] | None) -> None:
+        """Run ``hook()`` when a client sends DATA, before the server answers 354 (the client
+        waits for it meanwhile, up to its timeout)."""
+        self.state.before_354 = hook
+
+    @property
+    def before_250(self) -> Callable[[ReceivedMessage], None] | None:
+        return self.state.before_250
+
+    @before_250.setter
+    def before_250(self, hook: Callable[[ReceivedMessage], None] | None) -> None:
+        """Run ``hook(message)`` once a message is recorded, before the server's 250."""
+        self.state.before_250 = hook
 
     @property
     def messages(self) -> list[ReceivedMessage]:
@@ -288,7 +309,9 @@ class SmtpServer:
         return self.state.stalled
 
     def clear(self) -> None:
-        """Forget what was received, refused and stalled so far."""
+        """Forget what was received, refused and stalled so far, and the hooks."""
+        self.state.before_354 = None
+        self.state.before_250 = None
         with self.state.lock:
             self.state.messages.clear()
             self.state.refused = 0
@@ -307,6 +330,31 @@ class SmtpServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _controller_class():
+    """aiosmtpd's controller, with the ``before_354`` hook (aiosmtpd has no hook there)."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
+
+    class HookedSMTP(SMTP):
+        state: _SmtpState
+
+        async def push(self, status: str) -> None:
+            hook = self.state.before_354
+            if status.startswith("354") and hook is not None:
+                await asyncio.get_running_loop().run_in_executor(None, hook)
+            await super().push(status)
+
+    class HookedController(Controller):
+        state: _SmtpState
+
+        def factory(self):
+            server = HookedSMTP(self.handler, **self.SMTP_kwargs)
+            server.state = self.state
+            return server
+
+    return HookedController
 
 
 class _Handler:
@@ -332,10 +380,12 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        received = ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
         with self.state.lock:
-            self.state.messages.append(
-                ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
-            )
+            self.state.messages.append(received)
+        hook = self.state.before_250
+        if hook is not None:
+            await asyncio.get_running_loop().run_in_executor(None, hook, received)
         if self.state.mode == "stall_after_data":
             await self._stall()
         return "250 Message accepted for delivery"

@@ -3,21 +3,34 @@
 The guarantee is **at most one delivery per step, and every doubt visible**:
 
 1. *Claim.* One committed UPDATE moves the attempt from ``pending`` (due) to ``sending`` with the
-   claim time and the worker's name. Only one worker's UPDATE can match; a redelivered task, a
-   second hint or a racing sweep finds the attempt claimed and does nothing.
-2. *Check.* Death, withdrawal, completion and "may be emailed" are read again, and once more in
-   the same UPDATE that marks ``send_started_at`` right before the message body goes to the
-   server, so a death recorded a moment earlier stops the message.
+   claim time and a claim token of this process (``host:pid:random``). Only one worker's UPDATE
+   can match; a redelivered task, a second hint or a racing sweep finds the attempt claimed and
+   does nothing. A claim lives ``CHASE_CLAIM_SECONDS``.
+2. *Check.* Death, withdrawal, completion and "may be emailed" are read again. Right before the
+   ``DATA`` command the sender checks its own deadline (``SenderClock``: time since the claim by
+   this process's clocks, which run on while it is frozen); once the server answers ``354`` one
+   UPDATE marks ``send_started_at`` only while the claim is still ours, has at least one
+   ``EMAIL_TIMEOUT`` left, the follow-up is still pending and the patient still emailable; and
+   the deadline is checked once more before the first byte of the body. A worker frozen (SIGSTOP,
+   a paused VM) past its claim therefore sends nothing when it resumes: it drops the connection
+   in the middle of ``DATA``, which makes the server discard the message.
 3. *Send* with no transaction open and no row locked (a hung server blocks no one; recording a
-   death finishes at once), within ``EMAIL_TIMEOUT`` per SMTP operation.
-4. *Record* ``sent`` (or the classified failure) in a short transaction.
+   death finishes at once), within ``EMAIL_TIMEOUT`` per SMTP operation. A death recorded while
+   the body is on its way (after the last check) is not stopped: the window is the body's
+   transfer and the server's reply, at most one ``EMAIL_TIMEOUT``.
+4. *Record* ``sent`` with ``sent_at`` = the server's 250 reply (or the classified failure) in a
+   short transaction; a lost database connection is retried on a fresh connection for
+   ``CHASE_RECORD_RETRY_SECONDS``.
 
-A worker killed between 2 and 4 leaves ``sending`` behind; when its claim expires
-(``CHASE_CLAIM_SECONDS``, longer than the task's hard time limit) the sweep makes it
-``pending`` again when the body never started (nothing was delivered), else ``unknown``: the
-server may have the message and only staff can tell (mark sent, or send again). Exactly once is
-impossible without the mail server's help; a patient receiving a reminder twice is worse than a
-visible unknown.
+A worker killed (or cut off from the database) between 2 and 4 leaves ``sending`` behind; when
+its claim expires the sweep makes it ``pending`` again when the body never started (nothing was
+delivered), else ``unknown``: the server may have the message and only staff can tell (mark
+sent, or send again, which waits until no holder of the old claim can still send). Exactly once
+is impossible without the mail server's help; a patient receiving a reminder twice is worse than
+a visible unknown.
+
+The steps are the channel's only contact with the attempt (``SendGuard``); a second channel
+plugs its own transport into the same claim, guard and record.
 
 Errors are stored and logged as a classified reason (SMTP code and class), never the address or
 the server's text, which often echoes the address.
@@ -29,8 +42,11 @@ import contextlib
 import datetime
 import logging
 import os
+import re
+import secrets
 import smtplib
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,7 +55,8 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import sanitize_address
-from django.db import OperationalError, transaction
+from django.db import InterfaceError, OperationalError, transaction
+from django.db import connection as db_connection
 from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
@@ -62,15 +79,57 @@ Status = ContactAttempt.Status
 @dataclass(frozen=True)
 class Delivery:
     """What became of one message: ``sent``, ``transient`` (not delivered, try again),
-    ``permanent`` (refused for good) or ``unknown`` (the server may have it)."""
+    ``permanent`` (refused for good) or ``unknown`` (the server may have it). ``at``: when the
+    server accepted it (its 250 reply), for ``sent``."""
 
     outcome: str
     reason: str = ""
     code: int | None = None
+    at: datetime.datetime | None = None
 
 
 class ClaimLost(Exception):
-    """The attempt is no longer ours (or no longer to be sent) right before the body."""
+    """The attempt is no longer ours (or no longer to be sent, or our claim ran out): nothing
+    of its body has left."""
+
+
+class SendGuard:
+    """What a transport asks before a message can no longer be taken back. ``before_data()``
+    right before the message is announced (SMTP ``DATA``), ``before_body()`` right before its
+    first byte; either raises ``ClaimLost`` to stop, and then nothing is delivered. This one
+    lets everything through (staff's own sends, which hold no claim)."""
+
+    def before_data(self) -> None:
+        return None
+
+    def before_body(self) -> None:
+        return None
+
+
+def _boottime() -> float:
+    # CLOCK_BOOTTIME runs on while the machine or VM is suspended; monotonic elsewhere.
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(clock) if clock is not None else time.monotonic()
+
+
+class SenderClock:
+    """The sender's own reading of the time since it claimed an attempt at ``start``.
+
+    ``now()`` is ``start`` plus the larger of the wall-clock and the boot-clock time elapsed in
+    this process: both keep running while the process is frozen, so a worker that resumes
+    knows how late it is without asking anyone (the task's time limits are enforced by the
+    pool's parent, which may have been frozen too)."""
+
+    def __init__(self, start: datetime.datetime):
+        self.start = start
+        self._wall = time.time()
+        self._boot = _boottime()
+
+    def elapsed(self) -> float:
+        return max(time.time() - self._wall, _boottime() - self._boot, 0.0)
+
+    def now(self) -> datetime.datetime:
+        return self.start + datetime.timedelta(seconds=self.elapsed())
 
 
 def _smtp_code(exc: Exception) -> int | None:
@@ -123,25 +182,33 @@ def _kind(exc: BaseException) -> str:
     return f"error {type(exc).__name__}"
 
 
-def deliver(message: EmailMessage, *, before_body: Callable[[], None]) -> Delivery:
-    """Send ``message`` and say what became of it. ``before_body()`` runs right before the
-    message body goes to the server (after the recipient was accepted); it may raise
-    ``ClaimLost`` to stop, and then nothing is delivered.
+def deliver(
+    message: EmailMessage,
+    *,
+    guard: SendGuard | None = None,
+    clock: Callable[[], datetime.datetime] = timezone.now,
+) -> Delivery:
+    """Send ``message`` and say what became of it, asking ``guard`` before the ``DATA``
+    command and again before the body (``ClaimLost`` propagates: nothing was delivered).
 
     With the SMTP backend each stage is run separately so that a failure before the body is
     known not to have delivered anything; every socket operation is bounded by EMAIL_TIMEOUT.
-    Other backends (files, memory) are sent in one call after ``before_body()``.
+    Stopped between ``354`` and the body, the connection is dropped without the final dot, so
+    the server discards what it has (RFC 5321 §4.1.1.4). Other backends (files, memory) are
+    sent in one call after both questions.
     """
+    guard = guard or SendGuard()
     backend = get_connection(timeout=settings.EMAIL_TIMEOUT)
     if not isinstance(backend, SmtpBackend):
-        before_body()
+        guard.before_data()
+        guard.before_body()
         try:
             backend.send_messages([message])
         except ClaimLost:
             raise
         except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
             return classify(exc, body_sent=False)
-        return Delivery("sent")
+        return Delivery("sent", at=clock())
     body_sent = False
     try:
         backend.open()
@@ -158,14 +225,24 @@ def deliver(message: EmailMessage, *, before_body: Callable[[], None]) -> Delive
             if code not in (250, 251):
                 raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
         try:
-            before_body()
+            guard.before_data()
         except ClaimLost:
             connection.rset()
             raise
+        connection.putcmd("data")
+        code, reply = connection.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        try:
+            guard.before_body()
+        except ClaimLost:
+            _drop(backend)
+            raise
         body_sent = True
-        code, reply = connection.data(message.message().as_bytes(linesep="\r\n"))
+        code, reply = _send_body(connection, message.message().as_bytes(linesep="\r\n"))
         if code != 250:
             raise smtplib.SMTPDataError(code, reply)
+        accepted_at = clock()
     except ClaimLost:
         raise
     except Exception as exc:  # noqa: BLE001 - classified, never re-raised with its text
@@ -173,19 +250,75 @@ def deliver(message: EmailMessage, *, before_body: Callable[[], None]) -> Delive
     finally:
         with contextlib.suppress(Exception):  # the message's fate is already known
             backend.close()
-    return Delivery("sent")
+    return Delivery("sent", at=accepted_at)
+
+
+def _send_body(connection: smtplib.SMTP, body: bytes) -> tuple[int, bytes]:
+    """The second half of ``smtplib.SMTP.data()``: the dot-stuffed body and the final dot, and
+    the server's reply."""
+    stuffed = re.sub(rb"(?m)^\.", b"..", body)
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    connection.send(stuffed + b".\r\n")
+    return connection.getreply()
+
+
+def _drop(backend: SmtpBackend) -> None:
+    """Close the socket in the middle of DATA: no QUIT (it would become part of the body)."""
+    with contextlib.suppress(Exception):
+        backend.connection.close()
+    backend.connection = None
 
 
 # --- claim, send, record --------------------------------------------------------------------
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, and a random part that makes each claim its own: a resumed process
+    never mistakes a later claim (its own pid reused, or a second try) for the one it held."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def claim_seconds() -> float:
+    return float(settings.CHASE_CLAIM_SECONDS)
 
 
 def claimable(now: datetime.datetime) -> Q:
     """Attempts a sender may claim now: pending and due."""
     return Q(status=Status.PENDING) & (Q(next_try_at__isnull=True) | Q(next_try_at__lte=now))
+
+
+class ClaimGuard(SendGuard):
+    """The claim's checks before a message leaves (module docstring, step 2).
+
+    Before ``DATA``: at least two ``EMAIL_TIMEOUT`` of the claim left (one for the ``354``, one
+    for the body and its reply), by the sender's own clock. Before the body: the one statement
+    that marks ``send_started_at`` (still ours, one ``EMAIL_TIMEOUT`` left, follow-up pending,
+    patient emailable), then the clock once more, since the statement itself may have waited.
+    """
+
+    def __init__(self, attempt: ContactAttempt, worker: str, clock: SenderClock):
+        self.attempt = attempt
+        self.worker = worker
+        self.clock = clock
+        self.started = False
+        self.expired = False
+
+    def left(self) -> float:
+        return claim_seconds() - self.clock.elapsed()
+
+    def before_data(self) -> None:
+        if self.left() <= 2 * settings.EMAIL_TIMEOUT:
+            self.expired = True
+            raise ClaimLost("claim about to run out")
+
+    def before_body(self) -> None:
+        if not _mark_started(self.attempt, self.worker, self.clock.now()):
+            raise ClaimLost("no longer ours or no longer to be sent")
+        self.started = True
+        if self.left() <= settings.EMAIL_TIMEOUT:
+            self.expired = True
+            raise ClaimLost("claim ran out")
 
 
 def contact_attempt_send(
@@ -200,6 +333,7 @@ def contact_attempt_send(
     its status returned.
     """
     now = now or timezone.now()
+    clock = SenderClock(now)
     worker = (worker or worker_name())[:200]
     claimed = (
         ContactAttempt.objects.filter(claimable(now), pk=attempt_id)
@@ -215,21 +349,25 @@ def contact_attempt_send(
             followup = _followup(attempt)
             skip = _skip_reason(followup)
             if skip:
-                return _record(attempt, worker, now, status=Status.SKIPPED, error=skip)
+                return _record(attempt, worker, status=Status.SKIPPED, error=skip)
             message = _patient_email(attempt, followup)
     except Exception:
         _release(attempt, worker)
         raise
 
-    def before_body() -> None:
-        if not _mark_started(attempt, worker, now):
-            raise ClaimLost
-
+    guard = ClaimGuard(attempt, worker, clock)
     try:
-        delivery = deliver(message, before_body=before_body)
+        delivery = deliver(message, guard=guard, clock=clock.now)
     except ClaimLost:
+        if guard.expired:
+            logger.warning(
+                "contact attempt %s: the claim ran out before the body (%.0f s after the claim); "
+                "nothing sent",
+                attempt.pk,
+                clock.elapsed(),
+            )
         if followup is not None and (skip := _skip_reason(_followup(attempt))):
-            return _record(attempt, worker, now, status=Status.SKIPPED, error=skip)
+            return _record(attempt, worker, status=Status.SKIPPED, error=skip)
         _release(attempt, worker)
         return _status(attempt_id)
     return _record_delivery(attempt, followup, worker, now, delivery)
@@ -281,10 +419,14 @@ def _link_email(kind: str, followup: FollowUp, contact: PatientContact, token: s
     return EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [contact.email])
 
 
-def _mark_started(attempt: ContactAttempt, worker: str, now) -> bool:
-    """Right before the body: still ours, and (for a patient) the follow-up still pending and
-    the patient still emailable. One statement, committed at once."""
-    mine = ContactAttempt.objects.filter(pk=attempt.pk, status=Status.SENDING, claimed_by=worker)
+def _mark_started(attempt: ContactAttempt, worker: str, now: datetime.datetime) -> bool:
+    """Right before the body: still ours, with at least one EMAIL_TIMEOUT of the claim left as
+    of ``now`` (the sender's clock), and (for a patient) the follow-up still pending and the
+    patient still emailable. One statement, committed at once."""
+    valid_after = now - datetime.timedelta(seconds=claim_seconds() - settings.EMAIL_TIMEOUT)
+    mine = ContactAttempt.objects.filter(
+        pk=attempt.pk, status=Status.SENDING, claimed_by=worker, claimed_at__gt=valid_after
+    )
     if attempt.followup_id is not None:
         mine = mine.filter(
             Exists(
@@ -297,31 +439,50 @@ def _mark_started(attempt: ContactAttempt, worker: str, now) -> bool:
 
 
 def _release(attempt: ContactAttempt, worker: str) -> None:
-    """Give a claim back untouched (nothing was sent)."""
-    ContactAttempt.objects.filter(
-        pk=attempt.pk, status=Status.SENDING, claimed_by=worker, send_started_at__isnull=True
-    ).update(status=Status.PENDING)
+    """Give a claim back (nothing was sent: stopped at the latest before the body's first
+    byte); a later sweep dispatches it again."""
+    ContactAttempt.objects.filter(pk=attempt.pk, status=Status.SENDING, claimed_by=worker).update(
+        status=Status.PENDING, send_started_at=None
+    )
+
+
+_LOST_CONNECTION = (InterfaceError, OperationalError)
 
 
 def _retrying(fn):
     """Run a short recording transaction again when PostgreSQL picks it as a deadlock victim
-    (e.g. against the death trigger cancelling the same follow-up)."""
+    (e.g. against the death trigger cancelling the same follow-up), or on a fresh connection
+    when the connection was lost (a restarted or failed-over server, a killed backend), for
+    up to CHASE_RECORD_RETRY_SECONDS: the message has left, and only its record is missing."""
 
     def run(*args, **kwargs):
-        for round_ in range(5):
+        deadline = time.monotonic() + settings.CHASE_RECORD_RETRY_SECONDS
+        pause = 0.1
+        while True:
             try:
                 return fn(*args, **kwargs)
-            except OperationalError as exc:
-                if round_ == 4 or "deadlock" not in str(exc).lower():
+            except _LOST_CONNECTION as exc:
+                deadlock = "deadlock" in str(exc).lower()
+                # Inside a caller's transaction a new connection would not be in it.
+                if time.monotonic() + pause > deadline or (
+                    not deadlock and db_connection.in_atomic_block
+                ):
                     raise
-                logger.warning("recording a contact attempt met a deadlock; trying again")
-        return None
+                logger.warning(
+                    "recording a contact attempt met %s; trying again",
+                    "a deadlock" if deadlock else f"a database error ({type(exc).__name__})",
+                )
+                if not deadlock:
+                    # A broken connection stays broken: the next query opens a new one.
+                    db_connection.close()
+                    time.sleep(pause)
+                    pause = min(pause * 2, 2.0)
 
     return run
 
 
 @_retrying
-def _record(attempt: ContactAttempt, worker: str, now, *, status: str, error: str) -> str:
+def _record(attempt: ContactAttempt, worker: str, *, status: str, error: str) -> str:
     ContactAttempt.objects.filter(pk=attempt.pk, status=Status.SENDING, claimed_by=worker).update(
         status=status, error=error
     )
@@ -334,15 +495,9 @@ def backoff(tries: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=min(seconds, settings.CHASE_RETRY_BACKOFF_MAX_SECONDS))
 
 
-@_retrying
 def _record_delivery(
     attempt: ContactAttempt, followup: FollowUp | None, worker: str, now, delivery: Delivery
 ) -> str:
-    # Ours while sending; or already made unknown by a sweep that thought us dead: we know
-    # better, it was sent (or not).
-    mine = ContactAttempt.objects.filter(
-        pk=attempt.pk, claimed_by=worker, status__in=[Status.SENDING, Status.UNKNOWN]
-    )
     if delivery.outcome != "sent":
         log = logger.error if delivery.outcome in ("permanent", "unknown") else logger.warning
         log(
@@ -352,11 +507,38 @@ def _record_delivery(
             delivery.outcome,
             delivery.reason,
         )
+    try:
+        return _record_delivery_once(attempt, followup, worker, now, delivery)
+    except _LOST_CONNECTION:
+        # The sweep makes it unknown when the claim expires ("the result could not be
+        # recorded"); the log says what really happened, for staff resolving it.
+        logger.error(
+            "contact attempt %s (%s) %s, but the result could not be recorded "
+            "(database unreachable for %s s)",
+            attempt.pk,
+            attempt.kind,
+            "accepted by the server (250)" if delivery.outcome == "sent" else delivery.outcome,
+            settings.CHASE_RECORD_RETRY_SECONDS,
+        )
+        raise
+
+
+@_retrying
+def _record_delivery_once(
+    attempt: ContactAttempt, followup: FollowUp | None, worker: str, now, delivery: Delivery
+) -> str:
+    # Ours while sending; or already made unknown by a sweep that thought us dead: we know
+    # better, it was sent (or not).
+    mine = ContactAttempt.objects.filter(
+        pk=attempt.pk, claimed_by=worker, status__in=[Status.SENDING, Status.UNKNOWN]
+    )
     with transaction.atomic():
         if delivery.outcome == "sent":
-            mine.update(status=Status.SENT, sent_at=now, tries=F("tries") + 1, error="")
+            # When the server took it (its 250), not when the claim was made.
+            sent_at = delivery.at or now
+            mine.update(status=Status.SENT, sent_at=sent_at, tries=F("tries") + 1, error="")
             if followup is not None:
-                today = local_today(now, followup.procedure.patient.site.time_zone)
+                today = local_today(sent_at, followup.procedure.patient.site.time_zone)
                 updates = {"last_contact_on": today}
                 if attempt.kind == ContactAttempt.Kind.INVITATION:
                     updates["invitations_sent"] = F("invitations_sent") + 1
@@ -403,17 +585,48 @@ def followup_to_worklist(*, followup: FollowUp, now, reason: str) -> None:
 # --- staff resolving attempts ----------------------------------------------------------------
 
 
-def contact_attempts_send_again(*, attempt_ids: list[int], now=None) -> list[int]:
+@dataclass(frozen=True)
+class SendAgain:
+    """``ids``: made due again. ``waiting``: unknown attempts whose old claim might still be
+    held by a live (frozen) sender, until ``ready_at``."""
+
+    ids: list[int]
+    waiting: int = 0
+    ready_at: datetime.datetime | None = None
+
+
+def send_again_after(claimed_at: datetime.datetime) -> datetime.datetime:
+    """An unknown attempt may be sent again once no holder of its old claim can still send:
+    the claim's end, plus one EMAIL_TIMEOUT for the clocks of two machines to disagree (the
+    holder itself starts no body later than one EMAIL_TIMEOUT before the end)."""
+    return claimed_at + datetime.timedelta(seconds=claim_seconds() + settings.EMAIL_TIMEOUT)
+
+
+def contact_attempts_send_again(*, attempt_ids: list[int], now=None) -> SendAgain:
     """Staff's "send again" for attempts ``failed`` or ``unknown``: due again at once.
     Idempotent: an attempt already pending, sending or sent is left alone (a double click or
-    two staff members never queue two sends). Returns the ids made due."""
+    two staff members never queue two sends). An ``unknown`` attempt whose claim is younger
+    than ``send_again_after`` waits (its sender may be frozen, not dead)."""
     now = now or timezone.now()
+    margin = datetime.timedelta(seconds=claim_seconds() + settings.EMAIL_TIMEOUT)
     with transaction.atomic():
-        ids = list(
+        rows = list(
             ContactAttempt.objects.select_for_update()
             .filter(pk__in=attempt_ids, status__in=[Status.FAILED, Status.UNKNOWN])
-            .values_list("pk", flat=True)
+            .values_list("pk", "status", "claimed_at")
         )
+        held = [
+            claimed_at
+            for _pk, status, claimed_at in rows
+            if status == Status.UNKNOWN and claimed_at is not None and claimed_at > now - margin
+        ]
+        ids = [
+            pk
+            for pk, status, claimed_at in rows
+            if not (
+                status == Status.UNKNOWN and claimed_at is not None and claimed_at > now - margin
+            )
+        ]
         ContactAttempt.objects.filter(pk__in=ids).update(
             status=Status.PENDING,
             next_try_at=None,
@@ -422,7 +635,8 @@ def contact_attempts_send_again(*, attempt_ids: list[int], now=None) -> list[int
             error="",
             error_code=None,
         )
-    return ids
+    ready_at = send_again_after(max(held)) if held else None
+    return SendAgain(ids=ids, waiting=len(held), ready_at=ready_at)
 
 
 def contact_attempts_mark_sent(*, attempt_ids: list[int], now=None) -> int:
@@ -503,7 +717,7 @@ def followup_link_resend(*, followup_id: int, now: datetime.datetime | None = No
         return IssuedLink(url=links.link_url(token), emailed_to="")
     contact = PatientContact.objects.get(patient_id=patient.pk)
     message = _link_email(ContactAttempt.Kind.INVITATION, followup, contact, token)
-    delivery = deliver(message, before_body=lambda: None)
+    delivery = deliver(message)
     if delivery.outcome in ("transient", "permanent"):
         # Nothing left: the old link stays the patient's link.
         FollowUp.objects.filter(pk=followup.pk, link_nonce=followup.link_nonce).update(**previous)

@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 SWEEP_BATCH_SIZE = 500
 
+# An expired claim whose body had started: its sender stopped, froze, or lost the database
+# after the body; the worker's log says which, when it could say anything.
+RESULT_NOT_RECORDED = "the result could not be recorded (the message body had started)"
+
 
 ENSURE_BATCH_SIZE = 2000
 
@@ -312,12 +316,12 @@ def contact_attempts_dispatch(
         status=Status.PENDING, dispatched_at=None
     )
     report.unknown = expired.filter(send_started_at__isnull=False).update(
-        status=Status.UNKNOWN, error="worker stopped between sending and recording"
+        status=Status.UNKNOWN, error=RESULT_NOT_RECORDED
     )
     if report.unknown:
         logger.error(
-            "%d contact attempts may or may not have been delivered (worker stopped between "
-            "sending and recording): resolve them in the admin",
+            "%d contact attempts may or may not have been delivered (the result could not be "
+            "recorded): resolve them in the admin",
             report.unknown,
         )
     age = datetime.timedelta(seconds=settings.CHASE_REDISPATCH_SECONDS)

@@ -1,7 +1,11 @@
-"""Readiness checks (``/readyz``) and the operations figures on the admin home page.
+"""Readiness (``/readyz``), the chasing's health (``/healthz/chasing``) and the operations
+figures on the admin home page.
 
-Each check returns a ``Check``; the registry is ready when every one passes. None of them
-raises: a failing dependency is reported, with the reason, never turned into a 500.
+Each check returns a ``Check``; none raises: a failing dependency is reported, with the reason,
+never turned into a 500. A web process is ready when it can serve pages: its database answers
+and its migrations are applied. The broker, beat and the send backlog concern the background
+chasing only; they are reported apart, for alerting, so that a Redis outage or a long queue
+never takes the web tier (and the patients' questionnaire links) out of a load balancer.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
+from django.db.models import Min
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from outcomes.models import ContactAttempt, SweepRun
@@ -23,6 +29,11 @@ logger = logging.getLogger(__name__)
 CHASE_SWEEP = "chase_followups"
 BROKER_TIMEOUT_SECONDS = 2.0
 DEFAULT_QUEUE = "celery"
+
+
+def queue_names() -> list[str]:
+    """The queues the workers consume: the sweep's and the sends'."""
+    return [settings.CHASE_SWEEP_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE]
 
 
 @dataclass(frozen=True)
@@ -76,20 +87,48 @@ def check_migrations() -> Check:
 
 
 def check_broker() -> Check:
+    """The broker answers; ``queue_depth``: messages waiting in every queue, ``queues`` per
+    queue."""
     from registry.project.celery import app
 
+    depths: dict[str, int] = {}
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_SECONDS)
-            # The Redis transport connects lazily; declaring the queue passively talks to it.
-            depth = conn.default_channel.queue_declare(
-                queue=DEFAULT_QUEUE, passive=True
-            ).message_count
+            for queue in queue_names():
+                # The Redis transport connects lazily; declaring passively talks to it.
+                try:
+                    depths[queue] = conn.default_channel.queue_declare(
+                        queue=queue, passive=True
+                    ).message_count
+                except Exception as error:  # noqa: BLE001
+                    if not _is_missing_queue(error):
+                        raise
+                    depths[queue] = 0
     except Exception as error:  # noqa: BLE001
-        if _is_missing_queue(error):
-            return Check(True, {"queue_depth": 0})
         return Check(False, {"error": _reason(error)})
-    return Check(True, {"queue_depth": depth})
+    return Check(True, {"queue_depth": sum(depths.values()), "queues": depths})
+
+
+def check_backlog(now: datetime.datetime | None = None) -> Check:
+    """Messages due and not yet sent, read from the database (so it answers while the broker
+    is down): how many, and how long the oldest has been due. Fails when that is longer than
+    CHASE_BACKLOG_ALERT_SECONDS."""
+    from outcomes.followups.sending import claimable
+
+    now = now or timezone.now()
+    try:
+        due = ContactAttempt.objects.filter(claimable(now))
+        oldest = due.aggregate(since=Min(Coalesce("next_try_at", "created_at")))["since"]
+        count = due.count() if oldest is not None else 0
+    except Exception as error:  # noqa: BLE001
+        return Check(False, {"error": _reason(error)})
+    age = 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
+    limit = settings.CHASE_BACKLOG_ALERT_SECONDS
+    return Check(
+        age <= limit,
+        {"due": count, "oldest_due_seconds": round(age, 1), "alert_after_seconds": limit},
+    )
 
 
 def check_chase_sweep(now: datetime.datetime | None = None) -> Check:
@@ -118,22 +157,31 @@ def chase_interval_seconds() -> float:
 
 
 def readiness() -> dict[str, Check]:
+    """What a web process needs to serve pages: the database, with this code's migrations."""
     checks = {"database": check_database()}
     if checks["database"].ok:
         checks["migrations"] = check_migrations()
     else:
         checks["migrations"] = Check(False, {"error": "database unreachable"})
-    checks["broker"] = check_broker()
-    checks["chase_sweep"] = check_chase_sweep()
     return checks
 
 
-# Every status but the two ends where nothing is left to do: what still waits to go out, is
-# being sent, or failed and needs staff.
+def chasing_health() -> dict[str, Check]:
+    """What the background chasing needs, for alerting: the broker, a recent sweep (beat and a
+    worker alive) and no message waiting too long."""
+    return {
+        "broker": check_broker(),
+        "chase_sweep": check_chase_sweep(),
+        "backlog": check_backlog(),
+    }
+
+
+# What still waits to go out, is being sent, or was refused (the follow-up is on the phone
+# worklist). ``unknown`` is apart: only a person can tell whether it arrived.
 UNSENT_STATUSES = [
-    status
-    for status in ContactAttempt.Status.values
-    if status not in (ContactAttempt.Status.SENT, ContactAttempt.Status.SKIPPED)
+    ContactAttempt.Status.PENDING,
+    ContactAttempt.Status.SENDING,
+    ContactAttempt.Status.FAILED,
 ]
 
 
@@ -145,7 +193,10 @@ class OperationsStatus:
     broker_error: str
     unsent_attempts: int
     failed_attempts: int
+    unknown_attempts: int
+    backlog: Check
     unsent_filter: str = ",".join(UNSENT_STATUSES)
+    unknown_filter: str = ContactAttempt.Status.UNKNOWN
 
 
 def operations_status(*, user) -> OperationsStatus:
@@ -153,9 +204,8 @@ def operations_status(*, user) -> OperationsStatus:
     limited to the user's sites, like the contact attempts list they link to."""
     run = SweepRun.objects.filter(name=CHASE_SWEEP).first()
     broker = check_broker()
-    unsent = ContactAttempt.objects.filter(
-        status__in=UNSENT_STATUSES, site__in=Site.objects.for_user(user)
-    )
+    attempts = ContactAttempt.objects.filter(site__in=Site.objects.for_user(user))
+    unsent = attempts.filter(status__in=UNSENT_STATUSES)
     return OperationsStatus(
         last_sweep=run,
         sweep_overdue=not check_chase_sweep().ok,
@@ -163,6 +213,8 @@ def operations_status(*, user) -> OperationsStatus:
         broker_error=broker.detail.get("error", ""),
         unsent_attempts=unsent.count(),
         failed_attempts=unsent.filter(status=ContactAttempt.Status.FAILED).count(),
+        unknown_attempts=attempts.filter(status=ContactAttempt.Status.UNKNOWN).count(),
+        backlog=check_backlog(),
     )
 
 

@@ -1,5 +1,6 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (it can do its work), for load balancers
-and monitors. Neither needs a login; neither shows personal data."""
+"""``/healthz`` (the process answers), ``/readyz`` (it can serve pages: for the load balancer)
+and ``/healthz/chasing`` (the background chasing: for alerting). None needs a login; none
+shows personal data."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from outcomes.health.checks import readiness
+from outcomes.health.checks import Check, chasing_health, readiness
 
 
 @never_cache
@@ -21,12 +22,23 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: database reachable, migrations applied, broker reachable and the last
-    chasing sweep recent; 503 with the failing checks named otherwise."""
-    checks = readiness()
-    ready = all(check.ok for check in checks.values())
+    """Readiness: database reachable and migrations applied; 503 with the failing checks named
+    otherwise. The broker and the sweep are not asked: patients' links work without them."""
+    return _answer(readiness(), failing="unavailable")
+
+
+@never_cache
+@require_GET
+def healthz_chasing(request: HttpRequest) -> JsonResponse:
+    """The chasing: broker reachable (queue depths), the last sweep recent, no message due for
+    longer than CHASE_BACKLOG_ALERT_SECONDS; 503 ("alerting") when any fails."""
+    return _answer(chasing_health(), failing="alerting")
+
+
+def _answer(checks: dict[str, Check], *, failing: str) -> JsonResponse:
+    ok = all(check.ok for check in checks.values())
     body = {
-        "status": "ok" if ready else "unavailable",
+        "status": "ok" if ok else failing,
         "checks": {name: {"ok": check.ok, **check.detail} for name, check in checks.items()},
     }
-    return JsonResponse(body, status=200 if ready else 503)
+    return JsonResponse(body, status=200 if ok else 503)

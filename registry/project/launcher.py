@@ -70,7 +70,8 @@ def start_celery(python: str) -> list[subprocess.Popen]:
     for folder in ("celery-broker", "celery-processed", "celery-control"):
         (var / folder).mkdir(exist_ok=True)
     worker = [python, "-m", "celery", "-A", "registry", "worker", "--loglevel=INFO"]
-    worker += ["--concurrency=2", "--pool=prefork"]
+    # Both queues: the sweep's own and the sends' (settings.CELERY_TASK_QUEUES).
+    worker += ["--concurrency=2", "--pool=prefork", "--queues=chase,celery"]
     beat = [python, "-m", "celery", "-A", "registry", "beat", "--loglevel=INFO"]
     beat += [f"--schedule={var / 'celerybeat-schedule'}"]
     return [

@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.getenv("VAR_DIR", BASE_DIR / "var"))
@@ -300,6 +301,18 @@ if CELERY_BROKER_URL.startswith(("redis", "rediss")):
         "socket_timeout": 10,
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
+# The chasing sweep has a queue of its own, so that it is never stuck (and discarded when it
+# expires) behind a backlog of sends: a worker consuming both takes a waiting sweep as soon as
+# one of its processes is free (kombu's Redis transport reads its queues in turn). Every worker
+# consumes both unless started with -Q (a dedicated sweep worker: `-Q chase`).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CHASE_SWEEP_QUEUE = "chase"
+# Each bound by its own name (Celery's default binding key is "celery" for every queue, which
+# would copy each message into both).
+CELERY_TASK_QUEUES = [
+    Queue(name, routing_key=name) for name in (CHASE_SWEEP_QUEUE, CELERY_TASK_DEFAULT_QUEUE)
+]
+CELERY_TASK_ROUTES = {"outcomes.chase_followups": {"queue": CHASE_SWEEP_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Chasing (outcomes.followups): the contact-attempt rows are an outbox, the broker a hint.
@@ -312,10 +325,19 @@ CHASE_SEND_TIME_LIMIT = int(os.getenv("CHASE_SEND_TIME_LIMIT", "60"))
 CHASE_SWEEP_SOFT_TIME_LIMIT = int(os.getenv("CHASE_SWEEP_SOFT_TIME_LIMIT", "780"))
 CHASE_SWEEP_TIME_LIMIT = int(os.getenv("CHASE_SWEEP_TIME_LIMIT", "840"))
 # A claim (status "sending") is alive this long; no other worker touches it meanwhile. It must
-# outlast the send task's hard limit, so a claim only expires when its worker is gone.
+# outlast the send task's hard limit. The hard limit is enforced by the pool's parent, which a
+# paused VM or SIGSTOP freezes too, so the sender also checks the claim by its own clock: it
+# starts no body with less than one EMAIL_TIMEOUT of the claim left (sending.py).
 CHASE_CLAIM_SECONDS = int(os.getenv("CHASE_CLAIM_SECONDS", str(CHASE_SEND_TIME_LIMIT + 60)))
 if CHASE_CLAIM_SECONDS <= CHASE_SEND_TIME_LIMIT:
     raise ImproperlyConfigured("CHASE_CLAIM_SECONDS must exceed CHASE_SEND_TIME_LIMIT.")
+if CHASE_CLAIM_SECONDS <= 3 * EMAIL_TIMEOUT:
+    raise ImproperlyConfigured("CHASE_CLAIM_SECONDS must exceed three EMAIL_TIMEOUTs.")
+# A message the server accepted (250) whose record fails for a lost database connection is
+# recorded again on a fresh connection for up to this long, then left to the sweep (unknown).
+CHASE_RECORD_RETRY_SECONDS = int(os.getenv("CHASE_RECORD_RETRY_SECONDS", "30"))
+# /healthz/chasing alerts when a message has been due this long without being sent.
+CHASE_BACKLOG_ALERT_SECONDS = int(os.getenv("CHASE_BACKLOG_ALERT_SECONDS", "3600"))
 # Transient send failures (timeouts, SMTP 4xx) wait this long, doubled at each try up to the
 # maximum, and are tried until the follow-up's window closes.
 CHASE_RETRY_BACKOFF_SECONDS = int(os.getenv("CHASE_RETRY_BACKOFF_SECONDS", "60"))
@@ -326,8 +348,13 @@ CELERY_BEAT_SCHEDULE = {
     "chase-followups": {
         "task": "outcomes.chase_followups",
         "schedule": float(os.getenv("CHASE_INTERVAL_SECONDS", "900")),
-        # A sweep not started within one interval is replaced by the next one.
-        "options": {"expires": float(os.getenv("CHASE_INTERVAL_SECONDS", "900"))},
+        # A sweep not started in time is replaced by a later one. It may have to wait for a
+        # worker process to finish the send it is busy with (CHASE_SEND_TIME_LIMIT at most).
+        "options": {
+            "expires": max(
+                float(os.getenv("CHASE_INTERVAL_SECONDS", "900")), float(CHASE_SEND_TIME_LIMIT)
+            )
+        },
     },
     # The data-quality rules at every site, once a night (and on demand from their page).
     "data-quality-nightly": {

@@ -8,6 +8,14 @@ due (the sweep created the attempt) to delivered (the SMTP server accepted it). 
 duplicated must be 0; unknown counts only attempts whose worker died between the message body
 and recording it. BENCH_CHAOS_FOLLOWUPS sets the size (default 10000), BENCH_CHAOS_KILLS the
 number of worker SIGKILLs (default 5).
+
+``test_chaos_scenario`` runs three more, each on its own cohort (BENCH_CHAOS_SCENARIO_FOLLOWUPS,
+default 2000; two workers, one beat) and prints lost, doubled and unknown per scenario:
+``freeze`` (a worker's process group SIGSTOPped past its claim, twice, while staff press Send
+again on every unknown), ``connections`` (every database session terminated every 3 s) and
+``backlog`` (slow sends queue far more than three sweep intervals, then the broker is flushed).
+
+    .venv/bin/python -m pytest tests/benchmarks/test_chaos_benchmark.py -s -k scenario
 """
 
 from __future__ import annotations
@@ -192,3 +200,141 @@ def test_chaos(tmp_path):
     assert expected == TOTAL
     assert duplicated == 0
     assert lost == 0
+
+
+# --- the second round's scenarios (issue 33): a frozen worker and Send again, database
+# connections killed, a backlog longer than three sweep intervals with a flushed broker -------
+
+SCENARIO_TOTAL = int(os.getenv("BENCH_CHAOS_SCENARIO_FOLLOWUPS", "2000"))
+SCENARIO_WORKERS = 2
+
+
+def _freeze(ctx: dict) -> None:
+    """Twice while messages flow: SIGSTOP a worker's whole process group (a paused VM) for
+    longer than a claim, and meanwhile press Send again on every unknown attempt as staff
+    are told to, until it is accepted; then SIGCONT."""
+    import signal
+
+    from outcomes.followups.sending import contact_attempts_send_again
+
+    claim = CHASE["CHASE_CLAIM_SECONDS"]
+    for share in (0.2, 0.6):
+        ctx["wait_share"](share)
+        victim = ctx["workers"][ctx["rng"].randrange(len(ctx["workers"]))]
+        os.killpg(victim.pid, signal.SIGSTOP)
+        ctx["events"].append(f"{ctx['clock']():6.1f} s worker frozen at {share:.0%} sent")
+        deadline = time.monotonic() + claim + 2 * CHASE["EMAIL_TIMEOUT"] + 10
+        while time.monotonic() < deadline:
+            unknown = list(
+                ContactAttempt.objects.filter(status="unknown").values_list("pk", flat=True)
+            )
+            if unknown:
+                ctx["sent_again"] += len(contact_attempts_send_again(attempt_ids=unknown).ids)
+            time.sleep(0.5)
+        os.killpg(victim.pid, signal.SIGCONT)
+        ctx["events"].append(f"{ctx['clock']():6.1f} s worker resumed")
+
+
+def _kill_connections(ctx: dict) -> None:
+    """Every 3 s until 90 % sent: pg_terminate_backend of every other session of the database
+    (a failover, a proxy restart)."""
+    sent = ContactAttempt.objects.filter(kind="invitation", status="sent")
+    kills = 0
+    while sent.count() < 0.9 * SCENARIO_TOTAL:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            kills += cursor.fetchone()[0]
+        time.sleep(3)
+    ctx["events"].append(f"{ctx['clock']():6.1f} s {kills} database sessions terminated")
+
+
+def _backlog(ctx: dict) -> None:
+    """Every send is slow (the server answers the body after 0.2 s), so the queue holds far
+    more than three sweep intervals; at 30 % sent the broker is flushed (every queued hint
+    lost): the sweeps, on their own queue, dispatch them again."""
+    ctx["smtp"].before_250 = lambda message: time.sleep(0.2)
+    ctx["wait_share"](0.3)
+    ctx["redis"].flush()
+    ctx["events"].append(f"{ctx['clock']():6.1f} s broker flushed behind the backlog")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "scenario", [_freeze, _kill_connections, _backlog], ids=["freeze", "connections", "backlog"]
+)
+def test_chaos_scenario(tmp_path, scenario, settings):
+    settings.CHASE_CLAIM_SECONDS = CHASE["CHASE_CLAIM_SECONDS"]
+    settings.EMAIL_TIMEOUT = CHASE["EMAIL_TIMEOUT"]
+    make_due_cohort(SCENARIO_TOTAL)
+    started = time.time()
+    with RedisServer() as redis, SmtpServer() as smtp:
+        env = celery_env(
+            DATABASE_URL=database_url(connection.settings_dict),
+            SECRET_KEY=settings.SECRET_KEY,
+            DEBUG=0,
+            DJANGO_SETTINGS_MODULE="registry.project.settings",
+            CELERY_BROKER_URL=redis.url(),
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=smtp.port,
+            LOG_LEVEL="WARNING",
+            **CHASE,
+        )
+        workers = [
+            start_worker(app="registry", env=env, workdir=tmp_path, name=f"w{i}", wait=False)
+            for i in range(SCENARIO_WORKERS)
+        ]
+        for worker in workers:
+            worker.wait_ready(timeout=120)
+        beat = start_beat(app="registry", env=env, workdir=tmp_path)
+        sent = ContactAttempt.objects.filter(kind="invitation", status="sent")
+
+        def wait_share(share: float) -> None:
+            wait_for(lambda: sent.count() >= share * SCENARIO_TOTAL, timeout=1800, interval=0.2)
+
+        ctx = {
+            "workers": workers,
+            "redis": redis,
+            "smtp": smtp,
+            "rng": random.Random(33),  # noqa: S311 - chaos, not secrets
+            "events": [],
+            "sent_again": 0,
+            "wait_share": wait_share,
+            "clock": lambda: time.time() - started,
+        }
+        try:
+            scenario(ctx)
+            unfinished = ContactAttempt.objects.filter(status__in=["pending", "sending"])
+            wait_for(
+                lambda: (
+                    ContactAttempt.objects.filter(kind="invitation").count() == SCENARIO_TOTAL
+                    and not unfinished.exists()
+                ),
+                timeout=1800,
+                interval=1,
+                what="every attempt finished",
+            )
+        finally:
+            for process in [beat, *workers]:
+                process.kill()
+        received = smtp.messages
+    connection.close()
+    statuses = dict(
+        ContactAttempt.objects.filter(kind="invitation").values_list("pk", "status").iterator()
+    )
+    counts = collections.Counter(m.header("X-Registry-Message") for m in received)
+    doubled = sum(n - 1 for key, n in counts.items() if int(key or 0) in statuses and n > 1)
+    unknown = sum(1 for status in statuses.values() if status == "unknown")
+    lost = sum(1 for pk, s in statuses.items() if not counts[str(pk)] and s != "unknown")
+    print(
+        "\n" + "\n".join(ctx["events"]) + "\n"
+        f"scenario {scenario.__name__.strip('_')}: follow-ups {SCENARIO_TOTAL}, "
+        f"wall time {time.time() - started:.0f} s, sent again by staff {ctx['sent_again']}\n"
+        f"lost {lost}, doubled {doubled}, unknown {unknown} "
+        f"(statuses {dict(collections.Counter(statuses.values()))})"
+    )
+    assert lost == 0
+    assert doubled == 0

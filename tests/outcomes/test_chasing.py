@@ -256,6 +256,31 @@ def test_command_dry_run_and_now(procedure, capsys):
     assert kinds(procedure, "month_3") == ["invitation", "reminder_1"]
 
 
+def test_command_with_a_future_now_changes_nothing_unless_committed(procedure, capsys):
+    # The adversary: someone trying the command "five days ahead" on a live database. Ahead
+    # of time the 3-month follow-up is missed and its link would answer 404.
+    def snapshot():
+        return sorted(
+            FollowUp.objects.filter(procedure=procedure).values_list(
+                "timepoint", "state", "link_token_hash"
+            )
+        )
+
+    with time_machine.travel(at(80), tick=False):
+        mail.outbox.clear()
+        before = snapshot()
+        call_command("chase_followups", now=at(125).isoformat())
+        out, err = capsys.readouterr()
+        assert "in the future" in err and "--commit" in err
+        assert "(month_3): miss" in out and "Would do" in out
+        assert snapshot() == before
+        assert ContactAttempt.objects.count() == 0 and mail.outbox == []
+
+        call_command("chase_followups", now=at(125).isoformat(), commit=True)
+        assert "Done" in capsys.readouterr().out
+        assert state(procedure, "month_3") == "missed"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_sweeps_racing_send_exactly_one_message_per_step():
     site = make_site("RAC")

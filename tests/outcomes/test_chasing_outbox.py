@@ -7,13 +7,17 @@ import logging
 import smtplib
 import threading
 import time
+import zoneinfo
 
 import pytest
+import time_machine
 from django.apps import apps
+from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
 from django.db import connection, connections
 from django.urls import reverse
+from django.utils import timezone
 
 from outcomes.followups.schedule import Step
 from outcomes.followups.sending import (
@@ -27,6 +31,7 @@ from registry.models import Patient
 from tests.factories import make_contact, make_patient, make_procedure, make_site
 
 PROCEDURE_DAY = datetime.date(2026, 1, 12)
+COPENHAGEN = zoneinfo.ZoneInfo("Europe/Copenhagen")
 CLAIM = datetime.timedelta(seconds=120)  # CHASE_CLAIM_SECONDS by default
 AGE = datetime.timedelta(seconds=600)  # CHASE_REDISPATCH_SECONDS by default
 
@@ -126,17 +131,17 @@ def test_claim_expired_after_the_body_began_is_unknown_and_staff_resolve_it(mont
     attempt = ContactAttempt.objects.get(pk=attempt_id)
     assert (attempt.status, attempt.error) == (
         "unknown",
-        "worker stopped between sending and recording",
+        "the result could not be recorded (the message body had started)",
     )
     # Never sent again by itself, whatever the sweeps.
     mail.outbox.clear()
     assert followups_sweep(now=at(71)).attempt_ids == []
     # Staff send again: idempotent (a second click finds it pending, then sent).
-    assert contact_attempts_send_again(attempt_ids=[attempt_id]) == [attempt_id]
-    assert contact_attempts_send_again(attempt_ids=[attempt_id]) == []
+    assert contact_attempts_send_again(attempt_ids=[attempt_id]).ids == [attempt_id]
+    assert contact_attempts_send_again(attempt_ids=[attempt_id]).ids == []
     (again,) = followups_sweep(now=at(71)).attempt_ids
     assert contact_attempt_send(attempt_id=again, now=at(71)) == "sent"
-    assert contact_attempts_send_again(attempt_ids=[attempt_id]) == []
+    assert contact_attempts_send_again(attempt_ids=[attempt_id]).ids == []
     assert len(mail.outbox) == 1
     statuses = list(
         apps.get_model("outcomes", "ContactAttemptEvent")
@@ -326,7 +331,8 @@ def test_reminders_count_from_the_message_actually_sent(month_3):
         .order_by("sent_at")
         .values_list("sent_at", flat=True)
     )
-    gaps = [(b - a).days for a, b in zip(sent, sent[1:], strict=False)]
+    # sent_at is the server's 250 (a few ms after each sweep's moment): compare the days.
+    gaps = [(b.date() - a.date()).days for a, b in zip(sent, sent[1:], strict=False)]
     assert len(sent) == 3 and min(gaps) >= 7
 
 
@@ -406,6 +412,31 @@ def test_admin_lists_attempts_by_state_and_sends_again_once(client, manager, mon
     client.post(url, action)  # sent: left alone
     assert attempt_of(month_3).status == "sent"
     assert len(smtp.messages) == 2  # the unknown one and the one staff asked for
+
+
+def test_send_again_waits_while_the_old_claim_may_still_be_held(client, manager, month_3):
+    # The adversary: a worker frozen (paused VM) with the claim, shown unknown by the sweep.
+    # Until its claim has run out (plus one EMAIL_TIMEOUT for clocks), Send again refuses.
+    (attempt_id,) = followups_sweep(now=at(70)).attempt_ids
+    claimed = timezone.now() - datetime.timedelta(seconds=60)
+    ContactAttempt.objects.filter(pk=attempt_id).update(
+        status="unknown", claimed_at=claimed, claimed_by="frozen:1:ab", send_started_at=claimed
+    )
+    result = contact_attempts_send_again(attempt_ids=[attempt_id])
+    assert (result.ids, result.waiting) == ([], 1)
+    ready_at = claimed + CLAIM + datetime.timedelta(seconds=settings.EMAIL_TIMEOUT)
+    assert result.ready_at == ready_at
+    client.force_login(manager)
+    url = reverse("admin:outcomes_contactattempt_changelist")
+    action = {"action": "send_again", "_selected_action": [attempt_id]}
+    page = client.post(url, action, follow=True).content.decode()
+    assert "1 unknown messages were not sent again" in page
+    # In the time zone of the user's sites (the factories' sites are in Copenhagen).
+    assert f"Try again after {ready_at.astimezone(COPENHAGEN):%H:%M:%S}." in page
+    assert attempt_of(month_3).status == "unknown"
+    with time_machine.travel(ready_at + datetime.timedelta(seconds=1), tick=False):
+        assert contact_attempts_send_again(attempt_ids=[attempt_id]).ids == [attempt_id]
+    assert attempt_of(month_3).status == "pending"
 
 
 def month_3_site(followup) -> str:

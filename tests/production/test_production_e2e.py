@@ -204,16 +204,18 @@ def production(transactional_db, tmp_path):
 def test_due_invitation_arrives_by_smtp_and_its_link_completes_the_questionnaire(production):
     base, smtp, processes = production
 
-    # The registry is ready once beat's first sweep has run through the worker.
+    # The web is ready once migrated; the chasing is healthy once beat's first sweep has run
+    # through the worker.
     last = {}
 
     def ready():
         answer = requests.get(f"{base}/readyz", timeout=scaled(5))
-        last.update(answer.json())
-        return answer.status_code == 200
+        chasing = requests.get(f"{base}/healthz/chasing", timeout=scaled(5))
+        last.update(readyz=answer.json(), chasing=chasing.json())
+        return answer.status_code == 200 and chasing.status_code == 200
 
     try:
-        wait_for(ready, timeout=30, what="/readyz 200")
+        wait_for(ready, timeout=30, what="/readyz and /healthz/chasing 200")
     except TimeoutError:
         logs = {name: process.log()[-3000:] for name, process in processes.items()}
         raise AssertionError(f"not ready: {last}\n{logs}") from None
@@ -272,7 +274,10 @@ def test_due_invitation_arrives_by_smtp_and_its_link_completes_the_questionnaire
     answers = watch.stop()
     assert len(answers) >= 10
     assert {status for status, _body in answers} == {200}, answers
-    last = answers[-1][1]["checks"]
+    assert set(answers[-1][1]["checks"]) == {"database", "migrations"}
+    chasing = requests.get(f"{base}/healthz/chasing", timeout=scaled(5))
+    assert chasing.status_code == 200, chasing.text
+    last = chasing.json()["checks"]
     assert last["broker"]["ok"] and last["chase_sweep"]["age_seconds"] <= 2 * CHASE_INTERVAL
 
     # A task queued while a request runs carries its id into the worker's log lines.

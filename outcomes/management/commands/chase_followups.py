@@ -10,7 +10,11 @@ from outcomes.models import ContactAttempt
 
 
 class Command(BaseCommand):
-    help = "Run one follow-up chasing sweep now and send what falls due."
+    help = (
+        "Run one follow-up chasing sweep now and send what falls due. With --now later than "
+        "the present it only prints what would happen unless --commit is given: a sweep ahead "
+        "of time marks open follow-ups missed, sends reminders early and invalidates links."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -19,8 +23,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--now", help="Run as of this ISO date-time (e.g. 2026-06-01T09:00+02:00)."
         )
+        parser.add_argument(
+            "--commit",
+            action="store_true",
+            help="With --now in the future: really change the database and send (tests, demos).",
+        )
 
-    def handle(self, *args, dry_run: bool, now: str | None, **options):
+    def handle(self, *args, dry_run: bool, now: str | None, commit: bool = False, **options):
         moment = timezone.now()
         if now:
             try:
@@ -29,6 +38,12 @@ class Command(BaseCommand):
                 raise CommandError(f"--now must be an ISO date-time: {exc}") from None
             if timezone.is_naive(moment):
                 moment = timezone.make_aware(moment)
+            if moment > timezone.now() and not commit and not dry_run:
+                self.stderr.write(
+                    f"--now {moment.isoformat()} is in the future: printing what would happen, "
+                    "changing nothing (give --commit to run it for real)."
+                )
+                dry_run = True
         if dry_run:
             with transaction.atomic():
                 report = followups_sweep(now=moment)
