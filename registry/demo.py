@@ -148,7 +148,7 @@ def plan_patient(index: int, sites: dict[str, Site], today: datetime.date) -> Pa
         patient=patient,
         name=f"Demo Patient {index + 1}",
         email=f"patient{index + 1}@example.org" if rng.random() < 0.85 else "",
-        phone=f"+45 20 {index:06d}"[:14],
+        phone=f"+4531{100000 + index % 900000:06d}",
         preferred_language=language,
         consent_to_contact=rng.random() < 0.9,
     )
