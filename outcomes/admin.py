@@ -488,15 +488,17 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "site",
         "followup",
         "kind",
+        "channel",
         "status",
         "tries",
         "error",
         "next_try_at",
         "claimed_by",
         "sent_at",
+        "delivery_status",
     ]
     list_select_related = ["site", "followup__procedure__patient"]
-    list_filter = ["status", "kind", site_filter("site")]
+    list_filter = ["status", "kind", "channel", "delivery_status", site_filter("site")]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     actions = ["send_again", "mark_sent"]
@@ -517,6 +519,9 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "send_started_at",
         "created_at",
         "sent_at",
+        "provider_id",
+        "delivery_status",
+        "provider_error_code",
     ]
 
     def get_queryset(self, request):

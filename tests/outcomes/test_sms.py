@@ -389,3 +389,11 @@ def test_database_refuses_a_number_not_in_e164(site_a):
             "VALUES (%s, '', '', '0045 31123456', 'da', true, 'sms', now(), now())",
             [patient.pk],
         )
+
+
+def test_log_handlers_redact_phone_numbers():
+    from registry.project.redaction import RedactTokensFilter
+
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "to %s: %s", (PHONE, "+45 x"), None)
+    RedactTokensFilter().filter(record)
+    assert record.getMessage() == "to [phone]: +45 x"
