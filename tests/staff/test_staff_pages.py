@@ -36,7 +36,7 @@ def chased_patient(site, *, email=True, consent=True, etiology="osteoporotic"):
     make_contact(
         patient,
         email=f"{patient.registry_id.lower()}@example.org" if email else "",
-        phone="+45 2020 3030",
+        phone="+4520203030",
         consent_to_contact=consent,
         preferred_language="en",
     )
