@@ -541,6 +541,7 @@ class ReceivedText:
 
     fields: dict[str, str]
     sid: str
+    received_at: float = field(default_factory=time.time)
 
 
 class SmsProvider:
