@@ -106,7 +106,7 @@ def test_audit_contexts_cannot_be_rewritten_or_deleted(client, site_a, manager):
         f"/admin/registry/site/{site_a.pk}/change/",
         {
             "code": site_a.code, "name": "Renamed", "time_zone": site_a.time_zone,
-            "contact_email": site_a.contact_email, "eq5d_version": "5L",
+            "contact_email": site_a.contact_email, "country": "DK", "eq5d_version": "5L",
             "eq5d_value_set": "DK-5L",
         },
     )  # fmt: skip
