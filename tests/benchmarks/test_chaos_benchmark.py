@@ -30,15 +30,16 @@ import random
 import statistics
 import time
 import zoneinfo
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from outcomes.followups.sweep import followups_ensure
 from outcomes.models import ContactAttempt
-from registry.models import Patient, PatientContact, Procedure, Site
+from registry.models import Patient, PatientContact, Procedure, Site, TreatedLevel
 from tests.services import (
     RedisServer,
     SmsProvider,
@@ -103,17 +104,29 @@ def make_due_cohort(total: int) -> None:
         )
         for i, p in enumerate(patients)
     )
-    Procedure.objects.bulk_create(
-        Procedure(
-            patient=p,
-            date=day,
-            technique="vertebroplasty",
-            anaesthesia="local",
-            image_guidance="fluoroscopy",
-            indication="painful_fracture",
+    # One transaction: the database checks at commit that every procedure has a level.
+    with transaction.atomic():
+        procedures = Procedure.objects.bulk_create(
+            Procedure(
+                patient=p,
+                date=day,
+                technique="vertebroplasty",
+                anaesthesia="local",
+                image_guidance="fluoroscopy",
+                indication="painful_fracture",
+            )
+            for p in patients
         )
-        for p in patients
-    )
+        TreatedLevel.objects.bulk_create(
+            TreatedLevel(
+                procedure=procedure,
+                level=TreatedLevel.Level.L1,
+                etiology=TreatedLevel.Etiology.OSTEOPOROTIC,
+                approach=TreatedLevel.Approach.BIPEDICULAR,
+                cement_volume_ml=Decimal("4.5"),
+            )
+            for procedure in procedures
+        )
     followups_ensure()
 
 
