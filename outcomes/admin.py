@@ -7,6 +7,7 @@ import logging
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Count, Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -21,7 +22,6 @@ from outcomes.followups.sending import (
     contact_attempts_mark_sent,
     contact_attempts_send_again,
 )
-from outcomes.followups.services import followups_record_phone_outcome
 from outcomes.followups.sweep import followups_ensure
 from outcomes.forms import StaffResponseForm
 from outcomes.instruments.odi import MAX_MISSING_SECTIONS
@@ -30,12 +30,14 @@ from outcomes.models import (
     ODI_FIELDS,
     ContactAttempt,
     FollowUp,
+    PhoneCall,
     QuestionnaireResponse,
     Timepoint,
 )
 from outcomes.quality.saved_anyway import warning_acknowledge
 from outcomes.responses import response_delete, response_save_scored
 from outcomes.tasks import enqueue_send
+from registry.access import may_see_contact
 from registry.admin import ProcedureAdmin, ReadOnlyAdminMixin, SiteScopedAdmin
 from registry.admin_lists import EstimatedCountPaginator, site_filter
 from registry.models import PatientContact, Procedure, Site
@@ -234,6 +236,23 @@ class ContactAttemptInline(admin.TabularInline):
         return False
 
 
+class PhoneCallInline(admin.TabularInline):
+    """The follow-up's call log (logged and undone on the due list's phone worklist)."""
+
+    model = PhoneCall
+    extra = 0
+    can_delete = False
+    fields = ["called_at", "caller", "outcome", "call_back_at", "note", "undone_at", "undone_by"]
+    readonly_fields = fields
+    ordering = ["called_at", "pk"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(FollowUp)
 class FollowUpAdmin(SiteScopedAdmin):
     """Follow-ups, and the site's phone worklist (filter "phone worklist: to call")."""
@@ -256,8 +275,9 @@ class FollowUpAdmin(SiteScopedAdmin):
         "timepoint",
     ]
     search_fields = ["procedure__patient__registry_id"]
-    actions = ["mark_reached", "mark_unreachable", "mark_answered_by_phone", "send_new_link"]
-    inlines = [ContactAttemptInline]
+    # Calls are logged one by one on the due list's phone worklist (outcomes.followups.calls).
+    actions = ["send_new_link"]
+    inlines = [ContactAttemptInline, PhoneCallInline]
     change_form_template = "admin/outcomes/followup/change_form.html"
     fields = [
         "procedure",
@@ -283,7 +303,8 @@ class FollowUpAdmin(SiteScopedAdmin):
         "scores",
         "questionnaire",
     ]
-    readonly_fields = [f for f in fields if f not in ("phone_outcome", "phone_note")]
+    # The phone outcome follows the call log (outcomes.followups.calls); the note is free.
+    readonly_fields = [f for f in fields if f != "phone_note"]
 
     def get_urls(self):
         return [
@@ -432,12 +453,31 @@ class FollowUpAdmin(SiteScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.GET.get("worklist"):
+            queryset = queryset.annotate(
+                call_count=Count("calls", filter=Q(calls__undone_at__isnull=True))
+            )
+        return queryset
+
     def get_list_display(self, request):
         columns = list(super().get_list_display(request))
-        if request.GET.get("worklist") and request.user.has_perm("registry.view_patientcontact"):
-            # The phone worklist: whom to call, where and in which language.
-            columns[1:1] = ["phone", "language"]
+        if request.GET.get("worklist"):
+            columns[-1:] = ["worklist_reason", "calls", "phone_outcome"]
+            if may_see_contact(request.user):
+                # The phone worklist: whom to call, where and in which language.
+                columns[1:1] = ["name", "phone", "language"]
         return columns
+
+    @admin.display(description=_("name"))
+    def name(self, obj):
+        contact = getattr(obj.procedure.patient, "contact", None)
+        return (contact.name if contact else "") or "–"
+
+    @admin.display(description=_("calls so far"))
+    def calls(self, obj):
+        return obj.call_count
 
     @admin.display(description=_("phone"))
     def phone(self, obj):
@@ -461,22 +501,6 @@ class FollowUpAdmin(SiteScopedAdmin):
         )
         return format_html('<a href="{}">{}</a>', url, _("enter answers given by phone"))
 
-    def _record(self, request, queryset, outcome):
-        count = followups_record_phone_outcome(followups=queryset, outcome=outcome)
-        self.message_user(request, _("%(count)d follow-ups updated.") % {"count": count})
-
-    @admin.action(description=_("Phone: reached"), permissions=["change"])
-    def mark_reached(self, request, queryset):
-        self._record(request, queryset, FollowUp.PhoneOutcome.REACHED)
-
-    @admin.action(description=_("Phone: unreachable"), permissions=["change"])
-    def mark_unreachable(self, request, queryset):
-        self._record(request, queryset, FollowUp.PhoneOutcome.UNREACHABLE)
-
-    @admin.action(description=_("Phone: answered by phone"), permissions=["change"])
-    def mark_answered_by_phone(self, request, queryset):
-        self._record(request, queryset, FollowUp.PhoneOutcome.ANSWERED_BY_PHONE)
-
 
 @admin.register(ContactAttempt)
 class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -493,7 +517,6 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "tries",
         "error",
         "next_try_at",
-        "claimed_by",
         "sent_at",
         "delivery_status",
     ]
@@ -515,7 +538,6 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "next_try_at",
         "dispatched_at",
         "claimed_at",
-        "claimed_by",
         "send_started_at",
         "created_at",
         "sent_at",
@@ -523,6 +545,8 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "delivery_status",
         "provider_error_code",
     ]
+    # The worker's host and process id (claimed_by) are for the logs, not for staff pages.
+    fields = readonly_fields
 
     def get_queryset(self, request):
         sites = Site.objects.for_user(request.user)

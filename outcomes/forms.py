@@ -8,9 +8,18 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.followups.schedule import FAR_OUTSIDE_WINDOW_DAYS, days_outside_window
-from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, FollowUp, QuestionnaireResponse, Timepoint
+from outcomes.models import (
+    EQ5D_FIELDS,
+    ODI_FIELDS,
+    FollowUp,
+    PhoneCall,
+    QuestionnaireResponse,
+    Timepoint,
+)
 from outcomes.questionnaire import items
+from registry import validation
 from registry.forms import RegistryModelForm, SaveAnywayFormMixin, save_anyway_given
+from registry.locale import DATE_INPUT_FORMATS
 from registry.warnings import (
     SAVE_ANYWAY_MESSAGE,
     EntryWarning,
@@ -168,3 +177,27 @@ class StaffResponseForm(SaveAnywayFormMixin, RegistryModelForm):
                 SAVE_ANYWAY_MESSAGE % {"warnings": warnings_text(self.entry_warnings)},
                 code="needs_save_anyway",
             )
+
+
+CALL_BACK_FORMATS = [f"{date} {time}" for date in DATE_INPUT_FORMATS for time in ("%H:%M", "%H.%M")]
+
+
+class PhoneCallForm(forms.Form):
+    """One call of the phone worklist (outcomes.followups.calls.phone_call_record)."""
+
+    outcome = forms.ChoiceField(label=_("Outcome of the call"), choices=PhoneCall.Outcome.choices)
+    call_back_at = forms.DateTimeField(
+        label=_("Call back at"),
+        required=False,
+        input_formats=CALL_BACK_FORMATS,
+        help_text=_("Only for “call back at”: day and time, e.g. 28-11-2026 14:30"),
+        error_messages={
+            "invalid": _("Enter the day and time to call back, e.g. 28-11-2026 14:30.")
+        },
+    )
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=300,
+        validators=[validation.validate_no_cpr],
+    )

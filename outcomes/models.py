@@ -317,6 +317,18 @@ def patient_textable(patient: str = "") -> Q:
     )
 
 
+def on_worklist_q(followup: str = "") -> Q:
+    """The one rule "this follow-up is on the phone worklist": pending, put there, not called
+    off it, and the patient agreed to be contacted (no one else is called or counted).
+    ``followup`` is the lookup path to the follow-up with its trailing ``__``."""
+    return (
+        ~Q(**{f"{followup}state__in": list(schedule.FINAL_STATES)})
+        & Q(**{f"{followup}on_phone_worklist_since__isnull": False})
+        & Q(**{f"{followup}phone_outcome": ""})
+        & Q(**{f"{followup}procedure__patient__contact__consent_to_contact": True})
+    )
+
+
 class FollowUpQuerySet(ScopedQuerySet):
     site_path = "procedure__patient__site"
 
@@ -327,11 +339,7 @@ class FollowUpQuerySet(ScopedQuerySet):
     def on_worklist(self) -> FollowUpQuerySet:
         """The site's phone worklist: pending follow-ups put there and not yet called, of
         patients who agreed to be contacted (no one else is called)."""
-        return self.pending().filter(
-            on_phone_worklist_since__isnull=False,
-            phone_outcome="",
-            procedure__patient__contact__consent_to_contact=True,
-        )
+        return self.filter(on_worklist_q())
 
 
 @track_history()
@@ -353,9 +361,14 @@ class FollowUp(models.Model):
         WITHDRAWAL = "withdrawal", _("Consent withdrawn")
 
     class PhoneOutcome(models.TextChoices):
+        """Why a follow-up left the phone worklist without answers (the last final call of
+        its call log, ``PhoneCall``); empty while it is on the list."""
+
         REACHED = "reached", _("Reached")
         ANSWERED_BY_PHONE = "answered_by_phone", _("Answered by phone")
         UNREACHABLE = "unreachable", _("Unreachable")
+        REFUSED = "refused", _("Refused")
+        WRONG_NUMBER = "wrong_number", _("Wrong number")
 
     class WorklistReason(models.TextChoices):
         NO_EMAIL = "no_email", _("No email or no consent to email")
@@ -463,6 +476,92 @@ class FollowUp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.procedure.patient} – {self.get_timepoint_display()}"
+
+
+class PhoneCallQuerySet(ScopedQuerySet):
+    site_path = "followup__procedure__patient__site"
+
+    def standing(self) -> PhoneCallQuerySet:
+        """Calls not undone (the ones that count and show as made)."""
+        return self.filter(undone_at__isnull=True)
+
+
+@track_history()
+@constrain_choices
+class PhoneCall(models.Model):
+    """One call to a patient on the phone worklist: the call log of a follow-up.
+
+    A call with a final outcome (refused, wrong number) takes the follow-up off the list
+    (``FollowUp.phone_outcome``); "answered" keeps it there until the answers are saved,
+    which completes it. A call is undone the same day at the site (``undone_at``), never
+    deleted: the history keeps who logged and who undid it.
+    """
+
+    class Outcome(models.TextChoices):
+        NO_ANSWER = "no_answer", _("No answer")
+        VOICEMAIL = "voicemail", _("Voicemail left")
+        WRONG_NUMBER = "wrong_number", _("Wrong number")
+        CALL_BACK = "call_back", _("Call back at")
+        REFUSED = "refused", _("Refused")
+        ANSWERED = "answered", _("Answered")
+
+    # The follow-up's phone outcome set by a call that ends the calling.
+    TAKES_OFF_LIST = {
+        Outcome.WRONG_NUMBER: FollowUp.PhoneOutcome.WRONG_NUMBER,
+        Outcome.REFUSED: FollowUp.PhoneOutcome.REFUSED,
+    }
+
+    followup = models.ForeignKey(
+        FollowUp, on_delete=models.CASCADE, related_name="calls", verbose_name=_("follow-up")
+    )
+    called_at = models.DateTimeField(_("called at"))
+    caller = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("caller"),
+    )
+    outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome)
+    call_back_at = models.DateTimeField(_("call back at"), null=True, blank=True)
+    note = models.CharField(
+        _("note"), max_length=300, blank=True, validators=[validation.validate_no_cpr]
+    )
+    undone_at = models.DateTimeField(_("undone at"), null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("undone by"),
+    )
+
+    objects = PhoneCallQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("phone call")
+        verbose_name_plural = _("phone calls")
+        ordering = ["called_at", "pk"]
+        indexes = [
+            # A follow-up's call log, in order (the worklist's counts and last call).
+            models.Index(fields=["followup", "called_at"], name="phonecall_followup_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome="call_back", call_back_at__isnull=False)
+                | (~Q(outcome="call_back") & Q(call_back_at__isnull=True)),
+                name="phonecall_call_back_time_with_call_back_only",
+            ),
+            models.CheckConstraint(
+                condition=Q(undone_at__isnull=True, undone_by__isnull=True)
+                | Q(undone_at__isnull=False, undone_by__isnull=False),
+                name="phonecall_undone_by_someone",
+            ),
+            validation.no_cpr_check("phonecall", "note"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} ({self.called_at:%Y-%m-%d %H:%M})"
 
 
 @pghistory.track(

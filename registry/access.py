@@ -99,3 +99,10 @@ def staff_code(user_field: str):
         default=None,
         output_field=CharField(),
     )
+
+
+def may_see_contact(user) -> bool:
+    """The one rule "this user may see who the patient is": name, date of birth, phone and
+    email. Site staff, site leads and registry managers may (they call and greet patients);
+    auditors and the API's readers never do (they work on pseudonymised records)."""
+    return user.has_perm("registry.view_patientcontact")

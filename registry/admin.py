@@ -16,18 +16,20 @@ from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from pghistory.models import Events
 
-from registry.access import is_registry_manager
+from registry.access import is_registry_manager, may_see_contact
 from registry.admin_lists import EstimatedCountPaginator, site_filter, year_filter
 from registry.forms import (
     ComplicationForm,
+    PatientContactFormSet,
+    PatientForm,
     ProcedureForm,
     RegistryModelForm,
-    StrictInlineFormSet,
     TreatedLevelFormSet,
 )
 from registry.locale import LocalizedEntryMixin
@@ -182,7 +184,7 @@ class SiteScopedAdmin(ScopedObjectsMixin, HistoryMixin, LocalizedEntryMixin, adm
 
 class PatientContactInline(admin.StackedInline):
     model = PatientContact
-    formset = StrictInlineFormSet
+    formset = PatientContactFormSet
     can_delete = False
     extra = 1
     max_num = 1
@@ -262,6 +264,10 @@ class PatientAdmin(SiteScopedAdmin):
     list_select_related = ["site"]
     list_filter = [site_filter("site"), IndexCohortListFilter, "sex", "primary_tumour"]
     search_fields = ["registry_id"]
+    search_help_text = _(
+        "Registry id; if your role sees contact details, also name, phone, email or date of "
+        "birth (e.g. 17-05-1950)."
+    )
     inlines = [PatientContactInline]
     history_includes_related = True
     fieldsets = [
@@ -272,10 +278,89 @@ class PatientAdmin(SiteScopedAdmin):
             _("Oncologic history"),
             {"fields": Patient.ONCOLOGIC_HISTORY_FIELDS},
         ),
+        (
+            _("Warnings"),
+            {
+                "fields": ["save_anyway", "warning_reason"],
+                "description": _(
+                    "A likely duplicate (a patient at the site with the same date of birth "
+                    "and a similar name, or the same phone or email) is saved only with a "
+                    "reason."
+                ),
+            },
+        ),
     ]
+    form = PatientForm
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        patient = form.instance
+        for formset in formsets:
+            warnings = getattr(formset, "entry_warnings", None)
+            if warnings:
+                # Only reached with "save anyway" and a reason (PatientContactFormSet.clean).
+                warning_acknowledge(
+                    record=patient,
+                    site=patient.site,
+                    warnings=warnings,
+                    reason=form.cleaned_data["warning_reason"],
+                    user=request.user,
+                )
+                messages.warning(
+                    request,
+                    _("Saved anyway with your reason: %(warnings)s")
+                    % {"warnings": " ".join(w.message for w in warnings)},
+                )
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """After a plain save, the new patient's record, where *Add a procedure* is the next
+        step (the list was a detour of three clicks)."""
+        if {"_continue", "_addanother", "_popup"} & set(request.POST) or request.GET.get("next"):
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(
+            request,
+            _("Patient %(id)s saved. Add the procedure next.") % {"id": obj.registry_id},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("staff_record", args=[obj.registry_id]))
 
     def get_queryset(self, request):
-        return super().get_queryset(request).with_index_procedure()
+        queryset = super().get_queryset(request).with_index_procedure()
+        if may_see_contact(request.user):
+            # Fetched for the page's rows only: joined, the planner sorted every match of a
+            # common surname with its contact before taking the first page.
+            queryset = queryset.prefetch_related("contact")
+        return queryset
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if may_see_contact(request.user):
+            # Who the patient is, for the roles that call and greet them (never auditors).
+            columns.insert(1, "name")
+        return columns
+
+    @admin.display(description=_("name"), ordering="contact__name")
+    def name(self, obj):
+        contact = getattr(obj, "contact", None)
+        return (contact.name if contact else "") or "–"
+
+    def get_search_results(self, request, queryset, search_term):
+        """Registry id for everyone; name, phone, email and date of birth too for users who
+        may see contact details (``PatientQuerySet.search``)."""
+        if not search_term.strip():
+            return queryset, False
+        return queryset.search(search_term, by_contact=may_see_contact(request.user)), False
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and may_see_contact(request.user):
+            contact = getattr(obj, "contact", None)
+            if contact is not None and contact.name:
+                context["subtitle"] = _("%(id)s – %(name)s, born %(born)s") % {
+                    "id": obj.registry_id,
+                    "name": contact.name,
+                    "born": date_format(obj.date_of_birth, "DATE_FORMAT"),
+                }
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_fieldsets(self, request, obj=None):
         # Registry ids are generated per site on saving (e.g. AAR-000123), never typed.

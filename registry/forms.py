@@ -121,6 +121,41 @@ class TreatedLevelFormSet(StrictInlineFormSet):
             )
 
 
+class PatientContactFormSet(StrictInlineFormSet):
+    """The patient's contact details, and the "likely duplicate" warning that needs "save
+    anyway" with a reason (registry.duplicates; the fields are on the patient form)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.entry_warnings: list[EntryWarning] = []
+
+    def clean(self):
+        super().clean()
+        from registry.duplicates import duplicate_warnings
+
+        patient = self.instance
+        live = self.live_forms()
+        if not live or not patient.site_id or not patient.date_of_birth:
+            return
+        contact = live[0].cleaned_data
+        self.entry_warnings = warnings_not_yet_acknowledged(
+            patient if patient.pk else None,
+            duplicate_warnings(
+                site_id=patient.site_id,
+                date_of_birth=patient.date_of_birth,
+                name=contact.get("name") or "",
+                email=contact.get("email") or "",
+                phone=contact.get("phone") or "",
+                exclude_pk=patient.pk,
+            ),
+        )
+        if self.entry_warnings and not save_anyway_given(self.data):
+            raise ValidationError(
+                SAVE_ANYWAY_MESSAGE % {"warnings": warnings_text(self.entry_warnings)},
+                code="needs_save_anyway",
+            )
+
+
 def save_anyway_given(data) -> bool:
     return bool(data.get("save_anyway")) and bool((data.get("warning_reason") or "").strip())
 
@@ -150,6 +185,10 @@ class SaveAnywayFormMixin(forms.Form):
 
 class ProcedureForm(SaveAnywayFormMixin, RegistryModelForm):
     """The procedure page: the model's messages, and "save anyway" for its warnings."""
+
+
+class PatientForm(SaveAnywayFormMixin, RegistryModelForm):
+    """The patient page: the model's messages, and "save anyway" for a likely duplicate."""
 
 
 class ProcedureChoiceField(forms.ModelChoiceField):

@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-DATE_INPUT_FORMATS = ["%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%Y"]
+from registry.validation import DATE_INPUT_FORMATS  # the formats have one home
+
 DATE_HINT = _("e.g. 28-11-2026, 28.11.2026 or 2026-11-28")
 _DECIMAL = re.compile(r"[+-]?\d+([.,]\d+)?")
 

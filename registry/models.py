@@ -8,6 +8,8 @@ django-pghistory triggers, so ``QuerySet.update()`` and bulk writes are recorded
 
 from __future__ import annotations
 
+import datetime
+import re
 import zoneinfo
 from decimal import Decimal
 
@@ -22,12 +24,15 @@ from django.db import models
 from django.db.models import (
     Case,
     ExpressionWrapper,
+    F,
+    Func,
     OuterRef,
     Q,
     Subquery,
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Upper
 from django.utils.translation import gettext_lazy as _
 
@@ -36,6 +41,7 @@ from registry.derived import recompute_triggers
 from registry.fields import MultipleChoiceArrayField
 from registry.phones import E164_REGEX, phone_normalise
 from registry.validation import (
+    DATE_INPUT_FORMATS,
     no_cpr_check,
     not_in_future_sql,
     validate_no_cpr,
@@ -277,6 +283,31 @@ class CompletedYears(models.Func):
     output_field = models.IntegerField()
 
 
+# A phone number's digits only ("+45 20 30-40 50" -> "4520304050"): the name search finds
+# numbers however they were typed, through the contact_phone_digits_trgm index.
+PHONE_DIGITS = Func(
+    F("phone"),
+    Value(r"\D"),
+    Value(""),
+    Value("g"),
+    function="REGEXP_REPLACE",
+    output_field=models.TextField(),
+)
+
+
+_PHONE_TYPED = re.compile(r"\+?[\d\s()-]+")
+
+
+def _parse_entry_date(word: str) -> datetime.date | None:
+    # The formats of every date field, so a date of birth is searched as it is typed.
+    for fmt in DATE_INPUT_FORMATS:
+        try:
+            return datetime.datetime.strptime(word, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
 class PatientQuerySet(ScopedQuerySet):
     site_path = "site"
 
@@ -284,6 +315,77 @@ class PatientQuerySet(ScopedQuerySet):
         """Add ``index_date``, the date of the index procedure (stored as
         ``index_procedure``, with its cohort as ``index_cohort``; see ``index_procedures``)."""
         return self.annotate(index_date=models.F("index_procedure__date"))
+
+    def search(self, text: str, *, by_contact: bool) -> PatientQuerySet:
+        """Patients matching every word of ``text``: a word matches a registry id containing
+        it, and with ``by_contact`` (a user who may see contact details,
+        ``registry.access.may_see_contact``) also a name or email containing it, a phone
+        number containing its digits (three or more) or a date of birth equal to it (any of
+        the entry formats: 17-05-1950, 17.05.1950, 1950-05-17).
+
+        Each word is looked up on its own through trigram indexes (``patient_registry_id_trgm``,
+        ``contact_name_trgm``, ``contact_email_trgm``, ``contact_phone_digits_trgm``) and the
+        date-of-birth index, and the patients matched by every word are kept: an OR across
+        the patient and contact tables would scan both.
+        """
+        words = text.split()
+        if len(words) > 1 and _PHONE_TYPED.fullmatch(text.strip()):
+            # A phone number typed with spaces ("20 30 40 50") is one number, not four words.
+            words = [re.sub(r"\D", "", text)]
+        if not words:
+            return self
+        matched: set[int] | None = None
+        for word in words[:6]:
+            ids = set(self._search_word(word, by_contact=by_contact))
+            matched = ids if matched is None else matched & ids
+            if not matched:
+                break
+        # One array parameter, not one placeholder per id: a common surname matches thousands
+        # of patients, and the list and its count each send the condition. (As a subquery per
+        # word in the list's statement, the planner walked the whole registry-id index.)
+        return self.filter(
+            RawSQL(  # noqa: S611 - the table name is ours, the ids go as one parameter
+                f'"{self.model._meta.db_table}"."id" = ANY(%s)',
+                [sorted(matched or ())],
+                output_field=models.BooleanField(),
+            )
+        )
+
+    def _search_word(self, word: str, *, by_contact: bool):
+        upper = word.upper()
+        base = Patient.objects.order_by()
+        queries = [
+            base.annotate(_rid=Upper(Cast("registry_id", models.TextField())))
+            .filter(_rid__contains=upper)
+            .values_list("pk", flat=True)
+        ]
+        if by_contact:
+            born = _parse_entry_date(word)
+            if born is not None:
+                queries.append(base.filter(date_of_birth=born).values_list("pk", flat=True))
+            contacts = PatientContact.objects.order_by()
+            phone_typed = _PHONE_TYPED.fullmatch(word) is not None
+            if born is None and not phone_typed:
+                queries.append(
+                    contacts.annotate(_name=Upper("name"))
+                    .filter(_name__contains=upper)
+                    .values_list("patient_id", flat=True)
+                )
+            if born is None:
+                queries.append(
+                    contacts.annotate(_email=Upper("email"))
+                    .filter(_email__contains=upper)
+                    .values_list("patient_id", flat=True)
+                )
+            digits = re.sub(r"\D", "", word)
+            if len(digits) >= 3 and born is None and phone_typed:
+                queries.append(
+                    contacts.annotate(_digits=PHONE_DIGITS)
+                    .filter(_digits__contains=digits)
+                    .values_list("patient_id", flat=True)
+                )
+        first, *rest = queries
+        return first.union(*rest) if rest else first
 
 
 @track_history("index_procedure", "index_cohort")
@@ -410,6 +512,10 @@ class Patient(models.Model):
             models.Index(fields=["index_cohort", "registry_id"], name="patient_cohort_regid_idx"),
             # A site's patients in the list's order (a small site's are not a scan away).
             models.Index(fields=["site", "registry_id"], name="patient_site_regid_idx"),
+            # The search by date of birth, and the likely-duplicate check at entry (same site,
+            # same date of birth: registry.duplicates).
+            models.Index(fields=["site", "date_of_birth"], name="patient_site_born_idx"),
+            models.Index(fields=["date_of_birth"], name="patient_born_idx"),
             # The admin's registry-id search (UPPER(registry_id::text) LIKE '%…%').
             GinIndex(
                 OpClass(Upper(Cast("registry_id", models.TextField())), name="gin_trgm_ops"),
@@ -653,6 +759,13 @@ class PatientContact(models.Model):
         verbose_name = _("patient contact")
         verbose_name_plural = _("patient contacts")
         # Also where @constrain_choices adds the language check.
+        indexes = [
+            # The patient search by name, email and phone (PatientQuerySet.search):
+            # UPPER(name) LIKE '%…%', and the same for email and the phone's digits.
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="contact_name_trgm"),
+            GinIndex(OpClass(Upper("email"), name="gin_trgm_ops"), name="contact_email_trgm"),
+            GinIndex(OpClass(PHONE_DIGITS, name="gin_trgm_ops"), name="contact_phone_digits_trgm"),
+        ]
         constraints = [
             no_cpr_check("patientcontact", "name"),
             models.CheckConstraint(
@@ -1195,6 +1308,14 @@ class TreatedLevel(models.Model):
     @property
     def region(self) -> str:
         return region_of_level(self.level)
+
+    @property
+    def leakage_site_labels(self) -> list[str]:
+        """The leakage sites as their labels (never the stored codes), in the user's language."""
+        return [
+            str(self.LeakageSite(site).label) if site in self.LeakageSite.values else site
+            for site in self.leakage_sites or []
+        ]
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -32,6 +32,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+# The date entry formats of every date field (registry.locale) and of the patient search.
+DATE_INPUT_FORMATS = ["%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%Y"]
+
 # --- CPR-shaped values ---------------------------------------------------------------------
 
 CPR_PATTERN = re.compile(r"(?<![0-9])([0-9]{2})([0-9]{2})([0-9]{2})[- ]?[0-9]{4}(?![0-9])")

@@ -49,6 +49,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -346,7 +347,9 @@ def contact_attempt_send(
             message, followup = digest_message(attempt), None
         else:
             followup = _followup(attempt)
-            skip = _skip_reason(followup, attempt.channel)
+            skip = _skip_reason(followup, attempt.channel) or _already_sent_to_address(
+                attempt, followup, now
+            )
             if skip:
                 return _skip(attempt, followup, worker, now, skip)
             if attempt.channel == Channel.SMS:
@@ -375,7 +378,10 @@ def contact_attempt_send(
                 attempt.pk,
                 clock.elapsed(),
             )
-        if followup is not None and (skip := _skip_reason(_followup(attempt), attempt.channel)):
+        if followup is not None and (
+            skip := _skip_reason(_followup(attempt), attempt.channel)
+            or _already_sent_to_address(attempt, followup, now)
+        ):
             return _skip(attempt, followup, worker, now, skip)
         _release(attempt, worker)
         return _status(attempt_id)
@@ -473,6 +479,12 @@ STEP_KINDS = (
     ContactAttempt.Kind.REMINDER_1,
     ContactAttempt.Kind.REMINDER_2,
 )
+# Messages a patient entered twice must not get twice on one day (a manual link is asked for).
+SENT_ONCE_PER_ADDRESS = (
+    ContactAttempt.Kind.INVITATION,
+    ContactAttempt.Kind.REMINDER_1,
+    ContactAttempt.Kind.REMINDER_2,
+)
 OPEN_STATUSES = (Status.PENDING, Status.SENDING)
 
 
@@ -515,6 +527,41 @@ def _deliver_text(text: str, attempt: ContactAttempt, guard: ClaimGuard, clock: 
     )
 
 
+DUPLICATE_ADDRESS = "the same message went to this email address today (a likely duplicate)"
+
+
+def _same_message_to_address(attempt: ContactAttempt, followup: FollowUp, now):
+    """Other patients' messages of the same kind and timepoint to the same email address
+    (any case), started today at the site (None without an address): a patient entered twice
+    (a likely duplicate) gets one invitation, not two."""
+    zone = followup.procedure.patient.site.time_zone
+    day_start = datetime.datetime.combine(
+        local_today(now, zone), datetime.time(), tzinfo=ZoneInfo(zone)
+    )
+    email = (
+        PatientContact.objects.filter(patient_id=followup.procedure.patient_id)
+        .values_list("email", flat=True)
+        .first()
+    )
+    if not email:
+        return None
+    return ContactAttempt.objects.filter(
+        kind=attempt.kind,
+        followup__timepoint=followup.timepoint,
+        followup__procedure__patient__contact__email__iexact=email,
+        status__in=[Status.SENDING, Status.SENT, Status.UNKNOWN],
+        send_started_at__gte=day_start,
+    ).exclude(pk=attempt.pk)
+
+
+def _already_sent_to_address(attempt: ContactAttempt, followup: FollowUp, now) -> str:
+    # An email address shared by two patient records; texts are not matched by number.
+    if attempt.kind not in SENT_ONCE_PER_ADDRESS or attempt.channel != Channel.EMAIL:
+        return ""
+    same = _same_message_to_address(attempt, followup, now)
+    return DUPLICATE_ADDRESS if same is not None and same.exists() else ""
+
+
 def _patient_email(attempt: ContactAttempt, followup: FollowUp) -> EmailMessage:
     contact = PatientContact.objects.get(patient_id=followup.procedure.patient_id)
     message = _link_email(attempt.kind, followup, contact, links.link_token(followup))
@@ -532,27 +579,41 @@ def _link_email(kind: str, followup: FollowUp, contact: PatientContact, token: s
 def _mark_started(
     attempt: ContactAttempt, worker: str, now: datetime.datetime, timeout: float | None = None
 ) -> bool:
-    """Right before the body: still ours, with at least one EMAIL_TIMEOUT (``timeout``) of the
-    claim left as of ``now`` (the sender's clock), and (for a patient) the follow-up still
-    pending and the patient still emailable (textable, for a text). One statement, committed
-    at once."""
-    timeout = settings.EMAIL_TIMEOUT if timeout is None else timeout
+    """Right before the body: still ours, with at least one EMAIL_TIMEOUT of the claim left as
+    of ``now`` (the sender's clock), and (for a patient) the follow-up still pending, the
+    patient still emailable and the same message not yet started to the same address today.
+    One statement, committed at once; two workers sending to one address take turns on an
+    advisory lock of the address, so the second sees the first's start."""
+    timeout = settings.EMAIL_TIMEOUT if timeout is None else timeout  # for a text: SMS's
     valid_after = now - datetime.timedelta(seconds=claim_seconds() - timeout)
     mine = ContactAttempt.objects.filter(
         pk=attempt.pk, status=Status.SENDING, claimed_by=worker, claimed_at__gt=valid_after
     )
-    if attempt.followup_id is not None:
-        mine = mine.filter(
-            Exists(
-                FollowUp.objects.pending().filter(
-                    patient_textable("procedure__patient__")
-                    if attempt.channel == Channel.SMS
-                    else patient_emailable("procedure__patient__"),
-                    pk=attempt.followup_id,
-                )
+    if attempt.followup_id is None:
+        return mine.update(send_started_at=now) == 1
+    mine = mine.filter(
+        Exists(
+            FollowUp.objects.pending().filter(
+                patient_textable("procedure__patient__")
+                if attempt.channel == Channel.SMS
+                else patient_emailable("procedure__patient__"),
+                pk=attempt.followup_id,
             )
         )
-    return mine.update(send_started_at=now) == 1
+    )
+    if attempt.kind not in SENT_ONCE_PER_ADDRESS or attempt.channel != Channel.EMAIL:
+        return mine.update(send_started_at=now) == 1
+    followup = _followup(attempt)
+    with transaction.atomic(), db_connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(lower(coalesce("
+            "(SELECT email FROM registry_patientcontact WHERE patient_id = %s), ''))))",
+            [f"{attempt.kind}:{followup.timepoint}", followup.procedure.patient_id],
+        )
+        same = _same_message_to_address(attempt, followup, now)
+        if same is not None:
+            mine = mine.filter(~Exists(same))
+        return mine.update(send_started_at=now) == 1
 
 
 def _release(attempt: ContactAttempt, worker: str) -> None:

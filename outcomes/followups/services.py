@@ -42,8 +42,3 @@ def followup_reopen(*, procedure_id: int, timepoint: str) -> int:
     return FollowUp.objects.filter(pk=followup.pk).update(
         state=state, completed_at=None, link_submitted_at=None
     )
-
-
-def followups_record_phone_outcome(*, followups, outcome: str) -> int:
-    """Record the result of a phone call for follow-ups on the worklist."""
-    return followups.exclude(on_phone_worklist_since=None).update(phone_outcome=outcome)

@@ -18,6 +18,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
 from outcomes.quality.models import WarningAcknowledgement
+from registry.duplicates import patients_with_likely_duplicates
 from registry.models import Complication, Patient, Procedure, TreatedLevel
 
 ERROR = "error"
@@ -47,6 +48,10 @@ class Rule:
 
     def message(self, language: str) -> str:
         return self.message_da if language == "da" else self.message_en
+
+
+def _likely_duplicate(sites, today):
+    return patients_with_likely_duplicates(Patient.objects.filter(site__in=sites))
 
 
 def _missing_baseline(sites, today):
@@ -223,6 +228,15 @@ RULES = (
         "Date of death recorded without a cause of death.",
         "Dødsdato registreret uden dødsårsag.",
         _death_without_cause,
+    ),
+    Rule(
+        "DQ11",
+        WARNING,
+        "Likely duplicate: another patient has the same date of birth and a similar name, or "
+        "the same phone or email.",
+        "Mulig dublet: en anden patient har samme fødselsdato og et lignende navn eller samme "
+        "telefon eller e-mail.",
+        _likely_duplicate,
     ),
 )
 RULES_BY_ID = {rule.id: rule for rule in RULES}

@@ -14,12 +14,12 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.models import FollowUp, Timepoint
+from outcomes.models import FollowUp, Timepoint, on_worklist_q
 from registry.models import Cohort, Patient, Site
 
 PAGE_SIZE = 50
@@ -35,24 +35,21 @@ class CellState:
 
 # In the order of the chase; the symbols are plain characters every screen reader names.
 STATES = [
-    CellState(FollowUp.State.SCHEDULED, _("Not yet due"), "·"),
-    CellState(FollowUp.State.OPEN, _("Open"), "○"),
-    CellState(FollowUp.State.INVITED, _("Invited"), "✉"),
-    CellState(FollowUp.State.REMINDED, _("Reminded"), "✉✉"),
+    # The model's own labels: a state has one name on every page.
+    CellState(FollowUp.State.SCHEDULED, FollowUp.State.SCHEDULED.label, "·"),
+    CellState(FollowUp.State.OPEN, FollowUp.State.OPEN.label, "○"),
+    CellState(FollowUp.State.INVITED, FollowUp.State.INVITED.label, "✉"),
+    CellState(FollowUp.State.REMINDED, FollowUp.State.REMINDED.label, "✉✉"),
     CellState(WORKLIST, _("On phone worklist"), "☎"),
-    CellState(FollowUp.State.COMPLETED, _("Completed"), "✓"),
-    CellState(FollowUp.State.MISSED, _("Missed"), "✗"),
-    CellState(FollowUp.State.CANCELLED, _("Cancelled"), "–"),
+    CellState(FollowUp.State.COMPLETED, FollowUp.State.COMPLETED.label, "✓"),
+    CellState(FollowUp.State.MISSED, FollowUp.State.MISSED.label, "✗"),
+    CellState(FollowUp.State.CANCELLED, FollowUp.State.CANCELLED.label, "–"),
 ]
 STATE_BY_VALUE = {state.value: state for state in STATES}
 
 # A follow-up waiting on the phone worklist shows as such, whatever its email state.
 CELL_STATE = Case(
-    When(
-        Q(on_phone_worklist_since__isnull=False, phone_outcome="")
-        & ~Q(state__in=FollowUp.FINAL_STATES),
-        then=Value(WORKLIST),
-    ),
+    When(on_worklist_q(), then=Value(WORKLIST)),
     default=F("state"),
     output_field=CharField(),
 )

@@ -4,10 +4,11 @@ phone number, language, attempt history and the outcome buttons, with a print vi
 from __future__ import annotations
 
 import datetime
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,8 +17,10 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.followups.services import followups_record_phone_outcome
-from outcomes.models import ContactAttempt, FollowUp
+from outcomes.followups.calls import phone_call_record, phone_call_undo
+from outcomes.forms import PhoneCallForm
+from outcomes.models import ContactAttempt, FollowUp, PhoneCall
+from registry.access import may_see_contact
 from registry.models import Site
 
 LIST_LIMIT = 500  # rows per section; the filters narrow it down
@@ -42,16 +45,8 @@ class DueFilter(forms.Form):
 
 
 def worklist_followups(user, site: str = ""):
-    """Follow-ups waiting for a call, of patients who agreed to be contacted."""
-    followups = (
-        FollowUp.objects.for_user(user)
-        .filter(
-            on_phone_worklist_since__isnull=False,
-            phone_outcome="",
-            procedure__patient__contact__consent_to_contact=True,
-        )
-        .exclude(state__in=FollowUp.FINAL_STATES)
-    )
+    """The phone worklist (``FollowUp.objects.on_worklist``) with each follow-up's call log."""
+    followups = FollowUp.objects.for_user(user).on_worklist()
     if site:
         followups = followups.filter(procedure__patient__site__code=site)
     return (
@@ -60,7 +55,13 @@ def worklist_followups(user, site: str = ""):
             Prefetch(
                 "attempts",
                 queryset=ContactAttempt.objects.select_related("sent_by").order_by("created_at"),
-            )
+            ),
+            Prefetch(
+                "calls",
+                queryset=PhoneCall.objects.select_related("caller", "undone_by").order_by(
+                    "called_at", "pk"
+                ),
+            ),
         )
         .order_by("window_end", "pk")
     )
@@ -70,8 +71,11 @@ def due_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not user.has_perm("outcomes.view_followup"):
         raise PermissionDenied
+    failed = None
     if request.method == "POST":
-        return _record_outcome(request)
+        response, failed = _post(request)
+        if response is not None:
+            return response
     sites = list(Site.objects.for_user(user).order_by("code"))
     form = DueFilter(request.GET or None, sites=sites)
     filters = form.cleaned_data if form.is_valid() else {}
@@ -79,11 +83,14 @@ def due_list(request: HttpRequest) -> HttpResponse:
     weeks = filters.get("weeks") or 4
     today = timezone.localdate()
     until = today + datetime.timedelta(weeks=weeks)
+    can_contact = may_see_contact(user)
     pending = (
         FollowUp.objects.for_user(user)
         .exclude(state__in=FollowUp.FINAL_STATES)
         .select_related("procedure__patient__site")
     )
+    if can_contact:
+        pending = pending.select_related("procedure__patient__contact")
     if site:
         pending = pending.filter(procedure__patient__site__code=site)
     opening = list(
@@ -96,24 +103,37 @@ def due_list(request: HttpRequest) -> HttpResponse:
             :LIST_LIMIT
         ]
     )
-    can_contact = user.has_perm("registry.view_patientcontact")
     worklist = list(worklist_followups(user, site)[:LIST_LIMIT]) if can_contact else []
+    site_now = timezone.localtime()
     for followup in worklist:
-        followup.phone_answers_url = (
-            reverse("admin:outcomes_questionnaireresponse_add")
-            + "?"
-            + urlencode(
-                {
-                    "procedure": followup.procedure_id,
-                    "timepoint": followup.timepoint,
-                    "mode": "phone",
-                    "next": request.get_full_path(),
-                }
-            )
+        followup.phone_answers_url = phone_answers_url(followup, request.get_full_path())
+        calls = list(followup.calls.all())
+        followup.call_count = sum(call.undone_at is None for call in calls)
+        followup.call_rows = [
+            (call, call.undone_at is None and _same_site_day(call, followup, site_now))
+            for call in calls
+        ]
+        if failed is not None and failed.prefix == f"call-{followup.pk}":
+            followup.call_form = failed
+        else:
+            followup.call_form = PhoneCallForm(prefix=f"call-{followup.pk}")
+    # Calls of today that took a patient off the list, so a mistaken one can still be undone.
+    taken_off = []
+    if can_contact:
+        day_start = datetime.datetime.combine(
+            today, datetime.time(), tzinfo=timezone.get_current_timezone()
+        )
+        taken_off = list(
+            PhoneCall.objects.for_user(user)
+            .standing()
+            .filter(outcome__in=list(PhoneCall.TAKES_OFF_LIST), called_at__gte=day_start)
+            .select_related("caller", "followup__procedure__patient__contact")
+            .order_by("called_at", "pk")[:LIST_LIMIT]
         )
     context = {
         **admin.site.each_context(request),
         "title": _("Due list and phone worklist"),
+        "taken_off": taken_off,
         "form": form,
         "today": today,
         "until": until,
@@ -122,7 +142,7 @@ def due_list(request: HttpRequest) -> HttpResponse:
         "worklist": worklist,
         "can_contact": can_contact,
         "can_change": user.has_perm("outcomes.change_followup"),
-        "outcomes": FollowUp.PhoneOutcome.choices,
+        "call_outcomes": PhoneCall.Outcome.choices,
         "limit": LIST_LIMIT,
         "time_zone": timezone.get_current_timezone_name(),
     }
@@ -134,20 +154,77 @@ def due_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _record_outcome(request: HttpRequest) -> HttpResponse:
+def phone_answers_url(followup: FollowUp, back: str) -> str:
+    """The response entry for answers given by phone: mode, procedure and timepoint filled
+    in; saving the answers completes the follow-up."""
+    return (
+        reverse("admin:outcomes_questionnaireresponse_add")
+        + "?"
+        + urlencode(
+            {
+                "procedure": followup.procedure_id,
+                "timepoint": followup.timepoint,
+                "mode": "phone",
+                "next": back,
+            }
+        )
+    )
+
+
+def _same_site_day(call: PhoneCall, followup: FollowUp, now: datetime.datetime) -> bool:
+    zone = ZoneInfo(followup.procedure.patient.site.time_zone)
+    return call.called_at.astimezone(zone).date() == now.astimezone(zone).date()
+
+
+def _post(request: HttpRequest) -> tuple[HttpResponse | None, PhoneCallForm | None]:
+    """Log a call ("followup") or undo one ("undo"); a refused call comes back as its bound
+    form, so the page shows the error beside the fields with the input kept."""
     if not request.user.has_perm("outcomes.change_followup"):
         raise PermissionDenied
-    outcome = request.POST.get("outcome")
-    if outcome not in FollowUp.PhoneOutcome.values:
-        raise PermissionDenied
-    followups = FollowUp.objects.for_user(request.user).filter(pk=request.POST.get("followup") or 0)
-    followup = followups.select_related("procedure__patient").first()
-    if followup is None or not followups_record_phone_outcome(followups=followups, outcome=outcome):
-        messages.error(request, _("That follow-up is not on your phone worklist."))
-    else:
-        messages.success(
-            request,
-            _("%(followup)s: %(outcome)s recorded.")
-            % {"followup": followup, "outcome": FollowUp.PhoneOutcome(outcome).label},
+    back = request.get_full_path()
+    if "undo" in request.POST:
+        try:
+            call = phone_call_undo(call_id=_int(request.POST["undo"]), user=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                _("Call undone: %(followup)s, %(outcome)s.")
+                % {"followup": call.followup, "outcome": call.get_outcome_display()},
+            )
+        return redirect(back), None
+    followup_id = _int(request.POST.get("followup", ""))
+    form = PhoneCallForm(request.POST, prefix=f"call-{followup_id}")
+    if not form.is_valid():
+        messages.error(request, _("The call was not logged: see the errors in its row."))
+        return None, form
+    try:
+        call = phone_call_record(
+            followup_id=followup_id,
+            user=request.user,
+            outcome=form.cleaned_data["outcome"],
+            note=form.cleaned_data["note"],
+            call_back_at=form.cleaned_data["call_back_at"],
         )
-    return redirect(request.get_full_path())
+    except ValidationError as error:
+        if hasattr(error, "error_dict"):
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+            messages.error(request, _("The call was not logged: see the errors in its row."))
+            return None, form
+        messages.error(request, " ".join(error.messages))
+        return redirect(back), None
+    messages.success(
+        request,
+        _("Call logged: %(followup)s, %(outcome)s.")
+        % {"followup": call.followup, "outcome": call.get_outcome_display()},
+    )
+    if call.outcome == PhoneCall.Outcome.ANSWERED:
+        # The answers are entered now; the follow-up completes when they are saved.
+        return redirect(phone_answers_url(call.followup, back)), None
+    return redirect(back), None
+
+
+def _int(value: str) -> int:
+    return int(value) if str(value).isdigit() else 0

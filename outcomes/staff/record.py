@@ -6,11 +6,12 @@ import datetime
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch
+from django.contrib import admin, messages
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -18,6 +19,9 @@ from django.utils.translation import gettext_lazy as _
 
 from outcomes.followups.links import ANSWERABLE_STATES
 from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, Timepoint
+from outcomes.quality.models import DataQuery
+from outcomes.quality.queries import ANSWER_PERMISSION, dataquery_answer
+from registry.access import may_see_contact
 from registry.models import Cohort, Complication, Patient, PatientContact, Procedure, TreatedLevel
 
 
@@ -39,6 +43,49 @@ class ProcedureBlock:
     followups: list[FollowUpRow] = field(default_factory=list)
 
 
+def _open_queries(user, patient, procedures, complications) -> list[DataQuery]:
+    """Queries not yet closed on any record of the patient: the patient, their procedures,
+    treated levels, complications and questionnaire responses."""
+    records = {
+        Patient: [patient.pk],
+        Procedure: [p.pk for p in procedures],
+        TreatedLevel: [level.pk for p in procedures for level in p.levels.all()],
+        Complication: [c.pk for c in complications],
+        QuestionnaireResponse: [r.pk for p in procedures for r in p.responses.all()],
+    }
+    condition = Q()
+    for model, ids in records.items():
+        if ids:
+            content_type = ContentType.objects.get_for_model(model)
+            condition |= Q(content_type=content_type, object_id__in=ids)
+    return list(
+        DataQuery.objects.for_user(user)
+        .filter(condition)
+        .exclude(state=DataQuery.State.CLOSED)
+        .select_related("raised_by")
+        .order_by("raised_at", "pk")
+    )
+
+
+def _answer_query(request: HttpRequest, patient: Patient) -> HttpResponse:
+    """Answer a query in place, from the record page (the query's own page does the same)."""
+    query_id = request.POST.get("query", "")
+    query = (
+        DataQuery.objects.for_user(request.user)
+        .filter(pk=int(query_id) if query_id.isdigit() else 0)
+        .first()
+    )
+    if query is None:
+        raise Http404(_("No such query at your sites."))
+    try:
+        dataquery_answer(query=query, user=request.user, answer=request.POST.get("answer", ""))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Query answered: %(record)s.") % {"record": query})
+    return redirect(request.get_full_path())
+
+
 def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
     user = request.user
     if not user.has_perm("registry.view_patient"):
@@ -52,9 +99,11 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
     )
     if patient is None:
         raise Http404(_("No such record at your sites."))
+    if request.method == "POST":
+        return _answer_query(request, patient)
     site_zone = ZoneInfo(patient.site.time_zone)
     today = timezone.now().astimezone(site_zone).date()
-    can_contact = user.has_perm("registry.view_patientcontact")
+    can_contact = may_see_contact(user)
     contact = PatientContact.objects.filter(patient=patient).first() if can_contact else None
     procedures = list(
         Procedure.objects.filter(patient=patient)
@@ -129,6 +178,7 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
             block.followups.append(row)
         blocks.append(block)
     unlinked = [c for c in complications if c.procedure_id is None]
+    open_queries = _open_queries(user, patient, procedures, complications)
     context = {
         **admin.site.each_context(request),
         "title": _("Patient record %(id)s") % {"id": patient.registry_id},
@@ -142,6 +192,8 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
         "time_zone": patient.site.time_zone,
         "today": today,
         "actions": _actions(user, patient, here),
+        "open_queries": open_queries,
+        "can_answer": user.has_perm(ANSWER_PERMISSION),
     }
     return render(request, "admin/staff/patient_record.html", context)
 

@@ -51,23 +51,46 @@ def redact_value(value):
     return value
 
 
+# The admin's search box (?q=): staff who see contact details search patients by name,
+# phone, email and date of birth, so the term is a patient's identity.
+SEARCH_PARAMETER = "q"
+# Frame variables holding a search term (PatientQuerySet.search, ModelAdmin search).
+_SEARCH_NAME = re.compile(r"search_term|search|term|text|word|words|upper|digits|q")
+_SEARCH = re.compile(r"((?:^|[?&])q=)[^&#\s\"']*")
+
+
+def redact_search(text: str) -> str:
+    """``text`` (a query string or URL) with the value of the search parameter dropped."""
+    if "q=" not in text:
+        return text
+    return _SEARCH.sub(rf"\1{REDACTED}", text)
+
+
+def _redact_meta(value):
+    value = redact_value(value)
+    return redact_search(value) if isinstance(value, str) else value
+
+
 def redacted_request(request):
-    """A shallow copy of ``request`` whose path, query and headers carry no token, for error
-    reports (the original is left alone)."""
+    """A shallow copy of ``request`` whose path, query and headers carry no token and no
+    search term, for error reports (the original is left alone)."""
     if request is None or not hasattr(request, "META"):
         return request
     meta = request.META
     seen = f"{request.path} {meta.get('QUERY_STRING', '')} {meta.get('HTTP_REFERER', '')}"
-    if "/q/" not in seen:
+    if "/q/" not in seen and "q=" not in seen:
         return request
     clone = copy.copy(request)
     clone.path = redact(request.path)
     clone.path_info = redact(request.path_info)
-    clone.META = {key: redact_value(value) for key, value in request.META.items()}
+    clone.META = {key: _redact_meta(value) for key, value in request.META.items()}
     clone.resolver_match = None  # its kwargs hold the token
     query = QueryDict(mutable=True)
     for key, values in request.GET.lists():
-        query.setlist(redact(key), [redact(value) for value in values])
+        if key == SEARCH_PARAMETER:
+            query.setlist(key, [REDACTED for _value in values])
+        else:
+            query.setlist(redact(key), [redact(value) for value in values])
     clone.GET = query
     return clone
 
@@ -114,7 +137,7 @@ class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):
     def get_traceback_frame_variables(self, request, tb_frame):
         cleansed = []
         for name, value in super().get_traceback_frame_variables(request, tb_frame):
-            if _SECRET_NAME.search(name):
+            if _SECRET_NAME.search(name) or _SEARCH_NAME.fullmatch(name):
                 value = self.cleansed_substitute
             elif isinstance(value, str):
                 value = redact(value)

@@ -401,6 +401,10 @@ def test_admin_lists_attempts_by_state_and_sends_again_once(client, manager, mon
     page = client.get(url, {"status__exact": "unknown", "site": month_3_site(month_3)})
     assert page.status_code == 200
     assert list(page.context["cl"].result_list) == [attempt]
+    # The worker's id (host:pid) stays in the logs, off the staff pages.
+    change = reverse("admin:outcomes_contactattempt_change", args=[attempt.pk])
+    assert attempt.claimed_by and attempt.claimed_by not in page.content.decode()
+    assert attempt.claimed_by not in client.get(change).content.decode()
     assert client.get(url, {"status__exact": "sent"}).context["cl"].result_count == 0
     action = {"action": "send_again", "_selected_action": [attempt.pk]}
     client.post(url, action)
@@ -441,3 +445,44 @@ def test_send_again_waits_while_the_old_claim_may_still_be_held(client, manager,
 
 def month_3_site(followup) -> str:
     return followup.procedure.patient.site.code
+
+
+# --- a patient entered twice gets one invitation ------------------------------------------
+
+
+def test_one_invitation_per_timepoint_to_one_address_on_one_day(site_a):
+    mail.outbox.clear()
+    twins = [make_chased(site_a, email=email) for email in ("same@example.org",) * 3]
+    twins.append(make_chased(site_a, email="Same@Example.org"))
+    other = make_chased(site_a, email="other@example.org")
+
+    statuses = sweep_and_send(at(91))
+
+    invitations = {f.pk: attempt_of(f) for f in [*twins, other]}
+    assert sorted(statuses[a.pk] for a in invitations.values()) == [
+        "sent",
+        "sent",
+        "skipped",
+        "skipped",
+        "skipped",
+    ]
+    assert invitations[other.pk].status == "sent"
+    skipped = [a for a in invitations.values() if a.pk != invitations[other.pk].pk]
+    skipped = [ContactAttempt.objects.get(pk=a.pk) for a in skipped]
+    assert (
+        sorted(a.error for a in skipped if a.status == "skipped")
+        == ["the same message went to this email address today (a likely duplicate)"] * 3
+    )
+    sent_to = sorted(m.to[0].lower() for m in mail.outbox if m.to[0] != "a0@example.org")
+    assert sent_to.count("same@example.org") == 1 and sent_to.count("other@example.org") == 1
+
+
+def test_the_same_address_on_another_day_is_sent(site_a):
+    first = make_chased(site_a, email="same@example.org")
+    later = make_chased(
+        site_a,
+        email="same@example.org",
+        procedure_day=PROCEDURE_DAY + datetime.timedelta(days=60),
+    )
+    assert sweep_and_send(at(91)) == {attempt_of(first).pk: "sent"}
+    assert sweep_and_send(at(151)) == {attempt_of(later).pk: "sent"}

@@ -21,11 +21,13 @@ from registry.models import Patient, Procedure, Site
 from registry.validation import site_today
 from tests.factories import (
     make_complication,
+    make_contact,
     make_level,
     make_patient,
     make_procedure,
     make_procedure_without_levels,
     make_response,
+    make_site,
     make_user,
 )
 
@@ -184,6 +186,20 @@ def dq10_good(site):
     return patient(site, date_of_death=DAY, cause_of_death="unknown")
 
 
+def dq11_bad(site):
+    twin = patient(make_site(), date_of_birth=datetime.date(1944, 2, 29))
+    make_contact(twin, name="Inger Marie Hansen", email="im@example.org", phone="")
+    breaking = patient(site, date_of_birth=datetime.date(1944, 2, 29))
+    make_contact(breaking, name="Inger M. Hansen", email="other@example.org", phone="")
+    return breaking
+
+
+def dq11_good(site):
+    fine = patient(site, date_of_birth=datetime.date(1944, 2, 29))
+    make_contact(fine, name="Karen Jensen", email="kj@example.org", phone="+45 1111 2222")
+    return fine
+
+
 CASES = [
     ("DQ01", dq01_bad, dq01_good),
     ("DQ02", dq02_bad, dq02_good),
@@ -196,7 +212,26 @@ CASES = [
     ("DQ08", dq08_bad, dq08_good),
     ("DQ09", dq09_bad, dq09_good),
     ("DQ10", dq10_bad, dq10_good),
+    ("DQ11", dq11_bad, dq11_good),
 ]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"email": "Same@Example.org"}, {"email": "same@example.org"}),
+        ({"phone": "+45 20 30 40 50"}, {"phone": "20304050"}),
+    ],
+)
+def test_dq11_finds_the_same_email_or_phone_across_sites(site_a, site_b, first, second):
+    one = patient(site_a, date_of_birth=datetime.date(1950, 1, 1))
+    make_contact(one, name="A", **{"email": "", "phone": "", **first})
+    two = patient(site_b, date_of_birth=datetime.date(1960, 1, 1))
+    make_contact(two, name="B", **{"email": "", "phone": "", **second})
+    alone = patient(site_a)
+    make_contact(alone, name="C", email="c@example.org", phone="+45 9999 8888")
+    assert found("DQ11", site_a) == {one.pk}
+    assert found("DQ11", site_b) == {two.pk}
 
 
 def test_every_rule_has_a_case_and_both_languages():

@@ -13,7 +13,7 @@ from pghistory.models import Event
 from api.models import ExportLog
 from api.services import export_log_finish, export_log_start
 from outcomes.followups.sweep import followups_ensure
-from outcomes.models import ContactAttempt
+from outcomes.models import ContactAttempt, FollowUp, PhoneCall
 from outcomes.quality.queries import dataquery_answer, dataquery_raise
 from outcomes.quality.saved_anyway import warning_acknowledge
 from registry.models import Patient
@@ -71,6 +71,11 @@ def history(site_a):
     monitor = make_user("Registry manager")
     query = dataquery_raise(user=monitor, record=patient, field_name="karnofsky", comment="70?")
     dataquery_answer(query=query, user=staff, answer="Checked in the notes: 70.")
+    followup = FollowUp.objects.filter(procedure=procedure).first()
+    call = PhoneCall.objects.create(
+        followup=followup, called_at=timezone.now(), caller=staff, outcome="no_answer"
+    )
+    PhoneCall.objects.filter(pk=call.pk).update(undone_at=timezone.now(), undone_by=staff)
     warning_acknowledge(
         record=procedure,
         site=site_a,

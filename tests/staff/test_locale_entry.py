@@ -95,4 +95,4 @@ def test_staff_pages_switch_between_english_and_danish(client_a, site_a):
     assert "Tilføj et indgreb" in danish and "Tider vises i Europe/Copenhagen" in danish
     assert "Add a procedure" not in danish
     dashboard = client_a.get(reverse("staff_dashboard")).content.decode()
-    assert "Signaturforklaring" in dashboard and "Endnu ikke aktuel" in dashboard
+    assert "Signaturforklaring" in dashboard and "Planlagt" in dashboard

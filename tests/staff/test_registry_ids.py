@@ -13,8 +13,16 @@ from tests.registry.test_admin import patient_form
 
 def test_ids_are_generated_per_site_in_sequence_skipping_taken_ones(client_a, site_a, site_b):
     make_patient(site_a, registry_id="AAA-000002")  # typed by hand before ids were generated
-    for _ in range(2):
-        response = client_a.post(reverse("admin:registry_patient_add"), patient_form(site_a))
+    for n, name in enumerate(["Karen Hansen", "Birgit Olsen"]):
+        # Two different people (the same one twice would be a likely duplicate).
+        person = {
+            "contact-0-name": name,
+            "contact-0-email": f"p{n}@example.org",
+            "contact-0-phone": f"+45 1000 000{n}",
+        }
+        response = client_a.post(
+            reverse("admin:registry_patient_add"), patient_form(site_a, **person)
+        )
         assert response.status_code == 302
     generated = sorted(
         Patient.objects.filter(site=site_a)

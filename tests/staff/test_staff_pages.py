@@ -121,7 +121,7 @@ def test_dashboard_cells_legend_filters_totals_and_click_through(client_a, site_
     page = client_a.get(reverse("staff_dashboard"))
     html = page.content.decode()
     assert page.status_code == 200
-    for label in ("Not yet due", "Invited", "Completed", "On phone worklist", "Missed"):
+    for label in ("Scheduled", "Invited", "Completed", "On phone worklist", "Missed"):
         assert label in html  # the legend names every state in words
     assert reverse("staff_record", args=[done.registry_id]) in html
     totals = {t["state"].value: t["counts"] for t in page.context["totals"]}
@@ -171,9 +171,10 @@ def test_due_list_worklist_with_outcome_buttons_and_print_view(client_a, site_a)
     assert "<nav" not in printed
 
     followup = page.context["worklist"][0]
-    done = client_a.post(url, {"followup": followup.pk, "outcome": "unreachable"})
+    prefix = f"call-{followup.pk}"
+    done = client_a.post(url, {"followup": followup.pk, f"{prefix}-outcome": "wrong_number"})
     assert done.status_code == 302
-    assert FollowUp.objects.get(pk=followup.pk).phone_outcome == "unreachable"
+    assert FollowUp.objects.get(pk=followup.pk).phone_outcome == "wrong_number"
     assert client_a.get(url).context["worklist"] == []
 
 
@@ -192,3 +193,48 @@ def test_an_auditor_gets_no_phone_worklist(client, site_a):
     assert page.status_code == 200
     assert page.context["worklist"] == []
     assert "+4520203030" not in page.content.decode()
+
+
+def test_saving_a_new_patient_lands_on_its_record_with_add_a_procedure(client_a, site_a):
+    from registry.models import Patient
+    from tests.registry.test_admin import patient_form
+
+    saved = client_a.post(reverse("admin:registry_patient_add"), patient_form(site_a))
+    patient = Patient.objects.get(site=site_a)
+    assert saved.status_code == 302
+    assert saved.url == reverse("staff_record", args=[patient.registry_id])
+    record = client_a.get(saved.url).content.decode()
+    assert "Add a procedure" in record and f"Patient {patient.registry_id} saved" in record
+
+
+def test_record_names_leakage_sites_complication_details_and_why_cancelled(client_a, site_a):
+    from registry.models import TreatedLevel
+
+    patient, procedure = chased_patient(site_a)
+    TreatedLevel.objects.filter(procedure=procedure).update(
+        cement_leakage=True, leakage_sites=["segmental_vein"], leakage_detected_by="ct"
+    )
+    make_complication(procedure, date=PROCEDURE_DAY, relation="probable", symptomatic=True)
+    patient.date_of_death = datetime.date(2026, 4, 1)
+    patient.cause_of_death = "unknown"
+    patient.save()
+    sweep()  # cancels the remaining follow-ups
+
+    html = client_a.get(reverse("staff_record", args=[patient.registry_id])).content.decode()
+    assert "Segmental vein" in html and "segmental_vein" not in html
+    assert "Probable" in html
+    assert "Cancelled</span> (Patient died)" in html
+
+
+def test_dashboard_and_due_list_count_the_same_worklist(client_a, site_a):
+    chased_patient(site_a, email=False)
+    chased_patient(site_a, email=False, consent=False)  # not called, not counted
+    sweep()
+    due = client_a.get(reverse("staff_due_list")).context["worklist"]
+    dashboard = client_a.get(reverse("staff_dashboard"), {"state": "worklist"})
+    admin_list = client_a.get(reverse("admin:outcomes_followup_changelist"), {"worklist": "yes"})
+    assert len(due) == 1
+    assert dashboard.context["page"].paginator.count == 1
+    assert admin_list.context["cl"].result_count == 1
+    html = dashboard.content.decode()
+    assert "Not yet due" not in html and "Scheduled" in html

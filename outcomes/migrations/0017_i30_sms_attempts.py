@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('outcomes', '0015_i24_quality_from_registry'),
-        ('registry', '0017_i30_sms_contact'),
+        ('outcomes', '0016_i27_phone_call_log'),
+        ('registry', '0018_i30_sms_contact'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -37,7 +37,7 @@ def normalise_phones(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0016_i24_quality_moves_to_outcomes"),
+        ("registry", "0017_i27_patient_search_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
