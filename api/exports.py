@@ -49,6 +49,8 @@ from registry.models import (
     Complication,
     Patient,
     Procedure,
+    RecordLock,
+    Signature,
     TreatedLevel,
 )
 
@@ -483,6 +485,70 @@ PATIENT_FIELDS = [
     "other_bone_metastases", "visceral_metastases", "prior_radiotherapy", "prior_chemotherapy",
 ]  # fmt: skip
 
+
+def _signature_columns() -> list[Column]:
+    """The manifestation of the patient's latest whole-record signature (who, when, what it
+    means, and whether it still holds: a later change to the data voids it)."""
+    latest = Signature.objects.filter(patient=OuterRef("pk"), procedure__isnull=True).order_by(
+        "-signed_at", "-pk"
+    )
+
+    def of(expression, output) -> Subquery:
+        return Subquery(latest.annotate(value=expression).values("value")[:1], output_field=output)
+
+    text = models.CharField()
+    return [
+        Column(
+            "record_locked",
+            expression=Cast(
+                Exists(
+                    RecordLock.objects.filter(
+                        patient=OuterRef("pk"), procedure__isnull=True, unlocked_at__isnull=True
+                    )
+                ),
+                text,
+            ),
+            label="Whether the record is locked against changes now",
+            type="boolean (true, false)",
+        ),
+        Column(
+            "signature_status",
+            expression=of(
+                models.Case(
+                    models.When(voided_at__isnull=True, then=models.Value("valid")),
+                    default=models.Value("void"),
+                    output_field=text,
+                ),
+                text,
+            ),
+            label="Latest investigator signature of the whole record",
+            type="text",
+            allowed="valid = signed and unchanged since; void = the data changed after "
+            "signing (a new signature is needed); empty = never signed",
+        ),
+        Column(
+            "signed_by",
+            expression=of(staff_code("signer"), text),
+            label="Staff code of the investigator who signed (pseudonymous)",
+            type="text",
+            allowed="S and the user's id in five digits, e.g. S00042",
+        ),
+        Column(
+            "signed_at",
+            expression=of(F("signed_at"), models.DateTimeField()),
+            label="When the latest signature was given",
+            type="timestamp (ISO 8601, UTC)",
+        ),
+        Column(
+            "signature_meaning",
+            expression=of(F("meaning"), text),
+            label="What the latest signature means",
+            type="text",
+            allowed=_allowed(Signature.Meaning.choices),
+        ),
+    ]
+
+
 PATIENTS = Export(
     name="patients.csv",
     title="One row per patient: everything the registry holds on them but contact details "
@@ -494,6 +560,7 @@ PATIENTS = Export(
         Column("registry_id", "registry_id"),
         Column("site", "site__code", label="Site code"),
         *(Column(name, name) for name in PATIENT_FIELDS),
+        *_signature_columns(),
     ],
     # The date of birth and consent dates identify a person more than an age does: this file
     # goes to those who may see contact details (site staff, leads, managers), not auditors.

@@ -28,8 +28,10 @@ from outcomes.instruments.odi import MAX_MISSING_SECTIONS
 from outcomes.models import (
     EQ5D_FIELDS,
     ODI_FIELDS,
+    ConsentDocument,
     ContactAttempt,
     FollowUp,
+    PatientConsent,
     PhoneCall,
     QuestionnaireResponse,
     Timepoint,
@@ -38,7 +40,12 @@ from outcomes.quality.saved_anyway import warning_acknowledge
 from outcomes.responses import response_delete, response_save_scored
 from outcomes.tasks import enqueue_send
 from registry.access import may_see_contact
-from registry.admin import ProcedureAdmin, ReadOnlyAdminMixin, SiteScopedAdmin
+from registry.admin import (
+    ProcedureAdmin,
+    ReadOnlyAdminMixin,
+    ScopedObjectsMixin,
+    SiteScopedAdmin,
+)
 from registry.admin_lists import EstimatedCountPaginator, site_filter
 from registry.models import PatientContact, Procedure, Site
 
@@ -599,6 +606,46 @@ def _hint(attempt_id: int) -> None:
         enqueue_send(attempt_id)
     except Exception as exc:  # noqa: BLE001 - the outbox row is the truth
         logger.warning("could not queue contact attempt %s (%s)", attempt_id, type(exc).__name__)
+
+
+@admin.register(ConsentDocument)
+class ConsentDocumentAdmin(ScopedObjectsMixin, admin.ModelAdmin):
+    """Consent texts: a new text is a new version (never edited once saved)."""
+
+    list_display = ["site", "language", "version", "title", "effective_from", "requires_reconsent"]
+    list_filter = [site_filter("site"), "language"]
+    fields = [
+        "site",
+        "language",
+        "version",
+        "title",
+        "text",
+        "asks_contact",
+        "effective_from",
+        "requires_reconsent",
+    ]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the database refuses it too (never_edited)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "site":
+            kwargs["queryset"] = Site.objects.for_user(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(PatientConsent)
+class PatientConsentAdmin(ScopedObjectsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Consents as given (link or paper): shown, never edited here."""
+
+    list_display = ["patient", "document", "mode", "given_at", "withdrawn_at"]
+    list_select_related = ["patient", "document__site"]
+    list_filter = [site_filter("patient__site"), "mode"]
+    search_fields = ["patient__registry_id"]
+    exclude = ["snapshot_pdf", "scan"]
 
 
 # Data-quality admin pages (queries to sites, warnings saved anyway) live with their package.

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from outcomes.followups import schedule
 from outcomes.instruments.odi import SECTIONS as ODI_SECTIONS
 from registry import validation
+from registry.locking import TIMEPOINT_KEYS, record_guards
 from registry.models import (
     ScopedQuerySet,
     Site,
@@ -195,6 +196,7 @@ class QuestionnaireResponse(models.Model):
         ]
         triggers = [
             touch_updated_at(),
+            *record_guards(TIMEPOINT_KEYS),
             # Chronology across tables (docs/validation.md): follow-up answers are not dated
             # before their procedure, no answer is dated outside the patient's life or after
             # today at the site.
@@ -767,8 +769,13 @@ class SweepRun(models.Model):
         return f"{self.name} at {self.finished_at:%Y-%m-%d %H:%M:%S}"
 
 
-# The data-quality records (runs and findings of the rules, warnings saved anyway, queries to
-# sites) live in their package, outcomes/quality/.
+# Electronic consent (outcomes/consent/); the data-quality records (runs and findings of the
+# rules, warnings saved anyway, queries to sites) live in their package, outcomes/quality/.
+from outcomes.consent.models import (  # noqa: E402, F401
+    ConsentDocument,
+    ConsentRequest,
+    PatientConsent,
+)
 from outcomes.quality.models import (  # noqa: E402, F401
     DataQuery,
     QualityFinding,

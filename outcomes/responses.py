@@ -102,15 +102,33 @@ SCORE_FIELDS = ("eq5d_value_set", "eq5d_index", "odi_score")
 RESCORE_BATCH = 1000
 
 
+def responses_locked():
+    """Responses of locked records (a whole patient's, or that follow-up's): their stored
+    scores are frozen with the record (``registry.locking``)."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from registry.models import RecordLock
+
+    covering = RecordLock.objects.active().filter(
+        Q(procedure__isnull=True)
+        | Q(procedure_id=OuterRef("procedure_id"), timepoint=OuterRef("timepoint")),
+        patient_id=OuterRef("procedure__patient_id"),
+    )
+    return QuestionnaireResponse.objects.filter(Exists(covering))
+
+
 def responses_rescore(*, dry_run: bool = False) -> list[ScoreChange]:
-    """Re-score every stored response with today's value sets and scoring rules.
+    """Re-score every stored response with today's value sets and scoring rules, but those
+    of locked records (``responses_locked``: the command reports how many).
 
     Returns the changes (one row per response and score field that differs); with
     ``dry_run`` nothing is written. Only responses whose scores change are saved.
     """
     changes: list[ScoreChange] = []
-    queryset = QuestionnaireResponse.objects.select_related("procedure__patient__site").order_by(
-        "pk"
+    queryset = (
+        QuestionnaireResponse.objects.select_related("procedure__patient__site")
+        .exclude(pk__in=responses_locked().values("pk"))
+        .order_by("pk")
     )
     with transaction.atomic():
         changed: list[QuestionnaireResponse] = []

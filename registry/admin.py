@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -33,6 +34,7 @@ from registry.forms import (
     TreatedLevelFormSet,
 )
 from registry.locale import LocalizedEntryMixin
+from registry.locking import is_lock_refusal
 from registry.models import (
     Cohort,
     Complication,
@@ -41,6 +43,7 @@ from registry.models import (
     Procedure,
     Site,
     TreatedLevel,
+    active_lock,
 )
 from registry.warnings import warning_acknowledge
 
@@ -148,7 +151,89 @@ class ScopedObjectsMixin:
         return obj
 
 
-class SiteScopedAdmin(ScopedObjectsMixin, HistoryMixin, LocalizedEntryMixin, admin.ModelAdmin):
+def lock_message(lock) -> str:
+    """What staff read on a locked record's page, and when a change to it is refused."""
+    if lock is None:
+        return str(
+            _(
+                "This record is locked: nothing was saved. A data manager must unlock it, "
+                "with a reason, before it can change."
+            )
+        )
+    return _(
+        "This record is locked since %(date)s by %(user)s (%(reason)s): nothing can be "
+        "changed. A data manager must unlock it, with a reason, before it can change."
+    ) % {
+        "date": lock.locked_at.date().isoformat(),
+        "user": lock.locked_by.get_username() if lock.locked_by else _("the system"),
+        "reason": lock.reason,
+    }
+
+
+class LockedRecordMixin:
+    """A locked record's pages are read-only with the lock shown, and a change the database
+    refuses because the record is locked (locked while the form was open, a bulk delete, a
+    row added to a locked patient) is reported on the page, never as a server error."""
+
+    def _lock_of(self, obj):
+        """The active lock over ``obj``'s record, looked up once per object of a request."""
+        if obj is None:
+            return None
+        if not hasattr(obj, "_active_lock"):
+            obj._active_lock = active_lock(obj)
+        return obj._active_lock
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._lock_of(obj) is None
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._lock_of(obj) is None
+
+    def _refused(self, request, lock=None):
+        self.message_user(request, lock_message(lock), messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if object_id is not None:
+            obj = self.get_object(request, unquote(object_id))
+            lock = self._lock_of(obj)
+            if lock is not None:
+                if request.method == "POST":
+                    return self._refused(request, lock)
+                self.message_user(request, lock_message(lock), messages.WARNING)
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DatabaseError as error:
+            if not is_lock_refusal(error):
+                raise
+            return self._refused(request)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except DatabaseError as error:
+            if not is_lock_refusal(error):
+                raise
+            return self._refused(request)
+
+    def changelist_view(self, request, extra_context=None):
+        selected = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+        if request.method == "POST" and selected:
+            chosen = self.get_queryset(request).filter(pk__in=selected)
+            lock = next(filter(None, (self._lock_of(obj) for obj in chosen)), None)
+            if lock is not None:
+                return self._refused(request, lock)
+        try:
+            return super().changelist_view(request, extra_context)
+        except DatabaseError as error:
+            if not is_lock_refusal(error):
+                raise
+            return self._refused(request)
+
+
+class SiteScopedAdmin(
+    LockedRecordMixin, ScopedObjectsMixin, HistoryMixin, LocalizedEntryMixin, admin.ModelAdmin
+):
     """Base admin for clinical models: every query is limited to the user's sites."""
 
     # No exact COUNT over a big table: a filtered list shows its own count only (no second

@@ -34,11 +34,19 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Upper
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from registry import derived, validation
 from registry.derived import recompute_triggers
 from registry.fields import MultipleChoiceArrayField
+from registry.locking import (
+    PATIENT_FK_KEYS,
+    PATIENT_KEYS,
+    PROCEDURE_FK_KEYS,
+    record_guards,
+    record_key,
+)
 from registry.phones import E164_REGEX, phone_normalise
 from registry.validation import (
     DATE_INPUT_FORMATS,
@@ -193,6 +201,14 @@ class Site(models.Model):
     )
     eq5d_value_set = models.CharField(
         _("EQ-5D value set"), max_length=8, choices=ValueSet, default=ValueSet.DK_5L
+    )
+    reconsent_before_questionnaire = models.BooleanField(
+        _("asks for re-consent before a questionnaire"),
+        default=False,
+        help_text=_(
+            "When a new consent version requires re-consent, a patient opening a questionnaire "
+            "link is asked to consent to it first."
+        ),
     )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
@@ -563,6 +579,13 @@ class Patient(models.Model):
         ]
         triggers = [
             touch_updated_at(),
+            *record_guards(
+                PATIENT_KEYS,
+                not_data=("index_procedure_id", "index_cohort", "consent_withdrawn_date"),
+                # A withdrawal may be recorded on a locked record, not changed (locking.py).
+                also_changed="(o.consent_withdrawn_date IS NOT NULL"
+                " AND n.consent_withdrawn_date IS DISTINCT FROM o.consent_withdrawn_date)",
+            ),
             # A death date may not precede a recorded procedure (design.md §2); the procedure
             # side of the rule is the trigger on Procedure.
             pgtrigger.Trigger(
@@ -1032,6 +1055,7 @@ class Procedure(models.Model):
             no_cpr_check("procedure", "operator", "notes"),
         ]
         triggers = [
+            *record_guards(PATIENT_FK_KEYS, not_data=("cohort",)),
             touch_updated_at(),
             pgtrigger.Trigger(
                 name="date_within_patient_life",
@@ -1285,6 +1309,7 @@ class TreatedLevel(models.Model):
             ),
         ]
         triggers = [
+            *record_guards(PROCEDURE_FK_KEYS),
             # The procedure keeps at least one level (see Procedure.Meta.triggers).
             pgtrigger.Trigger(
                 name="procedure_keeps_a_level",
@@ -1491,6 +1516,7 @@ class Complication(models.Model):
             no_cpr_check("complication", "description"),
         ]
         triggers = [
+            *record_guards(PATIENT_FK_KEYS),
             touch_updated_at(),
             pgtrigger.Trigger(
                 name="links_consistent",
@@ -1583,3 +1609,258 @@ class Complication(models.Model):
                 errors.update(validation.future_errors({"date": self.date}, patient.site.time_zone))
         if errors:
             raise ValidationError(errors)
+
+
+# Locks on records and signatures over them (design.md §9b): a lock or a signature covers a
+# whole patient's record, or one follow-up's data (a procedure and a timepoint of the follow-up
+# plan). Both rows are append-only but for their one allowed change (a lock is unlocked with
+# a reason, a signature is voided) and keep their full history, with the acting user;
+# registry.locking enforces them on the clinical tables.
+BLANK = r"^\s*$"
+
+
+class PatientScopedQuerySet(ScopedQuerySet):
+    site_path = "patient__site"
+
+
+class RecordLockQuerySet(PatientScopedQuerySet):
+    def active(self) -> RecordLockQuerySet:
+        return self.filter(unlocked_at__isnull=True)
+
+    def covering(
+        self, *, patient_id: int, procedure_id: int | None = None, timepoint: str = ""
+    ) -> RecordLockQuerySet:
+        """The active locks that cover the patient's record, or the follow-up's data (the
+        same rule as ``registry.locking.COVERS``)."""
+        follow_up = Q(procedure__isnull=True)
+        if procedure_id is not None:
+            follow_up |= Q(procedure_id=procedure_id, timepoint=timepoint)
+        return self.active().filter(follow_up, patient_id=patient_id)
+
+
+def _only_change(allowed: list[str], *, once: str, message: str) -> pgtrigger.Trigger:
+    """Refuse any update but setting ``allowed`` while ``once`` is still empty."""
+    columns = "ARRAY[" + ", ".join(f"'{c}'" for c in allowed) + "]::text[]"
+    return pgtrigger.Trigger(
+        name="only_closed_once",
+        when=pgtrigger.Before,
+        operation=pgtrigger.Update,
+        func=f"""
+        IF OLD.{once} IS NOT NULL
+           OR (to_jsonb(NEW) - {columns}) IS DISTINCT FROM (to_jsonb(OLD) - {columns}) THEN
+            RAISE EXCEPTION '{message}' USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NEW;
+        """,
+    )
+
+
+@track_history()
+class RecordLock(models.Model):
+    """A data manager's lock on a record: no change until it is unlocked with a reason."""
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="locks", verbose_name=_("patient")
+    )
+    # With a timepoint: only that follow-up's data (its questionnaire response) is locked.
+    procedure = models.ForeignKey(
+        Procedure,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("procedure"),
+    )
+    timepoint = models.CharField(_("timepoint"), max_length=12, blank=True)
+    reason = models.TextField(_("reason for locking"), validators=[validate_no_cpr])
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("locked by"),
+    )
+    locked_at = models.DateTimeField(_("locked at"), default=timezone.now)
+    unlocked_at = models.DateTimeField(_("unlocked at"), null=True, blank=True)
+    unlocked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("unlocked by"),
+    )
+    unlock_reason = models.TextField(
+        _("reason for unlocking"), blank=True, validators=[validate_no_cpr]
+    )
+
+    objects = RecordLockQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("record lock")
+        verbose_name_plural = _("record locks")
+        ordering = ["-locked_at", "-pk"]
+        permissions = [("lock_record", _("Can lock and unlock records"))]
+        indexes = [
+            # The guard triggers' first probe (is anything locked at all?) and a patient's
+            # active locks (the record page, the admin).
+            models.Index(
+                fields=["patient"], condition=Q(unlocked_at__isnull=True), name="recordlock_active"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason__regex=BLANK), name="recordlock_reason"),
+            models.CheckConstraint(
+                condition=Q(unlocked_at__isnull=True, unlock_reason="")
+                | (Q(unlocked_at__isnull=False) & ~Q(unlock_reason__regex=BLANK)),
+                name="recordlock_unlock_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(procedure__isnull=True, timepoint="")
+                | (Q(procedure__isnull=False) & ~Q(timepoint="")),
+                name="recordlock_follow_up_has_timepoint",
+            ),
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(unlocked_at__isnull=True, procedure__isnull=True),
+                name="recordlock_one_active_per_patient",
+            ),
+            models.UniqueConstraint(
+                fields=["procedure", "timepoint"],
+                condition=Q(unlocked_at__isnull=True, procedure__isnull=False),
+                name="recordlock_one_active_per_follow_up",
+            ),
+            no_cpr_check("recordlock", "reason", "unlock_reason"),
+        ]
+        triggers = [
+            _only_change(
+                ["unlocked_at", "unlocked_by_id", "unlock_reason"],
+                once="unlocked_at",
+                message="a record lock is only ever unlocked, once",
+            ),
+            # Deleting an active lock would unlock without a reason (a patient's delete
+            # cascades to its locks first).
+            pgtrigger.Trigger(
+                name="active_not_deleted",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Delete,
+                func="""
+                IF OLD.unlocked_at IS NULL THEN
+                    RAISE EXCEPTION 'the record of patient % is locked: a data manager must unlock it, with a reason, before it can change',
+                        (SELECT registry_id FROM registry_patient WHERE id = OLD.patient_id)
+                        USING ERRCODE = 'check_violation', CONSTRAINT = 'record_locked';
+                END IF;
+                RETURN OLD;
+                """,  # noqa: E501
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = f" {self.timepoint}" if self.timepoint else ""
+        return f"{self.patient}{what}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.unlocked_at is None
+
+
+@track_history()
+@constrain_choices
+class Signature(models.Model):
+    """A site investigator's electronic signature over a record, with its meaning and the
+    SHA-256 of the data signed. Any later change to those data voids it (``registry.locking``):
+    the record page and the exports then show it void and a new signature is needed."""
+
+    class Meaning(models.TextChoices):
+        COMPLETE_AND_ACCURATE = (
+            "complete_accurate",
+            _("I confirm these data are complete and accurate"),
+        )
+        REVIEWED = "reviewed", _("I have reviewed these data")
+        APPROVED = "approved", _("I approve these data for analysis")
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="signatures", verbose_name=_("patient")
+    )
+    procedure = models.ForeignKey(
+        Procedure,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("procedure"),
+    )
+    timepoint = models.CharField(_("timepoint"), max_length=12, blank=True)
+    signer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("signed by"),
+    )
+    # The signer's printed name as it was when signing (the signature's manifestation).
+    signer_name = models.CharField(_("name of signer"), max_length=300)
+    meaning = models.CharField(_("meaning"), max_length=20, choices=Meaning)
+    signed_at = models.DateTimeField(_("signed at"), default=timezone.now)
+    data_hash = models.CharField(_("SHA-256 of the signed data"), max_length=64)
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True)
+    void_reason = models.TextField(_("why void"), blank=True)
+
+    objects = PatientScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("signature")
+        verbose_name_plural = _("signatures")
+        ordering = ["-signed_at", "-pk"]
+        permissions = [("sign_record", _("Can sign records as site investigator"))]
+        indexes = [
+            # The guard triggers' first probe and a patient's valid signatures.
+            models.Index(
+                fields=["patient"], condition=Q(voided_at__isnull=True), name="signature_valid"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(data_hash__regex=r"^[0-9a-f]{64}$"), name="signature_hash_sha256"
+            ),
+            models.CheckConstraint(
+                condition=Q(procedure__isnull=True, timepoint="")
+                | (Q(procedure__isnull=False) & ~Q(timepoint="")),
+                name="signature_follow_up_has_timepoint",
+            ),
+            models.CheckConstraint(
+                condition=Q(voided_at__isnull=True, void_reason="")
+                | (Q(voided_at__isnull=False) & ~Q(void_reason__regex=BLANK)),
+                name="signature_void_reason",
+            ),
+        ]
+        triggers = [
+            _only_change(
+                ["voided_at", "void_reason"],
+                once="voided_at",
+                message="a signature is only ever voided, once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} {self.timepoint}".strip()
+
+    @property
+    def is_valid(self) -> bool:
+        return self.voided_at is None
+
+
+def active_lock(obj):
+    """The active lock covering the record ``obj`` belongs to (``registry.locking.record_key``),
+    or None."""
+    key = record_key(obj)
+    if key is None:
+        return None
+    patient_id, procedure_id, timepoint = key
+    return (
+        RecordLock.objects.covering(
+            patient_id=patient_id, procedure_id=procedure_id, timepoint=timepoint
+        )
+        .select_related("locked_by")
+        .first()
+    )

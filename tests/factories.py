@@ -164,10 +164,13 @@ def ensure_role_groups() -> None:
         ),
         ("outcomes", {n: {"questionnaireresponse": a} for n, a in responses.items()}),
     ]
+    lock_and_sign = import_module("registry.migrations.0019_i29_lock_and_sign_roles")
+    grants.append(("registry", lock_and_sign.ROLES))
+    grants.append(("outcomes", import_module("outcomes.migrations.0019_i29_consent_roles").ROLES))
     for app_label, roles in grants:
         for name, models in roles.items():
             group, _created = Group.objects.get_or_create(name=name)
-            codenames = [f"{a}_{m}" for m, actions in models.items() for a in actions]
+            codenames = lock_and_sign.codenames(models)
             group.permissions.add(
                 *Permission.objects.filter(
                     content_type__app_label=app_label, codename__in=codenames

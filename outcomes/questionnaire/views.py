@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from outcomes.followups import links
+from outcomes.followups.schedule import local_today
 from outcomes.models import FollowUp
 from outcomes.questionnaire import answers as services
 from outcomes.questionnaire import ratelimit
@@ -36,6 +38,7 @@ from outcomes.questionnaire.steps import (
     first_incomplete_step,
     step_by_slug,
 )
+from registry.locking import is_lock_refusal
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -148,6 +151,15 @@ def questionnaire_start(request: HttpRequest, token: str) -> HttpResponse:
     if followup is None:
         return _unavailable(request, token)
     services.link_opened(followup=followup, now=timezone.now())
+    patient = followup.procedure.patient
+    if patient.site.reconsent_before_questionnaire and _needs_reconsent(patient):
+        context = {"token": token}
+        return _render(
+            request,
+            "questionnaire/consent_first.html",
+            context,
+            language=_language(request, followup),
+        )
     answers = _answers(followup)
     step = first_incomplete_step(answers, _levels(followup))
     language = _language(request, followup)
@@ -196,12 +208,44 @@ def questionnaire_step(request: HttpRequest, token: str, slug: str) -> HttpRespo
     return _render(request, "questionnaire/step.html", context, language=language)
 
 
+def _needs_reconsent(patient) -> bool:
+    from outcomes.consent.services import consent_status
+
+    today = local_today(timezone.now(), patient.site.time_zone)
+    return consent_status(patient, on=today)[1] == "reconsent"
+
+
+@patient_page
+@require_http_methods(["POST"])
+def questionnaire_consent_first(request: HttpRequest, token: str) -> HttpResponse:
+    """The patient asked for the new consent before their questionnaire: a consent link of
+    their own, which leads back to this questionnaire once they have consented."""
+    from outcomes.consent.links import consent_link_issue
+
+    followup = _answerable(token)
+    if followup is None:
+        return _unavailable(request, token)
+    consent_token = consent_link_issue(patient=followup.procedure.patient, now=timezone.now())
+    return redirect(
+        reverse("consent", args=[consent_token]) + "?next=" + reverse("questionnaire", args=[token])
+    )
+
+
 @patient_page
 @require_http_methods(["GET", "POST"])
 def questionnaire_review(request: HttpRequest, token: str) -> HttpResponse:
     """The answers for a last look, and the one submit."""
     if request.method == "POST":
-        result = services.questionnaire_submit(token=token, now=timezone.now())
+        try:
+            result = services.questionnaire_submit(token=token, now=timezone.now())
+        except DatabaseError as error:
+            if not is_lock_refusal(error):
+                raise
+            # A data manager locked this follow-up's data: nothing was saved, the draft is
+            # kept (the submit's transaction was rolled back) for after an unlock.
+            followup = _answerable(token)
+            language = _language(request, followup)
+            return _render(request, "questionnaire/closed.html", {}, language=language, status=409)
         if result.outcome is services.Submit.SUBMITTED:
             return redirect("questionnaire_thanks")
         if result.outcome is services.Submit.INCOMPLETE:

@@ -20,7 +20,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.models import FollowUp, Timepoint, on_worklist_q
-from registry.models import Cohort, Patient, Site
+from registry.models import Cohort, Patient, RecordLock, Site
 
 PAGE_SIZE = 50
 WORKLIST = "worklist"
@@ -67,6 +67,11 @@ class DashboardFilter(forms.Form):
         required=False,
         choices=[("", _("Any state")), *[(s.value, s.label) for s in STATES]],
     )
+    locked = forms.ChoiceField(
+        label=_("Lock"),
+        required=False,
+        choices=[("", _("Locked or not")), ("yes", _("Locked records")), ("no", _("Not locked"))],
+    )
 
     def __init__(self, *args, sites, **kwargs):
         super().__init__(*args, **kwargs)
@@ -75,10 +80,24 @@ class DashboardFilter(forms.Form):
         ]
 
 
-def dashboard_patients(*, user, site: str = "", cohort: str = "", state: str = ""):
+# The patient's whole record is locked (registry.locking); a follow-up lock shows on the record.
+RECORD_LOCKED = Exists(
+    RecordLock.objects.active().filter(patient=OuterRef("pk"), procedure__isnull=True)
+)
+
+
+def dashboard_patients(
+    *, user, site: str = "", cohort: str = "", state: str = "", locked: str = ""
+):
     """The patients the dashboard lists: those with an index procedure (stored, with its
     cohort, on the patient by ``registry.derived``)."""
-    patients = Patient.objects.for_user(user).filter(index_procedure__isnull=False)
+    patients = (
+        Patient.objects.for_user(user)
+        .filter(index_procedure__isnull=False)
+        .annotate(locked=RECORD_LOCKED)
+    )
+    if locked:
+        patients = patients.filter(locked=locked == "yes")
     if site:
         patients = patients.filter(site__code=site)
     if cohort:
@@ -106,10 +125,11 @@ def status_dashboard(request: HttpRequest) -> HttpResponse:
         site=filters.get("site", ""),
         cohort=filters.get("cohort", ""),
         state=filters.get("state", ""),
+        locked=filters.get("locked", ""),
     )
     paginator = Paginator(
         patients.order_by("registry_id").values(
-            "pk", "registry_id", "site__code", "index_procedure_id"
+            "pk", "registry_id", "site__code", "index_procedure_id", "locked"
         ),
         PAGE_SIZE,
     )

@@ -17,12 +17,24 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
+from outcomes.consent.models import PatientConsent
+from outcomes.consent.services import STATE_LABELS, consent_status
 from outcomes.followups.links import ANSWERABLE_STATES
 from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, Timepoint
 from outcomes.quality.models import DataQuery
 from outcomes.quality.queries import ANSWER_PERMISSION, dataquery_answer
+from outcomes.records.locking import LOCK_PERMISSION
+from outcomes.records.signing import SIGN_PERMISSION, signatures_of
 from registry.access import may_see_contact
-from registry.models import Cohort, Complication, Patient, PatientContact, Procedure, TreatedLevel
+from registry.models import (
+    Cohort,
+    Complication,
+    Patient,
+    PatientContact,
+    Procedure,
+    RecordLock,
+    TreatedLevel,
+)
 
 
 @dataclass
@@ -32,6 +44,9 @@ class FollowUpRow:
     attempts: list[ContactAttempt]
     enter_url: str = ""
     send_url: str = ""
+    lock: RecordLock | None = None
+    lock_url: str = ""
+    sign_url: str = ""
 
 
 @dataclass
@@ -132,6 +147,19 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
     can_change = user.has_perm("outcomes.change_followup")
     can_enter = user.has_perm("outcomes.add_questionnaireresponse")
     here = request.get_full_path()
+    locks = list(RecordLock.objects.active().filter(patient=patient).select_related("locked_by"))
+    record_lock = next((lock for lock in locks if lock.procedure_id is None), None)
+    can_lock = user.has_perm(LOCK_PERMISSION)
+    can_sign = user.has_perm(SIGN_PERMISSION)
+    signatures = signatures_of(patient)
+    consents = list(
+        PatientConsent.objects.filter(patient=patient)
+        .select_related("document", "recorded_by")
+        .defer("snapshot_pdf", "scan")
+        .order_by("-given_at", "-pk")
+    )
+    _latest, consent_state = consent_status(patient, on=today)
+    record_signatures = [s for s in signatures if s.signature.procedure_id is None]
     blocks = []
     for procedure in procedures:
         responses = {r.timepoint: r for r in procedure.responses.all()}
@@ -175,6 +203,21 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
                     + "?"
                     + urlencode({"next": here})
                 )
+            row.lock = record_lock or next(
+                (
+                    lock
+                    for lock in locks
+                    if (lock.procedure_id, lock.timepoint) == (procedure.pk, followup.timepoint)
+                ),
+                None,
+            )
+            follow_up = urlencode({"procedure": procedure.pk, "timepoint": followup.timepoint})
+            if row.lock is not None:
+                row.enter_url = ""
+            elif can_lock:
+                row.lock_url = f"{reverse('record_lock', args=[patient.registry_id])}?{follow_up}"
+            if can_sign and row.response is not None:
+                row.sign_url = f"{reverse('record_sign', args=[patient.registry_id])}?{follow_up}"
             block.followups.append(row)
         blocks.append(block)
     unlinked = [c for c in complications if c.procedure_id is None]
@@ -194,6 +237,15 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
         "actions": _actions(user, patient, here),
         "open_queries": open_queries,
         "can_answer": user.has_perm(ANSWER_PERMISSION),
+        "locks": locks,
+        "record_lock": record_lock,
+        "can_lock": can_lock,
+        "can_sign": can_sign,
+        "signatures": signatures,
+        "needs_signature": bool(record_signatures) and not record_signatures[0].valid,
+        "consents": consents,
+        "consent_state": STATE_LABELS[consent_state],
+        "can_manage_consent": user.has_perm("registry.change_patient"),
     }
     return render(request, "admin/staff/patient_record.html", context)
 

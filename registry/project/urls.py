@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/data-quality/", include("outcomes.quality.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
+    path("", include("outcomes.consent.urls")),
     path("", include("outcomes.questionnaire.urls")),
 ]
 

@@ -190,3 +190,21 @@ def test_rescore_keeps_value_set_when_site_switched_version(capsys):
     call_command("rescore_responses")
     saved.refresh_from_db()
     assert (saved.eq5d_value_set, saved.eq5d_index) == ("DK-5L", Decimal("0.439"))
+
+
+@pytest.mark.django_db
+def test_rescore_leaves_locked_records_scores_frozen_and_says_so(capsys):
+    from registry.models import RecordLock
+
+    site = make_site("DKL", eq5d_version="5L", eq5d_value_set="DK-5L")
+    locked = make_response(make_procedure(make_patient(site), "osteoporotic"), eq5d="13224")
+    open_ = make_response(make_procedure(make_patient(site), "osteoporotic"), eq5d="13224")
+    RecordLock.objects.create(patient=locked.procedure.patient, reason="paper 2026")
+    site.eq5d_value_set = "EN-5L"
+    site.save()
+    call_command("rescore_responses")
+    out = capsys.readouterr().out
+    assert "1 responses changed" in out
+    assert "1 responses of locked records were left as they are." in out
+    assert QuestionnaireResponse.objects.get(pk=locked.pk).eq5d_value_set == "DK-5L"
+    assert QuestionnaireResponse.objects.get(pk=open_.pk).eq5d_value_set == "EN-5L"

@@ -12,11 +12,13 @@ from pghistory.models import Event
 
 from api.models import ExportLog
 from api.services import export_log_finish, export_log_start
+from outcomes.consent.models import ConsentDocument
+from outcomes.consent.services import consent_record_paper
 from outcomes.followups.sweep import followups_ensure
 from outcomes.models import ContactAttempt, FollowUp, PhoneCall
 from outcomes.quality.queries import dataquery_answer, dataquery_raise
 from outcomes.quality.saved_anyway import warning_acknowledge
-from registry.models import Patient
+from registry.models import Patient, RecordLock, Signature
 from registry.warnings import EntryWarning
 from tests.factories import (
     make_complication,
@@ -82,6 +84,32 @@ def history(site_a):
         warnings=[EntryWarning("more_than_three_levels", "Four levels in one session.")],
         reason="Staged procedure was not possible.",
         user=staff,
+    )
+    # Record control and consent (issue 29): a lock lifted, a signature, a consent.
+    lock = RecordLock.objects.create(patient=patient, reason="verified")
+    RecordLock.objects.filter(pk=lock.pk).update(
+        unlocked_at=timezone.now(), unlock_reason="correction"
+    )
+    Signature.objects.create(
+        patient=patient, signer=staff, signer_name="S", meaning="reviewed", data_hash="0" * 64
+    )
+    document = ConsentDocument.objects.create(
+        site=site_a,
+        language="da",
+        version="1",
+        title="T",
+        text="Tekst.",
+        effective_from=timezone.localdate(),
+    )
+    consent_record_paper(
+        patient=patient,
+        document=document,
+        user=staff,
+        given_on=timezone.localdate(),
+        answers={"agrees_registry": True},
+        scan=b"%PDF-1.4",
+        scan_name="s.pdf",
+        content_type="application/pdf",
     )
     return patient
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from outcomes.responses import responses_rescore
+from outcomes.responses import responses_locked, responses_rescore
 
 
 class Command(BaseCommand):
@@ -21,3 +21,6 @@ class Command(BaseCommand):
         responses = len({change.response_id for change in changes})
         verb = "would change" if dry_run else "changed"
         self.stdout.write(f"{responses} responses {verb} ({len(changes)} scores).")
+        locked = responses_locked().count()
+        if locked:
+            self.stdout.write(f"{locked} responses of locked records were left as they are.")

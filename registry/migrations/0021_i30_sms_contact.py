@@ -37,7 +37,7 @@ def normalise_phones(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0017_i27_patient_search_indexes"),
+        ("registry", "0020_i29_site_reconsent_before_questionnaire"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('outcomes', '0016_i27_phone_call_log'),
-        ('registry', '0018_i30_sms_contact'),
+        ('outcomes', '0019_i29_consent_roles'),
+        ('registry', '0021_i30_sms_contact'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

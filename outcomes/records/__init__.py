@@ -1,0 +1,1 @@
+"""Record control: locks (``locking``) and investigators' signatures (``signing``)."""
