@@ -32,16 +32,26 @@ from django.db.models import (
     Subquery,
 )
 from django.db.models.functions import Cast, Coalesce
+from django.utils import translation
 from django.utils.text import capfirst
 
 from api.filters import (
     ComplicationFilter,
+    FollowUpFilter,
     PatientFilter,
     ProcedureFilter,
     ResponseFilter,
     TreatedLevelFilter,
 )
-from outcomes.models import QuestionnaireResponse, Timepoint
+from outcomes.models import (
+    EQ5D_FIELDS,
+    ODI_FIELDS,
+    ContactAttempt,
+    FollowUp,
+    QuestionnaireResponse,
+    Timepoint,
+)
+from outcomes.questionnaire import items
 from registry.access import staff_code
 from registry.models import (
     Cohort,
@@ -86,6 +96,7 @@ class Column:
     unit: str = ""
     allowed: str = ""
     choices: tuple = ()  # (value, label) pairs of an expression's values (SPSS/Stata labels)
+    decimals: int | None = None  # display decimals, when not the model field's
 
 
 @dataclass(frozen=True)
@@ -127,10 +138,54 @@ def _allowed(choices) -> str:
     return "; ".join(f"{value} = {label}" for value, label in choices)
 
 
+def _english(choices) -> tuple:
+    with translation.override("en"):
+        return tuple((value, str(label)) for value, label in choices)
+
+
+def _answer_choices(model_field: models.Field) -> tuple:
+    """The answers of a questionnaire item as the patient read them (English), for the items
+    whose model field lists no choices: the ODI sections (one version, v2.1a). The EQ-5D's
+    answers depend on its version: see :func:`_eq5d_columns`."""
+    if model_field.model is QuestionnaireResponse and model_field.name in ODI_FIELDS:
+        return _english(items.odi_choices(model_field.name.removeprefix("odi_")))
+    return ()
+
+
+def column_choices(export: Export, column: Column) -> tuple:
+    """The (value, label) pairs of a column with a fixed set of values: its own, its model
+    field's, or the questionnaire item's answers; () for none. The one source of value labels
+    for the dictionary, SPSS, Stata, the codebook and the syntax files."""
+    if column.choices:
+        return _english(column.choices)
+    if not (column.path or column.describe):
+        return ()
+    model_field = column.describe or _field(export.model, column.path)
+    if isinstance(model_field, ArrayField) or model_field.is_relation:
+        return ()
+    return _english(model_field.choices or ()) or _answer_choices(model_field)
+
+
+def column_decimals(export: Export, column: Column) -> int | None:
+    """Decimals to display a numeric column with (EQ-5D index 3, ODI 1, integers 0); None for
+    a column that is not a number."""
+    if column.decimals is not None:
+        return column.decimals
+    model_field = None
+    if column.path or column.describe:
+        model_field = column.describe or _field(export.model, column.path)
+    if isinstance(model_field, models.DecimalField) and column.type in ("", "decimal"):
+        return model_field.decimal_places
+    kind = column.type or (
+        next(t for cls, t in _TYPES if isinstance(model_field, cls)) if model_field else ""
+    )
+    return 0 if kind == "integer" else None
+
+
 def dictionary_entry(export: Export, column: Column) -> dict[str, str]:
     """The data dictionary's row for ``column``: from the model field when it is a path."""
     entry = {"label": column.label, "type": column.type, "unit": column.unit}
-    entry["allowed"] = column.allowed
+    entry["allowed"] = column.allowed or _allowed(column_choices(export, column))
     if column.path or column.describe:
         field = column.describe or _field(export.model, column.path)
         label = str(field.verbose_name)
@@ -141,6 +196,7 @@ def dictionary_entry(export: Export, column: Column) -> dict[str, str]:
         choices = getattr(base, "choices", None)
         if field.is_relation:
             label = f"{field.related_model._meta.verbose_name} id"
+        choices = _english(choices) if choices else column_choices(export, column)
         entry = {
             "label": column.label or capfirst(label),
             "type": column.type or next(t for cls, t in _TYPES if isinstance(field, cls)),
@@ -149,6 +205,8 @@ def dictionary_entry(export: Export, column: Column) -> dict[str, str]:
         }
         if field.null or field.blank:
             entry["allowed"] = "; ".join(filter(None, [entry["allowed"], "empty = not recorded"]))
+    decimals = column_decimals(export, column)
+    entry["decimals"] = "" if decimals is None else str(decimals)
     return {"file": export.name, "column": column.name, **entry}
 
 
@@ -227,9 +285,12 @@ def started(chunks: Iterator[bytes]) -> Iterator[bytes]:
     return rest()
 
 
+DICTIONARY_FIELDS = ["file", "column", "label", "type", "unit", "allowed", "decimals"]
+
+
 def dictionary_csv() -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, ["file", "column", "label", "type", "unit", "allowed"])
+    writer = csv.DictWriter(out, DICTIONARY_FIELDS)
     writer.writeheader()
     for export in EXPORTS.values():
         for column in export.columns:
@@ -300,6 +361,28 @@ def _level_label(path: str = "level"):
     )
 
 
+def _dummies(path: str, model) -> list[Column]:
+    """A multiple-response (list) column also as one true/false column per choice."""
+    field = _field(model, path)
+    name = path.rsplit("__", 1)[-1]
+    with translation.override("en"):
+        heading = capfirst(str(field.verbose_name))
+        return [
+            Column(
+                f"{name}_{value}",
+                expression=Cast(
+                    ExpressionWrapper(
+                        Q(**{f"{path}__contains": [value]}), output_field=models.BooleanField()
+                    ),
+                    models.CharField(),
+                ),
+                label=f"{heading}: {label}",
+                type="boolean (true, false)",
+            )
+            for value, label in field.base_field.choices
+        ]
+
+
 LEVELS = Export(
     name="levels.csv",
     title="One row per treated level, with its procedure, cohort and patient",
@@ -322,13 +405,47 @@ LEVELS = Export(
             choices=LEVEL_CHOICES,
         ),
         *(Column(name, name) for name in LEVEL_FIELDS),
+        *_dummies("leakage_sites", TreatedLevel),
     ],
 )
 
-RESPONSE_FIELDS = [
-    "mode", "answered_on", "vas_pain",
-    "eq5d_version", "eq5d_mobility", "eq5d_self_care", "eq5d_usual_activities",
-    "eq5d_pain_discomfort", "eq5d_anxiety_depression", "eq_vas", "eq5d_value_set", "eq5d_index",
+
+def _eq5d_columns(prefix: str = "") -> list[Column]:
+    """The EQ-5D answers as stored (level 1–3 or 1–5, by ``eq5d_version``) and, because a
+    level's wording differs between versions (3 is "confined to bed" in 3L, "moderate
+    problems" in 5L), once more per version with that version's wording as value labels."""
+    version = f"{prefix}eq5d_version"
+    columns = [
+        Column(
+            name,
+            f"{prefix}{name}",
+            allowed="1–3 (EQ-5D-3L) or 1–5 (EQ-5D-5L) by eq5d_version; the wording in "
+            f"eq5d_3l_{name[5:]} and eq5d_5l_{name[5:]}; empty = not recorded",
+        )
+        for name in EQ5D_FIELDS
+    ]
+    for levels in (3, 5):
+        for name, heading, _three, _five in items.EQ5D_DIMENSIONS:
+            with translation.override("en"):
+                label = f"EQ-5D-{levels}L {str(heading).lower()}"
+            columns.append(
+                Column(
+                    f"eq5d_{levels}l_{name}",
+                    expression=models.Case(
+                        models.When(**{version: f"{levels}L"}, then=F(f"{prefix}eq5d_{name}")),
+                        output_field=models.IntegerField(),
+                    ),
+                    label=f"{label} (empty unless eq5d_version is {levels}L)",
+                    type="integer",
+                    choices=tuple(items.eq5d_choices(name, levels)),
+                )
+            )
+    return columns
+
+
+RESPONSE_FIELDS = ["mode", "answered_on", "vas_pain", "eq5d_version"]
+RESPONSE_SCORE_FIELDS = [
+    "eq_vas", "eq5d_value_set", "eq5d_index",
     "odi_pain_intensity", "odi_personal_care", "odi_lifting", "odi_walking", "odi_sitting",
     "odi_standing", "odi_sleeping", "odi_sex_life", "odi_social_life", "odi_travelling",
     "odi_score",
@@ -355,6 +472,8 @@ RESPONSES = Export(
             unit="days",
         ),
         *(Column(name, name) for name in RESPONSE_FIELDS),
+        *_eq5d_columns(),
+        *(Column(name, name) for name in RESPONSE_SCORE_FIELDS),
         Column(
             "entered_by",
             expression=staff_code("entered_by"),
@@ -476,6 +595,8 @@ PROCEDURES = Export(
             for score in WIDE_SCORES
         ),
         *(Column(name, name) for name in PROCEDURE_DETAIL_FIELDS),
+        *_dummies("absolute_contraindications", Procedure),
+        *_dummies("relative_contraindications", Procedure),
     ],
 )
 
@@ -754,7 +875,207 @@ ANALYSIS = Export(
     ],
 )
 
+# --- follow-ups: one row per follow-up, for completeness analyses ------------------------------
+
+
+def _attempt_sent(kind: str) -> Subquery:
+    """When the first ``kind`` message of the follow-up went out (empty when none did)."""
+    sent = (
+        ContactAttempt.objects.filter(
+            followup=OuterRef("pk"), kind=kind, status=ContactAttempt.Status.SENT
+        )
+        .order_by("sent_at")
+        .values("sent_at")[:1]
+    )
+    return Subquery(sent, output_field=models.DateTimeField())
+
+
+def _followups(user):
+    answers = FilteredRelation(
+        "procedure__responses",
+        condition=Q(procedure__responses__timepoint=F("timepoint")),
+    )
+    return FollowUp.objects.for_user(user).annotate(answers=answers)
+
+
+TIMESTAMP = "timestamp (ISO 8601, UTC)"
+FOLLOWUP_FIELDS = [
+    "timepoint", "due_date", "window_start", "window_end", "state", "invited_on",
+    "invitations_sent", "reminders_sent", "last_contact_on", "on_phone_worklist_since",
+    "worklist_reason", "phone_outcome", "cancel_reason", "completed_at",
+]  # fmt: skip
+
+FOLLOWUPS = Export(
+    name="followups.csv",
+    title="One row per follow-up: state, window and the dates of invitation, reminders, "
+    "phone worklist and completion",
+    model=FollowUp,
+    filterset=FollowUpFilter,
+    queryset=_followups,
+    columns=[
+        Column("followup_id", "id", label="Follow-up id"),
+        Column("procedure_id", "procedure"),
+        Column("registry_id", "procedure__patient__registry_id"),
+        Column("site", "procedure__patient__site__code", label="Site code"),
+        Column("procedure_date", "procedure__date", label="Procedure date"),
+        _cohort_column("procedure"),
+        *(Column(name, name) for name in FOLLOWUP_FIELDS),
+        *(
+            Column(
+                f"{kind}_sent_at",
+                expression=_attempt_sent(kind),
+                label=f"When the {label.lower()} email was sent (first one; empty: none sent)",
+                type=TIMESTAMP,
+            )
+            for kind, label in (
+                (ContactAttempt.Kind.INVITATION, "Invitation"),
+                (ContactAttempt.Kind.REMINDER_1, "First reminder"),
+                (ContactAttempt.Kind.REMINDER_2, "Second reminder"),
+            )
+        ),
+        Column(
+            "response_id",
+            expression=F("answers__id"),
+            label="Response id of the answers at this timepoint (empty: none)",
+            type="integer",
+        ),
+        Column(
+            "answered_on",
+            expression=F("answers__answered_on"),
+            describe=_field(QuestionnaireResponse, "answered_on"),
+        ),
+        Column(
+            "response_mode",
+            expression=F("answers__mode"),
+            describe=_field(QuestionnaireResponse, "mode"),
+            label="How the answers were given",
+        ),
+    ],
+)
+
+# --- the long analysis file: one row per patient x timepoint ------------------------------------
+# The index procedure's follow-ups (every procedure has one per timepoint of the plan, made by
+# outcomes.followups.sweep.followups_ensure), each with its answers and the covariates.
+
+LONG_SCORES = ["vas_pain", "eq5d_version", "eq5d_index", "eq_vas", "odi_score"]
+LONG_CHANGES = ["vas_pain", "eq5d_index", "odi_score"]
+
+
+def _long_rows(user):
+    index = Patient.objects.with_index_procedure().values("index_procedure_id")
+    baseline = FilteredRelation(
+        "procedure__responses",
+        condition=Q(procedure__responses__timepoint=Timepoint.BASELINE),
+    )
+    return _followups(user).filter(procedure__in=index).annotate(baseline=baseline)
+
+
+def _long_change(score: str) -> ExpressionWrapper:
+    field = QuestionnaireResponse._meta.get_field(score)
+    output: models.Field = models.IntegerField()
+    if isinstance(field, models.DecimalField):
+        output = models.DecimalField(
+            max_digits=field.max_digits + 1, decimal_places=field.decimal_places
+        )
+    return ExpressionWrapper(F(f"answers__{score}") - F(f"baseline__{score}"), output_field=output)
+
+
+LONG = Export(
+    name="long.csv",
+    title="One row per patient and timepoint (index procedure): the answers with the "
+    "covariates, the baseline values and the follow-up's state",
+    model=FollowUp,
+    filterset=FollowUpFilter,
+    queryset=_long_rows,
+    columns=[
+        Column("registry_id", "procedure__patient__registry_id"),
+        Column("site", "procedure__patient__site__code", label="Site code"),
+        Column("index_date", "procedure__date", label="Date of the index (first) procedure"),
+        _cohort_column("procedure"),
+        Column(
+            "age",
+            expression=CompletedYears(F("procedure__date"), F("procedure__patient__date_of_birth")),
+            label="Age at the index procedure",
+            type="integer",
+            unit="completed years",
+        ),
+        Column("sex", "procedure__patient__sex"),
+        Column("primary_tumour", "procedure__patient__primary_tumour", label="Primary tumour"),
+        Column("technique", "procedure__technique"),
+        Column(
+            "levels_treated",
+            expression=Coalesce(
+                Subquery(
+                    TreatedLevel.objects.filter(procedure=OuterRef("procedure"))
+                    .order_by()
+                    .values("procedure")
+                    .annotate(n=Count("pk"))
+                    .values("n"),
+                    output_field=models.IntegerField(),
+                ),
+                0,
+            ),
+            label="Treated vertebrae",
+            type="integer",
+            unit="vertebrae",
+        ),
+        Column("timepoint", "timepoint"),
+        Column("followup_state", "state", label="State of the follow-up"),
+        Column(
+            "answered_on",
+            expression=F("answers__answered_on"),
+            describe=_field(QuestionnaireResponse, "answered_on"),
+        ),
+        Column(
+            "days_after_procedure",
+            expression=DaysBetween(F("answers__answered_on"), F("procedure__date")),
+            label="Days from the procedure to the answers",
+            type="integer",
+            unit="days",
+        ),
+        Column(
+            "mode", expression=F("answers__mode"), describe=_field(QuestionnaireResponse, "mode")
+        ),
+        *(
+            Column(
+                score,
+                expression=F(f"answers__{score}"),
+                describe=_field(QuestionnaireResponse, score),
+            )
+            for score in LONG_SCORES
+        ),
+        *(
+            Column(
+                f"{score}_baseline",
+                expression=F(f"baseline__{score}"),
+                describe=_field(QuestionnaireResponse, score),
+                label=f"{capfirst(_field(QuestionnaireResponse, score).verbose_name)} at baseline",
+            )
+            for score in LONG_CHANGES
+        ),
+        *(
+            Column(
+                f"{score}_change",
+                expression=_long_change(score),
+                describe=_field(QuestionnaireResponse, score),
+                label=f"Change in {_field(QuestionnaireResponse, score).verbose_name} from "
+                "baseline (this timepoint − baseline)",
+            )
+            for score in LONG_CHANGES
+        ),
+    ],
+)
+
 EXPORTS = {
     export.name: export
-    for export in (LEVELS, RESPONSES, PROCEDURES, PATIENTS, COMPLICATIONS, ANALYSIS)
+    for export in (
+        LEVELS,
+        RESPONSES,
+        PROCEDURES,
+        PATIENTS,
+        COMPLICATIONS,
+        ANALYSIS,
+        FOLLOWUPS,
+        LONG,
+    )
 }

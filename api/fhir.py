@@ -4,8 +4,17 @@ Four questionnaires as the registry asks them: pain VAS, EQ-5D-3L, EQ-5D-5L (eac
 VAS) and ODI v2.1a, with the English wording of ``outcomes.questionnaire.items``. Every stored
 response becomes one ``QuestionnaireResponse`` per instrument answered in it (id
 ``<response id>-vas``, ``-eq5d`` or ``-odi``), with the answers as the registry's codes and the
-scores it computed (EQ-5D index with its value set, ODI %) as read-only calculated items. The
-subject is ``Patient/<registry id>``: pseudonymous, no Patient resource is served.
+scores it computed (EQ-5D index with its value set, ODI %) as read-only calculated items.
+
+Context, so that a receiving system can tell a baseline answer from a 12-month one and a paper
+answer from a web one (docs/import-export.md, "FHIR"): ``subject`` is ``Patient/<registry id>``
+and ``partOf`` the ``Procedure/<id>`` the answers follow, both served (pseudonymous: the Patient
+carries the registry id only); ``source`` is the patient, who answered in every mode; three
+extensions carry the timepoint, the mode and the staff code of who entered paper/phone/clinic
+answers (none for web-link answers), each with its code system. Answers are coded in one code
+system per instrument version and item (``…/registry-items/eq-5d-3l/eq5d_mobility``: code 3 is
+"confined to bed" there and "moderate problems" in ``…/eq-5d-5l/…``), and ``questionnaire`` is
+the versioned canonical ``<url>|<version>``.
 
 LOINC codes (system ``http://loinc.org``) are attached only where a LOINC term was found in a
 public source and its name matches the item as we ask it (instrument version, recall period,
@@ -25,28 +34,48 @@ export's column name, answers in the registry's code systems), listed in
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import translation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions
+from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.services import export_log_read
+from api.throttling import AnonThrottle
 from api.views import logged_filters
-from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, QuestionnaireResponse
+from outcomes.models import EQ5D_FIELDS, ODI_FIELDS, QuestionnaireResponse, Timepoint
 from outcomes.questionnaire import items
+from registry.access import staff_code_of
+from registry.models import Patient, Procedure, TreatedLevel
 
 BASE = "https://registry.invalid/fhir"  # canonical URLs are names, not addresses to fetch
 CODE_SYSTEM = f"{BASE}/CodeSystem/registry-items"
 LOINC_SYSTEM = "http://loinc.org"
-VERSION = "2"  # 2: LOINC codes on the ODI; bump whenever a Questionnaire's content changes
+# 2: LOINC codes on the ODI; 3: one answer code system per instrument version. Bump whenever
+# a Questionnaire's content changes.
+VERSION = "3"
+
+# The registry's context of a response, in its own code systems (docs/import-export.md).
+TIMEPOINT_SYSTEM = f"{BASE}/CodeSystem/timepoint"
+MODE_SYSTEM = f"{BASE}/CodeSystem/response-mode"
+TECHNIQUE_SYSTEM = f"{BASE}/CodeSystem/technique"
+LEVEL_SYSTEM = f"{BASE}/CodeSystem/vertebral-level"
+STAFF_SYSTEM = f"{BASE}/staff-code"
+REGISTRY_ID_SYSTEM = f"{BASE}/registry-id"
+PROCEDURE_ID_SYSTEM = f"{BASE}/procedure"
+TIMEPOINT_EXTENSION = f"{BASE}/StructureDefinition/timepoint"
+MODE_EXTENSION = f"{BASE}/StructureDefinition/response-mode"
+ENTERED_BY_EXTENSION = f"{BASE}/StructureDefinition/entered-by"
 
 
 class Loinc(NamedTuple):
@@ -94,15 +123,23 @@ def _integer_item(link_id: str, text: str, low: int, high: int) -> dict:
     }
 
 
-def _choice_item(link_id: str, text: str, choices: list[tuple[int, str]]) -> dict:
+def item_system(questionnaire: str, link_id: str) -> str:
+    """The code system of one item's answers in one instrument version (``questionnaire`` is
+    the Questionnaire's id: ``eq-5d-3l``, ``eq-5d-5l``, ``odi``)."""
+    return f"{CODE_SYSTEM}/{questionnaire}/{link_id}"
+
+
+def _choice_item(
+    questionnaire: str, link_id: str, text: str, choices: list[tuple[int, str]]
+) -> dict:
+    system = item_system(questionnaire, link_id)
     return {
         "linkId": link_id,
         "text": text,
         "type": "choice",
         "required": False,
         "answerOption": [
-            {"valueCoding": {"system": f"{CODE_SYSTEM}/{link_id}", "code": str(v), "display": t}}
-            for v, t in choices
+            {"valueCoding": {"system": system, "code": str(v), "display": t}} for v, t in choices
         ],
     }
 
@@ -148,7 +185,12 @@ def questionnaires() -> list[dict]:
         eq5d = []
         for levels in (3, 5):
             dimensions = [
-                _choice_item(f"eq5d_{name}", str(heading), items.eq5d_choices(name, levels))
+                _choice_item(
+                    f"eq-5d-{levels}l",
+                    f"eq5d_{name}",
+                    str(heading),
+                    items.eq5d_choices(name, levels),
+                )
                 for name, heading, _three, _five in items.EQ5D_DIMENSIONS
             ]
             eq5d.append(
@@ -173,7 +215,7 @@ def questionnaires() -> list[dict]:
             "Oswestry Disability Index v2.1a",
             [
                 *(
-                    _choice_item(f"odi_{name}", str(heading), items.odi_choices(name))
+                    _choice_item("odi", f"odi_{name}", str(heading), items.odi_choices(name))
                     for name, heading, _answers in items.ODI_SECTIONS
                 ),
                 _calculated("odi_score", "ODI (%)"),
@@ -185,10 +227,15 @@ def questionnaires() -> list[dict]:
 INSTRUMENTS = ("vas", "eq5d", "odi")
 
 
-def questionnaire_of(response: QuestionnaireResponse, instrument: str) -> str:
+def questionnaire_id(response: QuestionnaireResponse, instrument: str) -> str:
     if instrument == "eq5d":
-        return _url(f"eq-5d-{response.eq5d_version.lower()}")
-    return _url({"vas": "pain-vas", "odi": "odi"}[instrument])
+        return f"eq-5d-{response.eq5d_version.lower()}"
+    return {"vas": "pain-vas", "odi": "odi"}[instrument]
+
+
+def questionnaire_of(response: QuestionnaireResponse, instrument: str) -> str:
+    """The versioned canonical reference (``<url>|<version>``) of what was answered."""
+    return f"{_url(questionnaire_id(response, instrument))}|{VERSION}"
 
 
 def instruments_answered(response: QuestionnaireResponse) -> list[str]:
@@ -202,12 +249,12 @@ def instruments_answered(response: QuestionnaireResponse) -> list[str]:
     return answered
 
 
-def _coding(link_id: str, value: int) -> dict:
-    return {"valueCoding": {"system": f"{CODE_SYSTEM}/{link_id}", "code": str(value)}}
-
-
 def _answer_items(response: QuestionnaireResponse, instrument: str) -> list[dict]:
     result = []
+    questionnaire = questionnaire_id(response, instrument)
+
+    def _coding(link_id: str, value: int) -> dict:
+        return {"valueCoding": {"system": item_system(questionnaire, link_id), "code": str(value)}}
 
     def add(link_id: str, answer: dict | None) -> None:
         if answer is not None:
@@ -237,23 +284,118 @@ def _number(value: Decimal) -> float:
     return float(value)
 
 
+def _coded(system: str, code: str, display: str) -> dict:
+    return {"system": system, "code": code, "display": display}
+
+
 def questionnaire_response(response: QuestionnaireResponse, instrument: str) -> dict:
     """One instrument of ``response`` as a FHIR R4 QuestionnaireResponse (``procedure`` and
-    its ``patient`` selected)."""
+    its ``patient`` selected), with its context: timepoint, mode and who entered it
+    (extensions), the procedure it follows (``partOf``) and the patient who answered."""
+    registry_id = response.procedure.patient.registry_id
+    patient = {"reference": f"Patient/{registry_id}", "display": registry_id}
+    with translation.override("en"):
+        extension = [
+            {
+                "url": TIMEPOINT_EXTENSION,
+                "valueCoding": _coded(
+                    TIMEPOINT_SYSTEM, response.timepoint, str(Timepoint(response.timepoint).label)
+                ),
+            },
+            {
+                "url": MODE_EXTENSION,
+                "valueCoding": _coded(
+                    MODE_SYSTEM,
+                    response.mode,
+                    str(QuestionnaireResponse.Mode(response.mode).label),
+                ),
+            },
+        ]
+    entered_by = staff_code_of(response.entered_by_id)
+    if entered_by is not None:
+        extension.append(
+            {
+                "url": ENTERED_BY_EXTENSION,
+                "valueIdentifier": {"system": STAFF_SYSTEM, "value": entered_by},
+            }
+        )
     return {
         "resourceType": "QuestionnaireResponse",
         "id": f"{response.pk}-{instrument}",
         "meta": {"lastUpdated": _instant(response.updated_at)},
+        "extension": extension,
         "identifier": {"system": f"{BASE}/response", "value": f"{response.pk}-{instrument}"},
+        "partOf": [{"reference": f"Procedure/{response.procedure_id}"}],
         "questionnaire": questionnaire_of(response, instrument),
         "status": "completed",
-        "subject": {
-            "reference": f"Patient/{response.procedure.patient.registry_id}",
-            "display": response.procedure.patient.registry_id,
-        },
+        "subject": patient,
         "authored": response.answered_on.isoformat(),
+        "source": patient,
         "item": _answer_items(response, instrument),
     }
+
+
+def patient_resource(patient: Patient) -> dict:
+    """A pseudonymous FHIR Patient: the registry id, nothing else (no name, sex or dates)."""
+    return {
+        "resourceType": "Patient",
+        "id": patient.registry_id,
+        "meta": {"lastUpdated": _instant(patient.updated_at)},
+        "identifier": [{"system": REGISTRY_ID_SYSTEM, "value": patient.registry_id}],
+    }
+
+
+def procedure_resource(procedure: Procedure) -> dict:
+    """A FHIR Procedure: technique, date, treated levels and patient (``patient`` selected,
+    ``levels`` prefetched). The operator and notes stay home, as in the exports."""
+    registry_id = procedure.patient.registry_id
+    with translation.override("en"):
+        technique = str(Procedure.Technique(procedure.technique).label)
+    return {
+        "resourceType": "Procedure",
+        "id": str(procedure.pk),
+        "meta": {"lastUpdated": _instant(procedure.updated_at)},
+        "identifier": [{"system": PROCEDURE_ID_SYSTEM, "value": str(procedure.pk)}],
+        "status": "completed",
+        "code": {
+            "coding": [_coded(TECHNIQUE_SYSTEM, procedure.technique, technique)],
+            "text": technique,
+        },
+        "subject": {"reference": f"Patient/{registry_id}", "display": registry_id},
+        "performedDateTime": procedure.date.isoformat(),
+        "bodySite": [
+            {
+                "coding": [
+                    _coded(LEVEL_SYSTEM, level.get_level_display(), level.get_level_display())
+                ],
+                "text": level.get_level_display(),
+            }
+            for level in procedure.levels.all()
+        ],
+    }
+
+
+def patients_for(user):
+    return Patient.objects.for_user(user)
+
+
+def procedures_for(user):
+    return (
+        Procedure.objects.for_user(user)
+        .select_related("patient")
+        .prefetch_related(Prefetch("levels", TreatedLevel.objects.order_by("level")))
+    )
+
+
+def responses_for(user):
+    return QuestionnaireResponse.objects.for_user(user).select_related("procedure__patient")
+
+
+def response_resources(rows) -> Iterator[dict]:
+    """Every instrument answered in ``rows``, as QuestionnaireResponses, in id order."""
+    for row in rows:
+        for instrument in instruments_answered(row):
+            yield questionnaire_response(row, instrument)
 
 
 def _instant(moment: datetime.datetime) -> str:
@@ -282,24 +424,65 @@ def bundle(entries: list[dict], *, self_url: str, next_url: str | None) -> dict:
 def page_size(raw: str | None) -> int:
     if raw in (None, ""):
         return settings.REST_FRAMEWORK["PAGE_SIZE"]
-    size = int(raw)  # ValueError: the view answers 400
+    try:
+        size = int(raw)
+    except ValueError:
+        raise ValueError(f"_count: {raw!r} is not a whole number") from None
     if not 1 <= size <= 1000:
         raise ValueError("_count is 1 to 1000")
     return size
 
 
+# --- errors -----------------------------------------------------------------------------------
+
+# HTTP status -> the OperationOutcome issue type (http://hl7.org/fhir/valueset-issue-type.html)
+ISSUE_TYPES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    410: "deleted",
+    429: "throttled",
+}
+
+
+def operation_outcome(message: str, *, code: str = "invalid", severity: str = "error") -> dict:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": message}],
+    }
+
+
+class FHIRError(exceptions.APIException):
+    """A refusal answered as an OperationOutcome with its own HTTP status."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status
+
+
 # --- the views ------------------------------------------------------------------------------
 
-SEARCH_PARAMETERS = {"_lastUpdated", "questionnaire", "subject", "_count", "_page_after", "_format"}
 PREFIXES = ("ge", "gt", "le", "lt", "eq")
+# Always allowed: our paging cursor, the format (``format`` is the API's own ?format=json).
+COMMON_PARAMETERS = {"_count", "_page_after", "_format", "format"}
+# _format values that mean JSON (http://hl7.org/fhir/R4/http.html#mime-type); anything else,
+# XML and Turtle included, is 406.
+JSON_FORMATS = {"json", "application/json", "application/fhir+json"}
 
 
 # FHIR JSON by default; plain JSON for a client that asks for it (Accept or ?format=json).
-FHIR_RESPONSES = {
-    (status, media_type): OpenApiTypes.OBJECT
-    for status in (200, 400, 401, 403, 404, 406, 429)
-    for media_type in ("application/fhir+json", "application/json")
-}
+def fhir_responses(*success: int) -> dict:
+    return {
+        (status, media_type): OpenApiTypes.OBJECT
+        for status in (*success, 400, 401, 403, 404, 405, 406, 429)
+        for media_type in ("application/fhir+json", "application/json")
+    }
+
+
+FHIR_RESPONSES = fhir_responses(200)
 
 
 class FHIRRenderer(JSONRenderer):
@@ -307,15 +490,72 @@ class FHIRRenderer(JSONRenderer):
     format = "fhir"
 
 
-def _outcome(message: str, status: int = 400) -> Response:
-    body = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": "invalid", "diagnostics": message}],
-    }
-    return Response(body, status=status)
+class FHIRView(APIView):
+    """A FHIR endpoint: every error an ``OperationOutcome`` in ``application/fhir+json``
+    (401, 403, 404, 405, 406 and 429 included), ``_format`` honoured (JSON only: XML is
+    406), and unknown search parameters refused unless the client sent
+    ``Prefer: handling=lenient`` (http://hl7.org/fhir/R4/search.html#errors)."""
+
+    renderer_classes = [FHIRRenderer, JSONRenderer]
+    search_parameters: frozenset[str] = frozenset()
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        fmt = request.query_params.get("_format")
+        if fmt is not None and fmt.split(";")[0].strip().lower() not in JSON_FORMATS:
+            raise FHIRError(f"_format: {fmt!r} is not served; this server speaks JSON only", 406)
+        super().initial(request, *args, **kwargs)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        data = response.data
+        if isinstance(data, dict) and data.get("resourceType") == "OperationOutcome":
+            return response
+        message = data.get("detail", data) if isinstance(data, dict) else data
+        response.data = operation_outcome(
+            str(message), code=ISSUE_TYPES.get(response.status_code, "processing")
+        )
+        # The error is FHIR JSON whatever the Accept header asked for (a 406 included).
+        request = self.request
+        request.accepted_renderer = FHIRRenderer()
+        request.accepted_media_type = FHIRRenderer.media_type
+        return response
+
+    def lenient(self, request: Request) -> bool:
+        prefer = request.headers.get("Prefer", "")
+        return "handling=lenient" in prefer.replace(" ", "").lower()
+
+    def search_params(self, request: Request) -> dict[str, list[str]]:
+        """The search parameters to apply: unknown ones refused (400), or with
+        ``Prefer: handling=lenient`` ignored."""
+        params = request.query_params
+        unknown = sorted(set(params) - self.search_parameters - COMMON_PARAMETERS)
+        if unknown and not self.lenient(request):
+            raise FHIRError(
+                f"unsupported search parameter(s): {', '.join(unknown)} (supported: "
+                f"{', '.join(sorted(self.search_parameters | {'_count'}))}; send "
+                "Prefer: handling=lenient to have unknown ones ignored)"
+            )
+        return {key: params.getlist(key) for key in params if key not in unknown}
+
+    def self_link(self, request: Request, params: dict[str, list[str]]) -> str:
+        """The search as done: ignored parameters left out, as FHIR asks of ``self``."""
+        query = request.query_params.copy()
+        for key in list(query):
+            if key not in params:
+                del query[key]
+        suffix = f"?{query.urlencode()}" if query else ""
+        return request.build_absolute_uri(f"{request.path}{suffix}")
+
+    def next_link(self, request: Request, params: dict[str, list[str]], after: str) -> str:
+        query = request.query_params.copy()
+        for key in list(query):
+            if key not in params:
+                del query[key]
+        query["_page_after"] = after
+        return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
 
 
-def _last_updated(queryset, value: str):
+def _last_updated(queryset, value: str, field: str = "updated_at"):
     prefix = value[:2] if value[:2] in PREFIXES else "eq"
     text = value[2:] if value[:2] in PREFIXES else value
     try:
@@ -335,17 +575,17 @@ def _last_updated(queryset, value: str):
             f"with offset ({error})"
         ) from None
     lookups = {
-        "ge": {"updated_at__gte": start},
-        "gt": {"updated_at__gte": end},
-        "le": {"updated_at__lt": end},
-        "lt": {"updated_at__lt": start},
-        "eq": {"updated_at__gte": start, "updated_at__lt": end},
+        "ge": {f"{field}__gte": start},
+        "gt": {f"{field}__gte": end},
+        "le": {f"{field}__lt": end},
+        "lt": {f"{field}__lt": start},
+        "eq": {f"{field}__gte": start, f"{field}__lt": end},
     }
     return queryset.filter(**lookups[prefix])
 
 
 def _by_questionnaire(queryset, value: str) -> tuple:
-    name = value.rstrip("/").rsplit("/", 1)[-1].split("|")[0]
+    name = value.split("|")[0].rstrip("/").rsplit("/", 1)[-1]
     if name == "pain-vas":
         return queryset.filter(vas_pain__isnull=False), "vas"
     if name in ("eq-5d-3l", "eq-5d-5l"):
@@ -358,72 +598,376 @@ def _by_questionnaire(queryset, value: str) -> tuple:
     raise ValueError(f"questionnaire: {value!r} is not one of pain-vas, eq-5d-3l, eq-5d-5l, odi")
 
 
-class QuestionnaireView(APIView):
+def _one(values: list[str], name: str) -> str:
+    if len(values) != 1 or not values[0]:
+        raise ValueError(f"{name}: give it once, not empty")
+    return values[0]
+
+
+class QuestionnaireView(FHIRView):
     """FHIR R4 Questionnaires of the pain VAS, EQ-5D-3L, EQ-5D-5L and ODI, as a searchset
     Bundle."""
 
     permission_model = QuestionnaireResponse
-    renderer_classes = [FHIRRenderer, JSONRenderer]
 
-    @extend_schema(responses=FHIR_RESPONSES)
+    @extend_schema(operation_id="fhir_questionnaire_search", responses=FHIR_RESPONSES)
     def get(self, request: Request) -> Response:
+        params = self.search_params(request)
         resources = questionnaires()
         export_log_read(
             user=request.user, resource="fhir/Questionnaire", filters={}, rows=len(resources)
         )
-        return Response(bundle(resources, self_url=request.build_absolute_uri(), next_url=None))
+        return Response(bundle(resources, self_url=self.self_link(request, params), next_url=None))
 
 
-class QuestionnaireResponseView(APIView):
-    """FHIR R4 QuestionnaireResponses (one per instrument answered), a searchset Bundle paged
-    in id order. Search: ``_lastUpdated`` ([ge|gt|le|lt|eq] date or time, repeatable),
-    ``questionnaire`` (pain-vas, eq-5d-3l, eq-5d-5l, odi or their canonical URL),
-    ``subject`` (Patient/<registry id>), ``_count`` (1–1000); follow the ``next`` link."""
+class QuestionnaireReadView(FHIRView):
+    """One Questionnaire by id (``pain-vas``, ``eq-5d-3l``, ``eq-5d-5l``, ``odi``)."""
 
     permission_model = QuestionnaireResponse
-    renderer_classes = [FHIRRenderer, JSONRenderer]
 
-    @extend_schema(responses=FHIR_RESPONSES)
+    @extend_schema(operation_id="fhir_questionnaire_read", responses=FHIR_RESPONSES)
+    def get(self, request: Request, resource_id: str) -> Response:
+        found = next((q for q in questionnaires() if q["id"] == resource_id), None)
+        if found is None:
+            raise FHIRError(f"Questionnaire/{resource_id} is not known", 404)
+        return Response(found)
+
+
+INSTRUMENT_ORDER = {name: i for i, name in enumerate(INSTRUMENTS)}
+
+
+def _response_cursor(value: str) -> tuple[int, int]:
+    pk, _, instrument = value.partition("-")
+    if not pk.isdigit() or instrument not in INSTRUMENT_ORDER:
+        raise ValueError(f"_page_after: {value!r} is not a QuestionnaireResponse id")
+    return int(pk), INSTRUMENT_ORDER[instrument]
+
+
+class QuestionnaireResponseView(FHIRView):
+    """FHIR R4 QuestionnaireResponses (one per instrument answered), a searchset Bundle paged
+    in id order, ``_count`` resources a page. Search: ``_lastUpdated`` ([ge|gt|le|lt|eq] date
+    or time, repeatable), ``questionnaire`` (pain-vas, eq-5d-3l, eq-5d-5l, odi or their
+    canonical URL, with or without ``|version``), ``subject`` (Patient/<registry id>),
+    ``part-of`` (Procedure/<id>); follow the ``next`` link."""
+
+    permission_model = QuestionnaireResponse
+    search_parameters = frozenset({"_lastUpdated", "questionnaire", "subject", "part-of"})
+
+    @extend_schema(operation_id="fhir_questionnaire_response_search", responses=FHIR_RESPONSES)
     def get(self, request: Request) -> Response:
-        params = request.query_params
-        # ``format`` is the API's content negotiation (?format=json), not a search parameter.
-        unknown = sorted(set(params) - SEARCH_PARAMETERS - {"format"})
-        if unknown:
-            return _outcome(f"unsupported search parameter(s): {', '.join(unknown)}")
-        queryset = QuestionnaireResponse.objects.for_user(request.user)
+        params = self.search_params(request)
+        queryset = responses_for(request.user)
         instruments = INSTRUMENTS
+        after = (0, -1)
         try:
-            size = page_size(params.get("_count"))
-            for value in params.getlist("_lastUpdated"):
+            size = page_size(params.get("_count", [None])[0])
+            for value in params.get("_lastUpdated", []):
                 queryset = _last_updated(queryset, value)
-            if params.get("questionnaire"):
-                queryset, instrument = _by_questionnaire(queryset, params["questionnaire"])
+            if "questionnaire" in params:
+                value = _one(params["questionnaire"], "questionnaire")
+                queryset, instrument = _by_questionnaire(queryset, value)
                 instruments = (instrument,)
-            if params.get("subject"):
-                registry_id = params["subject"].removeprefix("Patient/")
+            if "subject" in params:
+                registry_id = _one(params["subject"], "subject").removeprefix("Patient/")
                 queryset = queryset.filter(procedure__patient__registry_id=registry_id)
-            if params.get("_page_after"):
-                queryset = queryset.filter(pk__gt=int(params["_page_after"]))
+            if "part-of" in params:
+                procedure = _one(params["part-of"], "part-of").removeprefix("Procedure/")
+                if not procedure.isdigit():
+                    raise ValueError(f"part-of: {procedure!r} is not Procedure/<id>")
+                queryset = queryset.filter(procedure_id=int(procedure))
+            if "_page_after" in params:
+                after = _response_cursor(_one(params["_page_after"], "_page_after"))
         except ValueError as error:
-            return _outcome(str(error))
-        rows = list(queryset.select_related("procedure__patient").order_by("pk")[: size + 1])
-        more = len(rows) > size
-        rows = rows[:size]
-        entries = [
-            questionnaire_response(row, instrument)
-            for row in rows
-            for instrument in instruments_answered(row)
-            if instrument in instruments
-        ]
-        next_url = None
-        if more:
-            query = params.copy()
-            query["_page_after"] = str(rows[-1].pk)
-            next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+            raise FHIRError(str(error)) from None
+        entries = []
+        more = False
+        cursor_pk = after[0]
+        first = True
+        # Rows give one to three resources each: fetch rows until the page is full.
+        while not more:
+            batch = queryset.filter(**{"pk__gte" if first else "pk__gt": cursor_pk})
+            rows = list(batch.order_by("pk")[: size + 1])
+            for row in rows:
+                for instrument in instruments_answered(row):
+                    if instrument not in instruments:
+                        continue
+                    if (row.pk, INSTRUMENT_ORDER[instrument]) <= after:
+                        continue
+                    if len(entries) == size:
+                        more = True
+                        break
+                    entries.append(questionnaire_response(row, instrument))
+                if more:
+                    break
+            if len(rows) <= size:
+                break
+            cursor_pk, first = rows[-1].pk, False
+        next_url = self.next_link(request, params, entries[-1]["id"]) if more else None
         export_log_read(
             user=request.user,
             resource="fhir/QuestionnaireResponse",
             filters=logged_filters(request),
             rows=len(entries),
         )
-        return Response(bundle(entries, self_url=request.build_absolute_uri(), next_url=next_url))
+        return Response(
+            bundle(entries, self_url=self.self_link(request, params), next_url=next_url)
+        )
+
+
+class QuestionnaireResponseReadView(FHIRView):
+    """One QuestionnaireResponse by id (``<response id>-vas|eq5d|odi``)."""
+
+    permission_model = QuestionnaireResponse
+
+    @extend_schema(operation_id="fhir_questionnaire_response_read", responses=FHIR_RESPONSES)
+    def get(self, request: Request, resource_id: str) -> Response:
+        pk, _, instrument = resource_id.partition("-")
+        row = None
+        if pk.isdigit() and instrument in INSTRUMENTS:
+            row = responses_for(request.user).filter(pk=int(pk)).first()
+        if row is None or instrument not in instruments_answered(row):
+            raise FHIRError(f"QuestionnaireResponse/{resource_id} is not known", 404)
+        export_log_read(
+            user=request.user,
+            resource="fhir/QuestionnaireResponse",
+            filters={"id": [resource_id]},
+            rows=1,
+        )
+        return Response(questionnaire_response(row, instrument))
+
+
+class PatientView(FHIRView):
+    """Pseudonymous Patients (registry id only), a searchset Bundle in registry id order.
+    Search: ``identifier`` (a registry id), ``_lastUpdated``."""
+
+    permission_model = Patient
+    search_parameters = frozenset({"_lastUpdated", "identifier", "_id"})
+
+    @extend_schema(operation_id="fhir_patient_search", responses=FHIR_RESPONSES)
+    def get(self, request: Request) -> Response:
+        params = self.search_params(request)
+        queryset = patients_for(request.user)
+        try:
+            size = page_size(params.get("_count", [None])[0])
+            for value in params.get("_lastUpdated", []):
+                queryset = _last_updated(queryset, value)
+            for name in ("identifier", "_id"):
+                if name in params:
+                    value = _one(params[name], name).rsplit("|", 1)[-1]
+                    queryset = queryset.filter(registry_id=value)
+            if "_page_after" in params:
+                queryset = queryset.filter(
+                    registry_id__gt=_one(params["_page_after"], "_page_after")
+                )
+        except ValueError as error:
+            raise FHIRError(str(error)) from None
+        rows = list(queryset.order_by("registry_id")[: size + 1])
+        entries = [patient_resource(row) for row in rows[:size]]
+        next_url = (
+            self.next_link(request, params, rows[size - 1].registry_id)
+            if len(rows) > size
+            else None
+        )
+        export_log_read(
+            user=request.user,
+            resource="fhir/Patient",
+            filters=logged_filters(request),
+            rows=len(entries),
+        )
+        return Response(
+            bundle(entries, self_url=self.self_link(request, params), next_url=next_url)
+        )
+
+
+class PatientReadView(FHIRView):
+    permission_model = Patient
+
+    @extend_schema(operation_id="fhir_patient_read", responses=FHIR_RESPONSES)
+    def get(self, request: Request, resource_id: str) -> Response:
+        row = patients_for(request.user).filter(registry_id=resource_id).first()
+        if row is None:
+            raise FHIRError(f"Patient/{resource_id} is not known", 404)
+        export_log_read(
+            user=request.user, resource="fhir/Patient", filters={"id": [resource_id]}, rows=1
+        )
+        return Response(patient_resource(row))
+
+
+class ProcedureView(FHIRView):
+    """Procedures, a searchset Bundle in id order. Search: ``subject`` (Patient/<registry
+    id>), ``_lastUpdated``."""
+
+    permission_model = Procedure
+    search_parameters = frozenset({"_lastUpdated", "subject", "_id"})
+
+    @extend_schema(operation_id="fhir_procedure_search", responses=FHIR_RESPONSES)
+    def get(self, request: Request) -> Response:
+        params = self.search_params(request)
+        queryset = procedures_for(request.user)
+        try:
+            size = page_size(params.get("_count", [None])[0])
+            for value in params.get("_lastUpdated", []):
+                queryset = _last_updated(queryset, value)
+            if "subject" in params:
+                registry_id = _one(params["subject"], "subject").removeprefix("Patient/")
+                queryset = queryset.filter(patient__registry_id=registry_id)
+            for name in ("_id", "_page_after"):
+                if name in params:
+                    value = _one(params[name], name)
+                    if not value.isdigit():
+                        raise ValueError(f"{name}: {value!r} is not a Procedure id")
+                    lookup = "pk" if name == "_id" else "pk__gt"
+                    queryset = queryset.filter(**{lookup: int(value)})
+        except ValueError as error:
+            raise FHIRError(str(error)) from None
+        rows = list(queryset.order_by("pk")[: size + 1])
+        entries = [procedure_resource(row) for row in rows[:size]]
+        next_url = (
+            self.next_link(request, params, str(rows[size - 1].pk)) if len(rows) > size else None
+        )
+        export_log_read(
+            user=request.user,
+            resource="fhir/Procedure",
+            filters=logged_filters(request),
+            rows=len(entries),
+        )
+        return Response(
+            bundle(entries, self_url=self.self_link(request, params), next_url=next_url)
+        )
+
+
+class ProcedureReadView(FHIRView):
+    permission_model = Procedure
+
+    @extend_schema(operation_id="fhir_procedure_read", responses=FHIR_RESPONSES)
+    def get(self, request: Request, resource_id: str) -> Response:
+        row = None
+        if resource_id.isdigit():
+            row = procedures_for(request.user).filter(pk=int(resource_id)).first()
+        if row is None:
+            raise FHIRError(f"Procedure/{resource_id} is not known", 404)
+        export_log_read(
+            user=request.user, resource="fhir/Procedure", filters={"id": [resource_id]}, rows=1
+        )
+        return Response(procedure_resource(row))
+
+
+class NotFoundView(FHIRView):
+    """Any other path under ``fhir/``: a 404 OperationOutcome, whatever the method."""
+
+    permission_model = QuestionnaireResponse
+    schema = None  # not an operation to document
+
+    def dispatch_any(self, request: Request, *args, **kwargs) -> Response:
+        raise FHIRError(f"{request.path} is not a resource or operation of this server", 404)
+
+    get = post = put = patch = delete = dispatch_any
+
+
+# --- the CapabilityStatement ------------------------------------------------------------------
+
+SEARCH_TYPES = {
+    "_lastUpdated": "date",
+    "questionnaire": "reference",
+    "subject": "reference",
+    "part-of": "reference",
+    "identifier": "token",
+    "_id": "token",
+}
+
+
+def _rest_resource(kind: str, profile_doc: str, params: frozenset[str], search: bool) -> dict:
+    resource = {
+        "type": kind,
+        "documentation": profile_doc,
+        "interaction": [{"code": "read"}, *([{"code": "search-type"}] if search else [])],
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+    }
+    if params:
+        resource["searchParam"] = [
+            {"name": name, "type": SEARCH_TYPES[name]} for name in sorted(params)
+        ]
+    return resource
+
+
+def capability_statement(base_url: str) -> dict:
+    """What this server does, as FHIR R4 asks ``GET [base]/metadata`` to say."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "id": "registry",
+        "url": f"{BASE}/CapabilityStatement/registry",
+        "version": VERSION,
+        "name": "VertebralAugmentationRegistry",
+        "title": "Vertebral augmentation registry: read-only FHIR R4 API",
+        "status": "active",
+        "date": "2026-12-02",
+        "publisher": "Vertebral augmentation registry",
+        "kind": "instance",
+        "implementation": {
+            "description": "Pseudonymised questionnaire answers, procedures and patients",
+            "url": base_url,
+        },
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "Token authentication (Authorization: Token <token>); every "
+                "read is logged. Unknown search parameters are refused (400) unless "
+                "Prefer: handling=lenient. docs/import-export.md describes the extensions "
+                "and code systems.",
+                "security": {"cors": False, "description": "Registry API tokens"},
+                "resource": [
+                    _rest_resource(
+                        "QuestionnaireResponse",
+                        "One per instrument answered; timepoint, mode and entered-by as "
+                        "extensions; partOf the Procedure",
+                        QuestionnaireResponseView.search_parameters,
+                        True,
+                    ),
+                    _rest_resource(
+                        "Questionnaire",
+                        "pain-vas, eq-5d-3l, eq-5d-5l, odi",
+                        frozenset(),
+                        True,
+                    ),
+                    _rest_resource(
+                        "Patient",
+                        "Pseudonymous: the registry id only",
+                        PatientView.search_parameters,
+                        True,
+                    ),
+                    _rest_resource(
+                        "Procedure",
+                        "Technique, date, levels",
+                        ProcedureView.search_parameters,
+                        True,
+                    ),
+                ],
+                "operation": [
+                    {
+                        "name": "export",
+                        "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                        "documentation": "Bulk Data system export (NDJSON) of "
+                        "QuestionnaireResponse, Patient and Procedure",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+class MetadataView(FHIRView):
+    """The server's CapabilityStatement (``GET [base]/metadata``): public, as clients read it
+    before they authenticate (it names no data), and throttled per address."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonThrottle]
+
+    @extend_schema(operation_id="fhir_metadata", responses=FHIR_RESPONSES)
+    def get(self, request: Request) -> Response:
+        self.search_params(request)
+        base = request.build_absolute_uri(request.path.removesuffix("metadata"))
+        return Response(capability_statement(base))

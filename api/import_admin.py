@@ -112,7 +112,8 @@ def _preview(request, files, site: str) -> dict:
         result = cases_import(files=files, user=request.user, site_code=site, dry_run=True)
     except ImportFileError as error:
         return {"file_error": str(error)}
-    context = {"result": result, "problems": result.problems[:SHOWN_PROBLEMS]}
+    groups = result.grouped_problems()
+    context = {"result": result, "problems": groups[:SHOWN_PROBLEMS], "groups": len(groups)}
     if result.ok:
         token = secrets.token_urlsafe(16)
         request.session[SESSION_KEY] = {
@@ -138,4 +139,25 @@ def _confirm(request) -> dict:
     result = cases_import(files=files, user=request.user, site_code=stored["site"])
     if result.ok:
         request.session.pop(SESSION_KEY, None)
-    return {"result": result, "problems": result.problems[:SHOWN_PROBLEMS], "imported": True}
+    groups = result.grouped_problems()
+    return {
+        "result": result,
+        "problems": groups[:SHOWN_PROBLEMS],
+        "groups": len(groups),
+        "imported": True,
+    }
+
+
+@staff_member_required
+def import_template(request: HttpRequest) -> HttpResponse:
+    """The import template workbook: the columns, a dictionary sheet, dropdowns for codes."""
+    if not _may_import(request.user):
+        raise PermissionDenied
+    from api.import_template import template_workbook
+
+    response = HttpResponse(
+        template_workbook(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = 'attachment; filename="registry-import-template.xlsx"'
+    return response

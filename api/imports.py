@@ -33,6 +33,7 @@ value and the rule broken. The whole import runs in one transaction: with any pr
 from __future__ import annotations
 
 import datetime
+import difflib
 import io
 import os
 from collections.abc import Callable, Iterable
@@ -43,7 +44,7 @@ from functools import cached_property
 import tablib
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import DatabaseError, IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from api.exports import COMPLICATIONS, LEVELS, PATIENTS, PROCEDURES, RESPONSES, Export
@@ -79,6 +80,55 @@ class ImportProblem:
         return f"{where}{value}: {self.rule}"
 
 
+@dataclass(frozen=True)
+class ProblemGroup:
+    """Identical problems (same table, column, value and rule) of many rows, said once."""
+
+    table: str
+    row: str  # "2–2707" or "2, 5, 9–12"
+    column: str
+    value: str
+    rule: str
+    count: int
+
+    def __str__(self) -> str:
+        where = f"{self.table} row{'s' if self.count > 1 else ''} {self.row}"
+        if self.column:
+            where = f"{self.table}, column {self.column}"
+            value = f": {self.value!r}" if self.value != "" else ""
+            rows = f"row{'s' if self.count > 1 else ''} {self.row}"
+            return f"{where}{value} in {rows}: {self.rule}"
+        return f"{where}: {self.rule}"
+
+
+def _ranges(rows: list[int]) -> str:
+    parts, start, previous = [], None, None
+    for row in sorted(set(rows)):
+        if start is None:
+            start = previous = row
+        elif row == previous + 1:
+            previous = row
+        else:
+            parts.append(f"{start}" if start == previous else f"{start}–{previous}")
+            start = previous = row
+    if start is not None:
+        parts.append(f"{start}" if start == previous else f"{start}–{previous}")
+    return ", ".join(parts)
+
+
+def group_problems(problems: list[ImportProblem]) -> list[ProblemGroup]:
+    """``problems`` with identical ones (table, column, value, rule) grouped, in the order
+    each first occurs: 2,706 rows with the same bad value are one line."""
+    groups: dict[tuple, list[int]] = {}
+    for problem in problems:
+        key = (problem.table, problem.column, problem.value, problem.rule)
+        groups.setdefault(key, []).append(problem.row)
+    return [
+        ProblemGroup(table, _ranges(rows), column, value, rule, len(rows))
+        for (table, column, value, rule), rows in groups.items()
+    ]
+
+
 @dataclass
 class TableResult:
     created: int = 0
@@ -92,7 +142,11 @@ class ImportResult:
     tables: dict[str, TableResult] = field(default_factory=dict)
     problems: list[ImportProblem] = field(default_factory=list)
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. a workbook's extra sheets, ignored
     dry_run: bool = False
+
+    def grouped_problems(self) -> list[ProblemGroup]:
+        return group_problems(self.problems)
 
     @property
     def ok(self) -> bool:
@@ -286,10 +340,9 @@ def parse_cell(model_field: models.Field, value):
             return value.date()
         if isinstance(value, datetime.date):
             return value
-        try:
-            return datetime.date.fromisoformat(_text(value))
-        except ValueError:
-            raise CellError("not a date (YYYY-MM-DD)") from None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return _excel_date(value)
+        return _local_date(_text(value))
     if isinstance(model_field, models.DecimalField):
         text = _text(value) if not isinstance(value, float) else repr(value)
         if text.count(",") == 1 and "." not in text:
@@ -300,17 +353,53 @@ def parse_cell(model_field: models.Field, value):
             raise CellError("not a number") from None
         if not number.is_finite():
             raise CellError("not a number")
-        return number
+        return _denoise(number, model_field.decimal_places)
     if isinstance(model_field, models.IntegerField):
-        text = _text(value)
+        text = repr(value) if isinstance(value, float) else _text(value)
         try:
             number = Decimal(text)
         except InvalidOperation:
             raise CellError("not a whole number") from None
-        if not number.is_finite() or number != number.to_integral_value():
+        if not number.is_finite():
+            raise CellError("not a whole number")
+        number = _denoise(number, 0)
+        if number != number.to_integral_value():
             raise CellError("not a whole number")
         return int(number)
     return _text(value)
+
+
+# Dates as sites type them: ISO first, then day-first with -, . or / (Danish and most European
+# usage; month-first US dates are refused by the day/month check, never guessed).
+LOCAL_DATE_FORMATS = ("%d-%m-%Y", "%d.%m.%Y", "%d/%m/%Y")
+EXCEL_EPOCH = datetime.date(1899, 12, 30)  # Excel's day 0 (its 1900 leap-year bug included)
+
+
+def _local_date(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        pass
+    for fmt in LOCAL_DATE_FORMATS:
+        try:
+            return datetime.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise CellError("not a date (YYYY-MM-DD, DD-MM-YYYY, DD.MM.YYYY or DD/MM/YYYY)")
+
+
+def _excel_date(number: float) -> datetime.date:
+    """A date cell Excel stored as its serial day number (a column formatted as number)."""
+    if not float(number).is_integer() or not 1 <= number <= 2958465:
+        raise CellError("not a date (a whole Excel day number, or YYYY-MM-DD)")
+    return EXCEL_EPOCH + datetime.timedelta(days=int(number))
+
+
+def _denoise(number: Decimal, places: int) -> Decimal:
+    """``number`` rounded to ``places`` when it differs from that only by binary float noise
+    (Excel's 3.3000000000000003): a real extra decimal is kept, and refused by validation."""
+    rounded = round(number, places)
+    return rounded if abs(number - rounded) < Decimal("1e-9") else number
 
 
 def _parse_level(value) -> int | None:
@@ -342,6 +431,8 @@ class Row:
     key: tuple = ()
     is_new: bool = False
     changed_fields: list[str] = field(default_factory=list)
+    old: dict = field(default_factory=dict)  # field -> value before this import
+    bad_columns: set = field(default_factory=set)  # columns already reported
     failed: bool = False
 
 
@@ -360,6 +451,7 @@ class Importer:
         self.site_code = site_code
         self.result = ImportResult(dry_run=dry_run)
         self.sheets: dict[str, list[Sheet]] = {name: [] for name in TABLES}
+        self.rows: dict[str, list[Row]] = {name: [] for name in TABLES}
         self.patients: dict[str, Patient] = {}
         self.procedures: dict[tuple, Procedure] = {}
         self.levels: dict[tuple, TreatedLevel] = {}
@@ -380,8 +472,15 @@ class Importer:
     # entry -----------------------------------------------------------------------------
 
     def add_file(self, name: str, content: bytes) -> None:
+        workbook = name.lower().endswith(".xlsx")
         for sheet in read_file(name, content):
             table = identify(sheet)
+            if table is None and workbook:
+                # A workbook's notes, lists or pivot sheets are the site's own: not a refusal.
+                self.result.notes.append(
+                    f"{name}: sheet {sheet.name!r} is not a registry table; it was ignored"
+                )
+                continue
             if table is None:
                 self.result.problems.append(
                     ImportProblem(
@@ -399,22 +498,30 @@ class Importer:
     def run(self, progress: Callable[[int], None] | None = None) -> ImportResult:
         """Import every added table in one transaction; roll back on any problem or dry
         run."""
-        if self.site_code and not Site.objects.filter(code=self.site_code).exists():
+        if self.site_code and not Site.objects.filter(code__iexact=self.site_code).exists():
             self.problem(None, "", "site", self.site_code, "no site has this code")
             return self.result
-        self.sites = {site.code: site for site in self._allowed_sites()}
+        # Site codes as typed: "aaa" is AAA.
+        self.sites = {site.code.upper(): site for site in self._allowed_sites()}
         self.progress = progress
         try:
             with transaction.atomic():
                 for name in ORDER:
                     for sheet in self.sheets[name]:
                         rows = self._rows(TABLES[name], sheet)
+                        self.rows[name] += rows
                         getattr(self, f"_import_{name}")(rows)
+                if not self.result.problems:
+                    self._check_deferred()
                 self._follow_ups()
                 if self.result.problems or self.result.dry_run:
                     raise _Rollback
         except _Rollback:
             pass
+        except DatabaseError as error:
+            # At commit: a rule checked there that _check_deferred did not see coming. The
+            # transaction is rolled back; report, never raise.
+            self._report_deferred(error)
         return self.result
 
     def _each(self, rows: list[Row]) -> Iterable[Row]:
@@ -432,7 +539,7 @@ class Importer:
     def _allowed_sites(self) -> Iterable[Site]:
         sites = Site.objects.all() if self.user is None else Site.objects.for_user(self.user)
         if self.site_code:
-            sites = sites.filter(code=self.site_code)
+            sites = sites.filter(code__iexact=self.site_code)
         return sites
 
     # rows ------------------------------------------------------------------------------
@@ -442,14 +549,17 @@ class Importer:
         unknown = [h for h in sheet.headers if h not in known]
         if "" in sheet.headers:
             self.problem(None, sheet.name, "", "", "a column has no name in the header row")
+        takes = [*table.keys, *table.fields]
         for name in unknown:
             if name:
+                close = difflib.get_close_matches(name.lower(), sorted(known), n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]}?)" if close else ""
                 self.problem(
                     None,
                     sheet.name,
                     name,
                     "",
-                    f"unknown column: {table.name} takes {', '.join([*table.keys, *table.fields])}",
+                    f"unknown column{hint}: {table.name} takes {', '.join(takes)}",
                 )
         duplicates = {h for h in sheet.headers if sheet.headers.count(h) > 1}
         for name in duplicates:
@@ -481,12 +591,14 @@ class Importer:
                 values[name] = parse_cell(model_field, row.cells[name])
             except CellError as error:
                 self.problem(row, row.table.name, name, row.cells[name], str(error))
+                row.bad_columns.add(name)  # said once: not again as "cannot be null"
                 continue
         for name, value in values.items():
             if existing and _same(getattr(instance, name), value):
                 continue
             if existing:
                 row.changed_fields.append(name)
+                row.old.setdefault(name, getattr(instance, name))
             setattr(instance, name, value)
         return values
 
@@ -501,10 +613,15 @@ class Importer:
             self._report_validation(row, error, columns or {})
 
     def _report_validation(self, row: Row, error: ValidationError, columns: dict[str, str]):
-        for name, messages in error.message_dict.items():
+        for name, errors in error.error_dict.items():
             column = columns.get(name, name if name != NON_FIELD_ERRORS else "")
+            if column in row.bad_columns:
+                continue
             value = row.cells.get(column, "")
-            for message in messages:
+            for each in errors:
+                message = " ".join(each.messages)
+                if each.code == "invalid_choice":
+                    message += f" Allowed: {_allowed_codes(row.table.model, name)}."
                 self.problem(row, row.table.name, column, value, message)
 
     def _key_text(self, row: Row, *names: str) -> tuple:
@@ -644,8 +761,8 @@ class Importer:
             registry_id = _text(row.cells.get("registry_id"))
             if self._duplicate(seen, row, (registry_id,)):
                 continue
-            site_code = _text(row.cells.get("site")) or self.site_code
-            if self.site_code and site_code != self.site_code:
+            site_code = (_text(row.cells.get("site")) or self.site_code).upper()
+            if self.site_code and site_code != self.site_code.upper():
                 self.problem(
                     row,
                     "patients",
@@ -687,7 +804,7 @@ class Importer:
             if patient is None or day is False:
                 continue
             site = _text(row.cells.get("site"))
-            if site and site != patient.site.code:
+            if site and site.upper() != patient.site.code.upper():
                 self.problem(
                     row, "procedures", "site", site, f"the patient is at site {patient.site.code}"
                 )
@@ -774,6 +891,8 @@ class Importer:
             self._fill(row, response, existing=not row.is_new)
             if row.failed:
                 continue
+            if row.is_new and response.mode == QuestionnaireResponse.Mode.WEB_LINK:
+                response.entered_by = None  # the patient entered them through their link
             # The file's value set is only a hint: response_score takes the site's when the
             # site uses the version answered, and keeps this one otherwise.
             try:
@@ -794,6 +913,7 @@ class Importer:
                     differs = not _same(before[name], getattr(response, name))
                     if differs and name not in row.changed_fields:
                         row.changed_fields.append(name)
+                        row.old[name] = before[name]
                 if row.changed_fields:
                     row.changed_fields.append("scored_at")
             self._validate(row, exclude=["procedure", "entered_by"])
@@ -910,7 +1030,12 @@ class Importer:
         tally.changed += sum(1 for row in changed if not row.failed)
         for row in changed:
             if not row.failed:
-                what = ", ".join(row.changed_fields)
+                what = ", ".join(
+                    f"{name} {_shown(row.old.get(name))!r} → "
+                    f"{_shown(getattr(row.instance, name))!r}"
+                    for name in row.changed_fields
+                    if name in row.old
+                )
                 tally.changes.append(f"{' '.join(_shown(k) for k in row.key if k)}: {what}")
 
     def _one_by_one(self, batch: list[Row], save: Callable[[Row], None]) -> None:
@@ -941,6 +1066,56 @@ class Importer:
             f"database rule {constraint}: {message}" if constraint else message,
         )
 
+    # rules checked at commit -------------------------------------------------------------
+
+    def _check_deferred(self) -> None:
+        """Run now what the database would check at commit (deferred constraint triggers
+        such as ``procedure_has_a_level``, deferred foreign keys), so a dry run judges every
+        rule the real run does and a violation is a problem naming its row, not an error at
+        commit.
+
+        In a savepoint that is always rolled back: the mode set by SET CONSTRAINTS survives
+        the release of a savepoint and even the rollback of an enclosing one, so it would
+        leak into the caller's transaction (a preview followed by the real import in one
+        request would then check each batch before its levels were written). Only a rolled
+        back savepoint restores it; the checks then run once more at commit."""
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                raise _Rollback
+        except _Rollback:
+            pass
+        except DatabaseError as error:
+            self._report_deferred(error)
+
+    def _report_deferred(self, error: DatabaseError) -> None:
+        """Name the rows that break the rule of ``error``: PostgreSQL stops at the first
+        one, so for the rules we know, every offending row is found and listed."""
+        diag = getattr(getattr(error, "__cause__", None), "diag", None)
+        constraint = getattr(diag, "constraint_name", None) or ""
+        message = getattr(diag, "message_primary", None) or str(error).splitlines()[0]
+        if constraint == "procedure_has_a_level":
+            ids = {row.instance.pk: row for row in self.rows["procedures"] if row.instance}
+            empty = Procedure.objects.filter(pk__in=[pk for pk in ids if pk]).exclude(
+                pk__in=TreatedLevel.objects.values("procedure_id")
+            )
+            rows = [ids[pk] for pk in empty.values_list("pk", flat=True)]
+            if rows:
+                for row in sorted(rows, key=lambda row: row.line):
+                    self.problem(
+                        row,
+                        "procedures",
+                        "procedure_date",
+                        row.cells.get("procedure_date", ""),
+                        f"database rule {constraint}: this procedure has no treated level; "
+                        "add its levels to the levels table (same registry id and procedure "
+                        "date)",
+                    )
+                return
+        self.problem(
+            None, "", "", "", f"database rule {constraint}: {message}" if constraint else message
+        )
+
     # follow-ups ------------------------------------------------------------------------
 
     def _follow_ups(self) -> None:
@@ -959,6 +1134,12 @@ class Importer:
             ).exclude(state=FollowUp.State.COMPLETED).update(
                 state=FollowUp.State.COMPLETED, completed_at=self.now, cancel_reason=""
             )
+
+
+def _allowed_codes(model, name: str) -> str:
+    model_field = model._meta.get_field(name)
+    base = model_field.base_field if isinstance(model_field, ArrayField) else model_field
+    return ", ".join(str(value) for value, _label in base.choices or ())
 
 
 def _same(old, new) -> bool:

@@ -3,14 +3,35 @@ or free text (notes and descriptions may name people). Every field is listed."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from outcomes.models import FollowUp, QuestionnaireResponse
 from outcomes.quality.models import DataQuery
+from registry.access import staff_code_of
 from registry.models import Cohort, Complication, Patient, Procedure, TreatedLevel
 
 COHORT_CHOICES = Cohort.choices
 TIMESTAMPS = ["updated_at"]
+
+
+@extend_schema_field({"type": "string", "nullable": True, "pattern": "^S[0-9]{5,}$"})
+class StaffCodeField(serializers.Field):
+    """A staff user as their pseudonymous code (``S00042``), never a username: the one
+    field for staff in every API response. ``source`` names the user's id (``raised_by_id``)
+    so no user row is loaded."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault(
+            "help_text",
+            "Pseudonymous code of the staff user (S and the user's id, e.g. S00042; never a "
+            "name); null when there is none.",
+        )
+        super().__init__(**kwargs)
+
+    def to_representation(self, value) -> str | None:
+        return staff_code_of(value)
 
 
 class PatientSerializer(serializers.ModelSerializer):
@@ -179,9 +200,8 @@ class FollowUpSerializer(OfProcedure, serializers.ModelSerializer):
 
 
 class ResponseSerializer(OfProcedure, serializers.ModelSerializer):
-    entered_by = serializers.CharField(
-        source="entered_by_code",
-        allow_null=True,
+    entered_by = StaffCodeField(
+        source="entered_by_id",
         help_text="Pseudonymous code of the staff user who entered it (S and the user's id, "
         "e.g. S00042; never a name); null when the patient answered by link.",
     )
@@ -230,9 +250,9 @@ class DataQuerySerializer(serializers.ModelSerializer):
 
     site = serializers.CharField(source="site.code")
     record_type = serializers.CharField(source="content_type.model")
-    raised_by = serializers.CharField(source="raised_by.username")
-    answered_by = serializers.CharField(source="answered_by.username", default=None)
-    closed_by = serializers.CharField(source="closed_by.username", default=None)
+    raised_by = StaffCodeField(source="raised_by_id")
+    answered_by = StaffCodeField(source="answered_by_id")
+    closed_by = StaffCodeField(source="closed_by_id")
 
     class Meta:
         model = DataQuery

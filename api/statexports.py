@@ -13,8 +13,16 @@ formats describe a column alike:
 - integers and decimals are numeric, dates are dates, lists and free text are strings;
 - an empty cell is a system-missing value.
 
-The variable label is the dictionary's label with its unit, e.g. "Cement volume (mL)" (cut
-to Stata's 80 characters in ``.dta``).
+Every column's storage type is set here from the dictionary, never guessed by pyreadstat
+(which types an untyped column from its first rows, so a date column whose first hundred rows
+are empty became text and the export failed): codes, flags and numbers are float64; dates and
+timestamps are float64 counts in the format's own epoch with an explicit date or date-time
+format (``TEMPORAL``); text is always ``str``.
+
+The variable label is the dictionary's label with its unit, e.g. "Cement volume (mL)",
+shortened at a word boundary (with "...") where a format limits it: Stata's 80 characters,
+SPSS's 120-byte value labels. Numbers are displayed with the dictionary's decimals (EQ-5D
+index F8.3 / %8.3f, ODI 1 decimal, integers none).
 """
 
 from __future__ import annotations
@@ -27,7 +35,6 @@ from decimal import Decimal
 
 import pandas as pd
 import pyreadstat
-from django.contrib.postgres.fields import ArrayField
 from django.db import connection
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -35,13 +42,33 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
-from api.exports import Export, _field, dictionary_entry, export_select_sql
+from api.exports import (
+    Export,
+    column_choices,
+    column_decimals,
+    dictionary_entry,
+    export_select_sql,
+)
 from api.models import ExportLog
 from api.services import export_log_finish, export_log_start
 from api.views import ExportView, logged_filters
 
 STATA_LABEL_MAX = 80
+SPSS_VALUE_LABEL_MAX = 120  # bytes
+SPSS_LABEL_MAX = 256  # bytes
 YES_NO = {0: "No", 1: "Yes"}
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` UTF-8 bytes, cut at a word boundary with "..." when it
+    is longer: never mid-word."""
+    if len(text.encode()) <= limit:
+        return text
+    room = limit - 3
+    cut = text.encode()[:room].decode(errors="ignore")
+    if " " in cut and not text[len(cut) : len(cut) + 1].isspace():
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:–-") + "..."
 
 
 @dataclass(frozen=True)
@@ -56,6 +83,18 @@ STATA = Format("dta", "application/x-stata-dta", "Stata")
 FORMATS = {f.suffix: f for f in (SPSS, STATA)}
 
 
+# Dates and timestamps as numbers in each format's epoch and unit, with the format that makes
+# SPSS and Stata show them as dates: SPSS counts seconds from 14 October 1582; Stata counts
+# days (%td) or milliseconds (%tc) from 1 January 1960.
+SPSS_EPOCH = datetime.datetime(1582, 10, 14)
+STATA_EPOCH = datetime.datetime(1960, 1, 1)
+TEMPORAL = {
+    # kind: {suffix: (epoch, seconds per unit, display format)}
+    "date": {"sav": (SPSS_EPOCH, 1, "DATE11"), "dta": (STATA_EPOCH, 86400, "%td")},
+    "datetime": {"sav": (SPSS_EPOCH, 1, "DATETIME20"), "dta": (STATA_EPOCH, 0.001, "%tc")},
+}
+
+
 @dataclass
 class Variable:
     name: str
@@ -63,17 +102,11 @@ class Variable:
     kind: str  # code, boolean, number, date, datetime, text
     codes: dict = field(default_factory=dict)  # file value -> numeric code
     value_labels: dict = field(default_factory=dict)  # numeric code -> label
+    decimals: int | None = None  # display decimals of a number
 
 
 def _choices(export: Export, column) -> tuple:
-    if column.choices:
-        return tuple(column.choices)
-    if not (column.path or column.describe):
-        return ()
-    model_field = column.describe or _field(export.model, column.path)
-    if isinstance(model_field, ArrayField) or model_field.is_relation:
-        return ()
-    return tuple(model_field.choices or ())
+    return column_choices(export, column)
 
 
 def variables(export: Export) -> list[Variable]:
@@ -96,7 +129,8 @@ def variables(export: Export) -> list[Variable]:
         elif kind == "boolean":
             result.append(Variable(column.name, label, "boolean", value_labels=YES_NO))
         elif kind in ("integer", "decimal"):
-            result.append(Variable(column.name, label, "number"))
+            decimals = column_decimals(export, column)
+            result.append(Variable(column.name, label, "number", decimals=decimals))
         elif kind == "date":
             result.append(Variable(column.name, label, "date"))
         elif kind == "timestamp":
@@ -106,7 +140,18 @@ def variables(export: Export) -> list[Variable]:
     return result
 
 
-def _convert(variable: Variable, values: list) -> pd.Series:
+def _moment(value) -> datetime.datetime | None:
+    """A date or a timestamp as a naive UTC date-time (dates at midnight)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+        return value
+    return datetime.datetime.combine(value, datetime.time())
+
+
+def _convert(variable: Variable, values: list, fmt: Format) -> pd.Series:
     if variable.kind == "code":
         codes = [
             None if value in (None, "") else variable.codes[_key(value, variable)]
@@ -120,12 +165,13 @@ def _convert(variable: Variable, values: list) -> pd.Series:
         return pd.Series(
             [None if value is None else float(value) for value in values], dtype="float64"
         )
-    if variable.kind == "date":
-        return pd.Series(values, dtype=object)  # datetime.date: written in a date format
-    if variable.kind == "datetime":
-        utc = [None if v is None else v.astimezone(datetime.UTC) for v in values]
-        moments = [None if v is None else v.replace(tzinfo=None) for v in utc]
-        return pd.Series(pd.to_datetime(moments), dtype="datetime64[ns]")
+    if variable.kind in TEMPORAL:
+        epoch, unit, _format = TEMPORAL[variable.kind][fmt.suffix]
+        moments = [_moment(value) for value in values]
+        return pd.Series(
+            [None if m is None else (m - epoch).total_seconds() / unit for m in moments],
+            dtype="float64",
+        )
     return pd.Series(["" if value is None else str(value) for value in values], dtype=object)
 
 
@@ -138,8 +184,9 @@ def _key(value, variable: Variable):
     return value
 
 
-def export_frame(export: Export, queryset) -> tuple[pd.DataFrame, list[Variable]]:
-    """The rows of ``export`` over ``queryset`` (scoped and filtered) as a typed frame."""
+def export_frame(export: Export, queryset, fmt: Format) -> tuple[pd.DataFrame, list[Variable]]:
+    """The rows of ``export`` over ``queryset`` (scoped and filtered) as a frame typed for
+    ``fmt``: every column's type set from the dictionary, none left for pyreadstat to guess."""
     sql, params = export_select_sql(export, queryset)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -147,7 +194,10 @@ def export_frame(export: Export, queryset) -> tuple[pd.DataFrame, list[Variable]
     described = variables(export)
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in described]
     frame = pd.DataFrame(
-        {v.name: _convert(v, list(values)) for v, values in zip(described, columns, strict=True)}
+        {
+            v.name: _convert(v, list(values), fmt)
+            for v, values in zip(described, columns, strict=True)
+        }
     )
     return frame, described
 
@@ -157,7 +207,8 @@ def write(frame: pd.DataFrame, described: list[Variable], fmt: Format, title: st
     it)."""
     handle, path = tempfile.mkstemp(suffix=f".{fmt.suffix}", prefix="registry-export-")
     os.close(handle)
-    labels = {v.name: v.value_labels for v in described if v.value_labels}
+    temporal = {v.name: TEMPORAL[v.kind][fmt.suffix][2] for v in described if v.kind in TEMPORAL}
+    numbers = [v for v in described if v.kind == "number" and v.decimals is not None]
     if fmt is SPSS:
         measure = {
             v.name: "nominal" if v.kind in ("code", "boolean", "text") else "scale"
@@ -166,18 +217,24 @@ def write(frame: pd.DataFrame, described: list[Variable], fmt: Format, title: st
         pyreadstat.write_sav(
             frame,
             path,
-            file_label=title[:64],
-            column_labels={v.name: v.label for v in described},
-            variable_value_labels=labels,
+            file_label=shorten(title, 64),
+            column_labels={v.name: shorten(v.label, SPSS_LABEL_MAX) for v in described},
+            variable_value_labels={
+                v.name: {c: shorten(t, SPSS_VALUE_LABEL_MAX) for c, t in v.value_labels.items()}
+                for v in described
+                if v.value_labels
+            },
             variable_measure=measure,
+            variable_format={**{v.name: f"F8.{v.decimals}" for v in numbers}, **temporal},
         )
     else:
         pyreadstat.write_dta(
             frame,
             path,
-            file_label=title[:STATA_LABEL_MAX],
-            column_labels={v.name: v.label[:STATA_LABEL_MAX] for v in described},
-            variable_value_labels=labels,
+            file_label=shorten(title, STATA_LABEL_MAX),
+            column_labels={v.name: shorten(v.label, STATA_LABEL_MAX) for v in described},
+            variable_value_labels={v.name: v.value_labels for v in described if v.value_labels},
+            variable_format={**{v.name: f"%8.{v.decimals}f" for v in numbers}, **temporal},
         )
     return path
 
@@ -218,7 +275,7 @@ class StatExportView(ExportView):
             resource=name,
             filters=logged_filters(request),
         )
-        frame, described = export_frame(self.export, queryset)
+        frame, described = export_frame(self.export, queryset, self.fmt)
         path = write(frame, described, self.fmt, self.export.title)
         handle = open(path, "rb")  # noqa: SIM115 (FileResponse closes it)
         os.unlink(path)  # the open handle keeps the data until the response is sent

@@ -26,7 +26,6 @@ from outcomes.models import FollowUp, QuestionnaireResponse
 from outcomes.quality.models import DataQuery
 from outcomes.reports.dataset import ReportFilterError, parse_report_filter
 from outcomes.reports.tables import cohort_report
-from registry.access import staff_code
 from registry.models import (
     CompletedYears,
     Complication,
@@ -156,9 +155,6 @@ class ResponseViewSet(OfProcedureViewSet):
     permission_model = QuestionnaireResponse
     serializer_class = api_serializers.ResponseSerializer
     filterset_class = filters.ResponseFilter
-
-    def get_queryset(self):
-        return super().get_queryset().annotate(entered_by_code=staff_code("entered_by"))
 
 
 class CohortReportView(APIView):
@@ -315,6 +311,4 @@ class DataQueryViewSet(LoggedReadOnlyViewSet):
     filterset_class = filters.DataQueryFilter
 
     def get_queryset(self):
-        return DataQuery.objects.for_user(self.request.user).select_related(
-            "site", "content_type", "raised_by", "answered_by", "closed_by"
-        )
+        return DataQuery.objects.for_user(self.request.user).select_related("site", "content_type")

@@ -313,6 +313,16 @@ class FollowUpAdmin(SiteScopedAdmin):
     # The phone outcome follows the call log (outcomes.followups.calls); the note is free.
     readonly_fields = [f for f in fields if f != "phone_note"]
 
+    def save_model(self, request, obj, form, change):
+        # Only the columns this form edits: the chase's own (state, counts, link) belong to
+        # the sweep and the services, which may have moved on since the object was loaded; a
+        # full save would write back the state it read (a completed follow-up chased again).
+        if change:
+            if form.changed_data:
+                obj.save(update_fields=[*form.changed_data, "updated_at"])
+            return
+        super().save_model(request, obj, form, change)
+
     def get_urls(self):
         return [
             path(
@@ -332,7 +342,10 @@ class FollowUpAdmin(SiteScopedAdmin):
             handover = self._send_link(request, followup, request.POST["version"])
             if handover:
                 return self._handover_page(request, handover)
-            return redirect(request.POST.get("next") or self._change_url(followup))
+            target = request.POST.get("next", "")
+            if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+                target = ""  # another site's address is never followed
+            return redirect(target or self._change_url(followup))
         return self._confirm_send(request, [followup], request.GET.get("next", ""))
 
     def _change_url(self, followup) -> str:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from outcomes.followups import schedule
 from outcomes.instruments.odi import SECTIONS as ODI_SECTIONS
-from registry import validation
+from registry import audit, validation
 from registry.locking import TIMEPOINT_KEYS, record_guards
 from registry.models import (
     ScopedQuerySet,
@@ -566,7 +566,7 @@ class PhoneCall(models.Model):
         return f"{self.get_outcome_display()} ({self.called_at:%Y-%m-%d %H:%M})"
 
 
-@pghistory.track(
+@audit.track(
     pghistory.InsertEvent(),
     # Every change of status (claimed, sent, failed, unknown, resolved by staff) with its actor.
     pghistory.UpdateEvent(condition=pghistory.AnyChange("status")),

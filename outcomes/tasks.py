@@ -61,3 +61,12 @@ def data_quality_nightly() -> dict:
 
     runs = quality_run()
     return {run.site_id: sum(run.counts.values()) for run in runs}
+
+
+@shared_task(name="outcomes.clear_sessions")
+def clear_sessions() -> None:
+    """Expired sessions are deleted (they may hold an import's rows): Django never does it
+    by itself."""
+    from django.core.management import call_command
+
+    call_command("clearsessions")

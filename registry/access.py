@@ -30,6 +30,17 @@ def _per_request(user, cache: str):
     return getattr(user, cache)
 
 
+STAFF_CODE_PREFIX, STAFF_CODE_DIGITS = "S", 5
+
+
+def staff_code_of(user_id: int | None) -> str | None:
+    """The pseudonymous code of the staff user with id ``user_id`` (``S00042``), None for
+    none: the Python twin of ``staff_code``, for values already loaded."""
+    if user_id is None:
+        return None
+    return f"{STAFF_CODE_PREFIX}{user_id:0{STAFF_CODE_DIGITS}d}"
+
+
 # Our own SQL over Django's auth tables; the user id is a parameter.
 ROLES_AND_PERMISSIONS_SQL = """
 SELECT 'user', ct.app_label, p.codename
@@ -93,7 +104,10 @@ def staff_code(user_field: str):
     from django.db.models import Case, CharField, Value, When
     from django.db.models.functions import Cast, Concat, LPad
 
-    code = Concat(Value("S"), LPad(Cast(user_field, CharField()), 5, Value("0")))
+    code = Concat(
+        Value(STAFF_CODE_PREFIX),
+        LPad(Cast(user_field, CharField()), STAFF_CODE_DIGITS, Value("0")),
+    )
     return Case(
         When(**{f"{user_field}__isnull": False}, then=code),
         default=None,

@@ -2,8 +2,9 @@
 
 A procedure's cohort (``registry.models.procedure_cohort``) and a patient's index procedure
 (``registry.models.index_procedures``) are defined once, as ORM expressions; the UPDATEs that
-store them (``registry.models.procedure_cohort_sql``, ``patient_index_sql`` and
-``recompute_all``) are compiled from them there, by ``compile_expression`` here. This module is
+store them (``registry.models.procedure_cohort_sql``, ``patient_index_sql``, their row forms
+``procedure_cohort_row_sql`` and ``patient_index_row_sql``, and ``recompute_all``) are
+compiled from them there, by ``compile_expression`` here. This module is
 the machinery only and imports no model, so the models can use it. Lists that filter,
 sort and count by them at a million treated levels need them stored and indexed:
 ``Procedure.cohort``, ``Patient.index_procedure`` and ``Patient.index_cohort``.
@@ -13,6 +14,11 @@ wrote the rows: the admin, the import, the API, a data migration, raw SQL or ``C
 bodies are compiled from those same expressions when migrations are made, so the SQL is never
 written twice by hand: change the rule and ``makemigrations --check`` (part of CI's lint) fails
 until a migration installs the trigger compiled from the new rule.
+
+They are owned by the database: a row trigger on their own table (``KeepDerived``) recomputes
+them from the rule whenever an INSERT or UPDATE would store anything else, so a stale
+instance's ``save()``, a ``bulk_update()`` or a ``QuerySet.update()`` that names them, or raw
+SQL, cannot store a wrong value; and the models never send them (``DerivedColumnsMixin``).
 
 The chain: a level written → its procedure's ``cohort`` → that patient's index procedure and
 index cohort. An UPDATE that would change nothing is skipped, so no history event or
@@ -105,3 +111,64 @@ def recompute_triggers(prefix: str, *, key: str, target: str, set_sql) -> list[R
             ("DELETE", pgtrigger.Delete),
         ]
     ]
+
+
+class KeepDerived(pgtrigger.Trigger):
+    """Before a row is inserted, or updated with new values in ``columns``, set those columns
+    from the rule (``set_sql``): whatever the statement says, the stored value is the rule's.
+
+    An UPDATE that leaves the columns alone costs nothing more: they are right already, kept
+    so by the ``Recompute`` triggers whenever the rows they derive from change. The statement
+    triggers' own UPDATEs pass through here too and store the same value.
+    """
+
+    when = pgtrigger.Before
+    operation = pgtrigger.Insert | pgtrigger.Update
+
+    def __init__(self, *, name: str, columns: tuple[str, ...], set_sql) -> None:
+        self.columns = columns
+        self.set_sql = set_sql
+        super().__init__(name=name)
+
+    def get_func(self, model) -> str:
+        changed = " OR ".join(f'NEW."{c}" IS DISTINCT FROM OLD."{c}"' for c in self.columns)
+        return f"IF TG_OP = 'INSERT' OR {changed} THEN\n    {self.set_sql()}\nEND IF;\nRETURN NEW;"
+
+
+class DerivedColumnsMixin:
+    """Model mixin: ``save()`` never sends the columns the database derives.
+
+    An UPDATE lists every other loaded field, so a stale instance cannot write back the value it
+    read (``KeepDerived`` would correct it, but the statement should not try); a row deleted
+    meanwhile makes the save fail rather than insert it again. After any save the derived
+    attributes are unloaded, so the next read fetches what the database stored.
+    """
+
+    derived_fields: tuple[str, ...] = ()
+
+    def save(self, *args, update_fields=None, **kwargs):
+        adding = self._state.adding or kwargs.get("force_insert")
+        if not adding:
+            derived = set(self.derived_fields)
+            if update_fields is None:
+                deferred = self.get_deferred_fields()
+                update_fields = [
+                    field.name
+                    for field in self._meta.concrete_fields
+                    if not field.primary_key
+                    and not field.generated
+                    and field.name not in derived
+                    and field.attname not in deferred
+                ]
+            else:
+                update_fields = [
+                    name for name in update_fields if self._meta.get_field(name).name not in derived
+                ]
+                if not update_fields:
+                    return
+        super().save(*args, update_fields=update_fields, **kwargs)
+        for name in self.derived_fields:
+            field = self._meta.get_field(name)
+            self.__dict__.pop(field.attname, None)
+            if field.is_relation and field.is_cached(self):
+                field.delete_cached_value(self)

@@ -37,8 +37,8 @@ from django.db.models.functions import Cast, Coalesce, Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from registry import derived, validation
-from registry.derived import recompute_triggers
+from registry import audit, derived, validation
+from registry.derived import DerivedColumnsMixin, KeepDerived, recompute_triggers
 from registry.fields import MultipleChoiceArrayField
 from registry.locking import (
     PATIENT_FK_KEYS,
@@ -65,7 +65,7 @@ def track_history(*derived: str, meta: dict | None = None):
     """History of every insert, update and delete; ``derived`` names stored copies of derived
     values (``registry.derived``), left out because the rows they derive from have history.
     ``meta`` goes to the event model's Meta (e.g. the ``db_table`` of a model that moved)."""
-    return pghistory.track(
+    return audit.track(
         pghistory.InsertEvent(),
         pghistory.UpdateEvent(),
         pghistory.DeleteEvent(),
@@ -264,7 +264,7 @@ class Site(models.Model):
 
 # Site membership (who may see a site's records) in the audit trail: every grant and removal,
 # with the acting user and time from the request's context, whatever wrote it.
-pghistory.track(
+audit.track(
     pghistory.InsertEvent("member.add"),
     pghistory.DeleteEvent("member.remove"),
     obj_field=None,
@@ -406,7 +406,7 @@ class PatientQuerySet(ScopedQuerySet):
 
 @track_history("index_procedure", "index_cohort")
 @constrain_choices
-class Patient(models.Model):
+class Patient(DerivedColumnsMixin, models.Model):
     """A registered patient, identified only by a pseudonymous registry id."""
 
     class Sex(models.TextChoices):
@@ -519,6 +519,9 @@ class Patient(models.Model):
 
     objects = PatientQuerySet.as_manager()
 
+    # Written by the database only (registry.derived; docs/architecture.md).
+    derived_fields = ("index_procedure", "index_cohort")
+
     class Meta:
         verbose_name = _("patient")
         verbose_name_plural = _("patients")
@@ -585,6 +588,13 @@ class Patient(models.Model):
                 # A withdrawal may be recorded on a locked record, not changed (locking.py).
                 also_changed="(o.consent_withdrawn_date IS NOT NULL"
                 " AND n.consent_withdrawn_date IS DISTINCT FROM o.consent_withdrawn_date)",
+            ),
+            # Whatever a statement writes to the index columns, the rule's value is stored.
+            KeepDerived(
+                name="derived_index_kept",
+                columns=("index_procedure_id", "index_cohort"),
+                # Defined below, with the other SQL of the rules (the rule needs Procedure).
+                set_sql=lambda: patient_index_row_sql(),
             ),
             # A death date may not precede a recorded procedure (design.md §2); the procedure
             # side of the rule is the trigger on Procedure.
@@ -730,7 +740,24 @@ def next_registry_id(site_id: int) -> str:
                 return candidate
 
 
-@track_history()
+# Contact details can be erased on request (GDPR art. 17; manage.py erase_contact): their
+# history records who changed which of a patient's contact details and when ("email.changed"),
+# and the values of the fields that are not personal (language, consent), but never a name,
+# an email address or a phone number, which an append-only table could never give up.
+CONTACT_VALUES = ["name", "email", "phone"]
+
+
+@audit.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),  # language, consent
+    # one event per personal field changed, labelled with the field and holding no value
+    *(
+        pghistory.UpdateEvent(f"{field}.changed", condition=pgtrigger.AnyChange(field))
+        for field in CONTACT_VALUES
+    ),
+    pghistory.DeleteEvent(),
+    exclude=[*TRACK_EXCLUDE, *CONTACT_VALUES],
+)
 @constrain_choices
 class PatientContact(models.Model):
     """How to reach a patient. Kept apart so that no export ever includes it."""
@@ -898,6 +925,28 @@ WHERE target."id" = derived."id"
       IS DISTINCT FROM (derived.procedure_id, derived.cohort);"""  # noqa: S608
 
 
+def procedure_cohort_row_sql() -> str:
+    """Set ``NEW."cohort"`` of a procedure row from ``procedure_cohort`` (a row trigger)."""
+    table = Procedure._meta.db_table
+    cohort = derived.compile_expression(Procedure, procedure_cohort("pk"))
+    # The rule's SQL reads the outer row as "table"."id": a one-row relation of that name
+    # carrying NEW's id stands in for it.
+    return f'SELECT {cohort} INTO NEW."cohort" FROM (SELECT NEW."id" AS "id") AS "{table}";'  # noqa: S608
+
+
+def patient_index_row_sql() -> str:
+    """Set ``NEW."index_procedure_id"`` and ``NEW."index_cohort"`` of a patient row from
+    ``index_procedures`` (a row trigger)."""
+    table = Patient._meta.db_table
+    first = index_procedures("pk")
+    procedure = derived.compile_expression(Patient, Subquery(first.values("pk")[:1]))
+    cohort = derived.compile_expression(Patient, Subquery(first.values("cohort")[:1]))
+    return (
+        f'SELECT {procedure}, {cohort} INTO NEW."index_procedure_id", NEW."index_cohort"'  # noqa: S608
+        f' FROM (SELECT NEW."id" AS "id") AS "{table}";'
+    )
+
+
 def recompute_all(cursor) -> None:
     """Recompute every stored copy: after a bulk load that bypassed the triggers
     (``session_replication_role = replica``), and to fill the columns when they were added.
@@ -921,7 +970,7 @@ class ProcedureQuerySet(ScopedQuerySet):
 
 @track_history("cohort")
 @constrain_choices
-class Procedure(models.Model):
+class Procedure(DerivedColumnsMixin, models.Model):
     """One vertebral augmentation session."""
 
     class Technique(models.TextChoices):
@@ -1028,6 +1077,9 @@ class Procedure(models.Model):
 
     objects = ProcedureQuerySet.as_manager()
 
+    # Written by the database only (registry.derived; docs/architecture.md).
+    derived_fields = ("cohort",)
+
     class Meta:
         verbose_name = _("procedure")
         verbose_name_plural = _("procedures")
@@ -1096,6 +1148,10 @@ class Procedure(models.Model):
                 operation=pgtrigger.Insert,
                 timing=pgtrigger.Deferred,
                 func=PROCEDURE_HAS_LEVEL_SQL.format(procedure_id="NEW.id"),
+            ),
+            # Whatever a statement writes to the cohort, the rule's value is stored.
+            KeepDerived(
+                name="derived_cohort_kept", columns=("cohort",), set_sql=procedure_cohort_row_sql
             ),
             # The patient's index procedure and cohort (registry.derived).
             *recompute_triggers(

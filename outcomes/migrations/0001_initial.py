@@ -8,189 +8,735 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('pghistory', '0007_auto_20250421_0444'),
-        ('registry', '0002_role_groups'),
+        ("pghistory", "0007_auto_20250421_0444"),
+        ("registry", "0002_role_groups"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='QuestionnaireResponse',
+            name="QuestionnaireResponse",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('timepoint', models.CharField(choices=[('baseline', 'Baseline'), ('post_op', 'Post-op'), ('month_3', '3 months'), ('month_12', '12 months')], max_length=10)),
-                ('mode', models.CharField(choices=[('web_link', 'Web link'), ('paper', 'Paper'), ('phone', 'Phone'), ('clinic', 'In clinic')], max_length=10)),
-                ('answered_on', models.DateField(verbose_name='answered on')),
-                ('vas_pain', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='pain VAS (0–100 mm)')),
-                ('eq5d_version', models.CharField(blank=True, choices=[('3L', 'EQ-5D-3L'), ('5L', 'EQ-5D-5L')], max_length=2, verbose_name='EQ-5D version')),
-                ('eq5d_mobility', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='EQ-5D mobility')),
-                ('eq5d_self_care', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='EQ-5D self-care')),
-                ('eq5d_usual_activities', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='EQ-5D usual activities')),
-                ('eq5d_pain_discomfort', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='EQ-5D pain / discomfort')),
-                ('eq5d_anxiety_depression', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='EQ-5D anxiety / depression')),
-                ('eq_vas', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='EQ VAS (0–100)')),
-                ('odi_pain_intensity', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 1 pain intensity')),
-                ('odi_personal_care', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 2 personal care')),
-                ('odi_lifting', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 3 lifting')),
-                ('odi_walking', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 4 walking')),
-                ('odi_sitting', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 5 sitting')),
-                ('odi_standing', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 6 standing')),
-                ('odi_sleeping', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 7 sleeping')),
-                ('odi_sex_life', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 8 sex life')),
-                ('odi_social_life', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 9 social life')),
-                ('odi_travelling', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 10 travelling')),
-                ('eq5d_value_set', models.CharField(blank=True, choices=[('UK-3L', 'United Kingdom, 3L TTO (Dolan 1997)'), ('DK-3L', 'Denmark, 3L TTO (Wittrup-Jensen 2009)'), ('EN-5L', 'England, 5L (Devlin 2018)'), ('DK-5L', 'Denmark, 5L (Jensen 2021)'), ('US-5L', 'United States, 5L (Pickard 2019)')], max_length=8, verbose_name='EQ-5D value set')),
-                ('eq5d_index', models.DecimalField(blank=True, decimal_places=3, max_digits=4, null=True, verbose_name='EQ-5D index')),
-                ('odi_score', models.DecimalField(blank=True, decimal_places=1, max_digits=4, null=True, verbose_name='ODI (%)')),
-                ('scored_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('entered_by', models.ForeignKey(blank=True, help_text='Empty when the patient answered through their link.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('procedure', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='responses', to='registry.procedure')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "timepoint",
+                    models.CharField(
+                        choices=[
+                            ("baseline", "Baseline"),
+                            ("post_op", "Post-op"),
+                            ("month_3", "3 months"),
+                            ("month_12", "12 months"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("web_link", "Web link"),
+                            ("paper", "Paper"),
+                            ("phone", "Phone"),
+                            ("clinic", "In clinic"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("answered_on", models.DateField(verbose_name="answered on")),
+                (
+                    "vas_pain",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="pain VAS (0–100 mm)"
+                    ),
+                ),
+                (
+                    "eq5d_version",
+                    models.CharField(
+                        blank=True,
+                        choices=[("3L", "EQ-5D-3L"), ("5L", "EQ-5D-5L")],
+                        max_length=2,
+                        verbose_name="EQ-5D version",
+                    ),
+                ),
+                (
+                    "eq5d_mobility",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="EQ-5D mobility"
+                    ),
+                ),
+                (
+                    "eq5d_self_care",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="EQ-5D self-care"
+                    ),
+                ),
+                (
+                    "eq5d_usual_activities",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="EQ-5D usual activities"
+                    ),
+                ),
+                (
+                    "eq5d_pain_discomfort",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="EQ-5D pain / discomfort"
+                    ),
+                ),
+                (
+                    "eq5d_anxiety_depression",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="EQ-5D anxiety / depression"
+                    ),
+                ),
+                (
+                    "eq_vas",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="EQ VAS (0–100)"
+                    ),
+                ),
+                (
+                    "odi_pain_intensity",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 1 pain intensity"
+                    ),
+                ),
+                (
+                    "odi_personal_care",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 2 personal care"
+                    ),
+                ),
+                (
+                    "odi_lifting",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 3 lifting"
+                    ),
+                ),
+                (
+                    "odi_walking",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 4 walking"
+                    ),
+                ),
+                (
+                    "odi_sitting",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 5 sitting"
+                    ),
+                ),
+                (
+                    "odi_standing",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 6 standing"
+                    ),
+                ),
+                (
+                    "odi_sleeping",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 7 sleeping"
+                    ),
+                ),
+                (
+                    "odi_sex_life",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 8 sex life"
+                    ),
+                ),
+                (
+                    "odi_social_life",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 9 social life"
+                    ),
+                ),
+                (
+                    "odi_travelling",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 10 travelling"
+                    ),
+                ),
+                (
+                    "eq5d_value_set",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("UK-3L", "United Kingdom, 3L TTO (Dolan 1997)"),
+                            ("DK-3L", "Denmark, 3L TTO (Wittrup-Jensen 2009)"),
+                            ("EN-5L", "England, 5L (Devlin 2018)"),
+                            ("DK-5L", "Denmark, 5L (Jensen 2021)"),
+                            ("US-5L", "United States, 5L (Pickard 2019)"),
+                        ],
+                        max_length=8,
+                        verbose_name="EQ-5D value set",
+                    ),
+                ),
+                (
+                    "eq5d_index",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=3,
+                        max_digits=4,
+                        null=True,
+                        verbose_name="EQ-5D index",
+                    ),
+                ),
+                (
+                    "odi_score",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=1,
+                        max_digits=4,
+                        null=True,
+                        verbose_name="ODI (%)",
+                    ),
+                ),
+                ("scored_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "entered_by",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty when the patient answered through their link.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "procedure",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="responses",
+                        to="registry.procedure",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['procedure', 'timepoint'],
+                "ordering": ["procedure", "timepoint"],
             },
         ),
         migrations.CreateModel(
-            name='QuestionnaireResponseEvent',
+            name="QuestionnaireResponseEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('timepoint', models.CharField(choices=[('baseline', 'Baseline'), ('post_op', 'Post-op'), ('month_3', '3 months'), ('month_12', '12 months')], max_length=10)),
-                ('mode', models.CharField(choices=[('web_link', 'Web link'), ('paper', 'Paper'), ('phone', 'Phone'), ('clinic', 'In clinic')], max_length=10)),
-                ('answered_on', models.DateField(verbose_name='answered on')),
-                ('vas_pain', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='pain VAS (0–100 mm)')),
-                ('eq5d_version', models.CharField(blank=True, choices=[('3L', 'EQ-5D-3L'), ('5L', 'EQ-5D-5L')], max_length=2, verbose_name='EQ-5D version')),
-                ('eq5d_mobility', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='EQ-5D mobility')),
-                ('eq5d_self_care', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='EQ-5D self-care')),
-                ('eq5d_usual_activities', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='EQ-5D usual activities')),
-                ('eq5d_pain_discomfort', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='EQ-5D pain / discomfort')),
-                ('eq5d_anxiety_depression', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='EQ-5D anxiety / depression')),
-                ('eq_vas', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='EQ VAS (0–100)')),
-                ('odi_pain_intensity', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 1 pain intensity')),
-                ('odi_personal_care', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 2 personal care')),
-                ('odi_lifting', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 3 lifting')),
-                ('odi_walking', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 4 walking')),
-                ('odi_sitting', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 5 sitting')),
-                ('odi_standing', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 6 standing')),
-                ('odi_sleeping', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 7 sleeping')),
-                ('odi_sex_life', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 8 sex life')),
-                ('odi_social_life', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 9 social life')),
-                ('odi_travelling', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='ODI 10 travelling')),
-                ('eq5d_value_set', models.CharField(blank=True, choices=[('UK-3L', 'United Kingdom, 3L TTO (Dolan 1997)'), ('DK-3L', 'Denmark, 3L TTO (Wittrup-Jensen 2009)'), ('EN-5L', 'England, 5L (Devlin 2018)'), ('DK-5L', 'Denmark, 5L (Jensen 2021)'), ('US-5L', 'United States, 5L (Pickard 2019)')], max_length=8, verbose_name='EQ-5D value set')),
-                ('eq5d_index', models.DecimalField(blank=True, decimal_places=3, max_digits=4, null=True, verbose_name='EQ-5D index')),
-                ('odi_score', models.DecimalField(blank=True, decimal_places=1, max_digits=4, null=True, verbose_name='ODI (%)')),
-                ('scored_at', models.DateTimeField(blank=True, null=True)),
-                ('entered_by', models.ForeignKey(blank=True, db_constraint=False, help_text='Empty when the patient answered through their link.', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL)),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='outcomes.questionnaireresponse')),
-                ('procedure', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.procedure')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "timepoint",
+                    models.CharField(
+                        choices=[
+                            ("baseline", "Baseline"),
+                            ("post_op", "Post-op"),
+                            ("month_3", "3 months"),
+                            ("month_12", "12 months"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("web_link", "Web link"),
+                            ("paper", "Paper"),
+                            ("phone", "Phone"),
+                            ("clinic", "In clinic"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("answered_on", models.DateField(verbose_name="answered on")),
+                (
+                    "vas_pain",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="pain VAS (0–100 mm)"
+                    ),
+                ),
+                (
+                    "eq5d_version",
+                    models.CharField(
+                        blank=True,
+                        choices=[("3L", "EQ-5D-3L"), ("5L", "EQ-5D-5L")],
+                        max_length=2,
+                        verbose_name="EQ-5D version",
+                    ),
+                ),
+                (
+                    "eq5d_mobility",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="EQ-5D mobility"
+                    ),
+                ),
+                (
+                    "eq5d_self_care",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="EQ-5D self-care"
+                    ),
+                ),
+                (
+                    "eq5d_usual_activities",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="EQ-5D usual activities"
+                    ),
+                ),
+                (
+                    "eq5d_pain_discomfort",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="EQ-5D pain / discomfort"
+                    ),
+                ),
+                (
+                    "eq5d_anxiety_depression",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="EQ-5D anxiety / depression"
+                    ),
+                ),
+                (
+                    "eq_vas",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="EQ VAS (0–100)"
+                    ),
+                ),
+                (
+                    "odi_pain_intensity",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 1 pain intensity"
+                    ),
+                ),
+                (
+                    "odi_personal_care",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 2 personal care"
+                    ),
+                ),
+                (
+                    "odi_lifting",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 3 lifting"
+                    ),
+                ),
+                (
+                    "odi_walking",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 4 walking"
+                    ),
+                ),
+                (
+                    "odi_sitting",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 5 sitting"
+                    ),
+                ),
+                (
+                    "odi_standing",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 6 standing"
+                    ),
+                ),
+                (
+                    "odi_sleeping",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 7 sleeping"
+                    ),
+                ),
+                (
+                    "odi_sex_life",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 8 sex life"
+                    ),
+                ),
+                (
+                    "odi_social_life",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 9 social life"
+                    ),
+                ),
+                (
+                    "odi_travelling",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="ODI 10 travelling"
+                    ),
+                ),
+                (
+                    "eq5d_value_set",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("UK-3L", "United Kingdom, 3L TTO (Dolan 1997)"),
+                            ("DK-3L", "Denmark, 3L TTO (Wittrup-Jensen 2009)"),
+                            ("EN-5L", "England, 5L (Devlin 2018)"),
+                            ("DK-5L", "Denmark, 5L (Jensen 2021)"),
+                            ("US-5L", "United States, 5L (Pickard 2019)"),
+                        ],
+                        max_length=8,
+                        verbose_name="EQ-5D value set",
+                    ),
+                ),
+                (
+                    "eq5d_index",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=3,
+                        max_digits=4,
+                        null=True,
+                        verbose_name="EQ-5D index",
+                    ),
+                ),
+                (
+                    "odi_score",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=1,
+                        max_digits=4,
+                        null=True,
+                        verbose_name="ODI (%)",
+                    ),
+                ),
+                ("scored_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "entered_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        help_text="Empty when the patient answered through their link.",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="outcomes.questionnaireresponse",
+                    ),
+                ),
+                (
+                    "procedure",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="registry.procedure",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.UniqueConstraint(fields=('procedure', 'timepoint'), name='response_one_per_timepoint'),
+            model_name="questionnaireresponse",
+            constraint=models.UniqueConstraint(
+                fields=("procedure", "timepoint"), name="response_one_per_timepoint"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('vas_pain__isnull', True), models.Q(('vas_pain__gte', 0), ('vas_pain__lte', 100)), _connector='OR'), name='response_vas_0_100'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("vas_pain__isnull", True),
+                    models.Q(("vas_pain__gte", 0), ("vas_pain__lte", 100)),
+                    _connector="OR",
+                ),
+                name="response_vas_0_100",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('eq_vas__isnull', True), models.Q(('eq_vas__gte', 0), ('eq_vas__lte', 100)), _connector='OR'), name='response_eq_vas_0_100'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("eq_vas__isnull", True),
+                    models.Q(("eq_vas__gte", 0), ("eq_vas__lte", 100)),
+                    _connector="OR",
+                ),
+                name="response_eq_vas_0_100",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('eq5d_anxiety_depression__isnull', True), ('eq5d_mobility__isnull', True), ('eq5d_pain_discomfort__isnull', True), ('eq5d_self_care__isnull', True), ('eq5d_usual_activities__isnull', True), ('eq5d_version', '')), models.Q(('eq5d_anxiety_depression__range', (1, 3)), ('eq5d_mobility__range', (1, 3)), ('eq5d_pain_discomfort__range', (1, 3)), ('eq5d_self_care__range', (1, 3)), ('eq5d_usual_activities__range', (1, 3)), ('eq5d_version', '3L'), ('eq5d_anxiety_depression__isnull', False), ('eq5d_mobility__isnull', False), ('eq5d_pain_discomfort__isnull', False), ('eq5d_self_care__isnull', False), ('eq5d_usual_activities__isnull', False)), models.Q(('eq5d_anxiety_depression__range', (1, 5)), ('eq5d_mobility__range', (1, 5)), ('eq5d_pain_discomfort__range', (1, 5)), ('eq5d_self_care__range', (1, 5)), ('eq5d_usual_activities__range', (1, 5)), ('eq5d_version', '5L'), ('eq5d_anxiety_depression__isnull', False), ('eq5d_mobility__isnull', False), ('eq5d_pain_discomfort__isnull', False), ('eq5d_self_care__isnull', False), ('eq5d_usual_activities__isnull', False)), _connector='OR'), name='response_eq5d_complete_within_version'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("eq5d_anxiety_depression__isnull", True),
+                        ("eq5d_mobility__isnull", True),
+                        ("eq5d_pain_discomfort__isnull", True),
+                        ("eq5d_self_care__isnull", True),
+                        ("eq5d_usual_activities__isnull", True),
+                        ("eq5d_version", ""),
+                    ),
+                    models.Q(
+                        ("eq5d_anxiety_depression__range", (1, 3)),
+                        ("eq5d_mobility__range", (1, 3)),
+                        ("eq5d_pain_discomfort__range", (1, 3)),
+                        ("eq5d_self_care__range", (1, 3)),
+                        ("eq5d_usual_activities__range", (1, 3)),
+                        ("eq5d_version", "3L"),
+                        ("eq5d_anxiety_depression__isnull", False),
+                        ("eq5d_mobility__isnull", False),
+                        ("eq5d_pain_discomfort__isnull", False),
+                        ("eq5d_self_care__isnull", False),
+                        ("eq5d_usual_activities__isnull", False),
+                    ),
+                    models.Q(
+                        ("eq5d_anxiety_depression__range", (1, 5)),
+                        ("eq5d_mobility__range", (1, 5)),
+                        ("eq5d_pain_discomfort__range", (1, 5)),
+                        ("eq5d_self_care__range", (1, 5)),
+                        ("eq5d_usual_activities__range", (1, 5)),
+                        ("eq5d_version", "5L"),
+                        ("eq5d_anxiety_depression__isnull", False),
+                        ("eq5d_mobility__isnull", False),
+                        ("eq5d_pain_discomfort__isnull", False),
+                        ("eq5d_self_care__isnull", False),
+                        ("eq5d_usual_activities__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="response_eq5d_complete_within_version",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('eq5d_index__isnull', True), models.Q(models.Q(('eq5d_version', ''), _negated=True), ('eq5d_value_set__endswith', models.F('eq5d_version')), ('eq5d_index__lte', 1)), _connector='OR'), name='response_index_with_its_value_set'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("eq5d_index__isnull", True),
+                    models.Q(
+                        models.Q(("eq5d_version", ""), _negated=True),
+                        ("eq5d_value_set__endswith", models.F("eq5d_version")),
+                        ("eq5d_index__lte", 1),
+                    ),
+                    _connector="OR",
+                ),
+                name="response_index_with_its_value_set",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('odi_pain_intensity__isnull', True), ('odi_pain_intensity__range', (0, 5)), _connector='OR'), name='response_odi_pain_intensity_0_5'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("odi_pain_intensity__isnull", True),
+                    ("odi_pain_intensity__range", (0, 5)),
+                    _connector="OR",
+                ),
+                name="response_odi_pain_intensity_0_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('odi_personal_care__isnull', True), ('odi_personal_care__range', (0, 5)), _connector='OR'), name='response_odi_personal_care_0_5'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("odi_personal_care__isnull", True),
+                    ("odi_personal_care__range", (0, 5)),
+                    _connector="OR",
+                ),
+                name="response_odi_personal_care_0_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('odi_lifting__isnull', True), ('odi_lifting__range', (0, 5)), _connector='OR'), name='response_odi_lifting_0_5'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("odi_lifting__isnull", True), ("odi_lifting__range", (0, 5)), _connector="OR"
+                ),
+                name="response_odi_lifting_0_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('odi_walking__isnull', True), ('odi_walking__range', (0, 5)), _connector='OR'), name='response_odi_walking_0_5'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("odi_walking__isnull", True), ("odi_walking__range", (0, 5)), _connector="OR"
+                ),
+                name="response_odi_walking_0_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('odi_sitting__isnull', True), ('odi_sitting__range', (0, 5)), _connector='OR'), name='response_odi_sitting_0_5'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("odi_sitting__isnull", True), ("odi_sitting__range", (0, 5)), _connector="OR"
+                ),
+                name="response_odi_sitting_0_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('odi_standing__isnull', True), ('odi_standing__range', (0, 5)), _connector='OR'), name='response_odi_standing_0_5'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("odi_standing__isnull", True), ("odi_standing__range", (0, 5)), _connector="OR"
+                ),
+                name="response_odi_standing_0_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('odi_sleeping__isnull', True), ('odi_sleeping__range', (0, 5)), _connector='OR'), name='response_odi_sleeping_0_5'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("odi_sleeping__isnull", True), ("odi_sleeping__range", (0, 5)), _connector="OR"
+                ),
+                name="response_odi_sleeping_0_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('odi_sex_life__isnull', True), ('odi_sex_life__range', (0, 5)), _connector='OR'), name='response_odi_sex_life_0_5'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("odi_sex_life__isnull", True), ("odi_sex_life__range", (0, 5)), _connector="OR"
+                ),
+                name="response_odi_sex_life_0_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('odi_social_life__isnull', True), ('odi_social_life__range', (0, 5)), _connector='OR'), name='response_odi_social_life_0_5'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("odi_social_life__isnull", True),
+                    ("odi_social_life__range", (0, 5)),
+                    _connector="OR",
+                ),
+                name="response_odi_social_life_0_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('odi_travelling__isnull', True), ('odi_travelling__range', (0, 5)), _connector='OR'), name='response_odi_travelling_0_5'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("odi_travelling__isnull", True),
+                    ("odi_travelling__range", (0, 5)),
+                    _connector="OR",
+                ),
+                name="response_odi_travelling_0_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('odi_score__isnull', True), models.Q(('odi_score__gte', 0), ('odi_score__lte', 100)), _connector='OR'), name='response_odi_score_0_100'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("odi_score__isnull", True),
+                    models.Q(("odi_score__gte", 0), ("odi_score__lte", 100)),
+                    _connector="OR",
+                ),
+                name="response_odi_score_0_100",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('timepoint__in', ['baseline', 'post_op', 'month_3', 'month_12'])), name='questionnaireresponse_timepoint_valid'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("timepoint__in", ["baseline", "post_op", "month_3", "month_12"])
+                ),
+                name="questionnaireresponse_timepoint_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('mode__in', ['web_link', 'paper', 'phone', 'clinic'])), name='questionnaireresponse_mode_valid'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("mode__in", ["web_link", "paper", "phone", "clinic"])),
+                name="questionnaireresponse_mode_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('eq5d_version__in', ['3L', '5L']), ('eq5d_version', ''), _connector='OR'), name='questionnaireresponse_eq5d_version_valid'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("eq5d_version__in", ["3L", "5L"]), ("eq5d_version", ""), _connector="OR"
+                ),
+                name="questionnaireresponse_eq5d_version_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='questionnaireresponse',
-            constraint=models.CheckConstraint(condition=models.Q(('eq5d_value_set__in', ['UK-3L', 'DK-3L', 'EN-5L', 'DK-5L', 'US-5L']), ('eq5d_value_set', ''), _connector='OR'), name='questionnaireresponse_eq5d_value_set_valid'),
+            model_name="questionnaireresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("eq5d_value_set__in", ["UK-3L", "DK-3L", "EN-5L", "DK-5L", "US-5L"]),
+                    ("eq5d_value_set", ""),
+                    _connector="OR",
+                ),
+                name="questionnaireresponse_eq5d_value_set_valid",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='questionnaireresponse',
-            trigger=pgtrigger.compiler.Trigger(name='touch_updated_at', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."answered_on" IS DISTINCT FROM (NEW."answered_on") OR OLD."entered_by_id" IS DISTINCT FROM (NEW."entered_by_id") OR OLD."eq5d_anxiety_depression" IS DISTINCT FROM (NEW."eq5d_anxiety_depression") OR OLD."eq5d_index" IS DISTINCT FROM (NEW."eq5d_index") OR OLD."eq5d_mobility" IS DISTINCT FROM (NEW."eq5d_mobility") OR OLD."eq5d_pain_discomfort" IS DISTINCT FROM (NEW."eq5d_pain_discomfort") OR OLD."eq5d_self_care" IS DISTINCT FROM (NEW."eq5d_self_care") OR OLD."eq5d_usual_activities" IS DISTINCT FROM (NEW."eq5d_usual_activities") OR OLD."eq5d_value_set" IS DISTINCT FROM (NEW."eq5d_value_set") OR OLD."eq5d_version" IS DISTINCT FROM (NEW."eq5d_version") OR OLD."eq_vas" IS DISTINCT FROM (NEW."eq_vas") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."mode" IS DISTINCT FROM (NEW."mode") OR OLD."odi_lifting" IS DISTINCT FROM (NEW."odi_lifting") OR OLD."odi_pain_intensity" IS DISTINCT FROM (NEW."odi_pain_intensity") OR OLD."odi_personal_care" IS DISTINCT FROM (NEW."odi_personal_care") OR OLD."odi_score" IS DISTINCT FROM (NEW."odi_score") OR OLD."odi_sex_life" IS DISTINCT FROM (NEW."odi_sex_life") OR OLD."odi_sitting" IS DISTINCT FROM (NEW."odi_sitting") OR OLD."odi_sleeping" IS DISTINCT FROM (NEW."odi_sleeping") OR OLD."odi_social_life" IS DISTINCT FROM (NEW."odi_social_life") OR OLD."odi_standing" IS DISTINCT FROM (NEW."odi_standing") OR OLD."odi_travelling" IS DISTINCT FROM (NEW."odi_travelling") OR OLD."odi_walking" IS DISTINCT FROM (NEW."odi_walking") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."scored_at" IS DISTINCT FROM (NEW."scored_at") OR OLD."timepoint" IS DISTINCT FROM (NEW."timepoint") OR OLD."vas_pain" IS DISTINCT FROM (NEW."vas_pain"))', func='NEW.updated_at = now(); RETURN NEW;', hash='b5af89850e4aa38dd52a39a8de3d3100bc110955', operation='UPDATE', pgid='pgtrigger_touch_updated_at_2bc00', table='outcomes_questionnaireresponse', when='BEFORE')),
+            model_name="questionnaireresponse",
+            trigger=pgtrigger.compiler.Trigger(
+                name="touch_updated_at",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."answered_on" IS DISTINCT FROM (NEW."answered_on") OR OLD."entered_by_id" IS DISTINCT FROM (NEW."entered_by_id") OR OLD."eq5d_anxiety_depression" IS DISTINCT FROM (NEW."eq5d_anxiety_depression") OR OLD."eq5d_index" IS DISTINCT FROM (NEW."eq5d_index") OR OLD."eq5d_mobility" IS DISTINCT FROM (NEW."eq5d_mobility") OR OLD."eq5d_pain_discomfort" IS DISTINCT FROM (NEW."eq5d_pain_discomfort") OR OLD."eq5d_self_care" IS DISTINCT FROM (NEW."eq5d_self_care") OR OLD."eq5d_usual_activities" IS DISTINCT FROM (NEW."eq5d_usual_activities") OR OLD."eq5d_value_set" IS DISTINCT FROM (NEW."eq5d_value_set") OR OLD."eq5d_version" IS DISTINCT FROM (NEW."eq5d_version") OR OLD."eq_vas" IS DISTINCT FROM (NEW."eq_vas") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."mode" IS DISTINCT FROM (NEW."mode") OR OLD."odi_lifting" IS DISTINCT FROM (NEW."odi_lifting") OR OLD."odi_pain_intensity" IS DISTINCT FROM (NEW."odi_pain_intensity") OR OLD."odi_personal_care" IS DISTINCT FROM (NEW."odi_personal_care") OR OLD."odi_score" IS DISTINCT FROM (NEW."odi_score") OR OLD."odi_sex_life" IS DISTINCT FROM (NEW."odi_sex_life") OR OLD."odi_sitting" IS DISTINCT FROM (NEW."odi_sitting") OR OLD."odi_sleeping" IS DISTINCT FROM (NEW."odi_sleeping") OR OLD."odi_social_life" IS DISTINCT FROM (NEW."odi_social_life") OR OLD."odi_standing" IS DISTINCT FROM (NEW."odi_standing") OR OLD."odi_travelling" IS DISTINCT FROM (NEW."odi_travelling") OR OLD."odi_walking" IS DISTINCT FROM (NEW."odi_walking") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."scored_at" IS DISTINCT FROM (NEW."scored_at") OR OLD."timepoint" IS DISTINCT FROM (NEW."timepoint") OR OLD."vas_pain" IS DISTINCT FROM (NEW."vas_pain"))',
+                    func="NEW.updated_at = now(); RETURN NEW;",
+                    hash="b5af89850e4aa38dd52a39a8de3d3100bc110955",
+                    operation="UPDATE",
+                    pgid="pgtrigger_touch_updated_at_2bc00",
+                    table="outcomes_questionnaireresponse",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='questionnaireresponse',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "outcomes_questionnaireresponseevent" ("answered_on", "entered_by_id", "eq5d_anxiety_depression", "eq5d_index", "eq5d_mobility", "eq5d_pain_discomfort", "eq5d_self_care", "eq5d_usual_activities", "eq5d_value_set", "eq5d_version", "eq_vas", "id", "mode", "odi_lifting", "odi_pain_intensity", "odi_personal_care", "odi_score", "odi_sex_life", "odi_sitting", "odi_sleeping", "odi_social_life", "odi_standing", "odi_travelling", "odi_walking", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "procedure_id", "scored_at", "timepoint", "vas_pain") VALUES (NEW."answered_on", NEW."entered_by_id", NEW."eq5d_anxiety_depression", NEW."eq5d_index", NEW."eq5d_mobility", NEW."eq5d_pain_discomfort", NEW."eq5d_self_care", NEW."eq5d_usual_activities", NEW."eq5d_value_set", NEW."eq5d_version", NEW."eq_vas", NEW."id", NEW."mode", NEW."odi_lifting", NEW."odi_pain_intensity", NEW."odi_personal_care", NEW."odi_score", NEW."odi_sex_life", NEW."odi_sitting", NEW."odi_sleeping", NEW."odi_social_life", NEW."odi_standing", NEW."odi_travelling", NEW."odi_walking", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."procedure_id", NEW."scored_at", NEW."timepoint", NEW."vas_pain"); RETURN NULL;', hash='3a4e5673aac7053d2a5ba3f35e7c73ed5cbaff91', operation='INSERT', pgid='pgtrigger_insert_insert_ab412', table='outcomes_questionnaireresponse', when='AFTER')),
+            model_name="questionnaireresponse",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "outcomes_questionnaireresponseevent" ("answered_on", "entered_by_id", "eq5d_anxiety_depression", "eq5d_index", "eq5d_mobility", "eq5d_pain_discomfort", "eq5d_self_care", "eq5d_usual_activities", "eq5d_value_set", "eq5d_version", "eq_vas", "id", "mode", "odi_lifting", "odi_pain_intensity", "odi_personal_care", "odi_score", "odi_sex_life", "odi_sitting", "odi_sleeping", "odi_social_life", "odi_standing", "odi_travelling", "odi_walking", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "procedure_id", "scored_at", "timepoint", "vas_pain") VALUES (NEW."answered_on", NEW."entered_by_id", NEW."eq5d_anxiety_depression", NEW."eq5d_index", NEW."eq5d_mobility", NEW."eq5d_pain_discomfort", NEW."eq5d_self_care", NEW."eq5d_usual_activities", NEW."eq5d_value_set", NEW."eq5d_version", NEW."eq_vas", NEW."id", NEW."mode", NEW."odi_lifting", NEW."odi_pain_intensity", NEW."odi_personal_care", NEW."odi_score", NEW."odi_sex_life", NEW."odi_sitting", NEW."odi_sleeping", NEW."odi_social_life", NEW."odi_standing", NEW."odi_travelling", NEW."odi_walking", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."procedure_id", NEW."scored_at", NEW."timepoint", NEW."vas_pain"); RETURN NULL;',
+                    hash="3a4e5673aac7053d2a5ba3f35e7c73ed5cbaff91",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_ab412",
+                    table="outcomes_questionnaireresponse",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='questionnaireresponse',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."answered_on" IS DISTINCT FROM (NEW."answered_on") OR OLD."entered_by_id" IS DISTINCT FROM (NEW."entered_by_id") OR OLD."eq5d_anxiety_depression" IS DISTINCT FROM (NEW."eq5d_anxiety_depression") OR OLD."eq5d_index" IS DISTINCT FROM (NEW."eq5d_index") OR OLD."eq5d_mobility" IS DISTINCT FROM (NEW."eq5d_mobility") OR OLD."eq5d_pain_discomfort" IS DISTINCT FROM (NEW."eq5d_pain_discomfort") OR OLD."eq5d_self_care" IS DISTINCT FROM (NEW."eq5d_self_care") OR OLD."eq5d_usual_activities" IS DISTINCT FROM (NEW."eq5d_usual_activities") OR OLD."eq5d_value_set" IS DISTINCT FROM (NEW."eq5d_value_set") OR OLD."eq5d_version" IS DISTINCT FROM (NEW."eq5d_version") OR OLD."eq_vas" IS DISTINCT FROM (NEW."eq_vas") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."mode" IS DISTINCT FROM (NEW."mode") OR OLD."odi_lifting" IS DISTINCT FROM (NEW."odi_lifting") OR OLD."odi_pain_intensity" IS DISTINCT FROM (NEW."odi_pain_intensity") OR OLD."odi_personal_care" IS DISTINCT FROM (NEW."odi_personal_care") OR OLD."odi_score" IS DISTINCT FROM (NEW."odi_score") OR OLD."odi_sex_life" IS DISTINCT FROM (NEW."odi_sex_life") OR OLD."odi_sitting" IS DISTINCT FROM (NEW."odi_sitting") OR OLD."odi_sleeping" IS DISTINCT FROM (NEW."odi_sleeping") OR OLD."odi_social_life" IS DISTINCT FROM (NEW."odi_social_life") OR OLD."odi_standing" IS DISTINCT FROM (NEW."odi_standing") OR OLD."odi_travelling" IS DISTINCT FROM (NEW."odi_travelling") OR OLD."odi_walking" IS DISTINCT FROM (NEW."odi_walking") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."scored_at" IS DISTINCT FROM (NEW."scored_at") OR OLD."timepoint" IS DISTINCT FROM (NEW."timepoint") OR OLD."vas_pain" IS DISTINCT FROM (NEW."vas_pain"))', func='INSERT INTO "outcomes_questionnaireresponseevent" ("answered_on", "entered_by_id", "eq5d_anxiety_depression", "eq5d_index", "eq5d_mobility", "eq5d_pain_discomfort", "eq5d_self_care", "eq5d_usual_activities", "eq5d_value_set", "eq5d_version", "eq_vas", "id", "mode", "odi_lifting", "odi_pain_intensity", "odi_personal_care", "odi_score", "odi_sex_life", "odi_sitting", "odi_sleeping", "odi_social_life", "odi_standing", "odi_travelling", "odi_walking", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "procedure_id", "scored_at", "timepoint", "vas_pain") VALUES (NEW."answered_on", NEW."entered_by_id", NEW."eq5d_anxiety_depression", NEW."eq5d_index", NEW."eq5d_mobility", NEW."eq5d_pain_discomfort", NEW."eq5d_self_care", NEW."eq5d_usual_activities", NEW."eq5d_value_set", NEW."eq5d_version", NEW."eq_vas", NEW."id", NEW."mode", NEW."odi_lifting", NEW."odi_pain_intensity", NEW."odi_personal_care", NEW."odi_score", NEW."odi_sex_life", NEW."odi_sitting", NEW."odi_sleeping", NEW."odi_social_life", NEW."odi_standing", NEW."odi_travelling", NEW."odi_walking", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."procedure_id", NEW."scored_at", NEW."timepoint", NEW."vas_pain"); RETURN NULL;', hash='e2035e9956bd7c66329de2ef2e44da161e4999d3', operation='UPDATE', pgid='pgtrigger_update_update_b5498', table='outcomes_questionnaireresponse', when='AFTER')),
+            model_name="questionnaireresponse",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."answered_on" IS DISTINCT FROM (NEW."answered_on") OR OLD."entered_by_id" IS DISTINCT FROM (NEW."entered_by_id") OR OLD."eq5d_anxiety_depression" IS DISTINCT FROM (NEW."eq5d_anxiety_depression") OR OLD."eq5d_index" IS DISTINCT FROM (NEW."eq5d_index") OR OLD."eq5d_mobility" IS DISTINCT FROM (NEW."eq5d_mobility") OR OLD."eq5d_pain_discomfort" IS DISTINCT FROM (NEW."eq5d_pain_discomfort") OR OLD."eq5d_self_care" IS DISTINCT FROM (NEW."eq5d_self_care") OR OLD."eq5d_usual_activities" IS DISTINCT FROM (NEW."eq5d_usual_activities") OR OLD."eq5d_value_set" IS DISTINCT FROM (NEW."eq5d_value_set") OR OLD."eq5d_version" IS DISTINCT FROM (NEW."eq5d_version") OR OLD."eq_vas" IS DISTINCT FROM (NEW."eq_vas") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."mode" IS DISTINCT FROM (NEW."mode") OR OLD."odi_lifting" IS DISTINCT FROM (NEW."odi_lifting") OR OLD."odi_pain_intensity" IS DISTINCT FROM (NEW."odi_pain_intensity") OR OLD."odi_personal_care" IS DISTINCT FROM (NEW."odi_personal_care") OR OLD."odi_score" IS DISTINCT FROM (NEW."odi_score") OR OLD."odi_sex_life" IS DISTINCT FROM (NEW."odi_sex_life") OR OLD."odi_sitting" IS DISTINCT FROM (NEW."odi_sitting") OR OLD."odi_sleeping" IS DISTINCT FROM (NEW."odi_sleeping") OR OLD."odi_social_life" IS DISTINCT FROM (NEW."odi_social_life") OR OLD."odi_standing" IS DISTINCT FROM (NEW."odi_standing") OR OLD."odi_travelling" IS DISTINCT FROM (NEW."odi_travelling") OR OLD."odi_walking" IS DISTINCT FROM (NEW."odi_walking") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."scored_at" IS DISTINCT FROM (NEW."scored_at") OR OLD."timepoint" IS DISTINCT FROM (NEW."timepoint") OR OLD."vas_pain" IS DISTINCT FROM (NEW."vas_pain"))',
+                    func='INSERT INTO "outcomes_questionnaireresponseevent" ("answered_on", "entered_by_id", "eq5d_anxiety_depression", "eq5d_index", "eq5d_mobility", "eq5d_pain_discomfort", "eq5d_self_care", "eq5d_usual_activities", "eq5d_value_set", "eq5d_version", "eq_vas", "id", "mode", "odi_lifting", "odi_pain_intensity", "odi_personal_care", "odi_score", "odi_sex_life", "odi_sitting", "odi_sleeping", "odi_social_life", "odi_standing", "odi_travelling", "odi_walking", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "procedure_id", "scored_at", "timepoint", "vas_pain") VALUES (NEW."answered_on", NEW."entered_by_id", NEW."eq5d_anxiety_depression", NEW."eq5d_index", NEW."eq5d_mobility", NEW."eq5d_pain_discomfort", NEW."eq5d_self_care", NEW."eq5d_usual_activities", NEW."eq5d_value_set", NEW."eq5d_version", NEW."eq_vas", NEW."id", NEW."mode", NEW."odi_lifting", NEW."odi_pain_intensity", NEW."odi_personal_care", NEW."odi_score", NEW."odi_sex_life", NEW."odi_sitting", NEW."odi_sleeping", NEW."odi_social_life", NEW."odi_standing", NEW."odi_travelling", NEW."odi_walking", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."procedure_id", NEW."scored_at", NEW."timepoint", NEW."vas_pain"); RETURN NULL;',
+                    hash="e2035e9956bd7c66329de2ef2e44da161e4999d3",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_b5498",
+                    table="outcomes_questionnaireresponse",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='questionnaireresponse',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "outcomes_questionnaireresponseevent" ("answered_on", "entered_by_id", "eq5d_anxiety_depression", "eq5d_index", "eq5d_mobility", "eq5d_pain_discomfort", "eq5d_self_care", "eq5d_usual_activities", "eq5d_value_set", "eq5d_version", "eq_vas", "id", "mode", "odi_lifting", "odi_pain_intensity", "odi_personal_care", "odi_score", "odi_sex_life", "odi_sitting", "odi_sleeping", "odi_social_life", "odi_standing", "odi_travelling", "odi_walking", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "procedure_id", "scored_at", "timepoint", "vas_pain") VALUES (OLD."answered_on", OLD."entered_by_id", OLD."eq5d_anxiety_depression", OLD."eq5d_index", OLD."eq5d_mobility", OLD."eq5d_pain_discomfort", OLD."eq5d_self_care", OLD."eq5d_usual_activities", OLD."eq5d_value_set", OLD."eq5d_version", OLD."eq_vas", OLD."id", OLD."mode", OLD."odi_lifting", OLD."odi_pain_intensity", OLD."odi_personal_care", OLD."odi_score", OLD."odi_sex_life", OLD."odi_sitting", OLD."odi_sleeping", OLD."odi_social_life", OLD."odi_standing", OLD."odi_travelling", OLD."odi_walking", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."procedure_id", OLD."scored_at", OLD."timepoint", OLD."vas_pain"); RETURN NULL;', hash='875166b572519960cdeb965263f9263e6a75c80c', operation='DELETE', pgid='pgtrigger_delete_delete_14eae', table='outcomes_questionnaireresponse', when='AFTER')),
+            model_name="questionnaireresponse",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "outcomes_questionnaireresponseevent" ("answered_on", "entered_by_id", "eq5d_anxiety_depression", "eq5d_index", "eq5d_mobility", "eq5d_pain_discomfort", "eq5d_self_care", "eq5d_usual_activities", "eq5d_value_set", "eq5d_version", "eq_vas", "id", "mode", "odi_lifting", "odi_pain_intensity", "odi_personal_care", "odi_score", "odi_sex_life", "odi_sitting", "odi_sleeping", "odi_social_life", "odi_standing", "odi_travelling", "odi_walking", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "procedure_id", "scored_at", "timepoint", "vas_pain") VALUES (OLD."answered_on", OLD."entered_by_id", OLD."eq5d_anxiety_depression", OLD."eq5d_index", OLD."eq5d_mobility", OLD."eq5d_pain_discomfort", OLD."eq5d_self_care", OLD."eq5d_usual_activities", OLD."eq5d_value_set", OLD."eq5d_version", OLD."eq_vas", OLD."id", OLD."mode", OLD."odi_lifting", OLD."odi_pain_intensity", OLD."odi_personal_care", OLD."odi_score", OLD."odi_sex_life", OLD."odi_sitting", OLD."odi_sleeping", OLD."odi_social_life", OLD."odi_standing", OLD."odi_travelling", OLD."odi_walking", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."procedure_id", OLD."scored_at", OLD."timepoint", OLD."vas_pain"); RETURN NULL;',
+                    hash="875166b572519960cdeb965263f9263e6a75c80c",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_14eae",
+                    table="outcomes_questionnaireresponse",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

@@ -21,7 +21,9 @@ def grant(apps, schema_editor):
     for name, actions in ROLES.items():
         group = Group.objects.get(name=name)
         codenames = [f"{action}_questionnaireresponse" for action in actions]
-        perms = Permission.objects.filter(content_type__app_label="outcomes", codename__in=codenames)
+        perms = Permission.objects.filter(
+            content_type__app_label="outcomes", codename__in=codenames
+        )
         assert perms.count() == len(codenames)
         group.permissions.add(*perms)
 

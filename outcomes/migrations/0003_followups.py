@@ -7,166 +7,478 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('outcomes', '0002_response_permissions'),
-        ('pghistory', '0007_auto_20250421_0444'),
-        ('registry', '0002_role_groups'),
+        ("outcomes", "0002_response_permissions"),
+        ("pghistory", "0007_auto_20250421_0444"),
+        ("registry", "0002_role_groups"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FollowUp',
+            name="FollowUp",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('timepoint', models.CharField(choices=[('baseline', 'Baseline'), ('post_op', 'Post-op'), ('month_3', '3 months'), ('month_12', '12 months')], max_length=10)),
-                ('due_date', models.DateField()),
-                ('window_start', models.DateField()),
-                ('window_end', models.DateField()),
-                ('state', models.CharField(choices=[('scheduled', 'Scheduled'), ('open', 'Open'), ('invited', 'Invited'), ('reminded', 'Reminded'), ('completed', 'Completed'), ('missed', 'Missed'), ('cancelled', 'Cancelled')], default='scheduled', max_length=10)),
-                ('invited_on', models.DateField(blank=True, null=True)),
-                ('invitations_sent', models.PositiveSmallIntegerField(default=0)),
-                ('reminders_sent', models.PositiveSmallIntegerField(default=0)),
-                ('last_contact_on', models.DateField(blank=True, null=True)),
-                ('on_phone_worklist_since', models.DateField(blank=True, null=True)),
-                ('phone_outcome', models.CharField(blank=True, choices=[('reached', 'Reached'), ('answered_by_phone', 'Answered by phone'), ('unreachable', 'Unreachable')], max_length=20)),
-                ('phone_note', models.CharField(blank=True, max_length=300)),
-                ('cancel_reason', models.CharField(blank=True, choices=[('death', 'Patient died'), ('withdrawal', 'Consent withdrawn'), ('procedure_deleted', 'Procedure deleted')], max_length=20)),
-                ('link_nonce', models.CharField(blank=True, max_length=32)),
-                ('link_token_hash', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('procedure', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='followups', to='registry.procedure')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "timepoint",
+                    models.CharField(
+                        choices=[
+                            ("baseline", "Baseline"),
+                            ("post_op", "Post-op"),
+                            ("month_3", "3 months"),
+                            ("month_12", "12 months"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("due_date", models.DateField()),
+                ("window_start", models.DateField()),
+                ("window_end", models.DateField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("open", "Open"),
+                            ("invited", "Invited"),
+                            ("reminded", "Reminded"),
+                            ("completed", "Completed"),
+                            ("missed", "Missed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="scheduled",
+                        max_length=10,
+                    ),
+                ),
+                ("invited_on", models.DateField(blank=True, null=True)),
+                ("invitations_sent", models.PositiveSmallIntegerField(default=0)),
+                ("reminders_sent", models.PositiveSmallIntegerField(default=0)),
+                ("last_contact_on", models.DateField(blank=True, null=True)),
+                ("on_phone_worklist_since", models.DateField(blank=True, null=True)),
+                (
+                    "phone_outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("reached", "Reached"),
+                            ("answered_by_phone", "Answered by phone"),
+                            ("unreachable", "Unreachable"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("phone_note", models.CharField(blank=True, max_length=300)),
+                (
+                    "cancel_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("death", "Patient died"),
+                            ("withdrawal", "Consent withdrawn"),
+                            ("procedure_deleted", "Procedure deleted"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("link_nonce", models.CharField(blank=True, max_length=32)),
+                ("link_token_hash", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "procedure",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="followups",
+                        to="registry.procedure",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['procedure', 'due_date'],
+                "ordering": ["procedure", "due_date"],
             },
         ),
         migrations.CreateModel(
-            name='ContactAttempt',
+            name="ContactAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('invitation', 'Invitation'), ('reminder_1', 'Reminder 1'), ('reminder_2', 'Reminder 2'), ('digest', 'Daily digest to site')], max_length=12)),
-                ('channel', models.CharField(choices=[('email', 'Email')], default='email', max_length=8)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent'), ('failed', 'Failed'), ('skipped', 'Skipped')], default='pending', max_length=8)),
-                ('digest_date', models.DateField(blank=True, null=True)),
-                ('tries', models.PositiveSmallIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='registry.site')),
-                ('followup', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='outcomes.followup')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("invitation", "Invitation"),
+                            ("reminder_1", "Reminder 1"),
+                            ("reminder_2", "Reminder 2"),
+                            ("digest", "Daily digest to site"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(choices=[("email", "Email")], default="email", max_length=8),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("digest_date", models.DateField(blank=True, null=True)),
+                ("tries", models.PositiveSmallIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "site",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="registry.site",
+                    ),
+                ),
+                (
+                    "followup",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempts",
+                        to="outcomes.followup",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='FollowUpEvent',
+            name="FollowUpEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('timepoint', models.CharField(choices=[('baseline', 'Baseline'), ('post_op', 'Post-op'), ('month_3', '3 months'), ('month_12', '12 months')], max_length=10)),
-                ('due_date', models.DateField()),
-                ('window_start', models.DateField()),
-                ('window_end', models.DateField()),
-                ('state', models.CharField(choices=[('scheduled', 'Scheduled'), ('open', 'Open'), ('invited', 'Invited'), ('reminded', 'Reminded'), ('completed', 'Completed'), ('missed', 'Missed'), ('cancelled', 'Cancelled')], default='scheduled', max_length=10)),
-                ('invited_on', models.DateField(blank=True, null=True)),
-                ('invitations_sent', models.PositiveSmallIntegerField(default=0)),
-                ('reminders_sent', models.PositiveSmallIntegerField(default=0)),
-                ('last_contact_on', models.DateField(blank=True, null=True)),
-                ('on_phone_worklist_since', models.DateField(blank=True, null=True)),
-                ('phone_outcome', models.CharField(blank=True, choices=[('reached', 'Reached'), ('answered_by_phone', 'Answered by phone'), ('unreachable', 'Unreachable')], max_length=20)),
-                ('phone_note', models.CharField(blank=True, max_length=300)),
-                ('cancel_reason', models.CharField(blank=True, choices=[('death', 'Patient died'), ('withdrawal', 'Consent withdrawn'), ('procedure_deleted', 'Procedure deleted')], max_length=20)),
-                ('link_nonce', models.CharField(blank=True, max_length=32)),
-                ('link_token_hash', models.CharField(blank=True, max_length=64)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='outcomes.followup')),
-                ('procedure', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.procedure')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "timepoint",
+                    models.CharField(
+                        choices=[
+                            ("baseline", "Baseline"),
+                            ("post_op", "Post-op"),
+                            ("month_3", "3 months"),
+                            ("month_12", "12 months"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("due_date", models.DateField()),
+                ("window_start", models.DateField()),
+                ("window_end", models.DateField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("open", "Open"),
+                            ("invited", "Invited"),
+                            ("reminded", "Reminded"),
+                            ("completed", "Completed"),
+                            ("missed", "Missed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="scheduled",
+                        max_length=10,
+                    ),
+                ),
+                ("invited_on", models.DateField(blank=True, null=True)),
+                ("invitations_sent", models.PositiveSmallIntegerField(default=0)),
+                ("reminders_sent", models.PositiveSmallIntegerField(default=0)),
+                ("last_contact_on", models.DateField(blank=True, null=True)),
+                ("on_phone_worklist_since", models.DateField(blank=True, null=True)),
+                (
+                    "phone_outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("reached", "Reached"),
+                            ("answered_by_phone", "Answered by phone"),
+                            ("unreachable", "Unreachable"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("phone_note", models.CharField(blank=True, max_length=300)),
+                (
+                    "cancel_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("death", "Patient died"),
+                            ("withdrawal", "Consent withdrawn"),
+                            ("procedure_deleted", "Procedure deleted"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("link_nonce", models.CharField(blank=True, max_length=32)),
+                ("link_token_hash", models.CharField(blank=True, max_length=64)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="outcomes.followup",
+                    ),
+                ),
+                (
+                    "procedure",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="registry.procedure",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddIndex(
-            model_name='followup',
-            index=models.Index(condition=models.Q(('state__in', ['completed', 'missed', 'cancelled']), _negated=True), fields=['window_start', 'id'], name='followup_pending_idx'),
+            model_name="followup",
+            index=models.Index(
+                condition=models.Q(
+                    ("state__in", ["completed", "missed", "cancelled"]), _negated=True
+                ),
+                fields=["window_start", "id"],
+                name="followup_pending_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='followup',
-            constraint=models.UniqueConstraint(fields=('procedure', 'timepoint'), name='followup_one_per_timepoint'),
+            model_name="followup",
+            constraint=models.UniqueConstraint(
+                fields=("procedure", "timepoint"), name="followup_one_per_timepoint"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='followup',
-            constraint=models.CheckConstraint(condition=models.Q(('window_start__lte', models.F('due_date')), ('due_date__lte', models.F('window_end'))), name='followup_due_within_window'),
+            model_name="followup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("window_start__lte", models.F("due_date")),
+                    ("due_date__lte", models.F("window_end")),
+                ),
+                name="followup_due_within_window",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='followup',
-            constraint=models.CheckConstraint(condition=models.Q(('state', 'cancelled'), ('cancel_reason', ''), _connector='OR'), name='followup_cancel_reason_only_when_cancelled'),
+            model_name="followup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("state", "cancelled"), ("cancel_reason", ""), _connector="OR"),
+                name="followup_cancel_reason_only_when_cancelled",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='followup',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state', 'completed'), _negated=True), ('completed_at__isnull', False), _connector='OR'), name='followup_completed_has_time'),
+            model_name="followup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("state", "completed"), _negated=True),
+                    ("completed_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="followup_completed_has_time",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='followup',
-            constraint=models.CheckConstraint(condition=models.Q(('timepoint__in', ['baseline', 'post_op', 'month_3', 'month_12'])), name='followup_timepoint_valid'),
+            model_name="followup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("timepoint__in", ["baseline", "post_op", "month_3", "month_12"])
+                ),
+                name="followup_timepoint_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='followup',
-            constraint=models.CheckConstraint(condition=models.Q(('state__in', ['scheduled', 'open', 'invited', 'reminded', 'completed', 'missed', 'cancelled'])), name='followup_state_valid'),
+            model_name="followup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "state__in",
+                        [
+                            "scheduled",
+                            "open",
+                            "invited",
+                            "reminded",
+                            "completed",
+                            "missed",
+                            "cancelled",
+                        ],
+                    )
+                ),
+                name="followup_state_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='followup',
-            constraint=models.CheckConstraint(condition=models.Q(('phone_outcome__in', ['reached', 'answered_by_phone', 'unreachable']), ('phone_outcome', ''), _connector='OR'), name='followup_phone_outcome_valid'),
+            model_name="followup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("phone_outcome__in", ["reached", "answered_by_phone", "unreachable"]),
+                    ("phone_outcome", ""),
+                    _connector="OR",
+                ),
+                name="followup_phone_outcome_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='followup',
-            constraint=models.CheckConstraint(condition=models.Q(('cancel_reason__in', ['death', 'withdrawal', 'procedure_deleted']), ('cancel_reason', ''), _connector='OR'), name='followup_cancel_reason_valid'),
+            model_name="followup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("cancel_reason__in", ["death", "withdrawal", "procedure_deleted"]),
+                    ("cancel_reason", ""),
+                    _connector="OR",
+                ),
+                name="followup_cancel_reason_valid",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='followup',
-            trigger=pgtrigger.compiler.Trigger(name='touch_updated_at', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."cancel_reason" IS DISTINCT FROM (NEW."cancel_reason") OR OLD."completed_at" IS DISTINCT FROM (NEW."completed_at") OR OLD."due_date" IS DISTINCT FROM (NEW."due_date") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."invitations_sent" IS DISTINCT FROM (NEW."invitations_sent") OR OLD."invited_on" IS DISTINCT FROM (NEW."invited_on") OR OLD."last_contact_on" IS DISTINCT FROM (NEW."last_contact_on") OR OLD."link_nonce" IS DISTINCT FROM (NEW."link_nonce") OR OLD."link_token_hash" IS DISTINCT FROM (NEW."link_token_hash") OR OLD."on_phone_worklist_since" IS DISTINCT FROM (NEW."on_phone_worklist_since") OR OLD."phone_note" IS DISTINCT FROM (NEW."phone_note") OR OLD."phone_outcome" IS DISTINCT FROM (NEW."phone_outcome") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."reminders_sent" IS DISTINCT FROM (NEW."reminders_sent") OR OLD."state" IS DISTINCT FROM (NEW."state") OR OLD."timepoint" IS DISTINCT FROM (NEW."timepoint") OR OLD."window_end" IS DISTINCT FROM (NEW."window_end") OR OLD."window_start" IS DISTINCT FROM (NEW."window_start"))', func='NEW.updated_at = now(); RETURN NEW;', hash='e7f6477c3e4aa9b5b08686c2e163fa0cac035d9c', operation='UPDATE', pgid='pgtrigger_touch_updated_at_8877f', table='outcomes_followup', when='BEFORE')),
+            model_name="followup",
+            trigger=pgtrigger.compiler.Trigger(
+                name="touch_updated_at",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."cancel_reason" IS DISTINCT FROM (NEW."cancel_reason") OR OLD."completed_at" IS DISTINCT FROM (NEW."completed_at") OR OLD."due_date" IS DISTINCT FROM (NEW."due_date") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."invitations_sent" IS DISTINCT FROM (NEW."invitations_sent") OR OLD."invited_on" IS DISTINCT FROM (NEW."invited_on") OR OLD."last_contact_on" IS DISTINCT FROM (NEW."last_contact_on") OR OLD."link_nonce" IS DISTINCT FROM (NEW."link_nonce") OR OLD."link_token_hash" IS DISTINCT FROM (NEW."link_token_hash") OR OLD."on_phone_worklist_since" IS DISTINCT FROM (NEW."on_phone_worklist_since") OR OLD."phone_note" IS DISTINCT FROM (NEW."phone_note") OR OLD."phone_outcome" IS DISTINCT FROM (NEW."phone_outcome") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."reminders_sent" IS DISTINCT FROM (NEW."reminders_sent") OR OLD."state" IS DISTINCT FROM (NEW."state") OR OLD."timepoint" IS DISTINCT FROM (NEW."timepoint") OR OLD."window_end" IS DISTINCT FROM (NEW."window_end") OR OLD."window_start" IS DISTINCT FROM (NEW."window_start"))',
+                    func="NEW.updated_at = now(); RETURN NEW;",
+                    hash="e7f6477c3e4aa9b5b08686c2e163fa0cac035d9c",
+                    operation="UPDATE",
+                    pgid="pgtrigger_touch_updated_at_8877f",
+                    table="outcomes_followup",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='followup',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "outcomes_followupevent" ("cancel_reason", "completed_at", "due_date", "id", "invitations_sent", "invited_on", "last_contact_on", "link_nonce", "link_token_hash", "on_phone_worklist_since", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone_note", "phone_outcome", "procedure_id", "reminders_sent", "state", "timepoint", "window_end", "window_start") VALUES (NEW."cancel_reason", NEW."completed_at", NEW."due_date", NEW."id", NEW."invitations_sent", NEW."invited_on", NEW."last_contact_on", NEW."link_nonce", NEW."link_token_hash", NEW."on_phone_worklist_since", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."phone_note", NEW."phone_outcome", NEW."procedure_id", NEW."reminders_sent", NEW."state", NEW."timepoint", NEW."window_end", NEW."window_start"); RETURN NULL;', hash='4c63c1dd9b4295110dd345e98cb44f083970a63c', operation='INSERT', pgid='pgtrigger_insert_insert_cea4e', table='outcomes_followup', when='AFTER')),
+            model_name="followup",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "outcomes_followupevent" ("cancel_reason", "completed_at", "due_date", "id", "invitations_sent", "invited_on", "last_contact_on", "link_nonce", "link_token_hash", "on_phone_worklist_since", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone_note", "phone_outcome", "procedure_id", "reminders_sent", "state", "timepoint", "window_end", "window_start") VALUES (NEW."cancel_reason", NEW."completed_at", NEW."due_date", NEW."id", NEW."invitations_sent", NEW."invited_on", NEW."last_contact_on", NEW."link_nonce", NEW."link_token_hash", NEW."on_phone_worklist_since", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."phone_note", NEW."phone_outcome", NEW."procedure_id", NEW."reminders_sent", NEW."state", NEW."timepoint", NEW."window_end", NEW."window_start"); RETURN NULL;',
+                    hash="4c63c1dd9b4295110dd345e98cb44f083970a63c",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_cea4e",
+                    table="outcomes_followup",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='followup',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."cancel_reason" IS DISTINCT FROM (NEW."cancel_reason") OR OLD."completed_at" IS DISTINCT FROM (NEW."completed_at") OR OLD."due_date" IS DISTINCT FROM (NEW."due_date") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."invitations_sent" IS DISTINCT FROM (NEW."invitations_sent") OR OLD."invited_on" IS DISTINCT FROM (NEW."invited_on") OR OLD."last_contact_on" IS DISTINCT FROM (NEW."last_contact_on") OR OLD."link_nonce" IS DISTINCT FROM (NEW."link_nonce") OR OLD."link_token_hash" IS DISTINCT FROM (NEW."link_token_hash") OR OLD."on_phone_worklist_since" IS DISTINCT FROM (NEW."on_phone_worklist_since") OR OLD."phone_note" IS DISTINCT FROM (NEW."phone_note") OR OLD."phone_outcome" IS DISTINCT FROM (NEW."phone_outcome") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."reminders_sent" IS DISTINCT FROM (NEW."reminders_sent") OR OLD."state" IS DISTINCT FROM (NEW."state") OR OLD."timepoint" IS DISTINCT FROM (NEW."timepoint") OR OLD."window_end" IS DISTINCT FROM (NEW."window_end") OR OLD."window_start" IS DISTINCT FROM (NEW."window_start"))', func='INSERT INTO "outcomes_followupevent" ("cancel_reason", "completed_at", "due_date", "id", "invitations_sent", "invited_on", "last_contact_on", "link_nonce", "link_token_hash", "on_phone_worklist_since", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone_note", "phone_outcome", "procedure_id", "reminders_sent", "state", "timepoint", "window_end", "window_start") VALUES (NEW."cancel_reason", NEW."completed_at", NEW."due_date", NEW."id", NEW."invitations_sent", NEW."invited_on", NEW."last_contact_on", NEW."link_nonce", NEW."link_token_hash", NEW."on_phone_worklist_since", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."phone_note", NEW."phone_outcome", NEW."procedure_id", NEW."reminders_sent", NEW."state", NEW."timepoint", NEW."window_end", NEW."window_start"); RETURN NULL;', hash='f82f618a6a4c6c21d44bba1c829e73711dab720e', operation='UPDATE', pgid='pgtrigger_update_update_e8196', table='outcomes_followup', when='AFTER')),
+            model_name="followup",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."cancel_reason" IS DISTINCT FROM (NEW."cancel_reason") OR OLD."completed_at" IS DISTINCT FROM (NEW."completed_at") OR OLD."due_date" IS DISTINCT FROM (NEW."due_date") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."invitations_sent" IS DISTINCT FROM (NEW."invitations_sent") OR OLD."invited_on" IS DISTINCT FROM (NEW."invited_on") OR OLD."last_contact_on" IS DISTINCT FROM (NEW."last_contact_on") OR OLD."link_nonce" IS DISTINCT FROM (NEW."link_nonce") OR OLD."link_token_hash" IS DISTINCT FROM (NEW."link_token_hash") OR OLD."on_phone_worklist_since" IS DISTINCT FROM (NEW."on_phone_worklist_since") OR OLD."phone_note" IS DISTINCT FROM (NEW."phone_note") OR OLD."phone_outcome" IS DISTINCT FROM (NEW."phone_outcome") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."reminders_sent" IS DISTINCT FROM (NEW."reminders_sent") OR OLD."state" IS DISTINCT FROM (NEW."state") OR OLD."timepoint" IS DISTINCT FROM (NEW."timepoint") OR OLD."window_end" IS DISTINCT FROM (NEW."window_end") OR OLD."window_start" IS DISTINCT FROM (NEW."window_start"))',
+                    func='INSERT INTO "outcomes_followupevent" ("cancel_reason", "completed_at", "due_date", "id", "invitations_sent", "invited_on", "last_contact_on", "link_nonce", "link_token_hash", "on_phone_worklist_since", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone_note", "phone_outcome", "procedure_id", "reminders_sent", "state", "timepoint", "window_end", "window_start") VALUES (NEW."cancel_reason", NEW."completed_at", NEW."due_date", NEW."id", NEW."invitations_sent", NEW."invited_on", NEW."last_contact_on", NEW."link_nonce", NEW."link_token_hash", NEW."on_phone_worklist_since", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."phone_note", NEW."phone_outcome", NEW."procedure_id", NEW."reminders_sent", NEW."state", NEW."timepoint", NEW."window_end", NEW."window_start"); RETURN NULL;',
+                    hash="f82f618a6a4c6c21d44bba1c829e73711dab720e",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_e8196",
+                    table="outcomes_followup",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='followup',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "outcomes_followupevent" ("cancel_reason", "completed_at", "due_date", "id", "invitations_sent", "invited_on", "last_contact_on", "link_nonce", "link_token_hash", "on_phone_worklist_since", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone_note", "phone_outcome", "procedure_id", "reminders_sent", "state", "timepoint", "window_end", "window_start") VALUES (OLD."cancel_reason", OLD."completed_at", OLD."due_date", OLD."id", OLD."invitations_sent", OLD."invited_on", OLD."last_contact_on", OLD."link_nonce", OLD."link_token_hash", OLD."on_phone_worklist_since", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."phone_note", OLD."phone_outcome", OLD."procedure_id", OLD."reminders_sent", OLD."state", OLD."timepoint", OLD."window_end", OLD."window_start"); RETURN NULL;', hash='e9f45f1ca6acbe046c9404933f41479976061f90', operation='DELETE', pgid='pgtrigger_delete_delete_d8287', table='outcomes_followup', when='AFTER')),
+            model_name="followup",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "outcomes_followupevent" ("cancel_reason", "completed_at", "due_date", "id", "invitations_sent", "invited_on", "last_contact_on", "link_nonce", "link_token_hash", "on_phone_worklist_since", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone_note", "phone_outcome", "procedure_id", "reminders_sent", "state", "timepoint", "window_end", "window_start") VALUES (OLD."cancel_reason", OLD."completed_at", OLD."due_date", OLD."id", OLD."invitations_sent", OLD."invited_on", OLD."last_contact_on", OLD."link_nonce", OLD."link_token_hash", OLD."on_phone_worklist_since", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."phone_note", OLD."phone_outcome", OLD."procedure_id", OLD."reminders_sent", OLD."state", OLD."timepoint", OLD."window_end", OLD."window_start"); RETURN NULL;',
+                    hash="e9f45f1ca6acbe046c9404933f41479976061f90",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_d8287",
+                    table="outcomes_followup",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactattempt',
-            constraint=models.UniqueConstraint(condition=models.Q(('followup__isnull', False)), fields=('followup', 'kind'), name='contactattempt_one_per_step'),
+            model_name="contactattempt",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("followup__isnull", False)),
+                fields=("followup", "kind"),
+                name="contactattempt_one_per_step",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactattempt',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'digest')), fields=('site', 'digest_date'), name='contactattempt_one_digest_per_site_day'),
+            model_name="contactattempt",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("kind", "digest")),
+                fields=("site", "digest_date"),
+                name="contactattempt_one_digest_per_site_day",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactattempt',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('digest_date__isnull', False), ('followup__isnull', True), ('kind', 'digest')), models.Q(models.Q(('kind', 'digest'), _negated=True), ('followup__isnull', False)), _connector='OR'), name='contactattempt_digest_has_date_step_has_followup'),
+            model_name="contactattempt",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("digest_date__isnull", False),
+                        ("followup__isnull", True),
+                        ("kind", "digest"),
+                    ),
+                    models.Q(
+                        models.Q(("kind", "digest"), _negated=True), ("followup__isnull", False)
+                    ),
+                    _connector="OR",
+                ),
+                name="contactattempt_digest_has_date_step_has_followup",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactattempt',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['invitation', 'reminder_1', 'reminder_2', 'digest'])), name='contactattempt_kind_valid'),
+            model_name="contactattempt",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("kind__in", ["invitation", "reminder_1", "reminder_2", "digest"])
+                ),
+                name="contactattempt_kind_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactattempt',
-            constraint=models.CheckConstraint(condition=models.Q(('channel__in', ['email'])), name='contactattempt_channel_valid'),
+            model_name="contactattempt",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("channel__in", ["email"])), name="contactattempt_channel_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactattempt',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'sent', 'failed', 'skipped'])), name='contactattempt_status_valid'),
+            model_name="contactattempt",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["pending", "sent", "failed", "skipped"])),
+                name="contactattempt_status_valid",
+            ),
         ),
     ]

@@ -50,7 +50,9 @@ def grant(apps, schema_editor):
     Permission = apps.get_model("auth", "Permission")
     for name, models in ROLES.items():
         codenames = [f"{a}_{m}" for m, actions in models.items() for a in actions]
-        perms = Permission.objects.filter(content_type__app_label="outcomes", codename__in=codenames)
+        perms = Permission.objects.filter(
+            content_type__app_label="outcomes", codename__in=codenames
+        )
         assert perms.count() == len(codenames)
         Group.objects.get(name=name).permissions.add(*perms)
 

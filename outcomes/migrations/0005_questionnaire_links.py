@@ -7,107 +7,164 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('outcomes', '0004_cancel_followups_on_death_or_withdrawal'),
+        ("outcomes", "0004_cancel_followups_on_death_or_withdrawal"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LinkFailure',
+            name="LinkFailure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('client_key', models.CharField(max_length=64)),
-                ('window_start', models.DateTimeField()),
-                ('count', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("client_key", models.CharField(max_length=64)),
+                ("window_start", models.DateTimeField()),
+                ("count", models.PositiveIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='QuestionnaireDraft',
+            name="QuestionnaireDraft",
             fields=[
-                ('followup', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='draft', serialize=False, to='outcomes.followup')),
-                ('answers', models.JSONField(default=dict)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "followup",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="draft",
+                        serialize=False,
+                        to="outcomes.followup",
+                    ),
+                ),
+                ("answers", models.JSONField(default=dict)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='followup',
-            name='touch_updated_at',
+            model_name="followup",
+            name="touch_updated_at",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='followup',
-            name='insert_insert',
+            model_name="followup",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='followup',
-            name='update_update',
+            model_name="followup",
+            name="update_update",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='followup',
-            name='delete_delete',
+            model_name="followup",
+            name="delete_delete",
         ),
         migrations.AddField(
-            model_name='followup',
-            name='link_issued_at',
+            model_name="followup",
+            name="link_issued_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='followup',
-            name='link_opened_at',
+            model_name="followup",
+            name="link_opened_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='followup',
-            name='link_started_at',
+            model_name="followup",
+            name="link_started_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='followup',
-            name='link_submitted_at',
+            model_name="followup",
+            name="link_submitted_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='followupevent',
-            name='link_issued_at',
+            model_name="followupevent",
+            name="link_issued_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='followupevent',
-            name='link_opened_at',
+            model_name="followupevent",
+            name="link_opened_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='followupevent',
-            name='link_started_at',
+            model_name="followupevent",
+            name="link_started_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='followupevent',
-            name='link_submitted_at',
+            model_name="followupevent",
+            name="link_submitted_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='followup',
-            trigger=pgtrigger.compiler.Trigger(name='touch_updated_at', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."cancel_reason" IS DISTINCT FROM (NEW."cancel_reason") OR OLD."completed_at" IS DISTINCT FROM (NEW."completed_at") OR OLD."due_date" IS DISTINCT FROM (NEW."due_date") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."invitations_sent" IS DISTINCT FROM (NEW."invitations_sent") OR OLD."invited_on" IS DISTINCT FROM (NEW."invited_on") OR OLD."last_contact_on" IS DISTINCT FROM (NEW."last_contact_on") OR OLD."link_issued_at" IS DISTINCT FROM (NEW."link_issued_at") OR OLD."link_nonce" IS DISTINCT FROM (NEW."link_nonce") OR OLD."link_opened_at" IS DISTINCT FROM (NEW."link_opened_at") OR OLD."link_started_at" IS DISTINCT FROM (NEW."link_started_at") OR OLD."link_submitted_at" IS DISTINCT FROM (NEW."link_submitted_at") OR OLD."link_token_hash" IS DISTINCT FROM (NEW."link_token_hash") OR OLD."on_phone_worklist_since" IS DISTINCT FROM (NEW."on_phone_worklist_since") OR OLD."phone_note" IS DISTINCT FROM (NEW."phone_note") OR OLD."phone_outcome" IS DISTINCT FROM (NEW."phone_outcome") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."reminders_sent" IS DISTINCT FROM (NEW."reminders_sent") OR OLD."state" IS DISTINCT FROM (NEW."state") OR OLD."timepoint" IS DISTINCT FROM (NEW."timepoint") OR OLD."window_end" IS DISTINCT FROM (NEW."window_end") OR OLD."window_start" IS DISTINCT FROM (NEW."window_start"))', func='NEW.updated_at = now(); RETURN NEW;', hash='e3f84316452a53bed8959d6ad1c45bfa1800b98f', operation='UPDATE', pgid='pgtrigger_touch_updated_at_8877f', table='outcomes_followup', when='BEFORE')),
+            model_name="followup",
+            trigger=pgtrigger.compiler.Trigger(
+                name="touch_updated_at",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."cancel_reason" IS DISTINCT FROM (NEW."cancel_reason") OR OLD."completed_at" IS DISTINCT FROM (NEW."completed_at") OR OLD."due_date" IS DISTINCT FROM (NEW."due_date") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."invitations_sent" IS DISTINCT FROM (NEW."invitations_sent") OR OLD."invited_on" IS DISTINCT FROM (NEW."invited_on") OR OLD."last_contact_on" IS DISTINCT FROM (NEW."last_contact_on") OR OLD."link_issued_at" IS DISTINCT FROM (NEW."link_issued_at") OR OLD."link_nonce" IS DISTINCT FROM (NEW."link_nonce") OR OLD."link_opened_at" IS DISTINCT FROM (NEW."link_opened_at") OR OLD."link_started_at" IS DISTINCT FROM (NEW."link_started_at") OR OLD."link_submitted_at" IS DISTINCT FROM (NEW."link_submitted_at") OR OLD."link_token_hash" IS DISTINCT FROM (NEW."link_token_hash") OR OLD."on_phone_worklist_since" IS DISTINCT FROM (NEW."on_phone_worklist_since") OR OLD."phone_note" IS DISTINCT FROM (NEW."phone_note") OR OLD."phone_outcome" IS DISTINCT FROM (NEW."phone_outcome") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."reminders_sent" IS DISTINCT FROM (NEW."reminders_sent") OR OLD."state" IS DISTINCT FROM (NEW."state") OR OLD."timepoint" IS DISTINCT FROM (NEW."timepoint") OR OLD."window_end" IS DISTINCT FROM (NEW."window_end") OR OLD."window_start" IS DISTINCT FROM (NEW."window_start"))',
+                    func="NEW.updated_at = now(); RETURN NEW;",
+                    hash="e3f84316452a53bed8959d6ad1c45bfa1800b98f",
+                    operation="UPDATE",
+                    pgid="pgtrigger_touch_updated_at_8877f",
+                    table="outcomes_followup",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='followup',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "outcomes_followupevent" ("cancel_reason", "completed_at", "due_date", "id", "invitations_sent", "invited_on", "last_contact_on", "link_issued_at", "link_nonce", "link_opened_at", "link_started_at", "link_submitted_at", "link_token_hash", "on_phone_worklist_since", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone_note", "phone_outcome", "procedure_id", "reminders_sent", "state", "timepoint", "window_end", "window_start") VALUES (NEW."cancel_reason", NEW."completed_at", NEW."due_date", NEW."id", NEW."invitations_sent", NEW."invited_on", NEW."last_contact_on", NEW."link_issued_at", NEW."link_nonce", NEW."link_opened_at", NEW."link_started_at", NEW."link_submitted_at", NEW."link_token_hash", NEW."on_phone_worklist_since", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."phone_note", NEW."phone_outcome", NEW."procedure_id", NEW."reminders_sent", NEW."state", NEW."timepoint", NEW."window_end", NEW."window_start"); RETURN NULL;', hash='010036f7975fcb6270ce370fb24aa35d7249ee85', operation='INSERT', pgid='pgtrigger_insert_insert_cea4e', table='outcomes_followup', when='AFTER')),
+            model_name="followup",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "outcomes_followupevent" ("cancel_reason", "completed_at", "due_date", "id", "invitations_sent", "invited_on", "last_contact_on", "link_issued_at", "link_nonce", "link_opened_at", "link_started_at", "link_submitted_at", "link_token_hash", "on_phone_worklist_since", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone_note", "phone_outcome", "procedure_id", "reminders_sent", "state", "timepoint", "window_end", "window_start") VALUES (NEW."cancel_reason", NEW."completed_at", NEW."due_date", NEW."id", NEW."invitations_sent", NEW."invited_on", NEW."last_contact_on", NEW."link_issued_at", NEW."link_nonce", NEW."link_opened_at", NEW."link_started_at", NEW."link_submitted_at", NEW."link_token_hash", NEW."on_phone_worklist_since", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."phone_note", NEW."phone_outcome", NEW."procedure_id", NEW."reminders_sent", NEW."state", NEW."timepoint", NEW."window_end", NEW."window_start"); RETURN NULL;',
+                    hash="010036f7975fcb6270ce370fb24aa35d7249ee85",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_cea4e",
+                    table="outcomes_followup",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='followup',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."cancel_reason" IS DISTINCT FROM (NEW."cancel_reason") OR OLD."completed_at" IS DISTINCT FROM (NEW."completed_at") OR OLD."due_date" IS DISTINCT FROM (NEW."due_date") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."invitations_sent" IS DISTINCT FROM (NEW."invitations_sent") OR OLD."invited_on" IS DISTINCT FROM (NEW."invited_on") OR OLD."last_contact_on" IS DISTINCT FROM (NEW."last_contact_on") OR OLD."link_issued_at" IS DISTINCT FROM (NEW."link_issued_at") OR OLD."link_nonce" IS DISTINCT FROM (NEW."link_nonce") OR OLD."link_opened_at" IS DISTINCT FROM (NEW."link_opened_at") OR OLD."link_started_at" IS DISTINCT FROM (NEW."link_started_at") OR OLD."link_submitted_at" IS DISTINCT FROM (NEW."link_submitted_at") OR OLD."link_token_hash" IS DISTINCT FROM (NEW."link_token_hash") OR OLD."on_phone_worklist_since" IS DISTINCT FROM (NEW."on_phone_worklist_since") OR OLD."phone_note" IS DISTINCT FROM (NEW."phone_note") OR OLD."phone_outcome" IS DISTINCT FROM (NEW."phone_outcome") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."reminders_sent" IS DISTINCT FROM (NEW."reminders_sent") OR OLD."state" IS DISTINCT FROM (NEW."state") OR OLD."timepoint" IS DISTINCT FROM (NEW."timepoint") OR OLD."window_end" IS DISTINCT FROM (NEW."window_end") OR OLD."window_start" IS DISTINCT FROM (NEW."window_start"))', func='INSERT INTO "outcomes_followupevent" ("cancel_reason", "completed_at", "due_date", "id", "invitations_sent", "invited_on", "last_contact_on", "link_issued_at", "link_nonce", "link_opened_at", "link_started_at", "link_submitted_at", "link_token_hash", "on_phone_worklist_since", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone_note", "phone_outcome", "procedure_id", "reminders_sent", "state", "timepoint", "window_end", "window_start") VALUES (NEW."cancel_reason", NEW."completed_at", NEW."due_date", NEW."id", NEW."invitations_sent", NEW."invited_on", NEW."last_contact_on", NEW."link_issued_at", NEW."link_nonce", NEW."link_opened_at", NEW."link_started_at", NEW."link_submitted_at", NEW."link_token_hash", NEW."on_phone_worklist_since", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."phone_note", NEW."phone_outcome", NEW."procedure_id", NEW."reminders_sent", NEW."state", NEW."timepoint", NEW."window_end", NEW."window_start"); RETURN NULL;', hash='8a2187661ca77061c1ef3e11ffab93fc26257ae4', operation='UPDATE', pgid='pgtrigger_update_update_e8196', table='outcomes_followup', when='AFTER')),
+            model_name="followup",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."cancel_reason" IS DISTINCT FROM (NEW."cancel_reason") OR OLD."completed_at" IS DISTINCT FROM (NEW."completed_at") OR OLD."due_date" IS DISTINCT FROM (NEW."due_date") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."invitations_sent" IS DISTINCT FROM (NEW."invitations_sent") OR OLD."invited_on" IS DISTINCT FROM (NEW."invited_on") OR OLD."last_contact_on" IS DISTINCT FROM (NEW."last_contact_on") OR OLD."link_issued_at" IS DISTINCT FROM (NEW."link_issued_at") OR OLD."link_nonce" IS DISTINCT FROM (NEW."link_nonce") OR OLD."link_opened_at" IS DISTINCT FROM (NEW."link_opened_at") OR OLD."link_started_at" IS DISTINCT FROM (NEW."link_started_at") OR OLD."link_submitted_at" IS DISTINCT FROM (NEW."link_submitted_at") OR OLD."link_token_hash" IS DISTINCT FROM (NEW."link_token_hash") OR OLD."on_phone_worklist_since" IS DISTINCT FROM (NEW."on_phone_worklist_since") OR OLD."phone_note" IS DISTINCT FROM (NEW."phone_note") OR OLD."phone_outcome" IS DISTINCT FROM (NEW."phone_outcome") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."reminders_sent" IS DISTINCT FROM (NEW."reminders_sent") OR OLD."state" IS DISTINCT FROM (NEW."state") OR OLD."timepoint" IS DISTINCT FROM (NEW."timepoint") OR OLD."window_end" IS DISTINCT FROM (NEW."window_end") OR OLD."window_start" IS DISTINCT FROM (NEW."window_start"))',
+                    func='INSERT INTO "outcomes_followupevent" ("cancel_reason", "completed_at", "due_date", "id", "invitations_sent", "invited_on", "last_contact_on", "link_issued_at", "link_nonce", "link_opened_at", "link_started_at", "link_submitted_at", "link_token_hash", "on_phone_worklist_since", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone_note", "phone_outcome", "procedure_id", "reminders_sent", "state", "timepoint", "window_end", "window_start") VALUES (NEW."cancel_reason", NEW."completed_at", NEW."due_date", NEW."id", NEW."invitations_sent", NEW."invited_on", NEW."last_contact_on", NEW."link_issued_at", NEW."link_nonce", NEW."link_opened_at", NEW."link_started_at", NEW."link_submitted_at", NEW."link_token_hash", NEW."on_phone_worklist_since", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."phone_note", NEW."phone_outcome", NEW."procedure_id", NEW."reminders_sent", NEW."state", NEW."timepoint", NEW."window_end", NEW."window_start"); RETURN NULL;',
+                    hash="8a2187661ca77061c1ef3e11ffab93fc26257ae4",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_e8196",
+                    table="outcomes_followup",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='followup',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "outcomes_followupevent" ("cancel_reason", "completed_at", "due_date", "id", "invitations_sent", "invited_on", "last_contact_on", "link_issued_at", "link_nonce", "link_opened_at", "link_started_at", "link_submitted_at", "link_token_hash", "on_phone_worklist_since", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone_note", "phone_outcome", "procedure_id", "reminders_sent", "state", "timepoint", "window_end", "window_start") VALUES (OLD."cancel_reason", OLD."completed_at", OLD."due_date", OLD."id", OLD."invitations_sent", OLD."invited_on", OLD."last_contact_on", OLD."link_issued_at", OLD."link_nonce", OLD."link_opened_at", OLD."link_started_at", OLD."link_submitted_at", OLD."link_token_hash", OLD."on_phone_worklist_since", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."phone_note", OLD."phone_outcome", OLD."procedure_id", OLD."reminders_sent", OLD."state", OLD."timepoint", OLD."window_end", OLD."window_start"); RETURN NULL;', hash='b7010e3e1acf95048f17c3c7e41e5f09a6fb687f', operation='DELETE', pgid='pgtrigger_delete_delete_d8287', table='outcomes_followup', when='AFTER')),
+            model_name="followup",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "outcomes_followupevent" ("cancel_reason", "completed_at", "due_date", "id", "invitations_sent", "invited_on", "last_contact_on", "link_issued_at", "link_nonce", "link_opened_at", "link_started_at", "link_submitted_at", "link_token_hash", "on_phone_worklist_since", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone_note", "phone_outcome", "procedure_id", "reminders_sent", "state", "timepoint", "window_end", "window_start") VALUES (OLD."cancel_reason", OLD."completed_at", OLD."due_date", OLD."id", OLD."invitations_sent", OLD."invited_on", OLD."last_contact_on", OLD."link_issued_at", OLD."link_nonce", OLD."link_opened_at", OLD."link_started_at", OLD."link_submitted_at", OLD."link_token_hash", OLD."on_phone_worklist_since", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."phone_note", OLD."phone_outcome", OLD."procedure_id", OLD."reminders_sent", OLD."state", OLD."timepoint", OLD."window_end", OLD."window_start"); RETURN NULL;',
+                    hash="b7010e3e1acf95048f17c3c7e41e5f09a6fb687f",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_d8287",
+                    table="outcomes_followup",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddIndex(
-            model_name='linkfailure',
-            index=models.Index(fields=['window_start'], name='linkfailure_window_idx'),
+            model_name="linkfailure",
+            index=models.Index(fields=["window_start"], name="linkfailure_window_idx"),
         ),
         migrations.AddConstraint(
-            model_name='linkfailure',
-            constraint=models.UniqueConstraint(fields=('client_key', 'window_start'), name='linkfailure_one_per_client_window'),
+            model_name="linkfailure",
+            constraint=models.UniqueConstraint(
+                fields=("client_key", "window_start"), name="linkfailure_one_per_client_window"
+            ),
         ),
     ]

@@ -4,29 +4,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('outcomes', '0005_questionnaire_links'),
-        ('registry', '0002_role_groups'),
+        ("outcomes", "0005_questionnaire_links"),
+        ("registry", "0002_role_groups"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='followup',
-            name='followup_cancel_reason_valid',
+            model_name="followup",
+            name="followup_cancel_reason_valid",
         ),
         migrations.AlterField(
-            model_name='followup',
-            name='cancel_reason',
-            field=models.CharField(blank=True, choices=[('death', 'Patient died'), ('withdrawal', 'Consent withdrawn')], max_length=20),
+            model_name="followup",
+            name="cancel_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[("death", "Patient died"), ("withdrawal", "Consent withdrawn")],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='followupevent',
-            name='cancel_reason',
-            field=models.CharField(blank=True, choices=[('death', 'Patient died'), ('withdrawal', 'Consent withdrawn')], max_length=20),
+            model_name="followupevent",
+            name="cancel_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[("death", "Patient died"), ("withdrawal", "Consent withdrawn")],
+                max_length=20,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='followup',
-            constraint=models.CheckConstraint(condition=models.Q(('cancel_reason__in', ['death', 'withdrawal']), ('cancel_reason', ''), _connector='OR'), name='followup_cancel_reason_valid'),
+            model_name="followup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("cancel_reason__in", ["death", "withdrawal"]),
+                    ("cancel_reason", ""),
+                    _connector="OR",
+                ),
+                name="followup_cancel_reason_valid",
+            ),
         ),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('outcomes', '0007_contact_attempt_outbox'),
+        ("outcomes", "0007_contact_attempt_outbox"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SweepRun',
+            name="SweepRun",
             fields=[
-                ('name', models.CharField(max_length=40, primary_key=True, serialize=False)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField()),
-                ('actions', models.PositiveIntegerField(default=0)),
-                ('messages', models.PositiveIntegerField(default=0)),
+                ("name", models.CharField(max_length=40, primary_key=True, serialize=False)),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField()),
+                ("actions", models.PositiveIntegerField(default=0)),
+                ("messages", models.PositiveIntegerField(default=0)),
             ],
         ),
     ]

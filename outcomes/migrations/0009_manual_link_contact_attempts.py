@@ -6,51 +6,84 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('outcomes', '0008_sweep_run'),
-        ('registry', '0004_registry_id_counter'),
+        ("outcomes", "0008_sweep_run"),
+        ("registry", "0004_registry_id_counter"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='contactattempt',
-            name='contactattempt_one_per_step',
+            model_name="contactattempt",
+            name="contactattempt_one_per_step",
         ),
         migrations.RemoveConstraint(
-            model_name='contactattempt',
-            name='contactattempt_kind_valid',
+            model_name="contactattempt",
+            name="contactattempt_kind_valid",
         ),
         migrations.RemoveConstraint(
-            model_name='contactattempt',
-            name='contactattempt_channel_valid',
+            model_name="contactattempt",
+            name="contactattempt_channel_valid",
         ),
         migrations.AddField(
-            model_name='contactattempt',
-            name='sent_by',
-            field=models.ForeignKey(blank=True, help_text='The staff member who sent it (empty for the automatic chasing).', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="contactattempt",
+            name="sent_by",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The staff member who sent it (empty for the automatic chasing).",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='contactattempt',
-            name='channel',
-            field=models.CharField(choices=[('email', 'Email'), ('handover', 'Shown to staff to hand over')], default='email', max_length=8),
+            model_name="contactattempt",
+            name="channel",
+            field=models.CharField(
+                choices=[("email", "Email"), ("handover", "Shown to staff to hand over")],
+                default="email",
+                max_length=8,
+            ),
         ),
         migrations.AlterField(
-            model_name='contactattempt',
-            name='kind',
-            field=models.CharField(choices=[('invitation', 'Invitation'), ('reminder_1', 'Reminder 1'), ('reminder_2', 'Reminder 2'), ('digest', 'Daily digest to site'), ('manual', 'Link sent by staff')], max_length=12),
+            model_name="contactattempt",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("invitation", "Invitation"),
+                    ("reminder_1", "Reminder 1"),
+                    ("reminder_2", "Reminder 2"),
+                    ("digest", "Daily digest to site"),
+                    ("manual", "Link sent by staff"),
+                ],
+                max_length=12,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactattempt',
-            constraint=models.UniqueConstraint(condition=models.Q(('followup__isnull', False), models.Q(('kind', 'manual'), _negated=True)), fields=('followup', 'kind'), name='contactattempt_one_per_step'),
+            model_name="contactattempt",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("followup__isnull", False), models.Q(("kind", "manual"), _negated=True)
+                ),
+                fields=("followup", "kind"),
+                name="contactattempt_one_per_step",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactattempt',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['invitation', 'reminder_1', 'reminder_2', 'digest', 'manual'])), name='contactattempt_kind_valid'),
+            model_name="contactattempt",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("kind__in", ["invitation", "reminder_1", "reminder_2", "digest", "manual"])
+                ),
+                name="contactattempt_kind_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactattempt',
-            constraint=models.CheckConstraint(condition=models.Q(('channel__in', ['email', 'handover'])), name='contactattempt_channel_valid'),
+            model_name="contactattempt",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("channel__in", ["email", "handover"])),
+                name="contactattempt_channel_valid",
+            ),
         ),
     ]

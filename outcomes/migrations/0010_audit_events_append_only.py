@@ -6,22 +6,51 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('outcomes', '0009_manual_link_contact_attempts'),
+        ("outcomes", "0009_manual_link_contact_attempts"),
     ]
 
     operations = [
         pgtrigger.migrations.AddTrigger(
-            model_name='contactattemptevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='78c1d4326c9aad4dfb6f90d0011a342de6d7ad0f', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_73f23', table='outcomes_contactattemptevent', when='BEFORE')),
+            model_name="contactattemptevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="78c1d4326c9aad4dfb6f90d0011a342de6d7ad0f",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_73f23",
+                    table="outcomes_contactattemptevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='followupevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='84eceeca533e094fcfb7a99a92ff1e910e5a627c', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_43583', table='outcomes_followupevent', when='BEFORE')),
+            model_name="followupevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="84eceeca533e094fcfb7a99a92ff1e910e5a627c",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_43583",
+                    table="outcomes_followupevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='questionnaireresponseevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='f8723e9e9383b6947193be04e751153afb815978', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_d3dac', table='outcomes_questionnaireresponseevent', when='BEFORE')),
+            model_name="questionnaireresponseevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="f8723e9e9383b6947193be04e751153afb815978",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_d3dac",
+                    table="outcomes_questionnaireresponseevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
     ]

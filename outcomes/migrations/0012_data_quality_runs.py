@@ -6,49 +6,83 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('outcomes', '0011_refusals_at_entry'),
-        ('registry', '0008_data_queries_and_warnings_saved_anyway'),
+        ("outcomes", "0011_refusals_at_entry"),
+        ("registry", "0008_data_queries_and_warnings_saved_anyway"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='QualityRun',
+            name="QualityRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('counts', models.JSONField(default=dict)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='registry.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("counts", models.JSONField(default=dict)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "site",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="registry.site",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'data-quality run',
-                'ordering': ['-started_at', '-pk'],
+                "verbose_name": "data-quality run",
+                "ordering": ["-started_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='QualityFinding',
+            name="QualityFinding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rule_id', models.CharField(max_length=8)),
-                ('model', models.CharField(max_length=64)),
-                ('object_id', models.PositiveBigIntegerField()),
-                ('record_label', models.CharField(max_length=200)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='findings', to='outcomes.qualityrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("rule_id", models.CharField(max_length=8)),
+                ("model", models.CharField(max_length=64)),
+                ("object_id", models.PositiveBigIntegerField()),
+                ("record_label", models.CharField(max_length=200)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="findings",
+                        to="outcomes.qualityrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['rule_id', 'record_label', 'object_id'],
+                "ordering": ["rule_id", "record_label", "object_id"],
             },
         ),
         migrations.AddIndex(
-            model_name='qualityrun',
-            index=models.Index(fields=['site', '-started_at'], name='qualityrun_site_latest_idx'),
+            model_name="qualityrun",
+            index=models.Index(fields=["site", "-started_at"], name="qualityrun_site_latest_idx"),
         ),
         migrations.AddConstraint(
-            model_name='qualityfinding',
-            constraint=models.UniqueConstraint(fields=('run', 'rule_id', 'model', 'object_id'), name='qualityfinding_once_per_run'),
+            model_name="qualityfinding",
+            constraint=models.UniqueConstraint(
+                fields=("run", "rule_id", "model", "object_id"), name="qualityfinding_once_per_run"
+            ),
         ),
     ]

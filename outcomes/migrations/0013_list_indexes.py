@@ -5,20 +5,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('outcomes', '0012_data_quality_runs'),
-        ('registry', '0012_list_indexes'),
+        ("outcomes", "0012_data_quality_runs"),
+        ("registry", "0012_list_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='contactattempt',
-            index=models.Index(fields=['created_at', 'id'], name='contactattempt_created_idx'),
+            model_name="contactattempt",
+            index=models.Index(fields=["created_at", "id"], name="contactattempt_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='followup',
-            index=models.Index(condition=models.Q(('on_phone_worklist_since__isnull', False), ('phone_outcome', '')), fields=['procedure'], name='followup_worklist_idx'),
+            model_name="followup",
+            index=models.Index(
+                condition=models.Q(
+                    ("on_phone_worklist_since__isnull", False), ("phone_outcome", "")
+                ),
+                fields=["procedure"],
+                name="followup_worklist_idx",
+            ),
         ),
     ]

@@ -9,140 +9,360 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('outcomes', '0015_i24_quality_from_registry'),
-        ('pghistory', '0007_auto_20250421_0444'),
-        ('registry', '0017_i27_patient_search_indexes'),
+        ("outcomes", "0015_i24_quality_from_registry"),
+        ("pghistory", "0007_auto_20250421_0444"),
+        ("registry", "0017_i27_patient_search_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PhoneCall',
+            name="PhoneCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('called_at', models.DateTimeField(verbose_name='called at')),
-                ('outcome', models.CharField(choices=[('no_answer', 'No answer'), ('voicemail', 'Voicemail left'), ('wrong_number', 'Wrong number'), ('call_back', 'Call back at'), ('refused', 'Refused'), ('answered', 'Answered')], max_length=12, verbose_name='outcome')),
-                ('call_back_at', models.DateTimeField(blank=True, null=True, verbose_name='call back at')),
-                ('note', models.CharField(blank=True, max_length=300, validators=[registry.validation.validate_no_cpr], verbose_name='note')),
-                ('undone_at', models.DateTimeField(blank=True, null=True, verbose_name='undone at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("called_at", models.DateTimeField(verbose_name="called at")),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("no_answer", "No answer"),
+                            ("voicemail", "Voicemail left"),
+                            ("wrong_number", "Wrong number"),
+                            ("call_back", "Call back at"),
+                            ("refused", "Refused"),
+                            ("answered", "Answered"),
+                        ],
+                        max_length=12,
+                        verbose_name="outcome",
+                    ),
+                ),
+                (
+                    "call_back_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="call back at"),
+                ),
+                (
+                    "note",
+                    models.CharField(
+                        blank=True,
+                        max_length=300,
+                        validators=[registry.validation.validate_no_cpr],
+                        verbose_name="note",
+                    ),
+                ),
+                (
+                    "undone_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="undone at"),
+                ),
             ],
             options={
-                'verbose_name': 'phone call',
-                'verbose_name_plural': 'phone calls',
-                'ordering': ['called_at', 'pk'],
+                "verbose_name": "phone call",
+                "verbose_name_plural": "phone calls",
+                "ordering": ["called_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='PhoneCallEvent',
+            name="PhoneCallEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('called_at', models.DateTimeField(verbose_name='called at')),
-                ('outcome', models.CharField(choices=[('no_answer', 'No answer'), ('voicemail', 'Voicemail left'), ('wrong_number', 'Wrong number'), ('call_back', 'Call back at'), ('refused', 'Refused'), ('answered', 'Answered')], max_length=12, verbose_name='outcome')),
-                ('call_back_at', models.DateTimeField(blank=True, null=True, verbose_name='call back at')),
-                ('note', models.CharField(blank=True, max_length=300, validators=[registry.validation.validate_no_cpr], verbose_name='note')),
-                ('undone_at', models.DateTimeField(blank=True, null=True, verbose_name='undone at')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                ("called_at", models.DateTimeField(verbose_name="called at")),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("no_answer", "No answer"),
+                            ("voicemail", "Voicemail left"),
+                            ("wrong_number", "Wrong number"),
+                            ("call_back", "Call back at"),
+                            ("refused", "Refused"),
+                            ("answered", "Answered"),
+                        ],
+                        max_length=12,
+                        verbose_name="outcome",
+                    ),
+                ),
+                (
+                    "call_back_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="call back at"),
+                ),
+                (
+                    "note",
+                    models.CharField(
+                        blank=True,
+                        max_length=300,
+                        validators=[registry.validation.validate_no_cpr],
+                        verbose_name="note",
+                    ),
+                ),
+                (
+                    "undone_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="undone at"),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.RemoveConstraint(
-            model_name='followup',
-            name='followup_phone_outcome_valid',
+            model_name="followup",
+            name="followup_phone_outcome_valid",
         ),
         migrations.AlterField(
-            model_name='followup',
-            name='phone_outcome',
-            field=models.CharField(blank=True, choices=[('reached', 'Reached'), ('answered_by_phone', 'Answered by phone'), ('unreachable', 'Unreachable'), ('refused', 'Refused'), ('wrong_number', 'Wrong number')], max_length=20, verbose_name='phone outcome'),
+            model_name="followup",
+            name="phone_outcome",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("reached", "Reached"),
+                    ("answered_by_phone", "Answered by phone"),
+                    ("unreachable", "Unreachable"),
+                    ("refused", "Refused"),
+                    ("wrong_number", "Wrong number"),
+                ],
+                max_length=20,
+                verbose_name="phone outcome",
+            ),
         ),
         migrations.AlterField(
-            model_name='followupevent',
-            name='phone_outcome',
-            field=models.CharField(blank=True, choices=[('reached', 'Reached'), ('answered_by_phone', 'Answered by phone'), ('unreachable', 'Unreachable'), ('refused', 'Refused'), ('wrong_number', 'Wrong number')], max_length=20, verbose_name='phone outcome'),
+            model_name="followupevent",
+            name="phone_outcome",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("reached", "Reached"),
+                    ("answered_by_phone", "Answered by phone"),
+                    ("unreachable", "Unreachable"),
+                    ("refused", "Refused"),
+                    ("wrong_number", "Wrong number"),
+                ],
+                max_length=20,
+                verbose_name="phone outcome",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='followup',
-            constraint=models.CheckConstraint(condition=models.Q(('phone_outcome__in', ['reached', 'answered_by_phone', 'unreachable', 'refused', 'wrong_number']), ('phone_outcome', ''), _connector='OR'), name='followup_phone_outcome_valid'),
+            model_name="followup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "phone_outcome__in",
+                        ["reached", "answered_by_phone", "unreachable", "refused", "wrong_number"],
+                    ),
+                    ("phone_outcome", ""),
+                    _connector="OR",
+                ),
+                name="followup_phone_outcome_valid",
+            ),
         ),
         migrations.AddField(
-            model_name='phonecall',
-            name='caller',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='caller'),
+            model_name="phonecall",
+            name="caller",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="caller",
+            ),
         ),
         migrations.AddField(
-            model_name='phonecall',
-            name='followup',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='calls', to='outcomes.followup', verbose_name='follow-up'),
+            model_name="phonecall",
+            name="followup",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="calls",
+                to="outcomes.followup",
+                verbose_name="follow-up",
+            ),
         ),
         migrations.AddField(
-            model_name='phonecall',
-            name='undone_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='undone by'),
+            model_name="phonecall",
+            name="undone_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="undone by",
+            ),
         ),
         migrations.AddField(
-            model_name='phonecallevent',
-            name='caller',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL, verbose_name='caller'),
+            model_name="phonecallevent",
+            name="caller",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="caller",
+            ),
         ),
         migrations.AddField(
-            model_name='phonecallevent',
-            name='followup',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='outcomes.followup', verbose_name='follow-up'),
+            model_name="phonecallevent",
+            name="followup",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="outcomes.followup",
+                verbose_name="follow-up",
+            ),
         ),
         migrations.AddField(
-            model_name='phonecallevent',
-            name='pgh_context',
-            field=models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context'),
+            model_name="phonecallevent",
+            name="pgh_context",
+            field=models.ForeignKey(
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="pghistory.context",
+            ),
         ),
         migrations.AddField(
-            model_name='phonecallevent',
-            name='pgh_obj',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='outcomes.phonecall'),
+            model_name="phonecallevent",
+            name="pgh_obj",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="events",
+                to="outcomes.phonecall",
+            ),
         ),
         migrations.AddField(
-            model_name='phonecallevent',
-            name='undone_by',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL, verbose_name='undone by'),
+            model_name="phonecallevent",
+            name="undone_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="undone by",
+            ),
         ),
         migrations.AddIndex(
-            model_name='phonecall',
-            index=models.Index(fields=['followup', 'called_at'], name='phonecall_followup_idx'),
+            model_name="phonecall",
+            index=models.Index(fields=["followup", "called_at"], name="phonecall_followup_idx"),
         ),
         migrations.AddConstraint(
-            model_name='phonecall',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('call_back_at__isnull', False), ('outcome', 'call_back')), models.Q(models.Q(('outcome', 'call_back'), _negated=True), ('call_back_at__isnull', True)), _connector='OR'), name='phonecall_call_back_time_with_call_back_only'),
+            model_name="phonecall",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("call_back_at__isnull", False), ("outcome", "call_back")),
+                    models.Q(
+                        models.Q(("outcome", "call_back"), _negated=True),
+                        ("call_back_at__isnull", True),
+                    ),
+                    _connector="OR",
+                ),
+                name="phonecall_call_back_time_with_call_back_only",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='phonecall',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('undone_at__isnull', True), ('undone_by__isnull', True)), models.Q(('undone_at__isnull', False), ('undone_by__isnull', False)), _connector='OR'), name='phonecall_undone_by_someone'),
+            model_name="phonecall",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("undone_at__isnull", True), ("undone_by__isnull", True)),
+                    models.Q(("undone_at__isnull", False), ("undone_by__isnull", False)),
+                    _connector="OR",
+                ),
+                name="phonecall_undone_by_someone",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='phonecall',
-            constraint=models.CheckConstraint(condition=models.Q(registry.validation.CprShaped(models.F('note')), _negated=True), name='phonecall_no_cpr_number', violation_error_message='This looks like a CPR number (DDMMYY-XXXX). National ids must never be entered in the registry: remove it.'),
+            model_name="phonecall",
+            constraint=models.CheckConstraint(
+                condition=models.Q(registry.validation.CprShaped(models.F("note")), _negated=True),
+                name="phonecall_no_cpr_number",
+                violation_error_message="This looks like a CPR number (DDMMYY-XXXX). National ids must never be entered in the registry: remove it.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='phonecall',
-            constraint=models.CheckConstraint(condition=models.Q(('outcome__in', ['no_answer', 'voicemail', 'wrong_number', 'call_back', 'refused', 'answered'])), name='phonecall_outcome_valid'),
+            model_name="phonecall",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "outcome__in",
+                        [
+                            "no_answer",
+                            "voicemail",
+                            "wrong_number",
+                            "call_back",
+                            "refused",
+                            "answered",
+                        ],
+                    )
+                ),
+                name="phonecall_outcome_valid",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='phonecall',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "outcomes_phonecallevent" ("call_back_at", "called_at", "caller_id", "followup_id", "id", "note", "outcome", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "undone_at", "undone_by_id") VALUES (NEW."call_back_at", NEW."called_at", NEW."caller_id", NEW."followup_id", NEW."id", NEW."note", NEW."outcome", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."undone_at", NEW."undone_by_id"); RETURN NULL;', hash='809a9089498b21734d6c77a73220deaed7cc72af', operation='INSERT', pgid='pgtrigger_insert_insert_278b7', table='outcomes_phonecall', when='AFTER')),
+            model_name="phonecall",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "outcomes_phonecallevent" ("call_back_at", "called_at", "caller_id", "followup_id", "id", "note", "outcome", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "undone_at", "undone_by_id") VALUES (NEW."call_back_at", NEW."called_at", NEW."caller_id", NEW."followup_id", NEW."id", NEW."note", NEW."outcome", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."undone_at", NEW."undone_by_id"); RETURN NULL;',
+                    hash="809a9089498b21734d6c77a73220deaed7cc72af",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_278b7",
+                    table="outcomes_phonecall",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='phonecall',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "outcomes_phonecallevent" ("call_back_at", "called_at", "caller_id", "followup_id", "id", "note", "outcome", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "undone_at", "undone_by_id") VALUES (NEW."call_back_at", NEW."called_at", NEW."caller_id", NEW."followup_id", NEW."id", NEW."note", NEW."outcome", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."undone_at", NEW."undone_by_id"); RETURN NULL;', hash='5e57650a4136ef86d666a38033372cb1bbc2c479', operation='UPDATE', pgid='pgtrigger_update_update_2678a', table='outcomes_phonecall', when='AFTER')),
+            model_name="phonecall",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "outcomes_phonecallevent" ("call_back_at", "called_at", "caller_id", "followup_id", "id", "note", "outcome", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "undone_at", "undone_by_id") VALUES (NEW."call_back_at", NEW."called_at", NEW."caller_id", NEW."followup_id", NEW."id", NEW."note", NEW."outcome", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."undone_at", NEW."undone_by_id"); RETURN NULL;',
+                    hash="5e57650a4136ef86d666a38033372cb1bbc2c479",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_2678a",
+                    table="outcomes_phonecall",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='phonecall',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "outcomes_phonecallevent" ("call_back_at", "called_at", "caller_id", "followup_id", "id", "note", "outcome", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "undone_at", "undone_by_id") VALUES (OLD."call_back_at", OLD."called_at", OLD."caller_id", OLD."followup_id", OLD."id", OLD."note", OLD."outcome", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."undone_at", OLD."undone_by_id"); RETURN NULL;', hash='e4bdc5dfcc44ab65e21b4690d4452f8e3865dceb', operation='DELETE', pgid='pgtrigger_delete_delete_4ddfc', table='outcomes_phonecall', when='AFTER')),
+            model_name="phonecall",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "outcomes_phonecallevent" ("call_back_at", "called_at", "caller_id", "followup_id", "id", "note", "outcome", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "undone_at", "undone_by_id") VALUES (OLD."call_back_at", OLD."called_at", OLD."caller_id", OLD."followup_id", OLD."id", OLD."note", OLD."outcome", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."undone_at", OLD."undone_by_id"); RETURN NULL;',
+                    hash="e4bdc5dfcc44ab65e21b4690d4452f8e3865dceb",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_4ddfc",
+                    table="outcomes_phonecall",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='phonecallevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='6eb7c6deade2e02a48945bf3120c8945d6bab36e', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_45e56', table='outcomes_phonecallevent', when='BEFORE')),
+            model_name="phonecallevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="6eb7c6deade2e02a48945bf3120c8945d6bab36e",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_45e56",
+                    table="outcomes_phonecallevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
     ]

@@ -9,211 +9,672 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('outcomes', '0017_i29_record_guard'),
-        ('pghistory', '0007_auto_20250421_0444'),
-        ('registry', '0019_i29_lock_and_sign_roles'),
+        ("outcomes", "0017_i29_record_guard"),
+        ("pghistory", "0007_auto_20250421_0444"),
+        ("registry", "0019_i29_lock_and_sign_roles"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ConsentDocument',
+            name="ConsentDocument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('language', models.CharField(choices=[('en', 'English'), ('da', 'Dansk')], max_length=8, verbose_name='language')),
-                ('version', models.CharField(max_length=20, verbose_name='version')),
-                ('title', models.CharField(max_length=200, verbose_name='title')),
-                ('text', models.TextField(help_text='Paragraphs separated by an empty line.', verbose_name='text')),
-                ('asks_contact', models.BooleanField(default=True, help_text='Ask, as a separate optional question, whether we may contact the patient.', verbose_name='asks consent to follow-up contact')),
-                ('effective_from', models.DateField(verbose_name='effective from')),
-                ('requires_reconsent', models.BooleanField(default=False, help_text='Patients who consented to an earlier version must consent to this one.', verbose_name='requires re-consent')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('site', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consent_documents', to='registry.site', verbose_name='site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "language",
+                    models.CharField(
+                        choices=[("en", "English"), ("da", "Dansk")],
+                        max_length=8,
+                        verbose_name="language",
+                    ),
+                ),
+                ("version", models.CharField(max_length=20, verbose_name="version")),
+                ("title", models.CharField(max_length=200, verbose_name="title")),
+                (
+                    "text",
+                    models.TextField(
+                        help_text="Paragraphs separated by an empty line.", verbose_name="text"
+                    ),
+                ),
+                (
+                    "asks_contact",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Ask, as a separate optional question, whether we may contact the patient.",
+                        verbose_name="asks consent to follow-up contact",
+                    ),
+                ),
+                ("effective_from", models.DateField(verbose_name="effective from")),
+                (
+                    "requires_reconsent",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Patients who consented to an earlier version must consent to this one.",
+                        verbose_name="requires re-consent",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "site",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consent_documents",
+                        to="registry.site",
+                        verbose_name="site",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'consent document',
-                'verbose_name_plural': 'consent documents',
-                'ordering': ['site', 'language', '-effective_from', '-pk'],
+                "verbose_name": "consent document",
+                "verbose_name_plural": "consent documents",
+                "ordering": ["site", "language", "-effective_from", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='ConsentDocumentEvent',
+            name="ConsentDocumentEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('language', models.CharField(choices=[('en', 'English'), ('da', 'Dansk')], max_length=8, verbose_name='language')),
-                ('version', models.CharField(max_length=20, verbose_name='version')),
-                ('title', models.CharField(max_length=200, verbose_name='title')),
-                ('text', models.TextField(help_text='Paragraphs separated by an empty line.', verbose_name='text')),
-                ('asks_contact', models.BooleanField(default=True, help_text='Ask, as a separate optional question, whether we may contact the patient.', verbose_name='asks consent to follow-up contact')),
-                ('effective_from', models.DateField(verbose_name='effective from')),
-                ('requires_reconsent', models.BooleanField(default=False, help_text='Patients who consented to an earlier version must consent to this one.', verbose_name='requires re-consent')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='outcomes.consentdocument')),
-                ('site', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.site', verbose_name='site')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "language",
+                    models.CharField(
+                        choices=[("en", "English"), ("da", "Dansk")],
+                        max_length=8,
+                        verbose_name="language",
+                    ),
+                ),
+                ("version", models.CharField(max_length=20, verbose_name="version")),
+                ("title", models.CharField(max_length=200, verbose_name="title")),
+                (
+                    "text",
+                    models.TextField(
+                        help_text="Paragraphs separated by an empty line.", verbose_name="text"
+                    ),
+                ),
+                (
+                    "asks_contact",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Ask, as a separate optional question, whether we may contact the patient.",
+                        verbose_name="asks consent to follow-up contact",
+                    ),
+                ),
+                ("effective_from", models.DateField(verbose_name="effective from")),
+                (
+                    "requires_reconsent",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Patients who consented to an earlier version must consent to this one.",
+                        verbose_name="requires re-consent",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="outcomes.consentdocument",
+                    ),
+                ),
+                (
+                    "site",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="registry.site",
+                        verbose_name="site",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='PatientConsent',
+            name="PatientConsent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('link', 'Electronic, through the personal link'), ('paper', 'Paper, scanned by staff')], max_length=8, verbose_name='mode')),
-                ('given_at', models.DateTimeField(verbose_name='given at')),
-                ('typed_name', models.CharField(blank=True, max_length=200, validators=[registry.validation.validate_no_cpr], verbose_name='name typed as signature')),
-                ('agrees_registry', models.BooleanField(verbose_name='agrees to registry use')),
-                ('agrees_contact', models.BooleanField(null=True, verbose_name='agrees to follow-up contact')),
-                ('snapshot_pdf', models.BinaryField(verbose_name='PDF snapshot')),
-                ('snapshot_sha256', models.CharField(max_length=64, verbose_name='SHA-256 of the PDF snapshot')),
-                ('scan', models.BinaryField(blank=True, null=True, verbose_name='scan of the paper form')),
-                ('scan_name', models.CharField(blank=True, max_length=200, verbose_name='file name of the scan')),
-                ('scan_sha256', models.CharField(blank=True, max_length=64, verbose_name='SHA-256 of the scan')),
-                ('withdrawn_at', models.DateTimeField(blank=True, null=True, verbose_name='withdrawn at')),
-                ('withdrawal', models.CharField(blank=True, choices=[('link', 'By the patient, through the link'), ('staff', 'Recorded by staff')], max_length=8, verbose_name='withdrawal')),
-                ('document', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consents', to='outcomes.consentdocument', verbose_name='consent document')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consents', to='registry.patient', verbose_name='patient')),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='recorded by')),
-                ('withdrawn_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='withdrawal recorded by')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("link", "Electronic, through the personal link"),
+                            ("paper", "Paper, scanned by staff"),
+                        ],
+                        max_length=8,
+                        verbose_name="mode",
+                    ),
+                ),
+                ("given_at", models.DateTimeField(verbose_name="given at")),
+                (
+                    "typed_name",
+                    models.CharField(
+                        blank=True,
+                        max_length=200,
+                        validators=[registry.validation.validate_no_cpr],
+                        verbose_name="name typed as signature",
+                    ),
+                ),
+                ("agrees_registry", models.BooleanField(verbose_name="agrees to registry use")),
+                (
+                    "agrees_contact",
+                    models.BooleanField(null=True, verbose_name="agrees to follow-up contact"),
+                ),
+                ("snapshot_pdf", models.BinaryField(verbose_name="PDF snapshot")),
+                (
+                    "snapshot_sha256",
+                    models.CharField(max_length=64, verbose_name="SHA-256 of the PDF snapshot"),
+                ),
+                (
+                    "scan",
+                    models.BinaryField(
+                        blank=True, null=True, verbose_name="scan of the paper form"
+                    ),
+                ),
+                (
+                    "scan_name",
+                    models.CharField(
+                        blank=True, max_length=200, verbose_name="file name of the scan"
+                    ),
+                ),
+                (
+                    "scan_sha256",
+                    models.CharField(blank=True, max_length=64, verbose_name="SHA-256 of the scan"),
+                ),
+                (
+                    "withdrawn_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="withdrawn at"),
+                ),
+                (
+                    "withdrawal",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("link", "By the patient, through the link"),
+                            ("staff", "Recorded by staff"),
+                        ],
+                        max_length=8,
+                        verbose_name="withdrawal",
+                    ),
+                ),
+                (
+                    "document",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consents",
+                        to="outcomes.consentdocument",
+                        verbose_name="consent document",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consents",
+                        to="registry.patient",
+                        verbose_name="patient",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="recorded by",
+                    ),
+                ),
+                (
+                    "withdrawn_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="withdrawal recorded by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'patient consent',
-                'verbose_name_plural': 'patient consents',
-                'ordering': ['-given_at', '-pk'],
+                "verbose_name": "patient consent",
+                "verbose_name_plural": "patient consents",
+                "ordering": ["-given_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='ConsentRequest',
+            name="ConsentRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('nonce', models.CharField(max_length=32)),
-                ('token_hash', models.CharField(max_length=64, unique=True)),
-                ('issued_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField()),
-                ('replaced_at', models.DateTimeField(blank=True, null=True)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='registry.patient', verbose_name='patient')),
-                ('consent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='outcomes.patientconsent')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("nonce", models.CharField(max_length=32)),
+                ("token_hash", models.CharField(max_length=64, unique=True)),
+                ("issued_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField()),
+                ("replaced_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="registry.patient",
+                        verbose_name="patient",
+                    ),
+                ),
+                (
+                    "consent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="outcomes.patientconsent",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'consent link',
-                'verbose_name_plural': 'consent links',
+                "verbose_name": "consent link",
+                "verbose_name_plural": "consent links",
             },
         ),
         migrations.CreateModel(
-            name='PatientConsentEvent',
+            name="PatientConsentEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('mode', models.CharField(choices=[('link', 'Electronic, through the personal link'), ('paper', 'Paper, scanned by staff')], max_length=8, verbose_name='mode')),
-                ('given_at', models.DateTimeField(verbose_name='given at')),
-                ('typed_name', models.CharField(blank=True, max_length=200, validators=[registry.validation.validate_no_cpr], verbose_name='name typed as signature')),
-                ('agrees_registry', models.BooleanField(verbose_name='agrees to registry use')),
-                ('agrees_contact', models.BooleanField(null=True, verbose_name='agrees to follow-up contact')),
-                ('snapshot_sha256', models.CharField(max_length=64, verbose_name='SHA-256 of the PDF snapshot')),
-                ('scan_name', models.CharField(blank=True, max_length=200, verbose_name='file name of the scan')),
-                ('scan_sha256', models.CharField(blank=True, max_length=64, verbose_name='SHA-256 of the scan')),
-                ('withdrawn_at', models.DateTimeField(blank=True, null=True, verbose_name='withdrawn at')),
-                ('withdrawal', models.CharField(blank=True, choices=[('link', 'By the patient, through the link'), ('staff', 'Recorded by staff')], max_length=8, verbose_name='withdrawal')),
-                ('document', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='outcomes.consentdocument', verbose_name='consent document')),
-                ('patient', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.patient', verbose_name='patient')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='outcomes.patientconsent')),
-                ('recorded_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL, verbose_name='recorded by')),
-                ('withdrawn_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL, verbose_name='withdrawal recorded by')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("link", "Electronic, through the personal link"),
+                            ("paper", "Paper, scanned by staff"),
+                        ],
+                        max_length=8,
+                        verbose_name="mode",
+                    ),
+                ),
+                ("given_at", models.DateTimeField(verbose_name="given at")),
+                (
+                    "typed_name",
+                    models.CharField(
+                        blank=True,
+                        max_length=200,
+                        validators=[registry.validation.validate_no_cpr],
+                        verbose_name="name typed as signature",
+                    ),
+                ),
+                ("agrees_registry", models.BooleanField(verbose_name="agrees to registry use")),
+                (
+                    "agrees_contact",
+                    models.BooleanField(null=True, verbose_name="agrees to follow-up contact"),
+                ),
+                (
+                    "snapshot_sha256",
+                    models.CharField(max_length=64, verbose_name="SHA-256 of the PDF snapshot"),
+                ),
+                (
+                    "scan_name",
+                    models.CharField(
+                        blank=True, max_length=200, verbose_name="file name of the scan"
+                    ),
+                ),
+                (
+                    "scan_sha256",
+                    models.CharField(blank=True, max_length=64, verbose_name="SHA-256 of the scan"),
+                ),
+                (
+                    "withdrawn_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="withdrawn at"),
+                ),
+                (
+                    "withdrawal",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("link", "By the patient, through the link"),
+                            ("staff", "Recorded by staff"),
+                        ],
+                        max_length=8,
+                        verbose_name="withdrawal",
+                    ),
+                ),
+                (
+                    "document",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="outcomes.consentdocument",
+                        verbose_name="consent document",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="registry.patient",
+                        verbose_name="patient",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="outcomes.patientconsent",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="recorded by",
+                    ),
+                ),
+                (
+                    "withdrawn_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="withdrawal recorded by",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddConstraint(
-            model_name='consentdocument',
-            constraint=models.UniqueConstraint(fields=('site', 'language', 'version'), name='consentdocument_one_per_version'),
+            model_name="consentdocument",
+            constraint=models.UniqueConstraint(
+                fields=("site", "language", "version"), name="consentdocument_one_per_version"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='consentdocument',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('text__regex', '^\\s*$'), _negated=True), models.Q(('version__regex', '^\\s*$'), _negated=True)), name='consentdocument_has_text_and_version'),
+            model_name="consentdocument",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("text__regex", "^\\s*$"), _negated=True),
+                    models.Q(("version__regex", "^\\s*$"), _negated=True),
+                ),
+                name="consentdocument_has_text_and_version",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='consentdocument',
-            constraint=models.CheckConstraint(condition=models.Q(('language__in', ['en', 'da'])), name='consentdocument_language_valid'),
+            model_name="consentdocument",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("language__in", ["en", "da"])),
+                name="consentdocument_language_valid",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='consentdocument',
-            trigger=pgtrigger.compiler.Trigger(name='never_edited', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'a consent document is never edited: add a new version' USING ERRCODE = 'check_violation'; RETURN NULL;", hash='2f94d226e4199fb7cb7687b1527f9c6e4eb1b4d9', operation='UPDATE', pgid='pgtrigger_never_edited_59210', table='outcomes_consentdocument', when='BEFORE')),
+            model_name="consentdocument",
+            trigger=pgtrigger.compiler.Trigger(
+                name="never_edited",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'a consent document is never edited: add a new version' USING ERRCODE = 'check_violation'; RETURN NULL;",
+                    hash="2f94d226e4199fb7cb7687b1527f9c6e4eb1b4d9",
+                    operation="UPDATE",
+                    pgid="pgtrigger_never_edited_59210",
+                    table="outcomes_consentdocument",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='consentdocument',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "outcomes_consentdocumentevent" ("asks_contact", "effective_from", "id", "language", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "requires_reconsent", "site_id", "text", "title", "version") VALUES (NEW."asks_contact", NEW."effective_from", NEW."id", NEW."language", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."requires_reconsent", NEW."site_id", NEW."text", NEW."title", NEW."version"); RETURN NULL;', hash='59c70f04d50f64b1d21f511a80bcdd3ddd05f212', operation='INSERT', pgid='pgtrigger_insert_insert_8818f', table='outcomes_consentdocument', when='AFTER')),
+            model_name="consentdocument",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "outcomes_consentdocumentevent" ("asks_contact", "effective_from", "id", "language", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "requires_reconsent", "site_id", "text", "title", "version") VALUES (NEW."asks_contact", NEW."effective_from", NEW."id", NEW."language", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."requires_reconsent", NEW."site_id", NEW."text", NEW."title", NEW."version"); RETURN NULL;',
+                    hash="59c70f04d50f64b1d21f511a80bcdd3ddd05f212",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_8818f",
+                    table="outcomes_consentdocument",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='consentdocument',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."asks_contact" IS DISTINCT FROM (NEW."asks_contact") OR OLD."effective_from" IS DISTINCT FROM (NEW."effective_from") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."language" IS DISTINCT FROM (NEW."language") OR OLD."requires_reconsent" IS DISTINCT FROM (NEW."requires_reconsent") OR OLD."site_id" IS DISTINCT FROM (NEW."site_id") OR OLD."text" IS DISTINCT FROM (NEW."text") OR OLD."title" IS DISTINCT FROM (NEW."title") OR OLD."version" IS DISTINCT FROM (NEW."version"))', func='INSERT INTO "outcomes_consentdocumentevent" ("asks_contact", "effective_from", "id", "language", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "requires_reconsent", "site_id", "text", "title", "version") VALUES (NEW."asks_contact", NEW."effective_from", NEW."id", NEW."language", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."requires_reconsent", NEW."site_id", NEW."text", NEW."title", NEW."version"); RETURN NULL;', hash='db99ddc92f000e60fa2b2c4ee8ca064ab7fb5884', operation='UPDATE', pgid='pgtrigger_update_update_ba2cb', table='outcomes_consentdocument', when='AFTER')),
+            model_name="consentdocument",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."asks_contact" IS DISTINCT FROM (NEW."asks_contact") OR OLD."effective_from" IS DISTINCT FROM (NEW."effective_from") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."language" IS DISTINCT FROM (NEW."language") OR OLD."requires_reconsent" IS DISTINCT FROM (NEW."requires_reconsent") OR OLD."site_id" IS DISTINCT FROM (NEW."site_id") OR OLD."text" IS DISTINCT FROM (NEW."text") OR OLD."title" IS DISTINCT FROM (NEW."title") OR OLD."version" IS DISTINCT FROM (NEW."version"))',
+                    func='INSERT INTO "outcomes_consentdocumentevent" ("asks_contact", "effective_from", "id", "language", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "requires_reconsent", "site_id", "text", "title", "version") VALUES (NEW."asks_contact", NEW."effective_from", NEW."id", NEW."language", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."requires_reconsent", NEW."site_id", NEW."text", NEW."title", NEW."version"); RETURN NULL;',
+                    hash="db99ddc92f000e60fa2b2c4ee8ca064ab7fb5884",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_ba2cb",
+                    table="outcomes_consentdocument",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='consentdocument',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "outcomes_consentdocumentevent" ("asks_contact", "effective_from", "id", "language", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "requires_reconsent", "site_id", "text", "title", "version") VALUES (OLD."asks_contact", OLD."effective_from", OLD."id", OLD."language", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."requires_reconsent", OLD."site_id", OLD."text", OLD."title", OLD."version"); RETURN NULL;', hash='3d19b0bd0fc89f2462de72be1ad3f6b17cce6725', operation='DELETE', pgid='pgtrigger_delete_delete_4941c', table='outcomes_consentdocument', when='AFTER')),
+            model_name="consentdocument",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "outcomes_consentdocumentevent" ("asks_contact", "effective_from", "id", "language", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "requires_reconsent", "site_id", "text", "title", "version") VALUES (OLD."asks_contact", OLD."effective_from", OLD."id", OLD."language", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."requires_reconsent", OLD."site_id", OLD."text", OLD."title", OLD."version"); RETURN NULL;',
+                    hash="3d19b0bd0fc89f2462de72be1ad3f6b17cce6725",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_4941c",
+                    table="outcomes_consentdocument",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='consentdocumentevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='4a2095c24239b770e7be6f012e6b66611ef6b379', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_d4bc9', table='outcomes_consentdocumentevent', when='BEFORE')),
+            model_name="consentdocumentevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="4a2095c24239b770e7be6f012e6b66611ef6b379",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_d4bc9",
+                    table="outcomes_consentdocumentevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         migrations.AddIndex(
-            model_name='patientconsent',
-            index=models.Index(fields=['patient', '-given_at'], name='consent_patient_latest'),
+            model_name="patientconsent",
+            index=models.Index(fields=["patient", "-given_at"], name="consent_patient_latest"),
         ),
         migrations.AddConstraint(
-            model_name='patientconsent',
-            constraint=models.CheckConstraint(condition=models.Q(('snapshot_sha256__regex', '^[0-9a-f]{64}$')), name='consent_snapshot_sha256'),
+            model_name="patientconsent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("snapshot_sha256__regex", "^[0-9a-f]{64}$")),
+                name="consent_snapshot_sha256",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patientconsent',
-            constraint=models.CheckConstraint(condition=models.Q(('agrees_registry', True)), name='consent_agrees_to_registry_use'),
+            model_name="patientconsent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("agrees_registry", True)), name="consent_agrees_to_registry_use"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patientconsent',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('mode', 'link'), _negated=True), models.Q(('typed_name__regex', '^\\s*$'), _negated=True), _connector='OR'), name='consent_link_has_typed_name'),
+            model_name="patientconsent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("mode", "link"), _negated=True),
+                    models.Q(("typed_name__regex", "^\\s*$"), _negated=True),
+                    _connector="OR",
+                ),
+                name="consent_link_has_typed_name",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patientconsent',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('mode', 'paper'), _negated=True), models.Q(('scan__isnull', False), ('scan_sha256__regex', '^[0-9a-f]{64}$')), _connector='OR'), name='consent_paper_has_scan'),
+            model_name="patientconsent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("mode", "paper"), _negated=True),
+                    models.Q(("scan__isnull", False), ("scan_sha256__regex", "^[0-9a-f]{64}$")),
+                    _connector="OR",
+                ),
+                name="consent_paper_has_scan",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patientconsent',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('withdrawal', ''), ('withdrawn_at__isnull', True)), models.Q(('withdrawn_at__isnull', False), models.Q(('withdrawal', ''), _negated=True)), _connector='OR'), name='consent_withdrawal_consistent'),
+            model_name="patientconsent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("withdrawal", ""), ("withdrawn_at__isnull", True)),
+                    models.Q(
+                        ("withdrawn_at__isnull", False), models.Q(("withdrawal", ""), _negated=True)
+                    ),
+                    _connector="OR",
+                ),
+                name="consent_withdrawal_consistent",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patientconsent',
-            constraint=models.CheckConstraint(condition=models.Q(('mode__in', ['link', 'paper'])), name='patientconsent_mode_valid'),
+            model_name="patientconsent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("mode__in", ["link", "paper"])),
+                name="patientconsent_mode_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patientconsent',
-            constraint=models.CheckConstraint(condition=models.Q(('withdrawal__in', ['link', 'staff']), ('withdrawal', ''), _connector='OR'), name='patientconsent_withdrawal_valid'),
+            model_name="patientconsent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("withdrawal__in", ["link", "staff"]), ("withdrawal", ""), _connector="OR"
+                ),
+                name="patientconsent_withdrawal_valid",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patientconsent',
-            trigger=pgtrigger.compiler.Trigger(name='only_withdrawn', sql=pgtrigger.compiler.UpsertTriggerSql(func="\n        IF OLD.withdrawn_at IS NOT NULL\n           OR (to_jsonb(NEW) - ARRAY['withdrawn_at', 'withdrawal', 'withdrawn_by_id']::text[]) IS DISTINCT FROM (to_jsonb(OLD) - ARRAY['withdrawn_at', 'withdrawal', 'withdrawn_by_id']::text[]) THEN\n            RAISE EXCEPTION 'a consent is never changed, only withdrawn once' USING ERRCODE = 'check_violation';\n        END IF;\n        RETURN NEW;", hash='71a39d5c153d0aa620ef3d0bee32fe4eac29cbe6', operation='UPDATE', pgid='pgtrigger_only_withdrawn_b4b36', table='outcomes_patientconsent', when='BEFORE')),
+            model_name="patientconsent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="only_withdrawn",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="\n        IF OLD.withdrawn_at IS NOT NULL\n           OR (to_jsonb(NEW) - ARRAY['withdrawn_at', 'withdrawal', 'withdrawn_by_id']::text[]) IS DISTINCT FROM (to_jsonb(OLD) - ARRAY['withdrawn_at', 'withdrawal', 'withdrawn_by_id']::text[]) THEN\n            RAISE EXCEPTION 'a consent is never changed, only withdrawn once' USING ERRCODE = 'check_violation';\n        END IF;\n        RETURN NEW;",
+                    hash="71a39d5c153d0aa620ef3d0bee32fe4eac29cbe6",
+                    operation="UPDATE",
+                    pgid="pgtrigger_only_withdrawn_b4b36",
+                    table="outcomes_patientconsent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patientconsent',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "outcomes_patientconsentevent" ("agrees_contact", "agrees_registry", "document_id", "given_at", "id", "mode", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "recorded_by_id", "scan_name", "scan_sha256", "snapshot_sha256", "typed_name", "withdrawal", "withdrawn_at", "withdrawn_by_id") VALUES (NEW."agrees_contact", NEW."agrees_registry", NEW."document_id", NEW."given_at", NEW."id", NEW."mode", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."recorded_by_id", NEW."scan_name", NEW."scan_sha256", NEW."snapshot_sha256", NEW."typed_name", NEW."withdrawal", NEW."withdrawn_at", NEW."withdrawn_by_id"); RETURN NULL;', hash='fbce63c9682e8a330e8713a552787be86e66cbdf', operation='INSERT', pgid='pgtrigger_insert_insert_d4985', table='outcomes_patientconsent', when='AFTER')),
+            model_name="patientconsent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "outcomes_patientconsentevent" ("agrees_contact", "agrees_registry", "document_id", "given_at", "id", "mode", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "recorded_by_id", "scan_name", "scan_sha256", "snapshot_sha256", "typed_name", "withdrawal", "withdrawn_at", "withdrawn_by_id") VALUES (NEW."agrees_contact", NEW."agrees_registry", NEW."document_id", NEW."given_at", NEW."id", NEW."mode", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."recorded_by_id", NEW."scan_name", NEW."scan_sha256", NEW."snapshot_sha256", NEW."typed_name", NEW."withdrawal", NEW."withdrawn_at", NEW."withdrawn_by_id"); RETURN NULL;',
+                    hash="fbce63c9682e8a330e8713a552787be86e66cbdf",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_d4985",
+                    table="outcomes_patientconsent",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patientconsent',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."agrees_contact" IS DISTINCT FROM (NEW."agrees_contact") OR OLD."agrees_registry" IS DISTINCT FROM (NEW."agrees_registry") OR OLD."document_id" IS DISTINCT FROM (NEW."document_id") OR OLD."given_at" IS DISTINCT FROM (NEW."given_at") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."mode" IS DISTINCT FROM (NEW."mode") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."recorded_by_id" IS DISTINCT FROM (NEW."recorded_by_id") OR OLD."scan_name" IS DISTINCT FROM (NEW."scan_name") OR OLD."scan_sha256" IS DISTINCT FROM (NEW."scan_sha256") OR OLD."snapshot_sha256" IS DISTINCT FROM (NEW."snapshot_sha256") OR OLD."typed_name" IS DISTINCT FROM (NEW."typed_name") OR OLD."withdrawal" IS DISTINCT FROM (NEW."withdrawal") OR OLD."withdrawn_at" IS DISTINCT FROM (NEW."withdrawn_at") OR OLD."withdrawn_by_id" IS DISTINCT FROM (NEW."withdrawn_by_id"))', func='INSERT INTO "outcomes_patientconsentevent" ("agrees_contact", "agrees_registry", "document_id", "given_at", "id", "mode", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "recorded_by_id", "scan_name", "scan_sha256", "snapshot_sha256", "typed_name", "withdrawal", "withdrawn_at", "withdrawn_by_id") VALUES (NEW."agrees_contact", NEW."agrees_registry", NEW."document_id", NEW."given_at", NEW."id", NEW."mode", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."recorded_by_id", NEW."scan_name", NEW."scan_sha256", NEW."snapshot_sha256", NEW."typed_name", NEW."withdrawal", NEW."withdrawn_at", NEW."withdrawn_by_id"); RETURN NULL;', hash='2116ca0342d40d887cbbb7e43ad3442936f0bacd', operation='UPDATE', pgid='pgtrigger_update_update_79852', table='outcomes_patientconsent', when='AFTER')),
+            model_name="patientconsent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."agrees_contact" IS DISTINCT FROM (NEW."agrees_contact") OR OLD."agrees_registry" IS DISTINCT FROM (NEW."agrees_registry") OR OLD."document_id" IS DISTINCT FROM (NEW."document_id") OR OLD."given_at" IS DISTINCT FROM (NEW."given_at") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."mode" IS DISTINCT FROM (NEW."mode") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."recorded_by_id" IS DISTINCT FROM (NEW."recorded_by_id") OR OLD."scan_name" IS DISTINCT FROM (NEW."scan_name") OR OLD."scan_sha256" IS DISTINCT FROM (NEW."scan_sha256") OR OLD."snapshot_sha256" IS DISTINCT FROM (NEW."snapshot_sha256") OR OLD."typed_name" IS DISTINCT FROM (NEW."typed_name") OR OLD."withdrawal" IS DISTINCT FROM (NEW."withdrawal") OR OLD."withdrawn_at" IS DISTINCT FROM (NEW."withdrawn_at") OR OLD."withdrawn_by_id" IS DISTINCT FROM (NEW."withdrawn_by_id"))',
+                    func='INSERT INTO "outcomes_patientconsentevent" ("agrees_contact", "agrees_registry", "document_id", "given_at", "id", "mode", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "recorded_by_id", "scan_name", "scan_sha256", "snapshot_sha256", "typed_name", "withdrawal", "withdrawn_at", "withdrawn_by_id") VALUES (NEW."agrees_contact", NEW."agrees_registry", NEW."document_id", NEW."given_at", NEW."id", NEW."mode", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."recorded_by_id", NEW."scan_name", NEW."scan_sha256", NEW."snapshot_sha256", NEW."typed_name", NEW."withdrawal", NEW."withdrawn_at", NEW."withdrawn_by_id"); RETURN NULL;',
+                    hash="2116ca0342d40d887cbbb7e43ad3442936f0bacd",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_79852",
+                    table="outcomes_patientconsent",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patientconsent',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "outcomes_patientconsentevent" ("agrees_contact", "agrees_registry", "document_id", "given_at", "id", "mode", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "recorded_by_id", "scan_name", "scan_sha256", "snapshot_sha256", "typed_name", "withdrawal", "withdrawn_at", "withdrawn_by_id") VALUES (OLD."agrees_contact", OLD."agrees_registry", OLD."document_id", OLD."given_at", OLD."id", OLD."mode", OLD."patient_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."recorded_by_id", OLD."scan_name", OLD."scan_sha256", OLD."snapshot_sha256", OLD."typed_name", OLD."withdrawal", OLD."withdrawn_at", OLD."withdrawn_by_id"); RETURN NULL;', hash='d2d234d88aec8d2f89e11f0049b941396e217a45', operation='DELETE', pgid='pgtrigger_delete_delete_42a28', table='outcomes_patientconsent', when='AFTER')),
+            model_name="patientconsent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "outcomes_patientconsentevent" ("agrees_contact", "agrees_registry", "document_id", "given_at", "id", "mode", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "recorded_by_id", "scan_name", "scan_sha256", "snapshot_sha256", "typed_name", "withdrawal", "withdrawn_at", "withdrawn_by_id") VALUES (OLD."agrees_contact", OLD."agrees_registry", OLD."document_id", OLD."given_at", OLD."id", OLD."mode", OLD."patient_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."recorded_by_id", OLD."scan_name", OLD."scan_sha256", OLD."snapshot_sha256", OLD."typed_name", OLD."withdrawal", OLD."withdrawn_at", OLD."withdrawn_by_id"); RETURN NULL;',
+                    hash="d2d234d88aec8d2f89e11f0049b941396e217a45",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_42a28",
+                    table="outcomes_patientconsent",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patientconsentevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='2471b55f0338aae2cb0a981b14d8135429b89e47', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_9ce78', table='outcomes_patientconsentevent', when='BEFORE')),
+            model_name="patientconsentevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="2471b55f0338aae2cb0a981b14d8135429b89e47",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_9ce78",
+                    table="outcomes_patientconsentevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
     ]

@@ -23,8 +23,47 @@ def download_name(report: dict, kind: str) -> str:
     return f"cohort-report_{report['filter_slug']}.{kind}"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text) -> str:
+    """``text`` as a spreadsheet shows it, never run: a cell it would read as a formula
+    (``+0.331 ± 0.457``, ``=…``, ``@…``) gets a leading apostrophe (OWASP's CSV injection
+    advice), which spreadsheets hide; a plain number such as ``-0.5`` is left as it is."""
+    text = str(text)
+    if not text.startswith(FORMULA_STARTS):
+        return text
+    try:
+        float(text)
+    except ValueError:
+        return "'" + text
+    return text
+
+
+def row_labels(table: dict) -> list[tuple[str, str]]:
+    """Each row's label as printed and with its parent heading: an indented row
+    (``  Lumbar``) belongs to the last row above it that is not indented
+    (``Region per treated vertebra: Lumbar``)."""
+    labels, parent = [], ""
+    for row in table["rows"]:
+        label = str(row[0])
+        if label.startswith(" ") and parent:
+            labels.append((label, f"{parent}: {label.strip()}"))
+        else:
+            parent = label.strip()
+            labels.append((label, parent))
+    return labels
+
+
+def _with_parents(table: dict, numbers: list[dict]) -> list[str]:
+    """The full row label of each number, by the row it belongs to."""
+    labels = row_labels(table)
+    return [labels[number["row_index"]][1] for number in numbers]
+
+
 def report_csv(report: dict) -> str:
-    """Formatted, long: one line per cell as printed (table id, row, column, text)."""
+    """Formatted, long: one line per cell as printed (table id, row, column, text); cells a
+    spreadsheet would run as formulas are written safely (:func:`spreadsheet_safe`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(FORMATTED_CSV_HEADER)
@@ -33,25 +72,32 @@ def report_csv(report: dict) -> str:
         for row in table["rows"]:
             for column, value in zip(columns[1:], row[1:], strict=True):
                 if value != "":
-                    writer.writerow([table["id"], row[0].strip(), column, value])
+                    writer.writerow(
+                        [
+                            spreadsheet_safe(cell)
+                            for cell in (table["id"], row[0].strip(), column, value)
+                        ]
+                    )
     return out.getvalue()
 
 
 def report_tidy_csv(report: dict) -> str:
     """Tidy, for statisticians: one number per line (table, row, column, statistic, value,
-    n); ``value`` is a plain number (full precision), empty where it does not exist."""
+    n); ``value`` is a plain number (full precision), empty where it does not exist. A row
+    under a heading carries it (``Region per treated vertebra: Lumbar``)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TIDY_CSV_HEADER)
     for table in report["tables"]:
-        for number in table["numbers"]:
+        rows = _with_parents(table, table["numbers"])
+        for number, row in zip(table["numbers"], rows, strict=True):
             value = number["value"]
             writer.writerow(
                 [
                     table["id"],
-                    number["row"].strip(),
-                    number["column"],
-                    number["statistic"],
+                    spreadsheet_safe(row),
+                    spreadsheet_safe(number["column"]),
+                    spreadsheet_safe(number["statistic"]),
                     "" if value is None else repr(value) if isinstance(value, float) else value,
                     "" if number["n"] is None else number["n"],
                 ]
@@ -83,17 +129,23 @@ def _md(value) -> str:
 # --- Word ------------------------------------------------------------------------------------
 
 
-def report_docx(report: dict) -> bytes:
+PAPER_MM = {"a4": (297, 210), "letter": (279.4, 215.9)}  # landscape width, height
+
+
+def report_docx(report: dict, *, paper: str = "a4") -> bytes:
     """A Word document with every table (header groups, footnotes) and the charts (PNG), in
-    a form that pastes into a manuscript."""
+    a form that pastes into a manuscript: A4 landscape (``paper="letter"`` for US Letter),
+    header rows repeated on every page a table continues on, rows never split across
+    pages, each figure's title kept on the figure's page."""
     from docx import Document
     from docx.enum.section import WD_ORIENT
-    from docx.shared import Cm, Pt
+    from docx.shared import Cm, Mm, Pt
 
     document = Document()
     section = document.sections[0]
     section.orientation = WD_ORIENT.LANDSCAPE
-    section.page_width, section.page_height = section.page_height, section.page_width
+    width, height = PAPER_MM[paper]
+    section.page_width, section.page_height = Mm(width), Mm(height)
     for margin in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
         setattr(section, margin, Cm(1.5))
     document.styles["Normal"].font.size = Pt(9)
@@ -125,18 +177,41 @@ def report_docx(report: dict) -> bytes:
             for c, value in enumerate(row):
                 grid.cell(r, c).text = str(value)
         for r in range(header_rows):
+            _repeat_as_header(grid.rows[r])
             for cell in grid.rows[r].cells:
                 for run in cell.paragraphs[0].runs:
                     run.bold = True
+        for grid_row in grid.rows:
+            _keep_row_together(grid_row)
         for note in table["footnotes"]:
             document.add_paragraph(note, style="List Bullet")
     document.add_heading("Figures", level=2)
     for title, png in chart_pngs(report):
-        document.add_paragraph(title)
+        caption = document.add_paragraph(title)
+        caption.paragraph_format.keep_with_next = True  # never a title alone at a page's end
         document.add_picture(io.BytesIO(png), width=Cm(16))
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+def _row_property(row, name: str) -> None:
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    element = OxmlElement(f"w:{name}")
+    element.set(qn("w:val"), "true")
+    row._tr.get_or_add_trPr().append(element)
+
+
+def _repeat_as_header(row) -> None:
+    """Word repeats this row at the top of every page the table continues on."""
+    _row_property(row, "tblHeader")
+
+
+def _keep_row_together(row) -> None:
+    """Word moves the whole row to the next page rather than split it."""
+    _row_property(row, "cantSplit")
 
 
 # --- charts ----------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ class Table:
                     numbers.append(
                         {
                             "row": label,
+                            "row_index": r,  # its line in ``rows`` (its heading is above)
                             "column": self.columns[c],
                             "statistic": statistic,
                             "value": value,

@@ -12,591 +12,2331 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('pghistory', '0007_auto_20250421_0444'),
+        ("pghistory", "0007_auto_20250421_0444"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Patient',
+            name="Patient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('registry_id', models.CharField(max_length=32, unique=True, validators=[django.core.validators.RegexValidator('^[A-Z0-9][A-Z0-9-]{2,31}$', 'Use capital letters, digits and hyphens (e.g. AAR-0042), never a national id.')], verbose_name='registry id')),
-                ('sex', models.CharField(choices=[('female', 'Female'), ('male', 'Male')], max_length=6)),
-                ('date_of_birth', models.DateField()),
-                ('consent_date', models.DateField()),
-                ('consent_withdrawn_date', models.DateField(blank=True, null=True)),
-                ('date_of_death', models.DateField(blank=True, null=True)),
-                ('cause_of_death', models.CharField(blank=True, choices=[('disease_progression', 'Disease progression'), ('procedure_related', 'Procedure-related'), ('other', 'Other'), ('unknown', 'Unknown')], max_length=24)),
-                ('karnofsky', models.PositiveSmallIntegerField(blank=True, choices=[(0, '0'), (10, '10'), (20, '20'), (30, '30'), (40, '40'), (50, '50'), (60, '60'), (70, '70'), (80, '80'), (90, '90'), (100, '100')], null=True, verbose_name='Karnofsky performance status')),
-                ('asa_class', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(6)], verbose_name='ASA class')),
-                ('primary_tumour', models.CharField(blank=True, choices=[('breast', 'Breast'), ('lung', 'Lung'), ('prostate', 'Prostate'), ('kidney', 'Kidney'), ('thyroid', 'Thyroid'), ('multiple_myeloma', 'Multiple myeloma'), ('lymphoma', 'Lymphoma'), ('cll', 'Chronic lymphocytic leukaemia'), ('colon', 'Colon'), ('gastric', 'Gastric'), ('ovary', 'Ovary'), ('urothelial', 'Urothelial'), ('melanoma', 'Melanoma'), ('unknown_primary', 'Unknown primary'), ('other', 'Other')], max_length=20)),
-                ('malignancy_confirmation', models.CharField(blank=True, choices=[('vertebral_biopsy', 'Vertebral biopsy (histology)'), ('bone_marrow_biopsy', 'Bone-marrow biopsy'), ('imaging', 'Imaging only'), ('clinical', 'Clinical')], max_length=20)),
-                ('other_bone_metastases', models.BooleanField(blank=True, null=True)),
-                ('visceral_metastases', models.BooleanField(blank=True, null=True)),
-                ('prior_radiotherapy', models.BooleanField(blank=True, null=True)),
-                ('prior_chemotherapy', models.BooleanField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "registry_id",
+                    models.CharField(
+                        max_length=32,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z0-9][A-Z0-9-]{2,31}$",
+                                "Use capital letters, digits and hyphens (e.g. AAR-0042), never a national id.",
+                            )
+                        ],
+                        verbose_name="registry id",
+                    ),
+                ),
+                (
+                    "sex",
+                    models.CharField(
+                        choices=[("female", "Female"), ("male", "Male")], max_length=6
+                    ),
+                ),
+                ("date_of_birth", models.DateField()),
+                ("consent_date", models.DateField()),
+                ("consent_withdrawn_date", models.DateField(blank=True, null=True)),
+                ("date_of_death", models.DateField(blank=True, null=True)),
+                (
+                    "cause_of_death",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("disease_progression", "Disease progression"),
+                            ("procedure_related", "Procedure-related"),
+                            ("other", "Other"),
+                            ("unknown", "Unknown"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                (
+                    "karnofsky",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        choices=[
+                            (0, "0"),
+                            (10, "10"),
+                            (20, "20"),
+                            (30, "30"),
+                            (40, "40"),
+                            (50, "50"),
+                            (60, "60"),
+                            (70, "70"),
+                            (80, "80"),
+                            (90, "90"),
+                            (100, "100"),
+                        ],
+                        null=True,
+                        verbose_name="Karnofsky performance status",
+                    ),
+                ),
+                (
+                    "asa_class",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(6),
+                        ],
+                        verbose_name="ASA class",
+                    ),
+                ),
+                (
+                    "primary_tumour",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("breast", "Breast"),
+                            ("lung", "Lung"),
+                            ("prostate", "Prostate"),
+                            ("kidney", "Kidney"),
+                            ("thyroid", "Thyroid"),
+                            ("multiple_myeloma", "Multiple myeloma"),
+                            ("lymphoma", "Lymphoma"),
+                            ("cll", "Chronic lymphocytic leukaemia"),
+                            ("colon", "Colon"),
+                            ("gastric", "Gastric"),
+                            ("ovary", "Ovary"),
+                            ("urothelial", "Urothelial"),
+                            ("melanoma", "Melanoma"),
+                            ("unknown_primary", "Unknown primary"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "malignancy_confirmation",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("vertebral_biopsy", "Vertebral biopsy (histology)"),
+                            ("bone_marrow_biopsy", "Bone-marrow biopsy"),
+                            ("imaging", "Imaging only"),
+                            ("clinical", "Clinical"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("other_bone_metastases", models.BooleanField(blank=True, null=True)),
+                ("visceral_metastases", models.BooleanField(blank=True, null=True)),
+                ("prior_radiotherapy", models.BooleanField(blank=True, null=True)),
+                ("prior_chemotherapy", models.BooleanField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
             ],
             options={
-                'ordering': ['registry_id'],
+                "ordering": ["registry_id"],
             },
         ),
         migrations.CreateModel(
-            name='PatientContact',
+            name="PatientContact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=40)),
-                ('preferred_language', models.CharField(choices=[('en', 'English'), ('da', 'Dansk')], default='da', max_length=2)),
-                ('consent_to_contact', models.BooleanField(default=False, help_text='The patient agreed to receive questionnaire emails and calls.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('patient', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='contact', to='registry.patient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=40)),
+                (
+                    "preferred_language",
+                    models.CharField(
+                        choices=[("en", "English"), ("da", "Dansk")], default="da", max_length=2
+                    ),
+                ),
+                (
+                    "consent_to_contact",
+                    models.BooleanField(
+                        default=False,
+                        help_text="The patient agreed to receive questionnaire emails and calls.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "patient",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contact",
+                        to="registry.patient",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='PatientContactEvent',
+            name="PatientContactEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=40)),
-                ('preferred_language', models.CharField(choices=[('en', 'English'), ('da', 'Dansk')], default='da', max_length=2)),
-                ('consent_to_contact', models.BooleanField(default=False, help_text='The patient agreed to receive questionnaire emails and calls.')),
-                ('patient', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.patient')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='registry.patientcontact')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=40)),
+                (
+                    "preferred_language",
+                    models.CharField(
+                        choices=[("en", "English"), ("da", "Dansk")], default="da", max_length=2
+                    ),
+                ),
+                (
+                    "consent_to_contact",
+                    models.BooleanField(
+                        default=False,
+                        help_text="The patient agreed to receive questionnaire emails and calls.",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="registry.patient",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="registry.patientcontact",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Procedure',
+            name="Procedure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField(verbose_name='procedure date')),
-                ('technique', models.CharField(choices=[('vertebroplasty', 'Vertebroplasty'), ('balloon_kyphoplasty', 'Balloon kyphoplasty'), ('other_augmentation', 'Other augmentation')], max_length=20)),
-                ('adjunct', models.CharField(choices=[('none', 'None'), ('rfa', 'Radiofrequency ablation'), ('other', 'Other')], default='none', max_length=8)),
-                ('anaesthesia', models.CharField(choices=[('local', 'Local'), ('sedation', 'Sedation'), ('general', 'General')], max_length=10)),
-                ('image_guidance', models.CharField(choices=[('fluoroscopy', 'Fluoroscopy'), ('ct', 'CT'), ('both', 'Fluoroscopy and CT')], max_length=12)),
-                ('operator', models.CharField(blank=True, max_length=100)),
-                ('indication', models.CharField(choices=[('painful_fracture', 'Painful fracture'), ('painful_lesion', 'Painful lesion without fracture'), ('prophylactic', 'Prophylactic')], max_length=20)),
-                ('mri_stir_oedema', models.BooleanField(blank=True, null=True, verbose_name='MRI STIR oedema')),
-                ('biopsy_taken', models.BooleanField(default=False)),
-                ('biopsy_result', models.CharField(blank=True, choices=[('malignant', 'Malignant'), ('benign', 'Benign / osteoporotic'), ('non_diagnostic', 'Non-diagnostic'), ('pending', 'Pending')], max_length=16)),
-                ('fluoroscopy_time_s', models.PositiveIntegerField(blank=True, null=True, verbose_name='fluoroscopy time (s)')),
-                ('dose_area_product', models.DecimalField(blank=True, decimal_places=2, max_digits=8, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0'))], verbose_name='dose-area product (Gy·cm²)')),
-                ('absolute_contraindications', registry.fields.MultipleChoiceArrayField(base_field=models.CharField(choices=[('asymptomatic_fracture', 'Asymptomatic fracture'), ('cord_compression', 'Symptomatic cord compression'), ('infection', 'Local or systemic infection'), ('coagulopathy', 'Uncorrectable coagulopathy'), ('allergy', 'Allergy to cement or contrast')], max_length=24), blank=True, default=list, size=None, verbose_name='absolute contraindications present')),
-                ('relative_contraindications', registry.fields.MultipleChoiceArrayField(base_field=models.CharField(choices=[('posterior_wall', 'Posterior wall disruption'), ('canal_compromise', 'Retropulsed fragment or intraspinal tumour with > 1/3 canal compromise'), ('burst_fracture', 'Burst fracture'), ('pedicle_involvement', 'Pedicle involvement'), ('height_loss', 'More than 2/3 height loss'), ('cardiopulmonary', 'Severe cardiopulmonary disease'), ('radicular_pain', 'Radicular or off-midline pain')], max_length=24), blank=True, default=list, size=None, verbose_name='relative contraindications present')),
-                ('length_of_stay_days', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MaxValueValidator(365)], verbose_name='length of stay (days)')),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='procedures', to='registry.patient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("date", models.DateField(verbose_name="procedure date")),
+                (
+                    "technique",
+                    models.CharField(
+                        choices=[
+                            ("vertebroplasty", "Vertebroplasty"),
+                            ("balloon_kyphoplasty", "Balloon kyphoplasty"),
+                            ("other_augmentation", "Other augmentation"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "adjunct",
+                    models.CharField(
+                        choices=[
+                            ("none", "None"),
+                            ("rfa", "Radiofrequency ablation"),
+                            ("other", "Other"),
+                        ],
+                        default="none",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "anaesthesia",
+                    models.CharField(
+                        choices=[
+                            ("local", "Local"),
+                            ("sedation", "Sedation"),
+                            ("general", "General"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "image_guidance",
+                    models.CharField(
+                        choices=[
+                            ("fluoroscopy", "Fluoroscopy"),
+                            ("ct", "CT"),
+                            ("both", "Fluoroscopy and CT"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("operator", models.CharField(blank=True, max_length=100)),
+                (
+                    "indication",
+                    models.CharField(
+                        choices=[
+                            ("painful_fracture", "Painful fracture"),
+                            ("painful_lesion", "Painful lesion without fracture"),
+                            ("prophylactic", "Prophylactic"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "mri_stir_oedema",
+                    models.BooleanField(blank=True, null=True, verbose_name="MRI STIR oedema"),
+                ),
+                ("biopsy_taken", models.BooleanField(default=False)),
+                (
+                    "biopsy_result",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("malignant", "Malignant"),
+                            ("benign", "Benign / osteoporotic"),
+                            ("non_diagnostic", "Non-diagnostic"),
+                            ("pending", "Pending"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "fluoroscopy_time_s",
+                    models.PositiveIntegerField(
+                        blank=True, null=True, verbose_name="fluoroscopy time (s)"
+                    ),
+                ),
+                (
+                    "dose_area_product",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        max_digits=8,
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                        verbose_name="dose-area product (Gy·cm²)",
+                    ),
+                ),
+                (
+                    "absolute_contraindications",
+                    registry.fields.MultipleChoiceArrayField(
+                        base_field=models.CharField(
+                            choices=[
+                                ("asymptomatic_fracture", "Asymptomatic fracture"),
+                                ("cord_compression", "Symptomatic cord compression"),
+                                ("infection", "Local or systemic infection"),
+                                ("coagulopathy", "Uncorrectable coagulopathy"),
+                                ("allergy", "Allergy to cement or contrast"),
+                            ],
+                            max_length=24,
+                        ),
+                        blank=True,
+                        default=list,
+                        size=None,
+                        verbose_name="absolute contraindications present",
+                    ),
+                ),
+                (
+                    "relative_contraindications",
+                    registry.fields.MultipleChoiceArrayField(
+                        base_field=models.CharField(
+                            choices=[
+                                ("posterior_wall", "Posterior wall disruption"),
+                                (
+                                    "canal_compromise",
+                                    "Retropulsed fragment or intraspinal tumour with > 1/3 canal compromise",
+                                ),
+                                ("burst_fracture", "Burst fracture"),
+                                ("pedicle_involvement", "Pedicle involvement"),
+                                ("height_loss", "More than 2/3 height loss"),
+                                ("cardiopulmonary", "Severe cardiopulmonary disease"),
+                                ("radicular_pain", "Radicular or off-midline pain"),
+                            ],
+                            max_length=24,
+                        ),
+                        blank=True,
+                        default=list,
+                        size=None,
+                        verbose_name="relative contraindications present",
+                    ),
+                ),
+                (
+                    "length_of_stay_days",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[django.core.validators.MaxValueValidator(365)],
+                        verbose_name="length of stay (days)",
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="procedures",
+                        to="registry.patient",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-date', '-pk'],
+                "ordering": ["-date", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='Complication',
+            name="Complication",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField()),
-                ('type', models.CharField(choices=[('symptomatic_leakage', 'Symptomatic cement leakage'), ('pulmonary_embolism', 'Pulmonary cement embolism'), ('adjacent_fracture', 'New adjacent fracture'), ('non_adjacent_fracture', 'New non-adjacent fracture'), ('radiculopathy', 'Radiculopathy'), ('cord_compression', 'Cord compression'), ('infection', 'Infection'), ('haematoma', 'Haematoma or bleeding'), ('rib_fracture', 'Rib fracture'), ('allergic_reaction', 'Allergic reaction'), ('death', 'Death'), ('other', 'Other')], max_length=24)),
-                ('cirse_grade', models.PositiveSmallIntegerField(choices=[(1, '1 – during the procedure, solved within it'), (2, '2 – overnight admission for observation'), (3, '3 – additional therapy or prolonged stay (> 48 h)'), (4, '4 – mild permanent sequelae'), (5, '5 – severe permanent sequelae'), (6, '6 – death')], verbose_name='CIRSE grade')),
-                ('relation', models.CharField(choices=[('definite', 'Definite'), ('probable', 'Probable'), ('possible', 'Possible'), ('unrelated', 'Unrelated')], max_length=10, verbose_name='relation to the procedure')),
-                ('outcome', models.CharField(choices=[('resolved', 'Resolved'), ('resolved_sequelae', 'Resolved with sequelae'), ('ongoing', 'Ongoing'), ('fatal', 'Fatal')], max_length=20)),
-                ('description', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='complications', to='registry.patient')),
-                ('procedure', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='complications', to='registry.procedure')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("date", models.DateField()),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("symptomatic_leakage", "Symptomatic cement leakage"),
+                            ("pulmonary_embolism", "Pulmonary cement embolism"),
+                            ("adjacent_fracture", "New adjacent fracture"),
+                            ("non_adjacent_fracture", "New non-adjacent fracture"),
+                            ("radiculopathy", "Radiculopathy"),
+                            ("cord_compression", "Cord compression"),
+                            ("infection", "Infection"),
+                            ("haematoma", "Haematoma or bleeding"),
+                            ("rib_fracture", "Rib fracture"),
+                            ("allergic_reaction", "Allergic reaction"),
+                            ("death", "Death"),
+                            ("other", "Other"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                (
+                    "cirse_grade",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (1, "1 – during the procedure, solved within it"),
+                            (2, "2 – overnight admission for observation"),
+                            (3, "3 – additional therapy or prolonged stay (> 48 h)"),
+                            (4, "4 – mild permanent sequelae"),
+                            (5, "5 – severe permanent sequelae"),
+                            (6, "6 – death"),
+                        ],
+                        verbose_name="CIRSE grade",
+                    ),
+                ),
+                (
+                    "relation",
+                    models.CharField(
+                        choices=[
+                            ("definite", "Definite"),
+                            ("probable", "Probable"),
+                            ("possible", "Possible"),
+                            ("unrelated", "Unrelated"),
+                        ],
+                        max_length=10,
+                        verbose_name="relation to the procedure",
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("resolved", "Resolved"),
+                            ("resolved_sequelae", "Resolved with sequelae"),
+                            ("ongoing", "Ongoing"),
+                            ("fatal", "Fatal"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="complications",
+                        to="registry.patient",
+                    ),
+                ),
+                (
+                    "procedure",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="complications",
+                        to="registry.procedure",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-date', '-pk'],
+                "ordering": ["-date", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='ProcedureEvent',
+            name="ProcedureEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('date', models.DateField(verbose_name='procedure date')),
-                ('technique', models.CharField(choices=[('vertebroplasty', 'Vertebroplasty'), ('balloon_kyphoplasty', 'Balloon kyphoplasty'), ('other_augmentation', 'Other augmentation')], max_length=20)),
-                ('adjunct', models.CharField(choices=[('none', 'None'), ('rfa', 'Radiofrequency ablation'), ('other', 'Other')], default='none', max_length=8)),
-                ('anaesthesia', models.CharField(choices=[('local', 'Local'), ('sedation', 'Sedation'), ('general', 'General')], max_length=10)),
-                ('image_guidance', models.CharField(choices=[('fluoroscopy', 'Fluoroscopy'), ('ct', 'CT'), ('both', 'Fluoroscopy and CT')], max_length=12)),
-                ('operator', models.CharField(blank=True, max_length=100)),
-                ('indication', models.CharField(choices=[('painful_fracture', 'Painful fracture'), ('painful_lesion', 'Painful lesion without fracture'), ('prophylactic', 'Prophylactic')], max_length=20)),
-                ('mri_stir_oedema', models.BooleanField(blank=True, null=True, verbose_name='MRI STIR oedema')),
-                ('biopsy_taken', models.BooleanField(default=False)),
-                ('biopsy_result', models.CharField(blank=True, choices=[('malignant', 'Malignant'), ('benign', 'Benign / osteoporotic'), ('non_diagnostic', 'Non-diagnostic'), ('pending', 'Pending')], max_length=16)),
-                ('fluoroscopy_time_s', models.PositiveIntegerField(blank=True, null=True, verbose_name='fluoroscopy time (s)')),
-                ('dose_area_product', models.DecimalField(blank=True, decimal_places=2, max_digits=8, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0'))], verbose_name='dose-area product (Gy·cm²)')),
-                ('absolute_contraindications', registry.fields.MultipleChoiceArrayField(base_field=models.CharField(choices=[('asymptomatic_fracture', 'Asymptomatic fracture'), ('cord_compression', 'Symptomatic cord compression'), ('infection', 'Local or systemic infection'), ('coagulopathy', 'Uncorrectable coagulopathy'), ('allergy', 'Allergy to cement or contrast')], max_length=24), blank=True, default=list, size=None, verbose_name='absolute contraindications present')),
-                ('relative_contraindications', registry.fields.MultipleChoiceArrayField(base_field=models.CharField(choices=[('posterior_wall', 'Posterior wall disruption'), ('canal_compromise', 'Retropulsed fragment or intraspinal tumour with > 1/3 canal compromise'), ('burst_fracture', 'Burst fracture'), ('pedicle_involvement', 'Pedicle involvement'), ('height_loss', 'More than 2/3 height loss'), ('cardiopulmonary', 'Severe cardiopulmonary disease'), ('radicular_pain', 'Radicular or off-midline pain')], max_length=24), blank=True, default=list, size=None, verbose_name='relative contraindications present')),
-                ('length_of_stay_days', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MaxValueValidator(365)], verbose_name='length of stay (days)')),
-                ('notes', models.TextField(blank=True)),
-                ('patient', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.patient')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='registry.procedure')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                ("date", models.DateField(verbose_name="procedure date")),
+                (
+                    "technique",
+                    models.CharField(
+                        choices=[
+                            ("vertebroplasty", "Vertebroplasty"),
+                            ("balloon_kyphoplasty", "Balloon kyphoplasty"),
+                            ("other_augmentation", "Other augmentation"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "adjunct",
+                    models.CharField(
+                        choices=[
+                            ("none", "None"),
+                            ("rfa", "Radiofrequency ablation"),
+                            ("other", "Other"),
+                        ],
+                        default="none",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "anaesthesia",
+                    models.CharField(
+                        choices=[
+                            ("local", "Local"),
+                            ("sedation", "Sedation"),
+                            ("general", "General"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "image_guidance",
+                    models.CharField(
+                        choices=[
+                            ("fluoroscopy", "Fluoroscopy"),
+                            ("ct", "CT"),
+                            ("both", "Fluoroscopy and CT"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("operator", models.CharField(blank=True, max_length=100)),
+                (
+                    "indication",
+                    models.CharField(
+                        choices=[
+                            ("painful_fracture", "Painful fracture"),
+                            ("painful_lesion", "Painful lesion without fracture"),
+                            ("prophylactic", "Prophylactic"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "mri_stir_oedema",
+                    models.BooleanField(blank=True, null=True, verbose_name="MRI STIR oedema"),
+                ),
+                ("biopsy_taken", models.BooleanField(default=False)),
+                (
+                    "biopsy_result",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("malignant", "Malignant"),
+                            ("benign", "Benign / osteoporotic"),
+                            ("non_diagnostic", "Non-diagnostic"),
+                            ("pending", "Pending"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "fluoroscopy_time_s",
+                    models.PositiveIntegerField(
+                        blank=True, null=True, verbose_name="fluoroscopy time (s)"
+                    ),
+                ),
+                (
+                    "dose_area_product",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        max_digits=8,
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                        verbose_name="dose-area product (Gy·cm²)",
+                    ),
+                ),
+                (
+                    "absolute_contraindications",
+                    registry.fields.MultipleChoiceArrayField(
+                        base_field=models.CharField(
+                            choices=[
+                                ("asymptomatic_fracture", "Asymptomatic fracture"),
+                                ("cord_compression", "Symptomatic cord compression"),
+                                ("infection", "Local or systemic infection"),
+                                ("coagulopathy", "Uncorrectable coagulopathy"),
+                                ("allergy", "Allergy to cement or contrast"),
+                            ],
+                            max_length=24,
+                        ),
+                        blank=True,
+                        default=list,
+                        size=None,
+                        verbose_name="absolute contraindications present",
+                    ),
+                ),
+                (
+                    "relative_contraindications",
+                    registry.fields.MultipleChoiceArrayField(
+                        base_field=models.CharField(
+                            choices=[
+                                ("posterior_wall", "Posterior wall disruption"),
+                                (
+                                    "canal_compromise",
+                                    "Retropulsed fragment or intraspinal tumour with > 1/3 canal compromise",
+                                ),
+                                ("burst_fracture", "Burst fracture"),
+                                ("pedicle_involvement", "Pedicle involvement"),
+                                ("height_loss", "More than 2/3 height loss"),
+                                ("cardiopulmonary", "Severe cardiopulmonary disease"),
+                                ("radicular_pain", "Radicular or off-midline pain"),
+                            ],
+                            max_length=24,
+                        ),
+                        blank=True,
+                        default=list,
+                        size=None,
+                        verbose_name="relative contraindications present",
+                    ),
+                ),
+                (
+                    "length_of_stay_days",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[django.core.validators.MaxValueValidator(365)],
+                        verbose_name="length of stay (days)",
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="registry.patient",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="registry.procedure",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Site',
+            name="Site",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=12, unique=True, validators=[django.core.validators.RegexValidator('^[A-Z0-9]{2,12}$', 'Use 2–12 capital letters or digits.')])),
-                ('name', models.CharField(max_length=200)),
-                ('time_zone', models.CharField(default='Europe/Copenhagen', max_length=64, validators=[registry.models.validate_time_zone])),
-                ('contact_email', models.EmailField(help_text='Receives the daily phone follow-up digest.', max_length=254)),
-                ('eq5d_version', models.CharField(choices=[('3L', 'EQ-5D-3L'), ('5L', 'EQ-5D-5L')], default='5L', max_length=2, verbose_name='EQ-5D version')),
-                ('eq5d_value_set', models.CharField(choices=[('UK-3L', 'United Kingdom, 3L TTO (Dolan 1997)'), ('DK-3L', 'Denmark, 3L TTO (Wittrup-Jensen 2009)'), ('EN-5L', 'England, 5L (Devlin 2018)'), ('DK-5L', 'Denmark, 5L (Jensen 2021)'), ('US-5L', 'United States, 5L (Pickard 2019)')], default='DK-5L', max_length=8, verbose_name='EQ-5D value set')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('members', models.ManyToManyField(blank=True, help_text="Staff, leads and auditors who work with this site's records.", related_name='registry_sites', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=12,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z0-9]{2,12}$", "Use 2–12 capital letters or digits."
+                            )
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "time_zone",
+                    models.CharField(
+                        default="Europe/Copenhagen",
+                        max_length=64,
+                        validators=[registry.models.validate_time_zone],
+                    ),
+                ),
+                (
+                    "contact_email",
+                    models.EmailField(
+                        help_text="Receives the daily phone follow-up digest.", max_length=254
+                    ),
+                ),
+                (
+                    "eq5d_version",
+                    models.CharField(
+                        choices=[("3L", "EQ-5D-3L"), ("5L", "EQ-5D-5L")],
+                        default="5L",
+                        max_length=2,
+                        verbose_name="EQ-5D version",
+                    ),
+                ),
+                (
+                    "eq5d_value_set",
+                    models.CharField(
+                        choices=[
+                            ("UK-3L", "United Kingdom, 3L TTO (Dolan 1997)"),
+                            ("DK-3L", "Denmark, 3L TTO (Wittrup-Jensen 2009)"),
+                            ("EN-5L", "England, 5L (Devlin 2018)"),
+                            ("DK-5L", "Denmark, 5L (Jensen 2021)"),
+                            ("US-5L", "United States, 5L (Pickard 2019)"),
+                        ],
+                        default="DK-5L",
+                        max_length=8,
+                        verbose_name="EQ-5D value set",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Staff, leads and auditors who work with this site's records.",
+                        related_name="registry_sites",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='PatientEvent',
+            name="PatientEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('registry_id', models.CharField(max_length=32, validators=[django.core.validators.RegexValidator('^[A-Z0-9][A-Z0-9-]{2,31}$', 'Use capital letters, digits and hyphens (e.g. AAR-0042), never a national id.')], verbose_name='registry id')),
-                ('sex', models.CharField(choices=[('female', 'Female'), ('male', 'Male')], max_length=6)),
-                ('date_of_birth', models.DateField()),
-                ('consent_date', models.DateField()),
-                ('consent_withdrawn_date', models.DateField(blank=True, null=True)),
-                ('date_of_death', models.DateField(blank=True, null=True)),
-                ('cause_of_death', models.CharField(blank=True, choices=[('disease_progression', 'Disease progression'), ('procedure_related', 'Procedure-related'), ('other', 'Other'), ('unknown', 'Unknown')], max_length=24)),
-                ('karnofsky', models.PositiveSmallIntegerField(blank=True, choices=[(0, '0'), (10, '10'), (20, '20'), (30, '30'), (40, '40'), (50, '50'), (60, '60'), (70, '70'), (80, '80'), (90, '90'), (100, '100')], null=True, verbose_name='Karnofsky performance status')),
-                ('asa_class', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(6)], verbose_name='ASA class')),
-                ('primary_tumour', models.CharField(blank=True, choices=[('breast', 'Breast'), ('lung', 'Lung'), ('prostate', 'Prostate'), ('kidney', 'Kidney'), ('thyroid', 'Thyroid'), ('multiple_myeloma', 'Multiple myeloma'), ('lymphoma', 'Lymphoma'), ('cll', 'Chronic lymphocytic leukaemia'), ('colon', 'Colon'), ('gastric', 'Gastric'), ('ovary', 'Ovary'), ('urothelial', 'Urothelial'), ('melanoma', 'Melanoma'), ('unknown_primary', 'Unknown primary'), ('other', 'Other')], max_length=20)),
-                ('malignancy_confirmation', models.CharField(blank=True, choices=[('vertebral_biopsy', 'Vertebral biopsy (histology)'), ('bone_marrow_biopsy', 'Bone-marrow biopsy'), ('imaging', 'Imaging only'), ('clinical', 'Clinical')], max_length=20)),
-                ('other_bone_metastases', models.BooleanField(blank=True, null=True)),
-                ('visceral_metastases', models.BooleanField(blank=True, null=True)),
-                ('prior_radiotherapy', models.BooleanField(blank=True, null=True)),
-                ('prior_chemotherapy', models.BooleanField(blank=True, null=True)),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='registry.patient')),
-                ('site', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.site')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "registry_id",
+                    models.CharField(
+                        max_length=32,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z0-9][A-Z0-9-]{2,31}$",
+                                "Use capital letters, digits and hyphens (e.g. AAR-0042), never a national id.",
+                            )
+                        ],
+                        verbose_name="registry id",
+                    ),
+                ),
+                (
+                    "sex",
+                    models.CharField(
+                        choices=[("female", "Female"), ("male", "Male")], max_length=6
+                    ),
+                ),
+                ("date_of_birth", models.DateField()),
+                ("consent_date", models.DateField()),
+                ("consent_withdrawn_date", models.DateField(blank=True, null=True)),
+                ("date_of_death", models.DateField(blank=True, null=True)),
+                (
+                    "cause_of_death",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("disease_progression", "Disease progression"),
+                            ("procedure_related", "Procedure-related"),
+                            ("other", "Other"),
+                            ("unknown", "Unknown"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                (
+                    "karnofsky",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        choices=[
+                            (0, "0"),
+                            (10, "10"),
+                            (20, "20"),
+                            (30, "30"),
+                            (40, "40"),
+                            (50, "50"),
+                            (60, "60"),
+                            (70, "70"),
+                            (80, "80"),
+                            (90, "90"),
+                            (100, "100"),
+                        ],
+                        null=True,
+                        verbose_name="Karnofsky performance status",
+                    ),
+                ),
+                (
+                    "asa_class",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(6),
+                        ],
+                        verbose_name="ASA class",
+                    ),
+                ),
+                (
+                    "primary_tumour",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("breast", "Breast"),
+                            ("lung", "Lung"),
+                            ("prostate", "Prostate"),
+                            ("kidney", "Kidney"),
+                            ("thyroid", "Thyroid"),
+                            ("multiple_myeloma", "Multiple myeloma"),
+                            ("lymphoma", "Lymphoma"),
+                            ("cll", "Chronic lymphocytic leukaemia"),
+                            ("colon", "Colon"),
+                            ("gastric", "Gastric"),
+                            ("ovary", "Ovary"),
+                            ("urothelial", "Urothelial"),
+                            ("melanoma", "Melanoma"),
+                            ("unknown_primary", "Unknown primary"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "malignancy_confirmation",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("vertebral_biopsy", "Vertebral biopsy (histology)"),
+                            ("bone_marrow_biopsy", "Bone-marrow biopsy"),
+                            ("imaging", "Imaging only"),
+                            ("clinical", "Clinical"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("other_bone_metastases", models.BooleanField(blank=True, null=True)),
+                ("visceral_metastases", models.BooleanField(blank=True, null=True)),
+                ("prior_radiotherapy", models.BooleanField(blank=True, null=True)),
+                ("prior_chemotherapy", models.BooleanField(blank=True, null=True)),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="registry.patient",
+                    ),
+                ),
+                (
+                    "site",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="registry.site",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddField(
-            model_name='patient',
-            name='site',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='patients', to='registry.site'),
+            model_name="patient",
+            name="site",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="patients",
+                to="registry.site",
+            ),
         ),
         migrations.CreateModel(
-            name='SiteEvent',
+            name="SiteEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('code', models.CharField(max_length=12, validators=[django.core.validators.RegexValidator('^[A-Z0-9]{2,12}$', 'Use 2–12 capital letters or digits.')])),
-                ('name', models.CharField(max_length=200)),
-                ('time_zone', models.CharField(default='Europe/Copenhagen', max_length=64, validators=[registry.models.validate_time_zone])),
-                ('contact_email', models.EmailField(help_text='Receives the daily phone follow-up digest.', max_length=254)),
-                ('eq5d_version', models.CharField(choices=[('3L', 'EQ-5D-3L'), ('5L', 'EQ-5D-5L')], default='5L', max_length=2, verbose_name='EQ-5D version')),
-                ('eq5d_value_set', models.CharField(choices=[('UK-3L', 'United Kingdom, 3L TTO (Dolan 1997)'), ('DK-3L', 'Denmark, 3L TTO (Wittrup-Jensen 2009)'), ('EN-5L', 'England, 5L (Devlin 2018)'), ('DK-5L', 'Denmark, 5L (Jensen 2021)'), ('US-5L', 'United States, 5L (Pickard 2019)')], default='DK-5L', max_length=8, verbose_name='EQ-5D value set')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='registry.site')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=12,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z0-9]{2,12}$", "Use 2–12 capital letters or digits."
+                            )
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "time_zone",
+                    models.CharField(
+                        default="Europe/Copenhagen",
+                        max_length=64,
+                        validators=[registry.models.validate_time_zone],
+                    ),
+                ),
+                (
+                    "contact_email",
+                    models.EmailField(
+                        help_text="Receives the daily phone follow-up digest.", max_length=254
+                    ),
+                ),
+                (
+                    "eq5d_version",
+                    models.CharField(
+                        choices=[("3L", "EQ-5D-3L"), ("5L", "EQ-5D-5L")],
+                        default="5L",
+                        max_length=2,
+                        verbose_name="EQ-5D version",
+                    ),
+                ),
+                (
+                    "eq5d_value_set",
+                    models.CharField(
+                        choices=[
+                            ("UK-3L", "United Kingdom, 3L TTO (Dolan 1997)"),
+                            ("DK-3L", "Denmark, 3L TTO (Wittrup-Jensen 2009)"),
+                            ("EN-5L", "England, 5L (Devlin 2018)"),
+                            ("DK-5L", "Denmark, 5L (Jensen 2021)"),
+                            ("US-5L", "United States, 5L (Pickard 2019)"),
+                        ],
+                        default="DK-5L",
+                        max_length=8,
+                        verbose_name="EQ-5D value set",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="registry.site",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='TreatedLevel',
+            name="TreatedLevel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.PositiveSmallIntegerField(choices=[(2, 'C2'), (3, 'C3'), (4, 'C4'), (5, 'C5'), (6, 'C6'), (7, 'C7'), (8, 'T1'), (9, 'T2'), (10, 'T3'), (11, 'T4'), (12, 'T5'), (13, 'T6'), (14, 'T7'), (15, 'T8'), (16, 'T9'), (17, 'T10'), (18, 'T11'), (19, 'T12'), (20, 'L1'), (21, 'L2'), (22, 'L3'), (23, 'L4'), (24, 'L5'), (25, 'S1')])),
-                ('etiology', models.CharField(choices=[('osteoporotic', 'Osteoporotic'), ('metastasis', 'Metastasis'), ('multiple_myeloma', 'Multiple myeloma'), ('lymphoma_leukaemia', 'Lymphoma / leukaemia'), ('haemangioma', 'Haemangioma'), ('traumatic', 'Traumatic'), ('other', 'Other')], max_length=20)),
-                ('fracture', models.BooleanField(default=True, verbose_name='fracture present')),
-                ('genant_grade', models.PositiveSmallIntegerField(blank=True, choices=[(0, '0'), (1, '1 (mild)'), (2, '2 (moderate)'), (3, '3 (severe)')], null=True, verbose_name='Genant grade')),
-                ('posterior_wall_defect', models.BooleanField(default=False)),
-                ('pedicle_involvement', models.BooleanField(default=False)),
-                ('epidural_extension', models.BooleanField(default=False)),
-                ('approach', models.CharField(choices=[('unipedicular', 'Unipedicular'), ('bipedicular', 'Bipedicular'), ('extrapedicular', 'Extrapedicular')], max_length=16)),
-                ('cement_type', models.CharField(choices=[('pmma', 'PMMA'), ('pmma_high_viscosity', 'High-viscosity PMMA'), ('calcium_phosphate', 'Calcium phosphate'), ('other', 'Other')], default='pmma', max_length=20)),
-                ('cement_volume_ml', models.DecimalField(decimal_places=1, max_digits=4, validators=[django.core.validators.MinValueValidator(Decimal('0.1')), django.core.validators.MaxValueValidator(Decimal('20.0'))], verbose_name='cement volume (mL)')),
-                ('cement_leakage', models.BooleanField(default=False)),
-                ('leakage_sites', registry.fields.MultipleChoiceArrayField(base_field=models.CharField(choices=[('segmental_vein', 'Segmental vein'), ('epidural', 'Epidural / spinal canal'), ('foraminal', 'Foraminal'), ('intradiscal', 'Intradiscal'), ('paravertebral', 'Paravertebral soft tissue'), ('pulmonary_embolism', 'Pulmonary embolism')], max_length=20), blank=True, default=list, size=None)),
-                ('leakage_symptomatic', models.BooleanField(default=False)),
-                ('leakage_detected_by', models.CharField(blank=True, choices=[('fluoroscopy', 'Intra-operative fluoroscopy'), ('radiograph_3m', '3-month radiograph'), ('ct', 'CT')], max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('procedure', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='levels', to='registry.procedure')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "level",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (2, "C2"),
+                            (3, "C3"),
+                            (4, "C4"),
+                            (5, "C5"),
+                            (6, "C6"),
+                            (7, "C7"),
+                            (8, "T1"),
+                            (9, "T2"),
+                            (10, "T3"),
+                            (11, "T4"),
+                            (12, "T5"),
+                            (13, "T6"),
+                            (14, "T7"),
+                            (15, "T8"),
+                            (16, "T9"),
+                            (17, "T10"),
+                            (18, "T11"),
+                            (19, "T12"),
+                            (20, "L1"),
+                            (21, "L2"),
+                            (22, "L3"),
+                            (23, "L4"),
+                            (24, "L5"),
+                            (25, "S1"),
+                        ]
+                    ),
+                ),
+                (
+                    "etiology",
+                    models.CharField(
+                        choices=[
+                            ("osteoporotic", "Osteoporotic"),
+                            ("metastasis", "Metastasis"),
+                            ("multiple_myeloma", "Multiple myeloma"),
+                            ("lymphoma_leukaemia", "Lymphoma / leukaemia"),
+                            ("haemangioma", "Haemangioma"),
+                            ("traumatic", "Traumatic"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("fracture", models.BooleanField(default=True, verbose_name="fracture present")),
+                (
+                    "genant_grade",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        choices=[(0, "0"), (1, "1 (mild)"), (2, "2 (moderate)"), (3, "3 (severe)")],
+                        null=True,
+                        verbose_name="Genant grade",
+                    ),
+                ),
+                ("posterior_wall_defect", models.BooleanField(default=False)),
+                ("pedicle_involvement", models.BooleanField(default=False)),
+                ("epidural_extension", models.BooleanField(default=False)),
+                (
+                    "approach",
+                    models.CharField(
+                        choices=[
+                            ("unipedicular", "Unipedicular"),
+                            ("bipedicular", "Bipedicular"),
+                            ("extrapedicular", "Extrapedicular"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "cement_type",
+                    models.CharField(
+                        choices=[
+                            ("pmma", "PMMA"),
+                            ("pmma_high_viscosity", "High-viscosity PMMA"),
+                            ("calcium_phosphate", "Calcium phosphate"),
+                            ("other", "Other"),
+                        ],
+                        default="pmma",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "cement_volume_ml",
+                    models.DecimalField(
+                        decimal_places=1,
+                        max_digits=4,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("0.1")),
+                            django.core.validators.MaxValueValidator(Decimal("20.0")),
+                        ],
+                        verbose_name="cement volume (mL)",
+                    ),
+                ),
+                ("cement_leakage", models.BooleanField(default=False)),
+                (
+                    "leakage_sites",
+                    registry.fields.MultipleChoiceArrayField(
+                        base_field=models.CharField(
+                            choices=[
+                                ("segmental_vein", "Segmental vein"),
+                                ("epidural", "Epidural / spinal canal"),
+                                ("foraminal", "Foraminal"),
+                                ("intradiscal", "Intradiscal"),
+                                ("paravertebral", "Paravertebral soft tissue"),
+                                ("pulmonary_embolism", "Pulmonary embolism"),
+                            ],
+                            max_length=20,
+                        ),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                ("leakage_symptomatic", models.BooleanField(default=False)),
+                (
+                    "leakage_detected_by",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("fluoroscopy", "Intra-operative fluoroscopy"),
+                            ("radiograph_3m", "3-month radiograph"),
+                            ("ct", "CT"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "procedure",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="levels",
+                        to="registry.procedure",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['procedure', 'level'],
+                "ordering": ["procedure", "level"],
             },
         ),
         migrations.CreateModel(
-            name='ComplicationEvent',
+            name="ComplicationEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('date', models.DateField()),
-                ('type', models.CharField(choices=[('symptomatic_leakage', 'Symptomatic cement leakage'), ('pulmonary_embolism', 'Pulmonary cement embolism'), ('adjacent_fracture', 'New adjacent fracture'), ('non_adjacent_fracture', 'New non-adjacent fracture'), ('radiculopathy', 'Radiculopathy'), ('cord_compression', 'Cord compression'), ('infection', 'Infection'), ('haematoma', 'Haematoma or bleeding'), ('rib_fracture', 'Rib fracture'), ('allergic_reaction', 'Allergic reaction'), ('death', 'Death'), ('other', 'Other')], max_length=24)),
-                ('cirse_grade', models.PositiveSmallIntegerField(choices=[(1, '1 – during the procedure, solved within it'), (2, '2 – overnight admission for observation'), (3, '3 – additional therapy or prolonged stay (> 48 h)'), (4, '4 – mild permanent sequelae'), (5, '5 – severe permanent sequelae'), (6, '6 – death')], verbose_name='CIRSE grade')),
-                ('relation', models.CharField(choices=[('definite', 'Definite'), ('probable', 'Probable'), ('possible', 'Possible'), ('unrelated', 'Unrelated')], max_length=10, verbose_name='relation to the procedure')),
-                ('outcome', models.CharField(choices=[('resolved', 'Resolved'), ('resolved_sequelae', 'Resolved with sequelae'), ('ongoing', 'Ongoing'), ('fatal', 'Fatal')], max_length=20)),
-                ('description', models.TextField(blank=True)),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='registry.complication')),
-                ('patient', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.patient')),
-                ('procedure', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.procedure')),
-                ('treated_level', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.treatedlevel')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                ("date", models.DateField()),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("symptomatic_leakage", "Symptomatic cement leakage"),
+                            ("pulmonary_embolism", "Pulmonary cement embolism"),
+                            ("adjacent_fracture", "New adjacent fracture"),
+                            ("non_adjacent_fracture", "New non-adjacent fracture"),
+                            ("radiculopathy", "Radiculopathy"),
+                            ("cord_compression", "Cord compression"),
+                            ("infection", "Infection"),
+                            ("haematoma", "Haematoma or bleeding"),
+                            ("rib_fracture", "Rib fracture"),
+                            ("allergic_reaction", "Allergic reaction"),
+                            ("death", "Death"),
+                            ("other", "Other"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                (
+                    "cirse_grade",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (1, "1 – during the procedure, solved within it"),
+                            (2, "2 – overnight admission for observation"),
+                            (3, "3 – additional therapy or prolonged stay (> 48 h)"),
+                            (4, "4 – mild permanent sequelae"),
+                            (5, "5 – severe permanent sequelae"),
+                            (6, "6 – death"),
+                        ],
+                        verbose_name="CIRSE grade",
+                    ),
+                ),
+                (
+                    "relation",
+                    models.CharField(
+                        choices=[
+                            ("definite", "Definite"),
+                            ("probable", "Probable"),
+                            ("possible", "Possible"),
+                            ("unrelated", "Unrelated"),
+                        ],
+                        max_length=10,
+                        verbose_name="relation to the procedure",
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("resolved", "Resolved"),
+                            ("resolved_sequelae", "Resolved with sequelae"),
+                            ("ongoing", "Ongoing"),
+                            ("fatal", "Fatal"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="registry.complication",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="registry.patient",
+                    ),
+                ),
+                (
+                    "procedure",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="registry.procedure",
+                    ),
+                ),
+                (
+                    "treated_level",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="registry.treatedlevel",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddField(
-            model_name='complication',
-            name='treated_level',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='complications', to='registry.treatedlevel'),
+            model_name="complication",
+            name="treated_level",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="complications",
+                to="registry.treatedlevel",
+            ),
         ),
         migrations.CreateModel(
-            name='TreatedLevelEvent',
+            name="TreatedLevelEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('level', models.PositiveSmallIntegerField(choices=[(2, 'C2'), (3, 'C3'), (4, 'C4'), (5, 'C5'), (6, 'C6'), (7, 'C7'), (8, 'T1'), (9, 'T2'), (10, 'T3'), (11, 'T4'), (12, 'T5'), (13, 'T6'), (14, 'T7'), (15, 'T8'), (16, 'T9'), (17, 'T10'), (18, 'T11'), (19, 'T12'), (20, 'L1'), (21, 'L2'), (22, 'L3'), (23, 'L4'), (24, 'L5'), (25, 'S1')])),
-                ('etiology', models.CharField(choices=[('osteoporotic', 'Osteoporotic'), ('metastasis', 'Metastasis'), ('multiple_myeloma', 'Multiple myeloma'), ('lymphoma_leukaemia', 'Lymphoma / leukaemia'), ('haemangioma', 'Haemangioma'), ('traumatic', 'Traumatic'), ('other', 'Other')], max_length=20)),
-                ('fracture', models.BooleanField(default=True, verbose_name='fracture present')),
-                ('genant_grade', models.PositiveSmallIntegerField(blank=True, choices=[(0, '0'), (1, '1 (mild)'), (2, '2 (moderate)'), (3, '3 (severe)')], null=True, verbose_name='Genant grade')),
-                ('posterior_wall_defect', models.BooleanField(default=False)),
-                ('pedicle_involvement', models.BooleanField(default=False)),
-                ('epidural_extension', models.BooleanField(default=False)),
-                ('approach', models.CharField(choices=[('unipedicular', 'Unipedicular'), ('bipedicular', 'Bipedicular'), ('extrapedicular', 'Extrapedicular')], max_length=16)),
-                ('cement_type', models.CharField(choices=[('pmma', 'PMMA'), ('pmma_high_viscosity', 'High-viscosity PMMA'), ('calcium_phosphate', 'Calcium phosphate'), ('other', 'Other')], default='pmma', max_length=20)),
-                ('cement_volume_ml', models.DecimalField(decimal_places=1, max_digits=4, validators=[django.core.validators.MinValueValidator(Decimal('0.1')), django.core.validators.MaxValueValidator(Decimal('20.0'))], verbose_name='cement volume (mL)')),
-                ('cement_leakage', models.BooleanField(default=False)),
-                ('leakage_sites', registry.fields.MultipleChoiceArrayField(base_field=models.CharField(choices=[('segmental_vein', 'Segmental vein'), ('epidural', 'Epidural / spinal canal'), ('foraminal', 'Foraminal'), ('intradiscal', 'Intradiscal'), ('paravertebral', 'Paravertebral soft tissue'), ('pulmonary_embolism', 'Pulmonary embolism')], max_length=20), blank=True, default=list, size=None)),
-                ('leakage_symptomatic', models.BooleanField(default=False)),
-                ('leakage_detected_by', models.CharField(blank=True, choices=[('fluoroscopy', 'Intra-operative fluoroscopy'), ('radiograph_3m', '3-month radiograph'), ('ct', 'CT')], max_length=16)),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='registry.treatedlevel')),
-                ('procedure', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.procedure')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "level",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (2, "C2"),
+                            (3, "C3"),
+                            (4, "C4"),
+                            (5, "C5"),
+                            (6, "C6"),
+                            (7, "C7"),
+                            (8, "T1"),
+                            (9, "T2"),
+                            (10, "T3"),
+                            (11, "T4"),
+                            (12, "T5"),
+                            (13, "T6"),
+                            (14, "T7"),
+                            (15, "T8"),
+                            (16, "T9"),
+                            (17, "T10"),
+                            (18, "T11"),
+                            (19, "T12"),
+                            (20, "L1"),
+                            (21, "L2"),
+                            (22, "L3"),
+                            (23, "L4"),
+                            (24, "L5"),
+                            (25, "S1"),
+                        ]
+                    ),
+                ),
+                (
+                    "etiology",
+                    models.CharField(
+                        choices=[
+                            ("osteoporotic", "Osteoporotic"),
+                            ("metastasis", "Metastasis"),
+                            ("multiple_myeloma", "Multiple myeloma"),
+                            ("lymphoma_leukaemia", "Lymphoma / leukaemia"),
+                            ("haemangioma", "Haemangioma"),
+                            ("traumatic", "Traumatic"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("fracture", models.BooleanField(default=True, verbose_name="fracture present")),
+                (
+                    "genant_grade",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        choices=[(0, "0"), (1, "1 (mild)"), (2, "2 (moderate)"), (3, "3 (severe)")],
+                        null=True,
+                        verbose_name="Genant grade",
+                    ),
+                ),
+                ("posterior_wall_defect", models.BooleanField(default=False)),
+                ("pedicle_involvement", models.BooleanField(default=False)),
+                ("epidural_extension", models.BooleanField(default=False)),
+                (
+                    "approach",
+                    models.CharField(
+                        choices=[
+                            ("unipedicular", "Unipedicular"),
+                            ("bipedicular", "Bipedicular"),
+                            ("extrapedicular", "Extrapedicular"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "cement_type",
+                    models.CharField(
+                        choices=[
+                            ("pmma", "PMMA"),
+                            ("pmma_high_viscosity", "High-viscosity PMMA"),
+                            ("calcium_phosphate", "Calcium phosphate"),
+                            ("other", "Other"),
+                        ],
+                        default="pmma",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "cement_volume_ml",
+                    models.DecimalField(
+                        decimal_places=1,
+                        max_digits=4,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("0.1")),
+                            django.core.validators.MaxValueValidator(Decimal("20.0")),
+                        ],
+                        verbose_name="cement volume (mL)",
+                    ),
+                ),
+                ("cement_leakage", models.BooleanField(default=False)),
+                (
+                    "leakage_sites",
+                    registry.fields.MultipleChoiceArrayField(
+                        base_field=models.CharField(
+                            choices=[
+                                ("segmental_vein", "Segmental vein"),
+                                ("epidural", "Epidural / spinal canal"),
+                                ("foraminal", "Foraminal"),
+                                ("intradiscal", "Intradiscal"),
+                                ("paravertebral", "Paravertebral soft tissue"),
+                                ("pulmonary_embolism", "Pulmonary embolism"),
+                            ],
+                            max_length=20,
+                        ),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                ("leakage_symptomatic", models.BooleanField(default=False)),
+                (
+                    "leakage_detected_by",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("fluoroscopy", "Intra-operative fluoroscopy"),
+                            ("radiograph_3m", "3-month radiograph"),
+                            ("ct", "CT"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="registry.treatedlevel",
+                    ),
+                ),
+                (
+                    "procedure",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="registry.procedure",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddConstraint(
-            model_name='patientcontact',
-            constraint=models.CheckConstraint(condition=models.Q(('preferred_language__in', ['en', 'da'])), name='patientcontact_preferred_language_valid'),
+            model_name="patientcontact",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("preferred_language__in", ["en", "da"])),
+                name="patientcontact_preferred_language_valid",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patientcontact',
-            trigger=pgtrigger.compiler.Trigger(name='touch_updated_at', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."consent_to_contact" IS DISTINCT FROM (NEW."consent_to_contact") OR OLD."email" IS DISTINCT FROM (NEW."email") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."phone" IS DISTINCT FROM (NEW."phone") OR OLD."preferred_language" IS DISTINCT FROM (NEW."preferred_language"))', func='NEW.updated_at = now(); RETURN NEW;', hash='e36610fd7123185e12e38acf578ee433379b8202', operation='UPDATE', pgid='pgtrigger_touch_updated_at_d693f', table='registry_patientcontact', when='BEFORE')),
+            model_name="patientcontact",
+            trigger=pgtrigger.compiler.Trigger(
+                name="touch_updated_at",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."consent_to_contact" IS DISTINCT FROM (NEW."consent_to_contact") OR OLD."email" IS DISTINCT FROM (NEW."email") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."phone" IS DISTINCT FROM (NEW."phone") OR OLD."preferred_language" IS DISTINCT FROM (NEW."preferred_language"))',
+                    func="NEW.updated_at = now(); RETURN NEW;",
+                    hash="e36610fd7123185e12e38acf578ee433379b8202",
+                    operation="UPDATE",
+                    pgid="pgtrigger_touch_updated_at_d693f",
+                    table="registry_patientcontact",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patientcontact',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_patientcontactevent" ("consent_to_contact", "email", "id", "name", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone", "preferred_language") VALUES (NEW."consent_to_contact", NEW."email", NEW."id", NEW."name", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."phone", NEW."preferred_language"); RETURN NULL;', hash='ecd9ac96ccdfae0e6cd315ecc95d99bc2bf2c283', operation='INSERT', pgid='pgtrigger_insert_insert_86aff', table='registry_patientcontact', when='AFTER')),
+            model_name="patientcontact",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_patientcontactevent" ("consent_to_contact", "email", "id", "name", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone", "preferred_language") VALUES (NEW."consent_to_contact", NEW."email", NEW."id", NEW."name", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."phone", NEW."preferred_language"); RETURN NULL;',
+                    hash="ecd9ac96ccdfae0e6cd315ecc95d99bc2bf2c283",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_86aff",
+                    table="registry_patientcontact",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patientcontact',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."consent_to_contact" IS DISTINCT FROM (NEW."consent_to_contact") OR OLD."email" IS DISTINCT FROM (NEW."email") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."phone" IS DISTINCT FROM (NEW."phone") OR OLD."preferred_language" IS DISTINCT FROM (NEW."preferred_language"))', func='INSERT INTO "registry_patientcontactevent" ("consent_to_contact", "email", "id", "name", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone", "preferred_language") VALUES (NEW."consent_to_contact", NEW."email", NEW."id", NEW."name", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."phone", NEW."preferred_language"); RETURN NULL;', hash='c5b20607570a5beb0022bfb8ea08653f36ff01bd', operation='UPDATE', pgid='pgtrigger_update_update_8d75c', table='registry_patientcontact', when='AFTER')),
+            model_name="patientcontact",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."consent_to_contact" IS DISTINCT FROM (NEW."consent_to_contact") OR OLD."email" IS DISTINCT FROM (NEW."email") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."phone" IS DISTINCT FROM (NEW."phone") OR OLD."preferred_language" IS DISTINCT FROM (NEW."preferred_language"))',
+                    func='INSERT INTO "registry_patientcontactevent" ("consent_to_contact", "email", "id", "name", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone", "preferred_language") VALUES (NEW."consent_to_contact", NEW."email", NEW."id", NEW."name", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."phone", NEW."preferred_language"); RETURN NULL;',
+                    hash="c5b20607570a5beb0022bfb8ea08653f36ff01bd",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_8d75c",
+                    table="registry_patientcontact",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patientcontact',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_patientcontactevent" ("consent_to_contact", "email", "id", "name", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone", "preferred_language") VALUES (OLD."consent_to_contact", OLD."email", OLD."id", OLD."name", OLD."patient_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."phone", OLD."preferred_language"); RETURN NULL;', hash='046da935cb31a606af9085806fc8a844d5bd9ab8', operation='DELETE', pgid='pgtrigger_delete_delete_7928f', table='registry_patientcontact', when='AFTER')),
+            model_name="patientcontact",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_patientcontactevent" ("consent_to_contact", "email", "id", "name", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone", "preferred_language") VALUES (OLD."consent_to_contact", OLD."email", OLD."id", OLD."name", OLD."patient_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."phone", OLD."preferred_language"); RETURN NULL;',
+                    hash="046da935cb31a606af9085806fc8a844d5bd9ab8",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_7928f",
+                    table="registry_patientcontact",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddIndex(
-            model_name='procedure',
-            index=models.Index(fields=['patient', 'date'], name='procedure_patient_date_idx'),
+            model_name="procedure",
+            index=models.Index(fields=["patient", "date"], name="procedure_patient_date_idx"),
         ),
         migrations.AddConstraint(
-            model_name='procedure',
-            constraint=models.CheckConstraint(condition=models.Q(('biopsy_taken', True), ('biopsy_result', ''), _connector='OR'), name='procedure_biopsy_result_needs_biopsy'),
+            model_name="procedure",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("biopsy_taken", True), ("biopsy_result", ""), _connector="OR"),
+                name="procedure_biopsy_result_needs_biopsy",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='procedure',
-            constraint=models.CheckConstraint(condition=models.Q(('dose_area_product__isnull', True), ('dose_area_product__gte', 0), _connector='OR'), name='procedure_dap_not_negative'),
+            model_name="procedure",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("dose_area_product__isnull", True),
+                    ("dose_area_product__gte", 0),
+                    _connector="OR",
+                ),
+                name="procedure_dap_not_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='procedure',
-            constraint=models.CheckConstraint(condition=models.Q(('length_of_stay_days__isnull', True), ('length_of_stay_days__lte', 365), _connector='OR'), name='procedure_length_of_stay_0_365'),
+            model_name="procedure",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("length_of_stay_days__isnull", True),
+                    ("length_of_stay_days__lte", 365),
+                    _connector="OR",
+                ),
+                name="procedure_length_of_stay_0_365",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='procedure',
-            constraint=models.CheckConstraint(condition=models.Q(('technique__in', ['vertebroplasty', 'balloon_kyphoplasty', 'other_augmentation'])), name='procedure_technique_valid'),
+            model_name="procedure",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "technique__in",
+                        ["vertebroplasty", "balloon_kyphoplasty", "other_augmentation"],
+                    )
+                ),
+                name="procedure_technique_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='procedure',
-            constraint=models.CheckConstraint(condition=models.Q(('adjunct__in', ['none', 'rfa', 'other'])), name='procedure_adjunct_valid'),
+            model_name="procedure",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("adjunct__in", ["none", "rfa", "other"])),
+                name="procedure_adjunct_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='procedure',
-            constraint=models.CheckConstraint(condition=models.Q(('anaesthesia__in', ['local', 'sedation', 'general'])), name='procedure_anaesthesia_valid'),
+            model_name="procedure",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("anaesthesia__in", ["local", "sedation", "general"])),
+                name="procedure_anaesthesia_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='procedure',
-            constraint=models.CheckConstraint(condition=models.Q(('image_guidance__in', ['fluoroscopy', 'ct', 'both'])), name='procedure_image_guidance_valid'),
+            model_name="procedure",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("image_guidance__in", ["fluoroscopy", "ct", "both"])),
+                name="procedure_image_guidance_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='procedure',
-            constraint=models.CheckConstraint(condition=models.Q(('indication__in', ['painful_fracture', 'painful_lesion', 'prophylactic'])), name='procedure_indication_valid'),
+            model_name="procedure",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("indication__in", ["painful_fracture", "painful_lesion", "prophylactic"])
+                ),
+                name="procedure_indication_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='procedure',
-            constraint=models.CheckConstraint(condition=models.Q(('biopsy_result__in', ['malignant', 'benign', 'non_diagnostic', 'pending']), ('biopsy_result', ''), _connector='OR'), name='procedure_biopsy_result_valid'),
+            model_name="procedure",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("biopsy_result__in", ["malignant", "benign", "non_diagnostic", "pending"]),
+                    ("biopsy_result", ""),
+                    _connector="OR",
+                ),
+                name="procedure_biopsy_result_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='procedure',
-            constraint=models.CheckConstraint(condition=models.Q(('absolute_contraindications__contained_by', ['asymptomatic_fracture', 'cord_compression', 'infection', 'coagulopathy', 'allergy'])), name='procedure_absolute_contraindications_valid'),
+            model_name="procedure",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "absolute_contraindications__contained_by",
+                        [
+                            "asymptomatic_fracture",
+                            "cord_compression",
+                            "infection",
+                            "coagulopathy",
+                            "allergy",
+                        ],
+                    )
+                ),
+                name="procedure_absolute_contraindications_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='procedure',
-            constraint=models.CheckConstraint(condition=models.Q(('relative_contraindications__contained_by', ['posterior_wall', 'canal_compromise', 'burst_fracture', 'pedicle_involvement', 'height_loss', 'cardiopulmonary', 'radicular_pain'])), name='procedure_relative_contraindications_valid'),
+            model_name="procedure",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "relative_contraindications__contained_by",
+                        [
+                            "posterior_wall",
+                            "canal_compromise",
+                            "burst_fracture",
+                            "pedicle_involvement",
+                            "height_loss",
+                            "cardiopulmonary",
+                            "radicular_pain",
+                        ],
+                    )
+                ),
+                name="procedure_relative_contraindications_valid",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='touch_updated_at', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."absolute_contraindications" IS DISTINCT FROM (NEW."absolute_contraindications") OR OLD."adjunct" IS DISTINCT FROM (NEW."adjunct") OR OLD."anaesthesia" IS DISTINCT FROM (NEW."anaesthesia") OR OLD."biopsy_result" IS DISTINCT FROM (NEW."biopsy_result") OR OLD."biopsy_taken" IS DISTINCT FROM (NEW."biopsy_taken") OR OLD."date" IS DISTINCT FROM (NEW."date") OR OLD."dose_area_product" IS DISTINCT FROM (NEW."dose_area_product") OR OLD."fluoroscopy_time_s" IS DISTINCT FROM (NEW."fluoroscopy_time_s") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."image_guidance" IS DISTINCT FROM (NEW."image_guidance") OR OLD."indication" IS DISTINCT FROM (NEW."indication") OR OLD."length_of_stay_days" IS DISTINCT FROM (NEW."length_of_stay_days") OR OLD."mri_stir_oedema" IS DISTINCT FROM (NEW."mri_stir_oedema") OR OLD."notes" IS DISTINCT FROM (NEW."notes") OR OLD."operator" IS DISTINCT FROM (NEW."operator") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."relative_contraindications" IS DISTINCT FROM (NEW."relative_contraindications") OR OLD."technique" IS DISTINCT FROM (NEW."technique"))', func='NEW.updated_at = now(); RETURN NEW;', hash='66ec138fe13a415def4c088893be2d63cee74814', operation='UPDATE', pgid='pgtrigger_touch_updated_at_554e0', table='registry_procedure', when='BEFORE')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="touch_updated_at",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."absolute_contraindications" IS DISTINCT FROM (NEW."absolute_contraindications") OR OLD."adjunct" IS DISTINCT FROM (NEW."adjunct") OR OLD."anaesthesia" IS DISTINCT FROM (NEW."anaesthesia") OR OLD."biopsy_result" IS DISTINCT FROM (NEW."biopsy_result") OR OLD."biopsy_taken" IS DISTINCT FROM (NEW."biopsy_taken") OR OLD."date" IS DISTINCT FROM (NEW."date") OR OLD."dose_area_product" IS DISTINCT FROM (NEW."dose_area_product") OR OLD."fluoroscopy_time_s" IS DISTINCT FROM (NEW."fluoroscopy_time_s") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."image_guidance" IS DISTINCT FROM (NEW."image_guidance") OR OLD."indication" IS DISTINCT FROM (NEW."indication") OR OLD."length_of_stay_days" IS DISTINCT FROM (NEW."length_of_stay_days") OR OLD."mri_stir_oedema" IS DISTINCT FROM (NEW."mri_stir_oedema") OR OLD."notes" IS DISTINCT FROM (NEW."notes") OR OLD."operator" IS DISTINCT FROM (NEW."operator") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."relative_contraindications" IS DISTINCT FROM (NEW."relative_contraindications") OR OLD."technique" IS DISTINCT FROM (NEW."technique"))',
+                    func="NEW.updated_at = now(); RETURN NEW;",
+                    hash="66ec138fe13a415def4c088893be2d63cee74814",
+                    operation="UPDATE",
+                    pgid="pgtrigger_touch_updated_at_554e0",
+                    table="registry_procedure",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='date_within_patient_life', sql=pgtrigger.compiler.UpsertTriggerSql(func="\n                IF EXISTS (\n                    SELECT 1 FROM registry_patient pt WHERE pt.id = NEW.patient_id\n                    AND (NEW.date < pt.date_of_birth OR NEW.date > pt.date_of_death)\n                ) THEN\n                    RAISE EXCEPTION\n                        'procedure date % is outside the patient''s birth and death dates', NEW.date\n                        USING ERRCODE = 'check_violation',\n                        CONSTRAINT = 'procedure_date_within_patient_life';\n                END IF;\n                RETURN NEW;\n                ", hash='350cee951fa0d598878945c7f6e24020ffcb36e9', operation='INSERT OR UPDATE', pgid='pgtrigger_date_within_patient_life_96d55', table='registry_procedure', when='BEFORE')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="date_within_patient_life",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="\n                IF EXISTS (\n                    SELECT 1 FROM registry_patient pt WHERE pt.id = NEW.patient_id\n                    AND (NEW.date < pt.date_of_birth OR NEW.date > pt.date_of_death)\n                ) THEN\n                    RAISE EXCEPTION\n                        'procedure date % is outside the patient''s birth and death dates', NEW.date\n                        USING ERRCODE = 'check_violation',\n                        CONSTRAINT = 'procedure_date_within_patient_life';\n                END IF;\n                RETURN NEW;\n                ",
+                    hash="350cee951fa0d598878945c7f6e24020ffcb36e9",
+                    operation="INSERT OR UPDATE",
+                    pgid="pgtrigger_date_within_patient_life_96d55",
+                    table="registry_procedure",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_procedureevent" ("absolute_contraindications", "adjunct", "anaesthesia", "biopsy_result", "biopsy_taken", "date", "dose_area_product", "fluoroscopy_time_s", "id", "image_guidance", "indication", "length_of_stay_days", "mri_stir_oedema", "notes", "operator", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "relative_contraindications", "technique") VALUES (NEW."absolute_contraindications", NEW."adjunct", NEW."anaesthesia", NEW."biopsy_result", NEW."biopsy_taken", NEW."date", NEW."dose_area_product", NEW."fluoroscopy_time_s", NEW."id", NEW."image_guidance", NEW."indication", NEW."length_of_stay_days", NEW."mri_stir_oedema", NEW."notes", NEW."operator", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."relative_contraindications", NEW."technique"); RETURN NULL;', hash='48761df6595818e418f3ebf235a83bac1c7b939e', operation='INSERT', pgid='pgtrigger_insert_insert_be7f4', table='registry_procedure', when='AFTER')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_procedureevent" ("absolute_contraindications", "adjunct", "anaesthesia", "biopsy_result", "biopsy_taken", "date", "dose_area_product", "fluoroscopy_time_s", "id", "image_guidance", "indication", "length_of_stay_days", "mri_stir_oedema", "notes", "operator", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "relative_contraindications", "technique") VALUES (NEW."absolute_contraindications", NEW."adjunct", NEW."anaesthesia", NEW."biopsy_result", NEW."biopsy_taken", NEW."date", NEW."dose_area_product", NEW."fluoroscopy_time_s", NEW."id", NEW."image_guidance", NEW."indication", NEW."length_of_stay_days", NEW."mri_stir_oedema", NEW."notes", NEW."operator", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."relative_contraindications", NEW."technique"); RETURN NULL;',
+                    hash="48761df6595818e418f3ebf235a83bac1c7b939e",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_be7f4",
+                    table="registry_procedure",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."absolute_contraindications" IS DISTINCT FROM (NEW."absolute_contraindications") OR OLD."adjunct" IS DISTINCT FROM (NEW."adjunct") OR OLD."anaesthesia" IS DISTINCT FROM (NEW."anaesthesia") OR OLD."biopsy_result" IS DISTINCT FROM (NEW."biopsy_result") OR OLD."biopsy_taken" IS DISTINCT FROM (NEW."biopsy_taken") OR OLD."date" IS DISTINCT FROM (NEW."date") OR OLD."dose_area_product" IS DISTINCT FROM (NEW."dose_area_product") OR OLD."fluoroscopy_time_s" IS DISTINCT FROM (NEW."fluoroscopy_time_s") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."image_guidance" IS DISTINCT FROM (NEW."image_guidance") OR OLD."indication" IS DISTINCT FROM (NEW."indication") OR OLD."length_of_stay_days" IS DISTINCT FROM (NEW."length_of_stay_days") OR OLD."mri_stir_oedema" IS DISTINCT FROM (NEW."mri_stir_oedema") OR OLD."notes" IS DISTINCT FROM (NEW."notes") OR OLD."operator" IS DISTINCT FROM (NEW."operator") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."relative_contraindications" IS DISTINCT FROM (NEW."relative_contraindications") OR OLD."technique" IS DISTINCT FROM (NEW."technique"))', func='INSERT INTO "registry_procedureevent" ("absolute_contraindications", "adjunct", "anaesthesia", "biopsy_result", "biopsy_taken", "date", "dose_area_product", "fluoroscopy_time_s", "id", "image_guidance", "indication", "length_of_stay_days", "mri_stir_oedema", "notes", "operator", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "relative_contraindications", "technique") VALUES (NEW."absolute_contraindications", NEW."adjunct", NEW."anaesthesia", NEW."biopsy_result", NEW."biopsy_taken", NEW."date", NEW."dose_area_product", NEW."fluoroscopy_time_s", NEW."id", NEW."image_guidance", NEW."indication", NEW."length_of_stay_days", NEW."mri_stir_oedema", NEW."notes", NEW."operator", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."relative_contraindications", NEW."technique"); RETURN NULL;', hash='0745c290a33b061923b26a9ebb84f8573586c144', operation='UPDATE', pgid='pgtrigger_update_update_b1be8', table='registry_procedure', when='AFTER')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."absolute_contraindications" IS DISTINCT FROM (NEW."absolute_contraindications") OR OLD."adjunct" IS DISTINCT FROM (NEW."adjunct") OR OLD."anaesthesia" IS DISTINCT FROM (NEW."anaesthesia") OR OLD."biopsy_result" IS DISTINCT FROM (NEW."biopsy_result") OR OLD."biopsy_taken" IS DISTINCT FROM (NEW."biopsy_taken") OR OLD."date" IS DISTINCT FROM (NEW."date") OR OLD."dose_area_product" IS DISTINCT FROM (NEW."dose_area_product") OR OLD."fluoroscopy_time_s" IS DISTINCT FROM (NEW."fluoroscopy_time_s") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."image_guidance" IS DISTINCT FROM (NEW."image_guidance") OR OLD."indication" IS DISTINCT FROM (NEW."indication") OR OLD."length_of_stay_days" IS DISTINCT FROM (NEW."length_of_stay_days") OR OLD."mri_stir_oedema" IS DISTINCT FROM (NEW."mri_stir_oedema") OR OLD."notes" IS DISTINCT FROM (NEW."notes") OR OLD."operator" IS DISTINCT FROM (NEW."operator") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."relative_contraindications" IS DISTINCT FROM (NEW."relative_contraindications") OR OLD."technique" IS DISTINCT FROM (NEW."technique"))',
+                    func='INSERT INTO "registry_procedureevent" ("absolute_contraindications", "adjunct", "anaesthesia", "biopsy_result", "biopsy_taken", "date", "dose_area_product", "fluoroscopy_time_s", "id", "image_guidance", "indication", "length_of_stay_days", "mri_stir_oedema", "notes", "operator", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "relative_contraindications", "technique") VALUES (NEW."absolute_contraindications", NEW."adjunct", NEW."anaesthesia", NEW."biopsy_result", NEW."biopsy_taken", NEW."date", NEW."dose_area_product", NEW."fluoroscopy_time_s", NEW."id", NEW."image_guidance", NEW."indication", NEW."length_of_stay_days", NEW."mri_stir_oedema", NEW."notes", NEW."operator", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."relative_contraindications", NEW."technique"); RETURN NULL;',
+                    hash="0745c290a33b061923b26a9ebb84f8573586c144",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_b1be8",
+                    table="registry_procedure",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_procedureevent" ("absolute_contraindications", "adjunct", "anaesthesia", "biopsy_result", "biopsy_taken", "date", "dose_area_product", "fluoroscopy_time_s", "id", "image_guidance", "indication", "length_of_stay_days", "mri_stir_oedema", "notes", "operator", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "relative_contraindications", "technique") VALUES (OLD."absolute_contraindications", OLD."adjunct", OLD."anaesthesia", OLD."biopsy_result", OLD."biopsy_taken", OLD."date", OLD."dose_area_product", OLD."fluoroscopy_time_s", OLD."id", OLD."image_guidance", OLD."indication", OLD."length_of_stay_days", OLD."mri_stir_oedema", OLD."notes", OLD."operator", OLD."patient_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."relative_contraindications", OLD."technique"); RETURN NULL;', hash='e63d4b2f0da6ff01823ab4eb45fe9a70014fd48d', operation='DELETE', pgid='pgtrigger_delete_delete_0c161', table='registry_procedure', when='AFTER')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_procedureevent" ("absolute_contraindications", "adjunct", "anaesthesia", "biopsy_result", "biopsy_taken", "date", "dose_area_product", "fluoroscopy_time_s", "id", "image_guidance", "indication", "length_of_stay_days", "mri_stir_oedema", "notes", "operator", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "relative_contraindications", "technique") VALUES (OLD."absolute_contraindications", OLD."adjunct", OLD."anaesthesia", OLD."biopsy_result", OLD."biopsy_taken", OLD."date", OLD."dose_area_product", OLD."fluoroscopy_time_s", OLD."id", OLD."image_guidance", OLD."indication", OLD."length_of_stay_days", OLD."mri_stir_oedema", OLD."notes", OLD."operator", OLD."patient_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."relative_contraindications", OLD."technique"); RETURN NULL;',
+                    hash="e63d4b2f0da6ff01823ab4eb45fe9a70014fd48d",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_0c161",
+                    table="registry_procedure",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='site',
-            constraint=models.CheckConstraint(condition=models.Q(('code__regex', '^[A-Z0-9]{2,12}$')), name='site_code_format'),
+            model_name="site",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("code__regex", "^[A-Z0-9]{2,12}$")), name="site_code_format"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='site',
-            constraint=models.CheckConstraint(condition=models.Q(('eq5d_value_set__endswith', models.F('eq5d_version'))), name='site_value_set_matches_version'),
+            model_name="site",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("eq5d_value_set__endswith", models.F("eq5d_version"))),
+                name="site_value_set_matches_version",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='site',
-            constraint=models.CheckConstraint(condition=models.Q(('eq5d_version__in', ['3L', '5L'])), name='site_eq5d_version_valid'),
+            model_name="site",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("eq5d_version__in", ["3L", "5L"])),
+                name="site_eq5d_version_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='site',
-            constraint=models.CheckConstraint(condition=models.Q(('eq5d_value_set__in', ['UK-3L', 'DK-3L', 'EN-5L', 'DK-5L', 'US-5L'])), name='site_eq5d_value_set_valid'),
+            model_name="site",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("eq5d_value_set__in", ["UK-3L", "DK-3L", "EN-5L", "DK-5L", "US-5L"])
+                ),
+                name="site_eq5d_value_set_valid",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='site',
-            trigger=pgtrigger.compiler.Trigger(name='touch_updated_at', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."code" IS DISTINCT FROM (NEW."code") OR OLD."contact_email" IS DISTINCT FROM (NEW."contact_email") OR OLD."eq5d_value_set" IS DISTINCT FROM (NEW."eq5d_value_set") OR OLD."eq5d_version" IS DISTINCT FROM (NEW."eq5d_version") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."time_zone" IS DISTINCT FROM (NEW."time_zone"))', func='NEW.updated_at = now(); RETURN NEW;', hash='16e732fa28ba7edb60d733ea44a90e524a1efbbe', operation='UPDATE', pgid='pgtrigger_touch_updated_at_9405c', table='registry_site', when='BEFORE')),
+            model_name="site",
+            trigger=pgtrigger.compiler.Trigger(
+                name="touch_updated_at",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."code" IS DISTINCT FROM (NEW."code") OR OLD."contact_email" IS DISTINCT FROM (NEW."contact_email") OR OLD."eq5d_value_set" IS DISTINCT FROM (NEW."eq5d_value_set") OR OLD."eq5d_version" IS DISTINCT FROM (NEW."eq5d_version") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."time_zone" IS DISTINCT FROM (NEW."time_zone"))',
+                    func="NEW.updated_at = now(); RETURN NEW;",
+                    hash="16e732fa28ba7edb60d733ea44a90e524a1efbbe",
+                    operation="UPDATE",
+                    pgid="pgtrigger_touch_updated_at_9405c",
+                    table="registry_site",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='site',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_siteevent" ("code", "contact_email", "eq5d_value_set", "eq5d_version", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "time_zone") VALUES (NEW."code", NEW."contact_email", NEW."eq5d_value_set", NEW."eq5d_version", NEW."id", NEW."name", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."time_zone"); RETURN NULL;', hash='f0d3327d453bebbac907b27617c3e47b2c54dfe8', operation='INSERT', pgid='pgtrigger_insert_insert_9e5f0', table='registry_site', when='AFTER')),
+            model_name="site",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_siteevent" ("code", "contact_email", "eq5d_value_set", "eq5d_version", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "time_zone") VALUES (NEW."code", NEW."contact_email", NEW."eq5d_value_set", NEW."eq5d_version", NEW."id", NEW."name", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."time_zone"); RETURN NULL;',
+                    hash="f0d3327d453bebbac907b27617c3e47b2c54dfe8",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_9e5f0",
+                    table="registry_site",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='site',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."code" IS DISTINCT FROM (NEW."code") OR OLD."contact_email" IS DISTINCT FROM (NEW."contact_email") OR OLD."eq5d_value_set" IS DISTINCT FROM (NEW."eq5d_value_set") OR OLD."eq5d_version" IS DISTINCT FROM (NEW."eq5d_version") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."time_zone" IS DISTINCT FROM (NEW."time_zone"))', func='INSERT INTO "registry_siteevent" ("code", "contact_email", "eq5d_value_set", "eq5d_version", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "time_zone") VALUES (NEW."code", NEW."contact_email", NEW."eq5d_value_set", NEW."eq5d_version", NEW."id", NEW."name", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."time_zone"); RETURN NULL;', hash='82ce40401d17e9dda111de6abcac4da869f41e57', operation='UPDATE', pgid='pgtrigger_update_update_9c718', table='registry_site', when='AFTER')),
+            model_name="site",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."code" IS DISTINCT FROM (NEW."code") OR OLD."contact_email" IS DISTINCT FROM (NEW."contact_email") OR OLD."eq5d_value_set" IS DISTINCT FROM (NEW."eq5d_value_set") OR OLD."eq5d_version" IS DISTINCT FROM (NEW."eq5d_version") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."time_zone" IS DISTINCT FROM (NEW."time_zone"))',
+                    func='INSERT INTO "registry_siteevent" ("code", "contact_email", "eq5d_value_set", "eq5d_version", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "time_zone") VALUES (NEW."code", NEW."contact_email", NEW."eq5d_value_set", NEW."eq5d_version", NEW."id", NEW."name", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."time_zone"); RETURN NULL;',
+                    hash="82ce40401d17e9dda111de6abcac4da869f41e57",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_9c718",
+                    table="registry_site",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='site',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_siteevent" ("code", "contact_email", "eq5d_value_set", "eq5d_version", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "time_zone") VALUES (OLD."code", OLD."contact_email", OLD."eq5d_value_set", OLD."eq5d_version", OLD."id", OLD."name", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."time_zone"); RETURN NULL;', hash='90b7bd0f761032384d7ef4e3332c682110fcfe7f', operation='DELETE', pgid='pgtrigger_delete_delete_78bdd', table='registry_site', when='AFTER')),
+            model_name="site",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_siteevent" ("code", "contact_email", "eq5d_value_set", "eq5d_version", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "time_zone") VALUES (OLD."code", OLD."contact_email", OLD."eq5d_value_set", OLD."eq5d_version", OLD."id", OLD."name", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."time_zone"); RETURN NULL;',
+                    hash="90b7bd0f761032384d7ef4e3332c682110fcfe7f",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_78bdd",
+                    table="registry_site",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('registry_id__regex', '^[A-Z0-9][A-Z0-9-]{2,31}$')), name='patient_registry_id_format'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("registry_id__regex", "^[A-Z0-9][A-Z0-9-]{2,31}$")),
+                name="patient_registry_id_format",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('karnofsky__isnull', True), ('karnofsky__in', (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)), _connector='OR'), name='patient_karnofsky_0_100_step_10'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("karnofsky__isnull", True),
+                    ("karnofsky__in", (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)),
+                    _connector="OR",
+                ),
+                name="patient_karnofsky_0_100_step_10",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('asa_class__isnull', True), models.Q(('asa_class__gte', 1), ('asa_class__lte', 6)), _connector='OR'), name='patient_asa_class_1_6'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("asa_class__isnull", True),
+                    models.Q(("asa_class__gte", 1), ("asa_class__lte", 6)),
+                    _connector="OR",
+                ),
+                name="patient_asa_class_1_6",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('consent_date__gte', models.F('date_of_birth'))), name='patient_consent_after_birth'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("consent_date__gte", models.F("date_of_birth"))),
+                name="patient_consent_after_birth",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('consent_withdrawn_date__isnull', True), ('consent_withdrawn_date__gte', models.F('consent_date')), _connector='OR'), name='patient_withdrawal_after_consent'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("consent_withdrawn_date__isnull", True),
+                    ("consent_withdrawn_date__gte", models.F("consent_date")),
+                    _connector="OR",
+                ),
+                name="patient_withdrawal_after_consent",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('date_of_death__isnull', True), ('date_of_death__gte', models.F('date_of_birth')), _connector='OR'), name='patient_death_after_birth'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("date_of_death__isnull", True),
+                    ("date_of_death__gte", models.F("date_of_birth")),
+                    _connector="OR",
+                ),
+                name="patient_death_after_birth",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('date_of_death__isnull', False), ('cause_of_death', ''), _connector='OR'), name='patient_cause_of_death_needs_date'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("date_of_death__isnull", False), ("cause_of_death", ""), _connector="OR"
+                ),
+                name="patient_cause_of_death_needs_date",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('sex__in', ['female', 'male'])), name='patient_sex_valid'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sex__in", ["female", "male"])), name="patient_sex_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('cause_of_death__in', ['disease_progression', 'procedure_related', 'other', 'unknown']), ('cause_of_death', ''), _connector='OR'), name='patient_cause_of_death_valid'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "cause_of_death__in",
+                        ["disease_progression", "procedure_related", "other", "unknown"],
+                    ),
+                    ("cause_of_death", ""),
+                    _connector="OR",
+                ),
+                name="patient_cause_of_death_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('primary_tumour__in', ['breast', 'lung', 'prostate', 'kidney', 'thyroid', 'multiple_myeloma', 'lymphoma', 'cll', 'colon', 'gastric', 'ovary', 'urothelial', 'melanoma', 'unknown_primary', 'other']), ('primary_tumour', ''), _connector='OR'), name='patient_primary_tumour_valid'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "primary_tumour__in",
+                        [
+                            "breast",
+                            "lung",
+                            "prostate",
+                            "kidney",
+                            "thyroid",
+                            "multiple_myeloma",
+                            "lymphoma",
+                            "cll",
+                            "colon",
+                            "gastric",
+                            "ovary",
+                            "urothelial",
+                            "melanoma",
+                            "unknown_primary",
+                            "other",
+                        ],
+                    ),
+                    ("primary_tumour", ""),
+                    _connector="OR",
+                ),
+                name="patient_primary_tumour_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('malignancy_confirmation__in', ['vertebral_biopsy', 'bone_marrow_biopsy', 'imaging', 'clinical']), ('malignancy_confirmation', ''), _connector='OR'), name='patient_malignancy_confirmation_valid'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "malignancy_confirmation__in",
+                        ["vertebral_biopsy", "bone_marrow_biopsy", "imaging", "clinical"],
+                    ),
+                    ("malignancy_confirmation", ""),
+                    _connector="OR",
+                ),
+                name="patient_malignancy_confirmation_valid",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patient',
-            trigger=pgtrigger.compiler.Trigger(name='touch_updated_at', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."asa_class" IS DISTINCT FROM (NEW."asa_class") OR OLD."cause_of_death" IS DISTINCT FROM (NEW."cause_of_death") OR OLD."consent_date" IS DISTINCT FROM (NEW."consent_date") OR OLD."consent_withdrawn_date" IS DISTINCT FROM (NEW."consent_withdrawn_date") OR OLD."date_of_birth" IS DISTINCT FROM (NEW."date_of_birth") OR OLD."date_of_death" IS DISTINCT FROM (NEW."date_of_death") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."karnofsky" IS DISTINCT FROM (NEW."karnofsky") OR OLD."malignancy_confirmation" IS DISTINCT FROM (NEW."malignancy_confirmation") OR OLD."other_bone_metastases" IS DISTINCT FROM (NEW."other_bone_metastases") OR OLD."primary_tumour" IS DISTINCT FROM (NEW."primary_tumour") OR OLD."prior_chemotherapy" IS DISTINCT FROM (NEW."prior_chemotherapy") OR OLD."prior_radiotherapy" IS DISTINCT FROM (NEW."prior_radiotherapy") OR OLD."registry_id" IS DISTINCT FROM (NEW."registry_id") OR OLD."sex" IS DISTINCT FROM (NEW."sex") OR OLD."site_id" IS DISTINCT FROM (NEW."site_id") OR OLD."visceral_metastases" IS DISTINCT FROM (NEW."visceral_metastases"))', func='NEW.updated_at = now(); RETURN NEW;', hash='cc8ddb13951c91700c069990d4caf20196819488', operation='UPDATE', pgid='pgtrigger_touch_updated_at_38ca7', table='registry_patient', when='BEFORE')),
+            model_name="patient",
+            trigger=pgtrigger.compiler.Trigger(
+                name="touch_updated_at",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."asa_class" IS DISTINCT FROM (NEW."asa_class") OR OLD."cause_of_death" IS DISTINCT FROM (NEW."cause_of_death") OR OLD."consent_date" IS DISTINCT FROM (NEW."consent_date") OR OLD."consent_withdrawn_date" IS DISTINCT FROM (NEW."consent_withdrawn_date") OR OLD."date_of_birth" IS DISTINCT FROM (NEW."date_of_birth") OR OLD."date_of_death" IS DISTINCT FROM (NEW."date_of_death") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."karnofsky" IS DISTINCT FROM (NEW."karnofsky") OR OLD."malignancy_confirmation" IS DISTINCT FROM (NEW."malignancy_confirmation") OR OLD."other_bone_metastases" IS DISTINCT FROM (NEW."other_bone_metastases") OR OLD."primary_tumour" IS DISTINCT FROM (NEW."primary_tumour") OR OLD."prior_chemotherapy" IS DISTINCT FROM (NEW."prior_chemotherapy") OR OLD."prior_radiotherapy" IS DISTINCT FROM (NEW."prior_radiotherapy") OR OLD."registry_id" IS DISTINCT FROM (NEW."registry_id") OR OLD."sex" IS DISTINCT FROM (NEW."sex") OR OLD."site_id" IS DISTINCT FROM (NEW."site_id") OR OLD."visceral_metastases" IS DISTINCT FROM (NEW."visceral_metastases"))',
+                    func="NEW.updated_at = now(); RETURN NEW;",
+                    hash="cc8ddb13951c91700c069990d4caf20196819488",
+                    operation="UPDATE",
+                    pgid="pgtrigger_touch_updated_at_38ca7",
+                    table="registry_patient",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patient',
-            trigger=pgtrigger.compiler.Trigger(name='death_not_before_procedure', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."date_of_birth" IS DISTINCT FROM (NEW."date_of_birth") OR OLD."date_of_death" IS DISTINCT FROM (NEW."date_of_death"))', func="\n                IF EXISTS (\n                    SELECT 1 FROM registry_procedure p WHERE p.patient_id = NEW.id\n                    AND (p.date < NEW.date_of_birth OR p.date > NEW.date_of_death)\n                ) THEN\n                    RAISE EXCEPTION\n                        'patient % has a procedure outside birth and death dates', NEW.registry_id\n                        USING ERRCODE = 'check_violation',\n                        CONSTRAINT = 'patient_death_not_before_procedure';\n                END IF;\n                RETURN NEW;\n                ", hash='fc8c13c0500a6ec386a863984ef94ddf234dcde5', operation='UPDATE', pgid='pgtrigger_death_not_before_procedure_23796', table='registry_patient', when='BEFORE')),
+            model_name="patient",
+            trigger=pgtrigger.compiler.Trigger(
+                name="death_not_before_procedure",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."date_of_birth" IS DISTINCT FROM (NEW."date_of_birth") OR OLD."date_of_death" IS DISTINCT FROM (NEW."date_of_death"))',
+                    func="\n                IF EXISTS (\n                    SELECT 1 FROM registry_procedure p WHERE p.patient_id = NEW.id\n                    AND (p.date < NEW.date_of_birth OR p.date > NEW.date_of_death)\n                ) THEN\n                    RAISE EXCEPTION\n                        'patient % has a procedure outside birth and death dates', NEW.registry_id\n                        USING ERRCODE = 'check_violation',\n                        CONSTRAINT = 'patient_death_not_before_procedure';\n                END IF;\n                RETURN NEW;\n                ",
+                    hash="fc8c13c0500a6ec386a863984ef94ddf234dcde5",
+                    operation="UPDATE",
+                    pgid="pgtrigger_death_not_before_procedure_23796",
+                    table="registry_patient",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patient',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_patientevent" ("asa_class", "cause_of_death", "consent_date", "consent_withdrawn_date", "date_of_birth", "date_of_death", "id", "karnofsky", "malignancy_confirmation", "other_bone_metastases", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "primary_tumour", "prior_chemotherapy", "prior_radiotherapy", "registry_id", "sex", "site_id", "visceral_metastases") VALUES (NEW."asa_class", NEW."cause_of_death", NEW."consent_date", NEW."consent_withdrawn_date", NEW."date_of_birth", NEW."date_of_death", NEW."id", NEW."karnofsky", NEW."malignancy_confirmation", NEW."other_bone_metastases", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."primary_tumour", NEW."prior_chemotherapy", NEW."prior_radiotherapy", NEW."registry_id", NEW."sex", NEW."site_id", NEW."visceral_metastases"); RETURN NULL;', hash='689c8c85344422f50c4a1848a69b9aa26b21bcdb', operation='INSERT', pgid='pgtrigger_insert_insert_2136b', table='registry_patient', when='AFTER')),
+            model_name="patient",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_patientevent" ("asa_class", "cause_of_death", "consent_date", "consent_withdrawn_date", "date_of_birth", "date_of_death", "id", "karnofsky", "malignancy_confirmation", "other_bone_metastases", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "primary_tumour", "prior_chemotherapy", "prior_radiotherapy", "registry_id", "sex", "site_id", "visceral_metastases") VALUES (NEW."asa_class", NEW."cause_of_death", NEW."consent_date", NEW."consent_withdrawn_date", NEW."date_of_birth", NEW."date_of_death", NEW."id", NEW."karnofsky", NEW."malignancy_confirmation", NEW."other_bone_metastases", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."primary_tumour", NEW."prior_chemotherapy", NEW."prior_radiotherapy", NEW."registry_id", NEW."sex", NEW."site_id", NEW."visceral_metastases"); RETURN NULL;',
+                    hash="689c8c85344422f50c4a1848a69b9aa26b21bcdb",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_2136b",
+                    table="registry_patient",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patient',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."asa_class" IS DISTINCT FROM (NEW."asa_class") OR OLD."cause_of_death" IS DISTINCT FROM (NEW."cause_of_death") OR OLD."consent_date" IS DISTINCT FROM (NEW."consent_date") OR OLD."consent_withdrawn_date" IS DISTINCT FROM (NEW."consent_withdrawn_date") OR OLD."date_of_birth" IS DISTINCT FROM (NEW."date_of_birth") OR OLD."date_of_death" IS DISTINCT FROM (NEW."date_of_death") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."karnofsky" IS DISTINCT FROM (NEW."karnofsky") OR OLD."malignancy_confirmation" IS DISTINCT FROM (NEW."malignancy_confirmation") OR OLD."other_bone_metastases" IS DISTINCT FROM (NEW."other_bone_metastases") OR OLD."primary_tumour" IS DISTINCT FROM (NEW."primary_tumour") OR OLD."prior_chemotherapy" IS DISTINCT FROM (NEW."prior_chemotherapy") OR OLD."prior_radiotherapy" IS DISTINCT FROM (NEW."prior_radiotherapy") OR OLD."registry_id" IS DISTINCT FROM (NEW."registry_id") OR OLD."sex" IS DISTINCT FROM (NEW."sex") OR OLD."site_id" IS DISTINCT FROM (NEW."site_id") OR OLD."visceral_metastases" IS DISTINCT FROM (NEW."visceral_metastases"))', func='INSERT INTO "registry_patientevent" ("asa_class", "cause_of_death", "consent_date", "consent_withdrawn_date", "date_of_birth", "date_of_death", "id", "karnofsky", "malignancy_confirmation", "other_bone_metastases", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "primary_tumour", "prior_chemotherapy", "prior_radiotherapy", "registry_id", "sex", "site_id", "visceral_metastases") VALUES (NEW."asa_class", NEW."cause_of_death", NEW."consent_date", NEW."consent_withdrawn_date", NEW."date_of_birth", NEW."date_of_death", NEW."id", NEW."karnofsky", NEW."malignancy_confirmation", NEW."other_bone_metastases", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."primary_tumour", NEW."prior_chemotherapy", NEW."prior_radiotherapy", NEW."registry_id", NEW."sex", NEW."site_id", NEW."visceral_metastases"); RETURN NULL;', hash='81500966b2b4b21c483a660f53c7dab43ffaac0d', operation='UPDATE', pgid='pgtrigger_update_update_7fa5d', table='registry_patient', when='AFTER')),
+            model_name="patient",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."asa_class" IS DISTINCT FROM (NEW."asa_class") OR OLD."cause_of_death" IS DISTINCT FROM (NEW."cause_of_death") OR OLD."consent_date" IS DISTINCT FROM (NEW."consent_date") OR OLD."consent_withdrawn_date" IS DISTINCT FROM (NEW."consent_withdrawn_date") OR OLD."date_of_birth" IS DISTINCT FROM (NEW."date_of_birth") OR OLD."date_of_death" IS DISTINCT FROM (NEW."date_of_death") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."karnofsky" IS DISTINCT FROM (NEW."karnofsky") OR OLD."malignancy_confirmation" IS DISTINCT FROM (NEW."malignancy_confirmation") OR OLD."other_bone_metastases" IS DISTINCT FROM (NEW."other_bone_metastases") OR OLD."primary_tumour" IS DISTINCT FROM (NEW."primary_tumour") OR OLD."prior_chemotherapy" IS DISTINCT FROM (NEW."prior_chemotherapy") OR OLD."prior_radiotherapy" IS DISTINCT FROM (NEW."prior_radiotherapy") OR OLD."registry_id" IS DISTINCT FROM (NEW."registry_id") OR OLD."sex" IS DISTINCT FROM (NEW."sex") OR OLD."site_id" IS DISTINCT FROM (NEW."site_id") OR OLD."visceral_metastases" IS DISTINCT FROM (NEW."visceral_metastases"))',
+                    func='INSERT INTO "registry_patientevent" ("asa_class", "cause_of_death", "consent_date", "consent_withdrawn_date", "date_of_birth", "date_of_death", "id", "karnofsky", "malignancy_confirmation", "other_bone_metastases", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "primary_tumour", "prior_chemotherapy", "prior_radiotherapy", "registry_id", "sex", "site_id", "visceral_metastases") VALUES (NEW."asa_class", NEW."cause_of_death", NEW."consent_date", NEW."consent_withdrawn_date", NEW."date_of_birth", NEW."date_of_death", NEW."id", NEW."karnofsky", NEW."malignancy_confirmation", NEW."other_bone_metastases", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."primary_tumour", NEW."prior_chemotherapy", NEW."prior_radiotherapy", NEW."registry_id", NEW."sex", NEW."site_id", NEW."visceral_metastases"); RETURN NULL;',
+                    hash="81500966b2b4b21c483a660f53c7dab43ffaac0d",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_7fa5d",
+                    table="registry_patient",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patient',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_patientevent" ("asa_class", "cause_of_death", "consent_date", "consent_withdrawn_date", "date_of_birth", "date_of_death", "id", "karnofsky", "malignancy_confirmation", "other_bone_metastases", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "primary_tumour", "prior_chemotherapy", "prior_radiotherapy", "registry_id", "sex", "site_id", "visceral_metastases") VALUES (OLD."asa_class", OLD."cause_of_death", OLD."consent_date", OLD."consent_withdrawn_date", OLD."date_of_birth", OLD."date_of_death", OLD."id", OLD."karnofsky", OLD."malignancy_confirmation", OLD."other_bone_metastases", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."primary_tumour", OLD."prior_chemotherapy", OLD."prior_radiotherapy", OLD."registry_id", OLD."sex", OLD."site_id", OLD."visceral_metastases"); RETURN NULL;', hash='7f4dea51cf4a900a996a40b318ac016e01c62532', operation='DELETE', pgid='pgtrigger_delete_delete_02d42', table='registry_patient', when='AFTER')),
+            model_name="patient",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_patientevent" ("asa_class", "cause_of_death", "consent_date", "consent_withdrawn_date", "date_of_birth", "date_of_death", "id", "karnofsky", "malignancy_confirmation", "other_bone_metastases", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "primary_tumour", "prior_chemotherapy", "prior_radiotherapy", "registry_id", "sex", "site_id", "visceral_metastases") VALUES (OLD."asa_class", OLD."cause_of_death", OLD."consent_date", OLD."consent_withdrawn_date", OLD."date_of_birth", OLD."date_of_death", OLD."id", OLD."karnofsky", OLD."malignancy_confirmation", OLD."other_bone_metastases", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."primary_tumour", OLD."prior_chemotherapy", OLD."prior_radiotherapy", OLD."registry_id", OLD."sex", OLD."site_id", OLD."visceral_metastases"); RETURN NULL;',
+                    hash="7f4dea51cf4a900a996a40b318ac016e01c62532",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_02d42",
+                    table="registry_patient",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='treatedlevel',
-            constraint=models.UniqueConstraint(fields=('procedure', 'level'), name='treatedlevel_one_row_per_level'),
+            model_name="treatedlevel",
+            constraint=models.UniqueConstraint(
+                fields=("procedure", "level"), name="treatedlevel_one_row_per_level"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='treatedlevel',
-            constraint=models.CheckConstraint(condition=models.Q(('level__gte', 2), ('level__lte', 25)), name='treatedlevel_level_c2_s1'),
+            model_name="treatedlevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("level__gte", 2), ("level__lte", 25)),
+                name="treatedlevel_level_c2_s1",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='treatedlevel',
-            constraint=models.CheckConstraint(condition=models.Q(('genant_grade__isnull', True), models.Q(('genant_grade__gte', 0), ('genant_grade__lte', 3)), _connector='OR'), name='treatedlevel_genant_0_3'),
+            model_name="treatedlevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("genant_grade__isnull", True),
+                    models.Q(("genant_grade__gte", 0), ("genant_grade__lte", 3)),
+                    _connector="OR",
+                ),
+                name="treatedlevel_genant_0_3",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='treatedlevel',
-            constraint=models.CheckConstraint(condition=models.Q(('cement_volume_ml__gt', 0), ('cement_volume_ml__lte', 20)), name='treatedlevel_cement_volume_0_20'),
+            model_name="treatedlevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("cement_volume_ml__gt", 0), ("cement_volume_ml__lte", 20)),
+                name="treatedlevel_cement_volume_0_20",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='treatedlevel',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('cement_leakage', False), ('leakage_detected_by', ''), ('leakage_sites__len', 0), ('leakage_symptomatic', False)), models.Q(('cement_leakage', True), ('leakage_sites__len__gte', 1), models.Q(('leakage_detected_by', ''), _negated=True)), _connector='OR'), name='treatedlevel_leakage_details_consistent'),
+            model_name="treatedlevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("cement_leakage", False),
+                        ("leakage_detected_by", ""),
+                        ("leakage_sites__len", 0),
+                        ("leakage_symptomatic", False),
+                    ),
+                    models.Q(
+                        ("cement_leakage", True),
+                        ("leakage_sites__len__gte", 1),
+                        models.Q(("leakage_detected_by", ""), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="treatedlevel_leakage_details_consistent",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='treatedlevel',
-            constraint=models.CheckConstraint(condition=models.Q(('etiology__in', ['osteoporotic', 'metastasis', 'multiple_myeloma', 'lymphoma_leukaemia', 'haemangioma', 'traumatic', 'other'])), name='treatedlevel_etiology_valid'),
+            model_name="treatedlevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "etiology__in",
+                        [
+                            "osteoporotic",
+                            "metastasis",
+                            "multiple_myeloma",
+                            "lymphoma_leukaemia",
+                            "haemangioma",
+                            "traumatic",
+                            "other",
+                        ],
+                    )
+                ),
+                name="treatedlevel_etiology_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='treatedlevel',
-            constraint=models.CheckConstraint(condition=models.Q(('approach__in', ['unipedicular', 'bipedicular', 'extrapedicular'])), name='treatedlevel_approach_valid'),
+            model_name="treatedlevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("approach__in", ["unipedicular", "bipedicular", "extrapedicular"])
+                ),
+                name="treatedlevel_approach_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='treatedlevel',
-            constraint=models.CheckConstraint(condition=models.Q(('cement_type__in', ['pmma', 'pmma_high_viscosity', 'calcium_phosphate', 'other'])), name='treatedlevel_cement_type_valid'),
+            model_name="treatedlevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "cement_type__in",
+                        ["pmma", "pmma_high_viscosity", "calcium_phosphate", "other"],
+                    )
+                ),
+                name="treatedlevel_cement_type_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='treatedlevel',
-            constraint=models.CheckConstraint(condition=models.Q(('leakage_sites__contained_by', ['segmental_vein', 'epidural', 'foraminal', 'intradiscal', 'paravertebral', 'pulmonary_embolism'])), name='treatedlevel_leakage_sites_valid'),
+            model_name="treatedlevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "leakage_sites__contained_by",
+                        [
+                            "segmental_vein",
+                            "epidural",
+                            "foraminal",
+                            "intradiscal",
+                            "paravertebral",
+                            "pulmonary_embolism",
+                        ],
+                    )
+                ),
+                name="treatedlevel_leakage_sites_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='treatedlevel',
-            constraint=models.CheckConstraint(condition=models.Q(('leakage_detected_by__in', ['fluoroscopy', 'radiograph_3m', 'ct']), ('leakage_detected_by', ''), _connector='OR'), name='treatedlevel_leakage_detected_by_valid'),
+            model_name="treatedlevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("leakage_detected_by__in", ["fluoroscopy", "radiograph_3m", "ct"]),
+                    ("leakage_detected_by", ""),
+                    _connector="OR",
+                ),
+                name="treatedlevel_leakage_detected_by_valid",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatedlevel',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_treatedlevelevent" ("approach", "cement_leakage", "cement_type", "cement_volume_ml", "epidural_extension", "etiology", "fracture", "genant_grade", "id", "leakage_detected_by", "leakage_sites", "leakage_symptomatic", "level", "pedicle_involvement", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posterior_wall_defect", "procedure_id") VALUES (NEW."approach", NEW."cement_leakage", NEW."cement_type", NEW."cement_volume_ml", NEW."epidural_extension", NEW."etiology", NEW."fracture", NEW."genant_grade", NEW."id", NEW."leakage_detected_by", NEW."leakage_sites", NEW."leakage_symptomatic", NEW."level", NEW."pedicle_involvement", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."posterior_wall_defect", NEW."procedure_id"); RETURN NULL;', hash='dddb4c1944c5d3d6c55da7b8c06d51b4fff75f9c', operation='INSERT', pgid='pgtrigger_insert_insert_48c35', table='registry_treatedlevel', when='AFTER')),
+            model_name="treatedlevel",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_treatedlevelevent" ("approach", "cement_leakage", "cement_type", "cement_volume_ml", "epidural_extension", "etiology", "fracture", "genant_grade", "id", "leakage_detected_by", "leakage_sites", "leakage_symptomatic", "level", "pedicle_involvement", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posterior_wall_defect", "procedure_id") VALUES (NEW."approach", NEW."cement_leakage", NEW."cement_type", NEW."cement_volume_ml", NEW."epidural_extension", NEW."etiology", NEW."fracture", NEW."genant_grade", NEW."id", NEW."leakage_detected_by", NEW."leakage_sites", NEW."leakage_symptomatic", NEW."level", NEW."pedicle_involvement", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."posterior_wall_defect", NEW."procedure_id"); RETURN NULL;',
+                    hash="dddb4c1944c5d3d6c55da7b8c06d51b4fff75f9c",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_48c35",
+                    table="registry_treatedlevel",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatedlevel',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."approach" IS DISTINCT FROM (NEW."approach") OR OLD."cement_leakage" IS DISTINCT FROM (NEW."cement_leakage") OR OLD."cement_type" IS DISTINCT FROM (NEW."cement_type") OR OLD."cement_volume_ml" IS DISTINCT FROM (NEW."cement_volume_ml") OR OLD."epidural_extension" IS DISTINCT FROM (NEW."epidural_extension") OR OLD."etiology" IS DISTINCT FROM (NEW."etiology") OR OLD."fracture" IS DISTINCT FROM (NEW."fracture") OR OLD."genant_grade" IS DISTINCT FROM (NEW."genant_grade") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."leakage_detected_by" IS DISTINCT FROM (NEW."leakage_detected_by") OR OLD."leakage_sites" IS DISTINCT FROM (NEW."leakage_sites") OR OLD."leakage_symptomatic" IS DISTINCT FROM (NEW."leakage_symptomatic") OR OLD."level" IS DISTINCT FROM (NEW."level") OR OLD."pedicle_involvement" IS DISTINCT FROM (NEW."pedicle_involvement") OR OLD."posterior_wall_defect" IS DISTINCT FROM (NEW."posterior_wall_defect") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id"))', func='INSERT INTO "registry_treatedlevelevent" ("approach", "cement_leakage", "cement_type", "cement_volume_ml", "epidural_extension", "etiology", "fracture", "genant_grade", "id", "leakage_detected_by", "leakage_sites", "leakage_symptomatic", "level", "pedicle_involvement", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posterior_wall_defect", "procedure_id") VALUES (NEW."approach", NEW."cement_leakage", NEW."cement_type", NEW."cement_volume_ml", NEW."epidural_extension", NEW."etiology", NEW."fracture", NEW."genant_grade", NEW."id", NEW."leakage_detected_by", NEW."leakage_sites", NEW."leakage_symptomatic", NEW."level", NEW."pedicle_involvement", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."posterior_wall_defect", NEW."procedure_id"); RETURN NULL;', hash='85e0fd23dfb70fad2d32425afeca032a9b78e364', operation='UPDATE', pgid='pgtrigger_update_update_45cd0', table='registry_treatedlevel', when='AFTER')),
+            model_name="treatedlevel",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."approach" IS DISTINCT FROM (NEW."approach") OR OLD."cement_leakage" IS DISTINCT FROM (NEW."cement_leakage") OR OLD."cement_type" IS DISTINCT FROM (NEW."cement_type") OR OLD."cement_volume_ml" IS DISTINCT FROM (NEW."cement_volume_ml") OR OLD."epidural_extension" IS DISTINCT FROM (NEW."epidural_extension") OR OLD."etiology" IS DISTINCT FROM (NEW."etiology") OR OLD."fracture" IS DISTINCT FROM (NEW."fracture") OR OLD."genant_grade" IS DISTINCT FROM (NEW."genant_grade") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."leakage_detected_by" IS DISTINCT FROM (NEW."leakage_detected_by") OR OLD."leakage_sites" IS DISTINCT FROM (NEW."leakage_sites") OR OLD."leakage_symptomatic" IS DISTINCT FROM (NEW."leakage_symptomatic") OR OLD."level" IS DISTINCT FROM (NEW."level") OR OLD."pedicle_involvement" IS DISTINCT FROM (NEW."pedicle_involvement") OR OLD."posterior_wall_defect" IS DISTINCT FROM (NEW."posterior_wall_defect") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id"))',
+                    func='INSERT INTO "registry_treatedlevelevent" ("approach", "cement_leakage", "cement_type", "cement_volume_ml", "epidural_extension", "etiology", "fracture", "genant_grade", "id", "leakage_detected_by", "leakage_sites", "leakage_symptomatic", "level", "pedicle_involvement", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posterior_wall_defect", "procedure_id") VALUES (NEW."approach", NEW."cement_leakage", NEW."cement_type", NEW."cement_volume_ml", NEW."epidural_extension", NEW."etiology", NEW."fracture", NEW."genant_grade", NEW."id", NEW."leakage_detected_by", NEW."leakage_sites", NEW."leakage_symptomatic", NEW."level", NEW."pedicle_involvement", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."posterior_wall_defect", NEW."procedure_id"); RETURN NULL;',
+                    hash="85e0fd23dfb70fad2d32425afeca032a9b78e364",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_45cd0",
+                    table="registry_treatedlevel",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatedlevel',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_treatedlevelevent" ("approach", "cement_leakage", "cement_type", "cement_volume_ml", "epidural_extension", "etiology", "fracture", "genant_grade", "id", "leakage_detected_by", "leakage_sites", "leakage_symptomatic", "level", "pedicle_involvement", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posterior_wall_defect", "procedure_id") VALUES (OLD."approach", OLD."cement_leakage", OLD."cement_type", OLD."cement_volume_ml", OLD."epidural_extension", OLD."etiology", OLD."fracture", OLD."genant_grade", OLD."id", OLD."leakage_detected_by", OLD."leakage_sites", OLD."leakage_symptomatic", OLD."level", OLD."pedicle_involvement", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."posterior_wall_defect", OLD."procedure_id"); RETURN NULL;', hash='a6cdc8f2083646055defb0f4be5385a80c061a40', operation='DELETE', pgid='pgtrigger_delete_delete_20d9a', table='registry_treatedlevel', when='AFTER')),
+            model_name="treatedlevel",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_treatedlevelevent" ("approach", "cement_leakage", "cement_type", "cement_volume_ml", "epidural_extension", "etiology", "fracture", "genant_grade", "id", "leakage_detected_by", "leakage_sites", "leakage_symptomatic", "level", "pedicle_involvement", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posterior_wall_defect", "procedure_id") VALUES (OLD."approach", OLD."cement_leakage", OLD."cement_type", OLD."cement_volume_ml", OLD."epidural_extension", OLD."etiology", OLD."fracture", OLD."genant_grade", OLD."id", OLD."leakage_detected_by", OLD."leakage_sites", OLD."leakage_symptomatic", OLD."level", OLD."pedicle_involvement", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."posterior_wall_defect", OLD."procedure_id"); RETURN NULL;',
+                    hash="a6cdc8f2083646055defb0f4be5385a80c061a40",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_20d9a",
+                    table="registry_treatedlevel",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='complication',
-            constraint=models.CheckConstraint(condition=models.Q(('cirse_grade__gte', 1), ('cirse_grade__lte', 6)), name='complication_cirse_grade_1_6'),
+            model_name="complication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("cirse_grade__gte", 1), ("cirse_grade__lte", 6)),
+                name="complication_cirse_grade_1_6",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='complication',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('cirse_grade', 6), ('outcome', 'fatal')), models.Q(models.Q(('cirse_grade', 6), _negated=True), models.Q(('outcome', 'fatal'), _negated=True)), _connector='OR'), name='complication_grade_6_iff_fatal'),
+            model_name="complication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("cirse_grade", 6), ("outcome", "fatal")),
+                    models.Q(
+                        models.Q(("cirse_grade", 6), _negated=True),
+                        models.Q(("outcome", "fatal"), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="complication_grade_6_iff_fatal",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='complication',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('type', 'death'), _negated=True), ('cirse_grade', 6), _connector='OR'), name='complication_death_is_grade_6'),
+            model_name="complication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("type", "death"), _negated=True), ("cirse_grade", 6), _connector="OR"
+                ),
+                name="complication_death_is_grade_6",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='complication',
-            constraint=models.CheckConstraint(condition=models.Q(('treated_level__isnull', True), ('procedure__isnull', False), _connector='OR'), name='complication_level_needs_procedure'),
+            model_name="complication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("treated_level__isnull", True), ("procedure__isnull", False), _connector="OR"
+                ),
+                name="complication_level_needs_procedure",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='complication',
-            constraint=models.CheckConstraint(condition=models.Q(('type__in', ['symptomatic_leakage', 'pulmonary_embolism', 'adjacent_fracture', 'non_adjacent_fracture', 'radiculopathy', 'cord_compression', 'infection', 'haematoma', 'rib_fracture', 'allergic_reaction', 'death', 'other'])), name='complication_type_valid'),
+            model_name="complication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "type__in",
+                        [
+                            "symptomatic_leakage",
+                            "pulmonary_embolism",
+                            "adjacent_fracture",
+                            "non_adjacent_fracture",
+                            "radiculopathy",
+                            "cord_compression",
+                            "infection",
+                            "haematoma",
+                            "rib_fracture",
+                            "allergic_reaction",
+                            "death",
+                            "other",
+                        ],
+                    )
+                ),
+                name="complication_type_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='complication',
-            constraint=models.CheckConstraint(condition=models.Q(('relation__in', ['definite', 'probable', 'possible', 'unrelated'])), name='complication_relation_valid'),
+            model_name="complication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("relation__in", ["definite", "probable", "possible", "unrelated"])
+                ),
+                name="complication_relation_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='complication',
-            constraint=models.CheckConstraint(condition=models.Q(('outcome__in', ['resolved', 'resolved_sequelae', 'ongoing', 'fatal'])), name='complication_outcome_valid'),
+            model_name="complication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("outcome__in", ["resolved", "resolved_sequelae", "ongoing", "fatal"])
+                ),
+                name="complication_outcome_valid",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='complication',
-            trigger=pgtrigger.compiler.Trigger(name='touch_updated_at', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."cirse_grade" IS DISTINCT FROM (NEW."cirse_grade") OR OLD."date" IS DISTINCT FROM (NEW."date") OR OLD."description" IS DISTINCT FROM (NEW."description") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."outcome" IS DISTINCT FROM (NEW."outcome") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."relation" IS DISTINCT FROM (NEW."relation") OR OLD."treated_level_id" IS DISTINCT FROM (NEW."treated_level_id") OR OLD."type" IS DISTINCT FROM (NEW."type"))', func='NEW.updated_at = now(); RETURN NEW;', hash='dbd3bf6d72f494d63fe23b145472c7b782a2f74a', operation='UPDATE', pgid='pgtrigger_touch_updated_at_1e258', table='registry_complication', when='BEFORE')),
+            model_name="complication",
+            trigger=pgtrigger.compiler.Trigger(
+                name="touch_updated_at",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."cirse_grade" IS DISTINCT FROM (NEW."cirse_grade") OR OLD."date" IS DISTINCT FROM (NEW."date") OR OLD."description" IS DISTINCT FROM (NEW."description") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."outcome" IS DISTINCT FROM (NEW."outcome") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."relation" IS DISTINCT FROM (NEW."relation") OR OLD."treated_level_id" IS DISTINCT FROM (NEW."treated_level_id") OR OLD."type" IS DISTINCT FROM (NEW."type"))',
+                    func="NEW.updated_at = now(); RETURN NEW;",
+                    hash="dbd3bf6d72f494d63fe23b145472c7b782a2f74a",
+                    operation="UPDATE",
+                    pgid="pgtrigger_touch_updated_at_1e258",
+                    table="registry_complication",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='complication',
-            trigger=pgtrigger.compiler.Trigger(name='links_consistent', sql=pgtrigger.compiler.UpsertTriggerSql(func="\n                IF NEW.procedure_id IS NOT NULL AND NOT EXISTS (\n                    SELECT 1 FROM registry_procedure p\n                    WHERE p.id = NEW.procedure_id AND p.patient_id = NEW.patient_id\n                    AND p.date <= NEW.date\n                ) THEN\n                    RAISE EXCEPTION 'complication must follow a procedure of the same patient'\n                        USING ERRCODE = 'check_violation',\n                        CONSTRAINT = 'complication_procedure_of_patient';\n                END IF;\n                IF NEW.treated_level_id IS NOT NULL AND NOT EXISTS (\n                    SELECT 1 FROM registry_treatedlevel l\n                    WHERE l.id = NEW.treated_level_id AND l.procedure_id = NEW.procedure_id\n                ) THEN\n                    RAISE EXCEPTION 'treated level must belong to the complication''s procedure'\n                        USING ERRCODE = 'check_violation',\n                        CONSTRAINT = 'complication_level_of_procedure';\n                END IF;\n                RETURN NEW;\n                ", hash='8441ae7c2287273dbf1c06f34e1027d6e2cb8da0', operation='INSERT OR UPDATE', pgid='pgtrigger_links_consistent_91852', table='registry_complication', when='BEFORE')),
+            model_name="complication",
+            trigger=pgtrigger.compiler.Trigger(
+                name="links_consistent",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="\n                IF NEW.procedure_id IS NOT NULL AND NOT EXISTS (\n                    SELECT 1 FROM registry_procedure p\n                    WHERE p.id = NEW.procedure_id AND p.patient_id = NEW.patient_id\n                    AND p.date <= NEW.date\n                ) THEN\n                    RAISE EXCEPTION 'complication must follow a procedure of the same patient'\n                        USING ERRCODE = 'check_violation',\n                        CONSTRAINT = 'complication_procedure_of_patient';\n                END IF;\n                IF NEW.treated_level_id IS NOT NULL AND NOT EXISTS (\n                    SELECT 1 FROM registry_treatedlevel l\n                    WHERE l.id = NEW.treated_level_id AND l.procedure_id = NEW.procedure_id\n                ) THEN\n                    RAISE EXCEPTION 'treated level must belong to the complication''s procedure'\n                        USING ERRCODE = 'check_violation',\n                        CONSTRAINT = 'complication_level_of_procedure';\n                END IF;\n                RETURN NEW;\n                ",
+                    hash="8441ae7c2287273dbf1c06f34e1027d6e2cb8da0",
+                    operation="INSERT OR UPDATE",
+                    pgid="pgtrigger_links_consistent_91852",
+                    table="registry_complication",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='complication',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_complicationevent" ("cirse_grade", "date", "description", "id", "outcome", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "procedure_id", "relation", "treated_level_id", "type") VALUES (NEW."cirse_grade", NEW."date", NEW."description", NEW."id", NEW."outcome", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."procedure_id", NEW."relation", NEW."treated_level_id", NEW."type"); RETURN NULL;', hash='0e003ff7886d1185a099f9cab163d828a26984cf', operation='INSERT', pgid='pgtrigger_insert_insert_6d2bb', table='registry_complication', when='AFTER')),
+            model_name="complication",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_complicationevent" ("cirse_grade", "date", "description", "id", "outcome", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "procedure_id", "relation", "treated_level_id", "type") VALUES (NEW."cirse_grade", NEW."date", NEW."description", NEW."id", NEW."outcome", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."procedure_id", NEW."relation", NEW."treated_level_id", NEW."type"); RETURN NULL;',
+                    hash="0e003ff7886d1185a099f9cab163d828a26984cf",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_6d2bb",
+                    table="registry_complication",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='complication',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."cirse_grade" IS DISTINCT FROM (NEW."cirse_grade") OR OLD."date" IS DISTINCT FROM (NEW."date") OR OLD."description" IS DISTINCT FROM (NEW."description") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."outcome" IS DISTINCT FROM (NEW."outcome") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."relation" IS DISTINCT FROM (NEW."relation") OR OLD."treated_level_id" IS DISTINCT FROM (NEW."treated_level_id") OR OLD."type" IS DISTINCT FROM (NEW."type"))', func='INSERT INTO "registry_complicationevent" ("cirse_grade", "date", "description", "id", "outcome", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "procedure_id", "relation", "treated_level_id", "type") VALUES (NEW."cirse_grade", NEW."date", NEW."description", NEW."id", NEW."outcome", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."procedure_id", NEW."relation", NEW."treated_level_id", NEW."type"); RETURN NULL;', hash='0bde9efc5fe6e64be0d6b4347fcab693c40a9af1', operation='UPDATE', pgid='pgtrigger_update_update_270a2', table='registry_complication', when='AFTER')),
+            model_name="complication",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."cirse_grade" IS DISTINCT FROM (NEW."cirse_grade") OR OLD."date" IS DISTINCT FROM (NEW."date") OR OLD."description" IS DISTINCT FROM (NEW."description") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."outcome" IS DISTINCT FROM (NEW."outcome") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."procedure_id" IS DISTINCT FROM (NEW."procedure_id") OR OLD."relation" IS DISTINCT FROM (NEW."relation") OR OLD."treated_level_id" IS DISTINCT FROM (NEW."treated_level_id") OR OLD."type" IS DISTINCT FROM (NEW."type"))',
+                    func='INSERT INTO "registry_complicationevent" ("cirse_grade", "date", "description", "id", "outcome", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "procedure_id", "relation", "treated_level_id", "type") VALUES (NEW."cirse_grade", NEW."date", NEW."description", NEW."id", NEW."outcome", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."procedure_id", NEW."relation", NEW."treated_level_id", NEW."type"); RETURN NULL;',
+                    hash="0bde9efc5fe6e64be0d6b4347fcab693c40a9af1",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_270a2",
+                    table="registry_complication",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='complication',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_complicationevent" ("cirse_grade", "date", "description", "id", "outcome", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "procedure_id", "relation", "treated_level_id", "type") VALUES (OLD."cirse_grade", OLD."date", OLD."description", OLD."id", OLD."outcome", OLD."patient_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."procedure_id", OLD."relation", OLD."treated_level_id", OLD."type"); RETURN NULL;', hash='1c76cf5051897b9d5cc9cecf0962cc7870e29fd0', operation='DELETE', pgid='pgtrigger_delete_delete_05c34', table='registry_complication', when='AFTER')),
+            model_name="complication",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_complicationevent" ("cirse_grade", "date", "description", "id", "outcome", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "procedure_id", "relation", "treated_level_id", "type") VALUES (OLD."cirse_grade", OLD."date", OLD."description", OLD."id", OLD."outcome", OLD."patient_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."procedure_id", OLD."relation", OLD."treated_level_id", OLD."type"); RETURN NULL;',
+                    hash="1c76cf5051897b9d5cc9cecf0962cc7870e29fd0",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_05c34",
+                    table="registry_complication",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

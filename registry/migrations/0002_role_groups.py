@@ -32,7 +32,9 @@ def create_groups(apps, schema_editor):
     for name, models in ROLES.items():
         group, _created = Group.objects.get_or_create(name=name)
         codenames = [f"{action}_{model}" for model, actions in models.items() for action in actions]
-        perms = Permission.objects.filter(content_type__app_label="registry", codename__in=codenames)
+        perms = Permission.objects.filter(
+            content_type__app_label="registry", codename__in=codenames
+        )
         assert perms.count() == len(codenames), f"missing permissions for {name}"
         group.permissions.add(*perms)
 

@@ -5,17 +5,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0003_complication_symptomatic'),
+        ("registry", "0003_complication_symptomatic"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RegistryIdCounter',
+            name="RegistryIdCounter",
             fields=[
-                ('site', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, serialize=False, to='registry.site')),
-                ('last_number', models.PositiveIntegerField(default=0)),
+                (
+                    "site",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        serialize=False,
+                        to="registry.site",
+                    ),
+                ),
+                ("last_number", models.PositiveIntegerField(default=0)),
             ],
         ),
     ]

@@ -56,70 +56,158 @@ DROP FUNCTION IF EXISTS registry_audit_context_protect();
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pghistory', '0007_auto_20250421_0444'),
-        ('registry', '0004_registry_id_counter'),
+        ("pghistory", "0007_auto_20250421_0444"),
+        ("registry", "0004_registry_id_counter"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SiteMemberEvent',
+            name="SiteMemberEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='complicationevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='60d5e1c492e8c5a74e9df443a59174dfb691c39f', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_be205', table='registry_complicationevent', when='BEFORE')),
+            model_name="complicationevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="60d5e1c492e8c5a74e9df443a59174dfb691c39f",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_be205",
+                    table="registry_complicationevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patientcontactevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='303db344d2de5e9f54fed75439e6fa86d651dff2', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_fa8a1', table='registry_patientcontactevent', when='BEFORE')),
+            model_name="patientcontactevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="303db344d2de5e9f54fed75439e6fa86d651dff2",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_fa8a1",
+                    table="registry_patientcontactevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patientevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='21b69474ad259ce5cd4490bd905ccae34072b718', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_99fdf', table='registry_patientevent', when='BEFORE')),
+            model_name="patientevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="21b69474ad259ce5cd4490bd905ccae34072b718",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_99fdf",
+                    table="registry_patientevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedureevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='7dcb8edefed391afd25667b939fb079f051a39c8', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_6f713', table='registry_procedureevent', when='BEFORE')),
+            model_name="procedureevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="7dcb8edefed391afd25667b939fb079f051a39c8",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_6f713",
+                    table="registry_procedureevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='siteevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='9068f47d2be0c55dd969f583aae61ee8810e5855', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_6f350', table='registry_siteevent', when='BEFORE')),
+            model_name="siteevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="9068f47d2be0c55dd969f583aae61ee8810e5855",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_6f350",
+                    table="registry_siteevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatedlevelevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='64b6c13961310c903b0e83ffc61b520b10d8f838', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_811fd', table='registry_treatedlevelevent', when='BEFORE')),
+            model_name="treatedlevelevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="64b6c13961310c903b0e83ffc61b520b10d8f838",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_811fd",
+                    table="registry_treatedlevelevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         migrations.AddField(
-            model_name='sitememberevent',
-            name='pgh_context',
-            field=models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context'),
+            model_name="sitememberevent",
+            name="pgh_context",
+            field=models.ForeignKey(
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="pghistory.context",
+            ),
         ),
         migrations.AddField(
-            model_name='sitememberevent',
-            name='site',
-            field=models.ForeignKey(db_constraint=False, db_tablespace='', on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.site'),
+            model_name="sitememberevent",
+            name="site",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_tablespace="",
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="registry.site",
+            ),
         ),
         migrations.AddField(
-            model_name='sitememberevent',
-            name='user',
-            field=models.ForeignKey(db_constraint=False, db_tablespace='', on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="sitememberevent",
+            name="user",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_tablespace="",
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='sitememberevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='4f4333a6870f77ea024efc7e20ef89c6b9b43100', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_605b3', table='registry_sitememberevent', when='BEFORE')),
+            model_name="sitememberevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="4f4333a6870f77ea024efc7e20ef89c6b9b43100",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_605b3",
+                    table="registry_sitememberevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
-    
         migrations.RunPython(install_membership_triggers, uninstall_membership_triggers),
         migrations.RunSQL(CONTEXT_PROTECT_SQL, CONTEXT_UNPROTECT_SQL),
     ]

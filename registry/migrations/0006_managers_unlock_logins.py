@@ -4,7 +4,12 @@ they see the failed attempts and delete them (Axes -> Access attempts)."""
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-PERMISSIONS = ["view_accessattempt", "delete_accessattempt", "view_accesslog", "view_accessfailurelog"]
+PERMISSIONS = [
+    "view_accessattempt",
+    "delete_accessattempt",
+    "view_accesslog",
+    "view_accessfailurelog",
+]
 
 
 def grant(apps, schema_editor):

@@ -6,18 +6,37 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0008_data_queries_and_warnings_saved_anyway'),
+        ("registry", "0008_data_queries_and_warnings_saved_anyway"),
     ]
 
     operations = [
         pgtrigger.migrations.AddTrigger(
-            model_name='dataqueryevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='82761e99440fe8418b97351f1f8198a5fd6ed9cd', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_f8cc8', table='registry_dataqueryevent', when='BEFORE')),
+            model_name="dataqueryevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="82761e99440fe8418b97351f1f8198a5fd6ed9cd",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_f8cc8",
+                    table="registry_dataqueryevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='warningacknowledgementevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='f1340fd01fa00de3201d6dc8ad73d0f1769c10e1', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_fc8cb', table='registry_warningacknowledgementevent', when='BEFORE')),
+            model_name="warningacknowledgementevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="f1340fd01fa00de3201d6dc8ad73d0f1769c10e1",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_fc8cb",
+                    table="registry_warningacknowledgementevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
     ]

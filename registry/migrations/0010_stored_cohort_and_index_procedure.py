@@ -20,100 +20,244 @@ def backfill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0009_audit_append_only_for_queries_and_warnings'),
+        ("registry", "0009_audit_append_only_for_queries_and_warnings"),
     ]
 
     operations = [
         # The registry-id search index (trigram, so "000123" finds AAR-000123).
         TrigramExtension(),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='patient',
-            name='touch_updated_at',
+            model_name="patient",
+            name="touch_updated_at",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='procedure',
-            name='touch_updated_at',
+            model_name="procedure",
+            name="touch_updated_at",
         ),
         migrations.RemoveIndex(
-            model_name='procedure',
-            name='procedure_patient_date_idx',
+            model_name="procedure",
+            name="procedure_patient_date_idx",
         ),
         migrations.AddField(
-            model_name='patient',
-            name='index_cohort',
-            field=models.CharField(blank=True, choices=[('pathologic', 'Pathologic'), ('osteoporotic', 'Osteoporotic'), ('other', 'Other')], editable=False, max_length=12, null=True, verbose_name='cohort of index procedure'),
+            model_name="patient",
+            name="index_cohort",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("pathologic", "Pathologic"),
+                    ("osteoporotic", "Osteoporotic"),
+                    ("other", "Other"),
+                ],
+                editable=False,
+                max_length=12,
+                null=True,
+                verbose_name="cohort of index procedure",
+            ),
         ),
         migrations.AddField(
-            model_name='patient',
-            name='index_procedure',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='registry.procedure', verbose_name='index procedure'),
+            model_name="patient",
+            name="index_procedure",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="registry.procedure",
+                verbose_name="index procedure",
+            ),
         ),
         migrations.AddField(
-            model_name='procedure',
-            name='cohort',
-            field=models.CharField(choices=[('pathologic', 'Pathologic'), ('osteoporotic', 'Osteoporotic'), ('other', 'Other')], default='other', editable=False, max_length=12, verbose_name='cohort'),
+            model_name="procedure",
+            name="cohort",
+            field=models.CharField(
+                choices=[
+                    ("pathologic", "Pathologic"),
+                    ("osteoporotic", "Osteoporotic"),
+                    ("other", "Other"),
+                ],
+                default="other",
+                editable=False,
+                max_length=12,
+                verbose_name="cohort",
+            ),
         ),
         migrations.AddIndex(
-            model_name='patient',
-            index=models.Index(fields=['index_cohort', 'registry_id'], name='patient_cohort_regid_idx'),
+            model_name="patient",
+            index=models.Index(
+                fields=["index_cohort", "registry_id"], name="patient_cohort_regid_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='patient',
-            index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.indexes.OpClass(django.db.models.functions.text.Upper(django.db.models.functions.comparison.Cast('registry_id', models.TextField())), name='gin_trgm_ops'), name='patient_registry_id_trgm'),
+            model_name="patient",
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.indexes.OpClass(
+                    django.db.models.functions.text.Upper(
+                        django.db.models.functions.comparison.Cast(
+                            "registry_id", models.TextField()
+                        )
+                    ),
+                    name="gin_trgm_ops",
+                ),
+                name="patient_registry_id_trgm",
+            ),
         ),
         migrations.AddIndex(
-            model_name='procedure',
-            index=models.Index(fields=['patient', 'date', 'id'], name='procedure_patient_date_idx'),
+            model_name="procedure",
+            index=models.Index(fields=["patient", "date", "id"], name="procedure_patient_date_idx"),
         ),
         migrations.AddIndex(
-            model_name='procedure',
-            index=models.Index(fields=['date', 'id'], name='procedure_date_idx'),
+            model_name="procedure",
+            index=models.Index(fields=["date", "id"], name="procedure_date_idx"),
         ),
         migrations.AddIndex(
-            model_name='procedure',
-            index=models.Index(fields=['cohort', 'date', 'id'], name='procedure_cohort_date_idx'),
+            model_name="procedure",
+            index=models.Index(fields=["cohort", "date", "id"], name="procedure_cohort_date_idx"),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patient',
-            trigger=pgtrigger.compiler.Trigger(name='touch_updated_at', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."asa_class" IS DISTINCT FROM (NEW."asa_class") OR OLD."cause_of_death" IS DISTINCT FROM (NEW."cause_of_death") OR OLD."consent_date" IS DISTINCT FROM (NEW."consent_date") OR OLD."consent_withdrawn_date" IS DISTINCT FROM (NEW."consent_withdrawn_date") OR OLD."date_of_birth" IS DISTINCT FROM (NEW."date_of_birth") OR OLD."date_of_death" IS DISTINCT FROM (NEW."date_of_death") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."index_cohort" IS DISTINCT FROM (NEW."index_cohort") OR OLD."index_procedure_id" IS DISTINCT FROM (NEW."index_procedure_id") OR OLD."karnofsky" IS DISTINCT FROM (NEW."karnofsky") OR OLD."malignancy_confirmation" IS DISTINCT FROM (NEW."malignancy_confirmation") OR OLD."other_bone_metastases" IS DISTINCT FROM (NEW."other_bone_metastases") OR OLD."primary_tumour" IS DISTINCT FROM (NEW."primary_tumour") OR OLD."prior_chemotherapy" IS DISTINCT FROM (NEW."prior_chemotherapy") OR OLD."prior_radiotherapy" IS DISTINCT FROM (NEW."prior_radiotherapy") OR OLD."registry_id" IS DISTINCT FROM (NEW."registry_id") OR OLD."sex" IS DISTINCT FROM (NEW."sex") OR OLD."site_id" IS DISTINCT FROM (NEW."site_id") OR OLD."visceral_metastases" IS DISTINCT FROM (NEW."visceral_metastases"))', func='NEW.updated_at = now(); RETURN NEW;', hash='d5f1099a67c8633d3a04443a0bbb581e3fe580c6', operation='UPDATE', pgid='pgtrigger_touch_updated_at_38ca7', table='registry_patient', when='BEFORE')),
+            model_name="patient",
+            trigger=pgtrigger.compiler.Trigger(
+                name="touch_updated_at",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."asa_class" IS DISTINCT FROM (NEW."asa_class") OR OLD."cause_of_death" IS DISTINCT FROM (NEW."cause_of_death") OR OLD."consent_date" IS DISTINCT FROM (NEW."consent_date") OR OLD."consent_withdrawn_date" IS DISTINCT FROM (NEW."consent_withdrawn_date") OR OLD."date_of_birth" IS DISTINCT FROM (NEW."date_of_birth") OR OLD."date_of_death" IS DISTINCT FROM (NEW."date_of_death") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."index_cohort" IS DISTINCT FROM (NEW."index_cohort") OR OLD."index_procedure_id" IS DISTINCT FROM (NEW."index_procedure_id") OR OLD."karnofsky" IS DISTINCT FROM (NEW."karnofsky") OR OLD."malignancy_confirmation" IS DISTINCT FROM (NEW."malignancy_confirmation") OR OLD."other_bone_metastases" IS DISTINCT FROM (NEW."other_bone_metastases") OR OLD."primary_tumour" IS DISTINCT FROM (NEW."primary_tumour") OR OLD."prior_chemotherapy" IS DISTINCT FROM (NEW."prior_chemotherapy") OR OLD."prior_radiotherapy" IS DISTINCT FROM (NEW."prior_radiotherapy") OR OLD."registry_id" IS DISTINCT FROM (NEW."registry_id") OR OLD."sex" IS DISTINCT FROM (NEW."sex") OR OLD."site_id" IS DISTINCT FROM (NEW."site_id") OR OLD."visceral_metastases" IS DISTINCT FROM (NEW."visceral_metastases"))',
+                    func="NEW.updated_at = now(); RETURN NEW;",
+                    hash="d5f1099a67c8633d3a04443a0bbb581e3fe580c6",
+                    operation="UPDATE",
+                    pgid="pgtrigger_touch_updated_at_38ca7",
+                    table="registry_patient",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='touch_updated_at', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."absolute_contraindications" IS DISTINCT FROM (NEW."absolute_contraindications") OR OLD."adjunct" IS DISTINCT FROM (NEW."adjunct") OR OLD."anaesthesia" IS DISTINCT FROM (NEW."anaesthesia") OR OLD."biopsy_result" IS DISTINCT FROM (NEW."biopsy_result") OR OLD."biopsy_taken" IS DISTINCT FROM (NEW."biopsy_taken") OR OLD."cohort" IS DISTINCT FROM (NEW."cohort") OR OLD."date" IS DISTINCT FROM (NEW."date") OR OLD."dose_area_product" IS DISTINCT FROM (NEW."dose_area_product") OR OLD."fluoroscopy_time_s" IS DISTINCT FROM (NEW."fluoroscopy_time_s") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."image_guidance" IS DISTINCT FROM (NEW."image_guidance") OR OLD."indication" IS DISTINCT FROM (NEW."indication") OR OLD."length_of_stay_days" IS DISTINCT FROM (NEW."length_of_stay_days") OR OLD."mri_stir_oedema" IS DISTINCT FROM (NEW."mri_stir_oedema") OR OLD."notes" IS DISTINCT FROM (NEW."notes") OR OLD."operator" IS DISTINCT FROM (NEW."operator") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."relative_contraindications" IS DISTINCT FROM (NEW."relative_contraindications") OR OLD."technique" IS DISTINCT FROM (NEW."technique"))', func='NEW.updated_at = now(); RETURN NEW;', hash='e10b42fac998f2119543a1766ae77f67e16d1708', operation='UPDATE', pgid='pgtrigger_touch_updated_at_554e0', table='registry_procedure', when='BEFORE')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="touch_updated_at",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."absolute_contraindications" IS DISTINCT FROM (NEW."absolute_contraindications") OR OLD."adjunct" IS DISTINCT FROM (NEW."adjunct") OR OLD."anaesthesia" IS DISTINCT FROM (NEW."anaesthesia") OR OLD."biopsy_result" IS DISTINCT FROM (NEW."biopsy_result") OR OLD."biopsy_taken" IS DISTINCT FROM (NEW."biopsy_taken") OR OLD."cohort" IS DISTINCT FROM (NEW."cohort") OR OLD."date" IS DISTINCT FROM (NEW."date") OR OLD."dose_area_product" IS DISTINCT FROM (NEW."dose_area_product") OR OLD."fluoroscopy_time_s" IS DISTINCT FROM (NEW."fluoroscopy_time_s") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."image_guidance" IS DISTINCT FROM (NEW."image_guidance") OR OLD."indication" IS DISTINCT FROM (NEW."indication") OR OLD."length_of_stay_days" IS DISTINCT FROM (NEW."length_of_stay_days") OR OLD."mri_stir_oedema" IS DISTINCT FROM (NEW."mri_stir_oedema") OR OLD."notes" IS DISTINCT FROM (NEW."notes") OR OLD."operator" IS DISTINCT FROM (NEW."operator") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."relative_contraindications" IS DISTINCT FROM (NEW."relative_contraindications") OR OLD."technique" IS DISTINCT FROM (NEW."technique"))',
+                    func="NEW.updated_at = now(); RETURN NEW;",
+                    hash="e10b42fac998f2119543a1766ae77f67e16d1708",
+                    operation="UPDATE",
+                    pgid="pgtrigger_touch_updated_at_554e0",
+                    table="registry_procedure",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='patient_index_on_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='\nUPDATE "registry_patient" AS target\nSET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort\nFROM (\n    SELECT "registry_patient"."id", (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1) AS procedure_id, (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) AS cohort\n    FROM "registry_patient" WHERE "registry_patient"."id" IN (SELECT patient_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id"\n  AND (target."index_procedure_id", target."index_cohort")\n      IS DISTINCT FROM (derived.procedure_id, derived.cohort);\nRETURN NULL;', hash='eae204033389df98e7125050922e1ed662e92e95', level='STATEMENT', operation='INSERT', pgid='pgtrigger_patient_index_on_insert_70927', referencing='REFERENCING NEW TABLE AS new_rows ', table='registry_procedure', when='AFTER')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="patient_index_on_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='\nUPDATE "registry_patient" AS target\nSET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort\nFROM (\n    SELECT "registry_patient"."id", (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1) AS procedure_id, (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) AS cohort\n    FROM "registry_patient" WHERE "registry_patient"."id" IN (SELECT patient_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id"\n  AND (target."index_procedure_id", target."index_cohort")\n      IS DISTINCT FROM (derived.procedure_id, derived.cohort);\nRETURN NULL;',
+                    hash="eae204033389df98e7125050922e1ed662e92e95",
+                    level="STATEMENT",
+                    operation="INSERT",
+                    pgid="pgtrigger_patient_index_on_insert_70927",
+                    referencing="REFERENCING NEW TABLE AS new_rows ",
+                    table="registry_procedure",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='patient_index_on_update', sql=pgtrigger.compiler.UpsertTriggerSql(func='\nUPDATE "registry_patient" AS target\nSET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort\nFROM (\n    SELECT "registry_patient"."id", (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1) AS procedure_id, (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) AS cohort\n    FROM "registry_patient" WHERE "registry_patient"."id" IN (SELECT patient_id FROM old_rows UNION SELECT patient_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id"\n  AND (target."index_procedure_id", target."index_cohort")\n      IS DISTINCT FROM (derived.procedure_id, derived.cohort);\nRETURN NULL;', hash='d323991af9256c4716dda6c652b4efbb88af3410', level='STATEMENT', operation='UPDATE', pgid='pgtrigger_patient_index_on_update_36c46', referencing='REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows ', table='registry_procedure', when='AFTER')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="patient_index_on_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='\nUPDATE "registry_patient" AS target\nSET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort\nFROM (\n    SELECT "registry_patient"."id", (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1) AS procedure_id, (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) AS cohort\n    FROM "registry_patient" WHERE "registry_patient"."id" IN (SELECT patient_id FROM old_rows UNION SELECT patient_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id"\n  AND (target."index_procedure_id", target."index_cohort")\n      IS DISTINCT FROM (derived.procedure_id, derived.cohort);\nRETURN NULL;',
+                    hash="d323991af9256c4716dda6c652b4efbb88af3410",
+                    level="STATEMENT",
+                    operation="UPDATE",
+                    pgid="pgtrigger_patient_index_on_update_36c46",
+                    referencing="REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows ",
+                    table="registry_procedure",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='patient_index_on_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='\nUPDATE "registry_patient" AS target\nSET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort\nFROM (\n    SELECT "registry_patient"."id", (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1) AS procedure_id, (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) AS cohort\n    FROM "registry_patient" WHERE "registry_patient"."id" IN (SELECT patient_id FROM old_rows)\n) AS derived\nWHERE target."id" = derived."id"\n  AND (target."index_procedure_id", target."index_cohort")\n      IS DISTINCT FROM (derived.procedure_id, derived.cohort);\nRETURN NULL;', hash='0274695606cd6201ccb28975895e23a1c3145863', level='STATEMENT', operation='DELETE', pgid='pgtrigger_patient_index_on_delete_a622a', referencing='REFERENCING OLD TABLE AS old_rows ', table='registry_procedure', when='AFTER')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="patient_index_on_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='\nUPDATE "registry_patient" AS target\nSET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort\nFROM (\n    SELECT "registry_patient"."id", (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1) AS procedure_id, (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) AS cohort\n    FROM "registry_patient" WHERE "registry_patient"."id" IN (SELECT patient_id FROM old_rows)\n) AS derived\nWHERE target."id" = derived."id"\n  AND (target."index_procedure_id", target."index_cohort")\n      IS DISTINCT FROM (derived.procedure_id, derived.cohort);\nRETURN NULL;',
+                    hash="0274695606cd6201ccb28975895e23a1c3145863",
+                    level="STATEMENT",
+                    operation="DELETE",
+                    pgid="pgtrigger_patient_index_on_delete_a622a",
+                    referencing="REFERENCING OLD TABLE AS old_rows ",
+                    table="registry_procedure",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatedlevel',
-            trigger=pgtrigger.compiler.Trigger(name='procedure_cohort_on_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='\nUPDATE "registry_procedure" AS target SET "cohort" = derived.cohort\nFROM (\n    SELECT "registry_procedure"."id", COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') AS cohort\n    FROM "registry_procedure" WHERE "registry_procedure"."id" IN (SELECT procedure_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;\nRETURN NULL;', hash='ca494ab3670fa05858c634436230a7d29fbd7597', level='STATEMENT', operation='INSERT', pgid='pgtrigger_procedure_cohort_on_insert_0f59a', referencing='REFERENCING NEW TABLE AS new_rows ', table='registry_treatedlevel', when='AFTER')),
+            model_name="treatedlevel",
+            trigger=pgtrigger.compiler.Trigger(
+                name="procedure_cohort_on_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='\nUPDATE "registry_procedure" AS target SET "cohort" = derived.cohort\nFROM (\n    SELECT "registry_procedure"."id", COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') AS cohort\n    FROM "registry_procedure" WHERE "registry_procedure"."id" IN (SELECT procedure_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;\nRETURN NULL;',
+                    hash="ca494ab3670fa05858c634436230a7d29fbd7597",
+                    level="STATEMENT",
+                    operation="INSERT",
+                    pgid="pgtrigger_procedure_cohort_on_insert_0f59a",
+                    referencing="REFERENCING NEW TABLE AS new_rows ",
+                    table="registry_treatedlevel",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatedlevel',
-            trigger=pgtrigger.compiler.Trigger(name='procedure_cohort_on_update', sql=pgtrigger.compiler.UpsertTriggerSql(func='\nUPDATE "registry_procedure" AS target SET "cohort" = derived.cohort\nFROM (\n    SELECT "registry_procedure"."id", COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') AS cohort\n    FROM "registry_procedure" WHERE "registry_procedure"."id" IN (SELECT procedure_id FROM old_rows UNION SELECT procedure_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;\nRETURN NULL;', hash='0392074c8379722d9b521b56e5e87cf7ad8a0b59', level='STATEMENT', operation='UPDATE', pgid='pgtrigger_procedure_cohort_on_update_115dd', referencing='REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows ', table='registry_treatedlevel', when='AFTER')),
+            model_name="treatedlevel",
+            trigger=pgtrigger.compiler.Trigger(
+                name="procedure_cohort_on_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='\nUPDATE "registry_procedure" AS target SET "cohort" = derived.cohort\nFROM (\n    SELECT "registry_procedure"."id", COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') AS cohort\n    FROM "registry_procedure" WHERE "registry_procedure"."id" IN (SELECT procedure_id FROM old_rows UNION SELECT procedure_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;\nRETURN NULL;',
+                    hash="0392074c8379722d9b521b56e5e87cf7ad8a0b59",
+                    level="STATEMENT",
+                    operation="UPDATE",
+                    pgid="pgtrigger_procedure_cohort_on_update_115dd",
+                    referencing="REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows ",
+                    table="registry_treatedlevel",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatedlevel',
-            trigger=pgtrigger.compiler.Trigger(name='procedure_cohort_on_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='\nUPDATE "registry_procedure" AS target SET "cohort" = derived.cohort\nFROM (\n    SELECT "registry_procedure"."id", COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') AS cohort\n    FROM "registry_procedure" WHERE "registry_procedure"."id" IN (SELECT procedure_id FROM old_rows)\n) AS derived\nWHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;\nRETURN NULL;', hash='07344783be73ff56f668dadbf173bff332e13f60', level='STATEMENT', operation='DELETE', pgid='pgtrigger_procedure_cohort_on_delete_9211f', referencing='REFERENCING OLD TABLE AS old_rows ', table='registry_treatedlevel', when='AFTER')),
+            model_name="treatedlevel",
+            trigger=pgtrigger.compiler.Trigger(
+                name="procedure_cohort_on_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='\nUPDATE "registry_procedure" AS target SET "cohort" = derived.cohort\nFROM (\n    SELECT "registry_procedure"."id", COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') AS cohort\n    FROM "registry_procedure" WHERE "registry_procedure"."id" IN (SELECT procedure_id FROM old_rows)\n) AS derived\nWHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;\nRETURN NULL;',
+                    hash="07344783be73ff56f668dadbf173bff332e13f60",
+                    level="STATEMENT",
+                    operation="DELETE",
+                    pgid="pgtrigger_procedure_cohort_on_delete_9211f",
+                    referencing="REFERENCING OLD TABLE AS old_rows ",
+                    table="registry_treatedlevel",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('index_cohort__in', ['pathologic', 'osteoporotic', 'other']), ('index_cohort', ''), _connector='OR'), name='patient_index_cohort_valid'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("index_cohort__in", ["pathologic", "osteoporotic", "other"]),
+                    ("index_cohort", ""),
+                    _connector="OR",
+                ),
+                name="patient_index_cohort_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='procedure',
-            constraint=models.CheckConstraint(condition=models.Q(('cohort__in', ['pathologic', 'osteoporotic', 'other'])), name='procedure_cohort_valid'),
+            model_name="procedure",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("cohort__in", ["pathologic", "osteoporotic", "other"])),
+                name="procedure_cohort_valid",
+            ),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
     ]

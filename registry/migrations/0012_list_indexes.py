@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0011_list_count_function'),
+        ("registry", "0011_list_count_function"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='complication',
-            index=models.Index(fields=['date', 'id'], name='complication_date_idx'),
+            model_name="complication",
+            index=models.Index(fields=["date", "id"], name="complication_date_idx"),
         ),
     ]

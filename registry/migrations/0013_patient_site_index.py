@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0012_list_indexes'),
+        ("registry", "0012_list_indexes"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='patient',
-            index=models.Index(fields=['site', 'registry_id'], name='patient_site_regid_idx'),
+            model_name="patient",
+            index=models.Index(fields=["site", "registry_id"], name="patient_site_regid_idx"),
         ),
     ]

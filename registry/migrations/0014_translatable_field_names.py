@@ -11,811 +11,1575 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
-        ('registry', '0013_patient_site_index'),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("registry", "0013_patient_site_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='complication',
-            options={'ordering': ['-date', '-pk'], 'verbose_name': 'complication', 'verbose_name_plural': 'complications'},
+            name="complication",
+            options={
+                "ordering": ["-date", "-pk"],
+                "verbose_name": "complication",
+                "verbose_name_plural": "complications",
+            },
         ),
         migrations.AlterModelOptions(
-            name='patient',
-            options={'ordering': ['registry_id'], 'verbose_name': 'patient', 'verbose_name_plural': 'patients'},
+            name="patient",
+            options={
+                "ordering": ["registry_id"],
+                "verbose_name": "patient",
+                "verbose_name_plural": "patients",
+            },
         ),
         migrations.AlterModelOptions(
-            name='patientcontact',
-            options={'verbose_name': 'patient contact', 'verbose_name_plural': 'patient contacts'},
+            name="patientcontact",
+            options={"verbose_name": "patient contact", "verbose_name_plural": "patient contacts"},
         ),
         migrations.AlterModelOptions(
-            name='procedure',
-            options={'ordering': ['-date', '-pk'], 'verbose_name': 'procedure', 'verbose_name_plural': 'procedures'},
+            name="procedure",
+            options={
+                "ordering": ["-date", "-pk"],
+                "verbose_name": "procedure",
+                "verbose_name_plural": "procedures",
+            },
         ),
         migrations.AlterModelOptions(
-            name='site',
-            options={'ordering': ['code'], 'verbose_name': 'site', 'verbose_name_plural': 'sites'},
+            name="site",
+            options={"ordering": ["code"], "verbose_name": "site", "verbose_name_plural": "sites"},
         ),
         migrations.AlterModelOptions(
-            name='treatedlevel',
-            options={'ordering': ['procedure', 'level'], 'verbose_name': 'treated level', 'verbose_name_plural': 'treated levels'},
-        ),
-        migrations.AlterField(
-            model_name='complication',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
-        ),
-        migrations.AlterField(
-            model_name='complication',
-            name='date',
-            field=models.DateField(validators=[registry.validation.validate_not_before_1900], verbose_name='date'),
-        ),
-        migrations.AlterField(
-            model_name='complication',
-            name='description',
-            field=models.TextField(blank=True, validators=[registry.validation.validate_no_cpr], verbose_name='description'),
-        ),
-        migrations.AlterField(
-            model_name='complication',
-            name='outcome',
-            field=models.CharField(choices=[('resolved', 'Resolved'), ('resolved_sequelae', 'Resolved with sequelae'), ('ongoing', 'Ongoing'), ('fatal', 'Fatal')], max_length=20, verbose_name='outcome'),
-        ),
-        migrations.AlterField(
-            model_name='complication',
-            name='patient',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='complications', to='registry.patient', verbose_name='patient'),
-        ),
-        migrations.AlterField(
-            model_name='complication',
-            name='procedure',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='complications', to='registry.procedure', verbose_name='procedure'),
-        ),
-        migrations.AlterField(
-            model_name='complication',
-            name='treated_level',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='complications', to='registry.treatedlevel', verbose_name='treated level'),
-        ),
-        migrations.AlterField(
-            model_name='complication',
-            name='type',
-            field=models.CharField(choices=[('symptomatic_leakage', 'Symptomatic cement leakage'), ('pulmonary_embolism', 'Pulmonary cement embolism'), ('adjacent_fracture', 'New adjacent fracture'), ('non_adjacent_fracture', 'New non-adjacent fracture'), ('radiculopathy', 'Radiculopathy'), ('cord_compression', 'Cord compression'), ('infection', 'Infection'), ('haematoma', 'Haematoma or bleeding'), ('rib_fracture', 'Rib fracture'), ('allergic_reaction', 'Allergic reaction'), ('death', 'Death'), ('other', 'Other')], max_length=24, verbose_name='type'),
-        ),
-        migrations.AlterField(
-            model_name='complication',
-            name='updated_at',
-            field=models.DateTimeField(auto_now=True, db_index=True, verbose_name='updated at'),
-        ),
-        migrations.AlterField(
-            model_name='complicationevent',
-            name='date',
-            field=models.DateField(validators=[registry.validation.validate_not_before_1900], verbose_name='date'),
-        ),
-        migrations.AlterField(
-            model_name='complicationevent',
-            name='description',
-            field=models.TextField(blank=True, validators=[registry.validation.validate_no_cpr], verbose_name='description'),
-        ),
-        migrations.AlterField(
-            model_name='complicationevent',
-            name='outcome',
-            field=models.CharField(choices=[('resolved', 'Resolved'), ('resolved_sequelae', 'Resolved with sequelae'), ('ongoing', 'Ongoing'), ('fatal', 'Fatal')], max_length=20, verbose_name='outcome'),
-        ),
-        migrations.AlterField(
-            model_name='complicationevent',
-            name='patient',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.patient', verbose_name='patient'),
-        ),
-        migrations.AlterField(
-            model_name='complicationevent',
-            name='procedure',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.procedure', verbose_name='procedure'),
-        ),
-        migrations.AlterField(
-            model_name='complicationevent',
-            name='treated_level',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.treatedlevel', verbose_name='treated level'),
-        ),
-        migrations.AlterField(
-            model_name='complicationevent',
-            name='type',
-            field=models.CharField(choices=[('symptomatic_leakage', 'Symptomatic cement leakage'), ('pulmonary_embolism', 'Pulmonary cement embolism'), ('adjacent_fracture', 'New adjacent fracture'), ('non_adjacent_fracture', 'New non-adjacent fracture'), ('radiculopathy', 'Radiculopathy'), ('cord_compression', 'Cord compression'), ('infection', 'Infection'), ('haematoma', 'Haematoma or bleeding'), ('rib_fracture', 'Rib fracture'), ('allergic_reaction', 'Allergic reaction'), ('death', 'Death'), ('other', 'Other')], max_length=24, verbose_name='type'),
-        ),
-        migrations.AlterField(
-            model_name='dataquery',
-            name='answer',
-            field=models.TextField(blank=True, validators=[registry.validation.validate_no_cpr], verbose_name='answer'),
-        ),
-        migrations.AlterField(
-            model_name='dataquery',
-            name='answered_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='answered at'),
-        ),
-        migrations.AlterField(
-            model_name='dataquery',
-            name='answered_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='answered by'),
-        ),
-        migrations.AlterField(
-            model_name='dataquery',
-            name='closed_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='closed at'),
-        ),
-        migrations.AlterField(
-            model_name='dataquery',
-            name='closed_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='closed by'),
-        ),
-        migrations.AlterField(
-            model_name='dataquery',
-            name='content_type',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='contenttypes.contenttype', verbose_name='content type'),
-        ),
-        migrations.AlterField(
-            model_name='dataquery',
-            name='object_id',
-            field=models.PositiveBigIntegerField(verbose_name='object id'),
-        ),
-        migrations.AlterField(
-            model_name='dataquery',
-            name='raised_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='raised at'),
-        ),
-        migrations.AlterField(
-            model_name='dataquery',
-            name='raised_by',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='raised by'),
-        ),
-        migrations.AlterField(
-            model_name='dataquery',
-            name='site',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='data_queries', to='registry.site', verbose_name='site'),
-        ),
-        migrations.AlterField(
-            model_name='dataquery',
-            name='state',
-            field=models.CharField(choices=[('open', 'Open'), ('answered', 'Answered'), ('closed', 'Closed')], default='open', max_length=8, verbose_name='state'),
-        ),
-        migrations.AlterField(
-            model_name='dataquery',
-            name='updated_at',
-            field=models.DateTimeField(auto_now=True, db_index=True, verbose_name='updated at'),
-        ),
-        migrations.AlterField(
-            model_name='dataqueryevent',
-            name='answer',
-            field=models.TextField(blank=True, validators=[registry.validation.validate_no_cpr], verbose_name='answer'),
-        ),
-        migrations.AlterField(
-            model_name='dataqueryevent',
-            name='answered_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='answered at'),
-        ),
-        migrations.AlterField(
-            model_name='dataqueryevent',
-            name='answered_by',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL, verbose_name='answered by'),
-        ),
-        migrations.AlterField(
-            model_name='dataqueryevent',
-            name='closed_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='closed at'),
-        ),
-        migrations.AlterField(
-            model_name='dataqueryevent',
-            name='closed_by',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL, verbose_name='closed by'),
-        ),
-        migrations.AlterField(
-            model_name='dataqueryevent',
-            name='content_type',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='contenttypes.contenttype', verbose_name='content type'),
-        ),
-        migrations.AlterField(
-            model_name='dataqueryevent',
-            name='object_id',
-            field=models.PositiveBigIntegerField(verbose_name='object id'),
-        ),
-        migrations.AlterField(
-            model_name='dataqueryevent',
-            name='raised_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='raised at'),
-        ),
-        migrations.AlterField(
-            model_name='dataqueryevent',
-            name='raised_by',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL, verbose_name='raised by'),
-        ),
-        migrations.AlterField(
-            model_name='dataqueryevent',
-            name='site',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.site', verbose_name='site'),
-        ),
-        migrations.AlterField(
-            model_name='dataqueryevent',
-            name='state',
-            field=models.CharField(choices=[('open', 'Open'), ('answered', 'Answered'), ('closed', 'Closed')], default='open', max_length=8, verbose_name='state'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='cause_of_death',
-            field=models.CharField(blank=True, choices=[('disease_progression', 'Disease progression'), ('procedure_related', 'Procedure-related'), ('other', 'Other'), ('unknown', 'Unknown')], max_length=24, verbose_name='cause of death'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='consent_date',
-            field=models.DateField(validators=[registry.validation.validate_not_before_1900], verbose_name='consent date'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='consent_withdrawn_date',
-            field=models.DateField(blank=True, null=True, validators=[registry.validation.validate_not_before_1900], verbose_name='consent withdrawn date'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='date_of_birth',
-            field=models.DateField(validators=[registry.validation.validate_not_before_1900], verbose_name='date of birth'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='date_of_death',
-            field=models.DateField(blank=True, null=True, validators=[registry.validation.validate_not_before_1900], verbose_name='date of death'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='malignancy_confirmation',
-            field=models.CharField(blank=True, choices=[('vertebral_biopsy', 'Vertebral biopsy (histology)'), ('bone_marrow_biopsy', 'Bone-marrow biopsy'), ('imaging', 'Imaging only'), ('clinical', 'Clinical')], max_length=20, verbose_name='malignancy confirmation'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='other_bone_metastases',
-            field=models.BooleanField(blank=True, null=True, verbose_name='other bone metastases'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='primary_tumour',
-            field=models.CharField(blank=True, choices=[('breast', 'Breast'), ('lung', 'Lung'), ('prostate', 'Prostate'), ('kidney', 'Kidney'), ('thyroid', 'Thyroid'), ('multiple_myeloma', 'Multiple myeloma'), ('lymphoma', 'Lymphoma'), ('cll', 'Chronic lymphocytic leukaemia'), ('colon', 'Colon'), ('gastric', 'Gastric'), ('ovary', 'Ovary'), ('urothelial', 'Urothelial'), ('melanoma', 'Melanoma'), ('unknown_primary', 'Unknown primary'), ('other', 'Other')], max_length=20, verbose_name='primary tumour'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='prior_chemotherapy',
-            field=models.BooleanField(blank=True, null=True, verbose_name='prior chemotherapy'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='prior_radiotherapy',
-            field=models.BooleanField(blank=True, null=True, verbose_name='prior radiotherapy'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='sex',
-            field=models.CharField(choices=[('female', 'Female'), ('male', 'Male')], max_length=6, verbose_name='sex'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='site',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='patients', to='registry.site', verbose_name='site'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='updated_at',
-            field=models.DateTimeField(auto_now=True, db_index=True, verbose_name='updated at'),
-        ),
-        migrations.AlterField(
-            model_name='patient',
-            name='visceral_metastases',
-            field=models.BooleanField(blank=True, null=True, verbose_name='visceral metastases'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontact',
-            name='consent_to_contact',
-            field=models.BooleanField(default=False, help_text='The patient agreed to receive questionnaire emails and calls.', verbose_name='consent to contact'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontact',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontact',
-            name='email',
-            field=models.EmailField(blank=True, max_length=254, verbose_name='email'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontact',
-            name='name',
-            field=models.CharField(blank=True, max_length=200, validators=[registry.validation.validate_no_cpr], verbose_name='name'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontact',
-            name='patient',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='contact', to='registry.patient', verbose_name='patient'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontact',
-            name='phone',
-            field=models.CharField(blank=True, max_length=40, verbose_name='phone'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontact',
-            name='preferred_language',
-            field=models.CharField(choices=[('en', 'English'), ('da', 'Dansk')], default='da', max_length=2, verbose_name='preferred language'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontact',
-            name='updated_at',
-            field=models.DateTimeField(auto_now=True, verbose_name='updated at'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontactevent',
-            name='consent_to_contact',
-            field=models.BooleanField(default=False, help_text='The patient agreed to receive questionnaire emails and calls.', verbose_name='consent to contact'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontactevent',
-            name='email',
-            field=models.EmailField(blank=True, max_length=254, verbose_name='email'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontactevent',
-            name='name',
-            field=models.CharField(blank=True, max_length=200, validators=[registry.validation.validate_no_cpr], verbose_name='name'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontactevent',
-            name='patient',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.patient', verbose_name='patient'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontactevent',
-            name='phone',
-            field=models.CharField(blank=True, max_length=40, verbose_name='phone'),
-        ),
-        migrations.AlterField(
-            model_name='patientcontactevent',
-            name='preferred_language',
-            field=models.CharField(choices=[('en', 'English'), ('da', 'Dansk')], default='da', max_length=2, verbose_name='preferred language'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='cause_of_death',
-            field=models.CharField(blank=True, choices=[('disease_progression', 'Disease progression'), ('procedure_related', 'Procedure-related'), ('other', 'Other'), ('unknown', 'Unknown')], max_length=24, verbose_name='cause of death'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='consent_date',
-            field=models.DateField(validators=[registry.validation.validate_not_before_1900], verbose_name='consent date'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='consent_withdrawn_date',
-            field=models.DateField(blank=True, null=True, validators=[registry.validation.validate_not_before_1900], verbose_name='consent withdrawn date'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='date_of_birth',
-            field=models.DateField(validators=[registry.validation.validate_not_before_1900], verbose_name='date of birth'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='date_of_death',
-            field=models.DateField(blank=True, null=True, validators=[registry.validation.validate_not_before_1900], verbose_name='date of death'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='malignancy_confirmation',
-            field=models.CharField(blank=True, choices=[('vertebral_biopsy', 'Vertebral biopsy (histology)'), ('bone_marrow_biopsy', 'Bone-marrow biopsy'), ('imaging', 'Imaging only'), ('clinical', 'Clinical')], max_length=20, verbose_name='malignancy confirmation'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='other_bone_metastases',
-            field=models.BooleanField(blank=True, null=True, verbose_name='other bone metastases'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='primary_tumour',
-            field=models.CharField(blank=True, choices=[('breast', 'Breast'), ('lung', 'Lung'), ('prostate', 'Prostate'), ('kidney', 'Kidney'), ('thyroid', 'Thyroid'), ('multiple_myeloma', 'Multiple myeloma'), ('lymphoma', 'Lymphoma'), ('cll', 'Chronic lymphocytic leukaemia'), ('colon', 'Colon'), ('gastric', 'Gastric'), ('ovary', 'Ovary'), ('urothelial', 'Urothelial'), ('melanoma', 'Melanoma'), ('unknown_primary', 'Unknown primary'), ('other', 'Other')], max_length=20, verbose_name='primary tumour'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='prior_chemotherapy',
-            field=models.BooleanField(blank=True, null=True, verbose_name='prior chemotherapy'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='prior_radiotherapy',
-            field=models.BooleanField(blank=True, null=True, verbose_name='prior radiotherapy'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='sex',
-            field=models.CharField(choices=[('female', 'Female'), ('male', 'Male')], max_length=6, verbose_name='sex'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='site',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.site', verbose_name='site'),
-        ),
-        migrations.AlterField(
-            model_name='patientevent',
-            name='visceral_metastases',
-            field=models.BooleanField(blank=True, null=True, verbose_name='visceral metastases'),
-        ),
-        migrations.AlterField(
-            model_name='procedure',
-            name='adjunct',
-            field=models.CharField(choices=[('none', 'None'), ('rfa', 'Radiofrequency ablation'), ('other', 'Other')], default='none', max_length=8, verbose_name='adjunct'),
-        ),
-        migrations.AlterField(
-            model_name='procedure',
-            name='anaesthesia',
-            field=models.CharField(choices=[('local', 'Local'), ('sedation', 'Sedation'), ('general', 'General')], max_length=10, verbose_name='anaesthesia'),
-        ),
-        migrations.AlterField(
-            model_name='procedure',
-            name='biopsy_result',
-            field=models.CharField(blank=True, choices=[('malignant', 'Malignant'), ('benign', 'Benign / osteoporotic'), ('non_diagnostic', 'Non-diagnostic'), ('pending', 'Pending')], max_length=16, verbose_name='biopsy result'),
-        ),
-        migrations.AlterField(
-            model_name='procedure',
-            name='biopsy_taken',
-            field=models.BooleanField(default=False, verbose_name='biopsy taken'),
-        ),
-        migrations.AlterField(
-            model_name='procedure',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
-        ),
-        migrations.AlterField(
-            model_name='procedure',
-            name='image_guidance',
-            field=models.CharField(choices=[('fluoroscopy', 'Fluoroscopy'), ('ct', 'CT'), ('both', 'Fluoroscopy and CT')], max_length=12, verbose_name='image guidance'),
-        ),
-        migrations.AlterField(
-            model_name='procedure',
-            name='indication',
-            field=models.CharField(choices=[('painful_fracture', 'Painful fracture'), ('painful_lesion', 'Painful lesion without fracture'), ('prophylactic', 'Prophylactic')], max_length=20, verbose_name='indication'),
-        ),
-        migrations.AlterField(
-            model_name='procedure',
-            name='notes',
-            field=models.TextField(blank=True, validators=[registry.validation.validate_no_cpr], verbose_name='notes'),
-        ),
-        migrations.AlterField(
-            model_name='procedure',
-            name='operator',
-            field=models.CharField(blank=True, max_length=100, validators=[registry.validation.validate_no_cpr], verbose_name='operator'),
-        ),
-        migrations.AlterField(
-            model_name='procedure',
-            name='patient',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='procedures', to='registry.patient', verbose_name='patient'),
-        ),
-        migrations.AlterField(
-            model_name='procedure',
-            name='technique',
-            field=models.CharField(choices=[('vertebroplasty', 'Vertebroplasty'), ('balloon_kyphoplasty', 'Balloon kyphoplasty'), ('other_augmentation', 'Other augmentation')], max_length=20, verbose_name='technique'),
-        ),
-        migrations.AlterField(
-            model_name='procedure',
-            name='updated_at',
-            field=models.DateTimeField(auto_now=True, db_index=True, verbose_name='updated at'),
-        ),
-        migrations.AlterField(
-            model_name='procedureevent',
-            name='adjunct',
-            field=models.CharField(choices=[('none', 'None'), ('rfa', 'Radiofrequency ablation'), ('other', 'Other')], default='none', max_length=8, verbose_name='adjunct'),
-        ),
-        migrations.AlterField(
-            model_name='procedureevent',
-            name='anaesthesia',
-            field=models.CharField(choices=[('local', 'Local'), ('sedation', 'Sedation'), ('general', 'General')], max_length=10, verbose_name='anaesthesia'),
-        ),
-        migrations.AlterField(
-            model_name='procedureevent',
-            name='biopsy_result',
-            field=models.CharField(blank=True, choices=[('malignant', 'Malignant'), ('benign', 'Benign / osteoporotic'), ('non_diagnostic', 'Non-diagnostic'), ('pending', 'Pending')], max_length=16, verbose_name='biopsy result'),
-        ),
-        migrations.AlterField(
-            model_name='procedureevent',
-            name='biopsy_taken',
-            field=models.BooleanField(default=False, verbose_name='biopsy taken'),
-        ),
-        migrations.AlterField(
-            model_name='procedureevent',
-            name='image_guidance',
-            field=models.CharField(choices=[('fluoroscopy', 'Fluoroscopy'), ('ct', 'CT'), ('both', 'Fluoroscopy and CT')], max_length=12, verbose_name='image guidance'),
-        ),
-        migrations.AlterField(
-            model_name='procedureevent',
-            name='indication',
-            field=models.CharField(choices=[('painful_fracture', 'Painful fracture'), ('painful_lesion', 'Painful lesion without fracture'), ('prophylactic', 'Prophylactic')], max_length=20, verbose_name='indication'),
-        ),
-        migrations.AlterField(
-            model_name='procedureevent',
-            name='notes',
-            field=models.TextField(blank=True, validators=[registry.validation.validate_no_cpr], verbose_name='notes'),
-        ),
-        migrations.AlterField(
-            model_name='procedureevent',
-            name='operator',
-            field=models.CharField(blank=True, max_length=100, validators=[registry.validation.validate_no_cpr], verbose_name='operator'),
-        ),
-        migrations.AlterField(
-            model_name='procedureevent',
-            name='patient',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.patient', verbose_name='patient'),
-        ),
-        migrations.AlterField(
-            model_name='procedureevent',
-            name='technique',
-            field=models.CharField(choices=[('vertebroplasty', 'Vertebroplasty'), ('balloon_kyphoplasty', 'Balloon kyphoplasty'), ('other_augmentation', 'Other augmentation')], max_length=20, verbose_name='technique'),
-        ),
-        migrations.AlterField(
-            model_name='site',
-            name='code',
-            field=models.CharField(max_length=12, unique=True, validators=[django.core.validators.RegexValidator('^[A-Z0-9]{2,12}$', 'Use 2–12 capital letters or digits.'), registry.validation.validate_no_cpr], verbose_name='code'),
-        ),
-        migrations.AlterField(
-            model_name='site',
-            name='contact_email',
-            field=models.EmailField(help_text='Receives the daily phone follow-up digest.', max_length=254, verbose_name='contact email'),
-        ),
-        migrations.AlterField(
-            model_name='site',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
-        ),
-        migrations.AlterField(
-            model_name='site',
-            name='members',
-            field=models.ManyToManyField(blank=True, help_text="Staff, leads and auditors who work with this site's records.", related_name='registry_sites', to=settings.AUTH_USER_MODEL, verbose_name='members'),
-        ),
-        migrations.AlterField(
-            model_name='site',
-            name='name',
-            field=models.CharField(max_length=200, validators=[registry.validation.validate_no_cpr], verbose_name='name'),
-        ),
-        migrations.AlterField(
-            model_name='site',
-            name='time_zone',
-            field=models.CharField(default='Europe/Copenhagen', max_length=64, validators=[registry.models.validate_time_zone], verbose_name='time zone'),
-        ),
-        migrations.AlterField(
-            model_name='site',
-            name='updated_at',
-            field=models.DateTimeField(auto_now=True, verbose_name='updated at'),
-        ),
-        migrations.AlterField(
-            model_name='siteevent',
-            name='code',
-            field=models.CharField(max_length=12, validators=[django.core.validators.RegexValidator('^[A-Z0-9]{2,12}$', 'Use 2–12 capital letters or digits.'), registry.validation.validate_no_cpr], verbose_name='code'),
-        ),
-        migrations.AlterField(
-            model_name='siteevent',
-            name='contact_email',
-            field=models.EmailField(help_text='Receives the daily phone follow-up digest.', max_length=254, verbose_name='contact email'),
-        ),
-        migrations.AlterField(
-            model_name='siteevent',
-            name='name',
-            field=models.CharField(max_length=200, validators=[registry.validation.validate_no_cpr], verbose_name='name'),
-        ),
-        migrations.AlterField(
-            model_name='siteevent',
-            name='time_zone',
-            field=models.CharField(default='Europe/Copenhagen', max_length=64, validators=[registry.models.validate_time_zone], verbose_name='time zone'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='approach',
-            field=models.CharField(choices=[('unipedicular', 'Unipedicular'), ('bipedicular', 'Bipedicular'), ('extrapedicular', 'Extrapedicular')], max_length=16, verbose_name='approach'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='cement_leakage',
-            field=models.BooleanField(default=False, verbose_name='cement leakage'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='cement_type',
-            field=models.CharField(choices=[('pmma', 'PMMA'), ('pmma_high_viscosity', 'High-viscosity PMMA'), ('calcium_phosphate', 'Calcium phosphate'), ('other', 'Other')], default='pmma', max_length=20, verbose_name='cement type'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='epidural_extension',
-            field=models.BooleanField(default=False, verbose_name='epidural extension'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='etiology',
-            field=models.CharField(choices=[('osteoporotic', 'Osteoporotic'), ('metastasis', 'Metastasis'), ('multiple_myeloma', 'Multiple myeloma'), ('lymphoma_leukaemia', 'Lymphoma / leukaemia'), ('haemangioma', 'Haemangioma'), ('traumatic', 'Traumatic'), ('other', 'Other')], max_length=20, verbose_name='etiology'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='leakage_detected_by',
-            field=models.CharField(blank=True, choices=[('fluoroscopy', 'Intra-operative fluoroscopy'), ('radiograph_3m', '3-month radiograph'), ('ct', 'CT')], max_length=16, verbose_name='leakage detected by'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='leakage_sites',
-            field=registry.fields.MultipleChoiceArrayField(base_field=models.CharField(choices=[('segmental_vein', 'Segmental vein'), ('epidural', 'Epidural / spinal canal'), ('foraminal', 'Foraminal'), ('intradiscal', 'Intradiscal'), ('paravertebral', 'Paravertebral soft tissue'), ('pulmonary_embolism', 'Pulmonary embolism')], max_length=20), blank=True, default=list, size=None, verbose_name='leakage sites'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='leakage_symptomatic',
-            field=models.BooleanField(default=False, verbose_name='leakage symptomatic'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='level',
-            field=models.PositiveSmallIntegerField(choices=[(2, 'C2'), (3, 'C3'), (4, 'C4'), (5, 'C5'), (6, 'C6'), (7, 'C7'), (8, 'T1'), (9, 'T2'), (10, 'T3'), (11, 'T4'), (12, 'T5'), (13, 'T6'), (14, 'T7'), (15, 'T8'), (16, 'T9'), (17, 'T10'), (18, 'T11'), (19, 'T12'), (20, 'L1'), (21, 'L2'), (22, 'L3'), (23, 'L4'), (24, 'L5'), (25, 'S1')], verbose_name='level'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='pedicle_involvement',
-            field=models.BooleanField(default=False, verbose_name='pedicle involvement'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='posterior_wall_defect',
-            field=models.BooleanField(default=False, verbose_name='posterior wall defect'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='procedure',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='levels', to='registry.procedure', verbose_name='procedure'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevel',
-            name='updated_at',
-            field=models.DateTimeField(auto_now=True, db_index=True, verbose_name='updated at'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevelevent',
-            name='approach',
-            field=models.CharField(choices=[('unipedicular', 'Unipedicular'), ('bipedicular', 'Bipedicular'), ('extrapedicular', 'Extrapedicular')], max_length=16, verbose_name='approach'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevelevent',
-            name='cement_leakage',
-            field=models.BooleanField(default=False, verbose_name='cement leakage'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevelevent',
-            name='cement_type',
-            field=models.CharField(choices=[('pmma', 'PMMA'), ('pmma_high_viscosity', 'High-viscosity PMMA'), ('calcium_phosphate', 'Calcium phosphate'), ('other', 'Other')], default='pmma', max_length=20, verbose_name='cement type'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevelevent',
-            name='epidural_extension',
-            field=models.BooleanField(default=False, verbose_name='epidural extension'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevelevent',
-            name='etiology',
-            field=models.CharField(choices=[('osteoporotic', 'Osteoporotic'), ('metastasis', 'Metastasis'), ('multiple_myeloma', 'Multiple myeloma'), ('lymphoma_leukaemia', 'Lymphoma / leukaemia'), ('haemangioma', 'Haemangioma'), ('traumatic', 'Traumatic'), ('other', 'Other')], max_length=20, verbose_name='etiology'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevelevent',
-            name='leakage_detected_by',
-            field=models.CharField(blank=True, choices=[('fluoroscopy', 'Intra-operative fluoroscopy'), ('radiograph_3m', '3-month radiograph'), ('ct', 'CT')], max_length=16, verbose_name='leakage detected by'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevelevent',
-            name='leakage_sites',
-            field=registry.fields.MultipleChoiceArrayField(base_field=models.CharField(choices=[('segmental_vein', 'Segmental vein'), ('epidural', 'Epidural / spinal canal'), ('foraminal', 'Foraminal'), ('intradiscal', 'Intradiscal'), ('paravertebral', 'Paravertebral soft tissue'), ('pulmonary_embolism', 'Pulmonary embolism')], max_length=20), blank=True, default=list, size=None, verbose_name='leakage sites'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevelevent',
-            name='leakage_symptomatic',
-            field=models.BooleanField(default=False, verbose_name='leakage symptomatic'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevelevent',
-            name='level',
-            field=models.PositiveSmallIntegerField(choices=[(2, 'C2'), (3, 'C3'), (4, 'C4'), (5, 'C5'), (6, 'C6'), (7, 'C7'), (8, 'T1'), (9, 'T2'), (10, 'T3'), (11, 'T4'), (12, 'T5'), (13, 'T6'), (14, 'T7'), (15, 'T8'), (16, 'T9'), (17, 'T10'), (18, 'T11'), (19, 'T12'), (20, 'L1'), (21, 'L2'), (22, 'L3'), (23, 'L4'), (24, 'L5'), (25, 'S1')], verbose_name='level'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevelevent',
-            name='pedicle_involvement',
-            field=models.BooleanField(default=False, verbose_name='pedicle involvement'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevelevent',
-            name='posterior_wall_defect',
-            field=models.BooleanField(default=False, verbose_name='posterior wall defect'),
-        ),
-        migrations.AlterField(
-            model_name='treatedlevelevent',
-            name='procedure',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.procedure', verbose_name='procedure'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgement',
-            name='codes',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=40), size=None, verbose_name='codes'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgement',
-            name='content_type',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='contenttypes.contenttype', verbose_name='content type'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgement',
-            name='created_at',
-            field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgement',
-            name='messages',
-            field=models.JSONField(default=list, verbose_name='messages'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgement',
-            name='object_id',
-            field=models.PositiveBigIntegerField(verbose_name='object id'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgement',
-            name='reason',
-            field=models.TextField(validators=[registry.validation.validate_no_cpr], verbose_name='reason'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgement',
-            name='site',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='registry.site', verbose_name='site'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgement',
-            name='user',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgementevent',
-            name='codes',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=40), size=None, verbose_name='codes'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgementevent',
-            name='content_type',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='contenttypes.contenttype', verbose_name='content type'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgementevent',
-            name='messages',
-            field=models.JSONField(default=list, verbose_name='messages'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgementevent',
-            name='object_id',
-            field=models.PositiveBigIntegerField(verbose_name='object id'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgementevent',
-            name='reason',
-            field=models.TextField(validators=[registry.validation.validate_no_cpr], verbose_name='reason'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgementevent',
-            name='site',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='registry.site', verbose_name='site'),
-        ),
-        migrations.AlterField(
-            model_name='warningacknowledgementevent',
-            name='user',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
+            name="treatedlevel",
+            options={
+                "ordering": ["procedure", "level"],
+                "verbose_name": "treated level",
+                "verbose_name_plural": "treated levels",
+            },
+        ),
+        migrations.AlterField(
+            model_name="complication",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+        ),
+        migrations.AlterField(
+            model_name="complication",
+            name="date",
+            field=models.DateField(
+                validators=[registry.validation.validate_not_before_1900], verbose_name="date"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complication",
+            name="description",
+            field=models.TextField(
+                blank=True,
+                validators=[registry.validation.validate_no_cpr],
+                verbose_name="description",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complication",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("resolved", "Resolved"),
+                    ("resolved_sequelae", "Resolved with sequelae"),
+                    ("ongoing", "Ongoing"),
+                    ("fatal", "Fatal"),
+                ],
+                max_length=20,
+                verbose_name="outcome",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complication",
+            name="patient",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="complications",
+                to="registry.patient",
+                verbose_name="patient",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complication",
+            name="procedure",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="complications",
+                to="registry.procedure",
+                verbose_name="procedure",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complication",
+            name="treated_level",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="complications",
+                to="registry.treatedlevel",
+                verbose_name="treated level",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complication",
+            name="type",
+            field=models.CharField(
+                choices=[
+                    ("symptomatic_leakage", "Symptomatic cement leakage"),
+                    ("pulmonary_embolism", "Pulmonary cement embolism"),
+                    ("adjacent_fracture", "New adjacent fracture"),
+                    ("non_adjacent_fracture", "New non-adjacent fracture"),
+                    ("radiculopathy", "Radiculopathy"),
+                    ("cord_compression", "Cord compression"),
+                    ("infection", "Infection"),
+                    ("haematoma", "Haematoma or bleeding"),
+                    ("rib_fracture", "Rib fracture"),
+                    ("allergic_reaction", "Allergic reaction"),
+                    ("death", "Death"),
+                    ("other", "Other"),
+                ],
+                max_length=24,
+                verbose_name="type",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complication",
+            name="updated_at",
+            field=models.DateTimeField(auto_now=True, db_index=True, verbose_name="updated at"),
+        ),
+        migrations.AlterField(
+            model_name="complicationevent",
+            name="date",
+            field=models.DateField(
+                validators=[registry.validation.validate_not_before_1900], verbose_name="date"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complicationevent",
+            name="description",
+            field=models.TextField(
+                blank=True,
+                validators=[registry.validation.validate_no_cpr],
+                verbose_name="description",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complicationevent",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("resolved", "Resolved"),
+                    ("resolved_sequelae", "Resolved with sequelae"),
+                    ("ongoing", "Ongoing"),
+                    ("fatal", "Fatal"),
+                ],
+                max_length=20,
+                verbose_name="outcome",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complicationevent",
+            name="patient",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="registry.patient",
+                verbose_name="patient",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complicationevent",
+            name="procedure",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="registry.procedure",
+                verbose_name="procedure",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complicationevent",
+            name="treated_level",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="registry.treatedlevel",
+                verbose_name="treated level",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="complicationevent",
+            name="type",
+            field=models.CharField(
+                choices=[
+                    ("symptomatic_leakage", "Symptomatic cement leakage"),
+                    ("pulmonary_embolism", "Pulmonary cement embolism"),
+                    ("adjacent_fracture", "New adjacent fracture"),
+                    ("non_adjacent_fracture", "New non-adjacent fracture"),
+                    ("radiculopathy", "Radiculopathy"),
+                    ("cord_compression", "Cord compression"),
+                    ("infection", "Infection"),
+                    ("haematoma", "Haematoma or bleeding"),
+                    ("rib_fracture", "Rib fracture"),
+                    ("allergic_reaction", "Allergic reaction"),
+                    ("death", "Death"),
+                    ("other", "Other"),
+                ],
+                max_length=24,
+                verbose_name="type",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataquery",
+            name="answer",
+            field=models.TextField(
+                blank=True, validators=[registry.validation.validate_no_cpr], verbose_name="answer"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataquery",
+            name="answered_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="answered at"),
+        ),
+        migrations.AlterField(
+            model_name="dataquery",
+            name="answered_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="answered by",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataquery",
+            name="closed_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="closed at"),
+        ),
+        migrations.AlterField(
+            model_name="dataquery",
+            name="closed_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="closed by",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataquery",
+            name="content_type",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="contenttypes.contenttype",
+                verbose_name="content type",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataquery",
+            name="object_id",
+            field=models.PositiveBigIntegerField(verbose_name="object id"),
+        ),
+        migrations.AlterField(
+            model_name="dataquery",
+            name="raised_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="raised at"),
+        ),
+        migrations.AlterField(
+            model_name="dataquery",
+            name="raised_by",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="raised by",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataquery",
+            name="site",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="data_queries",
+                to="registry.site",
+                verbose_name="site",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataquery",
+            name="state",
+            field=models.CharField(
+                choices=[("open", "Open"), ("answered", "Answered"), ("closed", "Closed")],
+                default="open",
+                max_length=8,
+                verbose_name="state",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataquery",
+            name="updated_at",
+            field=models.DateTimeField(auto_now=True, db_index=True, verbose_name="updated at"),
+        ),
+        migrations.AlterField(
+            model_name="dataqueryevent",
+            name="answer",
+            field=models.TextField(
+                blank=True, validators=[registry.validation.validate_no_cpr], verbose_name="answer"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataqueryevent",
+            name="answered_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="answered at"),
+        ),
+        migrations.AlterField(
+            model_name="dataqueryevent",
+            name="answered_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="answered by",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataqueryevent",
+            name="closed_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="closed at"),
+        ),
+        migrations.AlterField(
+            model_name="dataqueryevent",
+            name="closed_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="closed by",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataqueryevent",
+            name="content_type",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="contenttypes.contenttype",
+                verbose_name="content type",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataqueryevent",
+            name="object_id",
+            field=models.PositiveBigIntegerField(verbose_name="object id"),
+        ),
+        migrations.AlterField(
+            model_name="dataqueryevent",
+            name="raised_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="raised at"),
+        ),
+        migrations.AlterField(
+            model_name="dataqueryevent",
+            name="raised_by",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="raised by",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataqueryevent",
+            name="site",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="registry.site",
+                verbose_name="site",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="dataqueryevent",
+            name="state",
+            field=models.CharField(
+                choices=[("open", "Open"), ("answered", "Answered"), ("closed", "Closed")],
+                default="open",
+                max_length=8,
+                verbose_name="state",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="cause_of_death",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("disease_progression", "Disease progression"),
+                    ("procedure_related", "Procedure-related"),
+                    ("other", "Other"),
+                    ("unknown", "Unknown"),
+                ],
+                max_length=24,
+                verbose_name="cause of death",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="consent_date",
+            field=models.DateField(
+                validators=[registry.validation.validate_not_before_1900],
+                verbose_name="consent date",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="consent_withdrawn_date",
+            field=models.DateField(
+                blank=True,
+                null=True,
+                validators=[registry.validation.validate_not_before_1900],
+                verbose_name="consent withdrawn date",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="date_of_birth",
+            field=models.DateField(
+                validators=[registry.validation.validate_not_before_1900],
+                verbose_name="date of birth",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="date_of_death",
+            field=models.DateField(
+                blank=True,
+                null=True,
+                validators=[registry.validation.validate_not_before_1900],
+                verbose_name="date of death",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="malignancy_confirmation",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("vertebral_biopsy", "Vertebral biopsy (histology)"),
+                    ("bone_marrow_biopsy", "Bone-marrow biopsy"),
+                    ("imaging", "Imaging only"),
+                    ("clinical", "Clinical"),
+                ],
+                max_length=20,
+                verbose_name="malignancy confirmation",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="other_bone_metastases",
+            field=models.BooleanField(blank=True, null=True, verbose_name="other bone metastases"),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="primary_tumour",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("breast", "Breast"),
+                    ("lung", "Lung"),
+                    ("prostate", "Prostate"),
+                    ("kidney", "Kidney"),
+                    ("thyroid", "Thyroid"),
+                    ("multiple_myeloma", "Multiple myeloma"),
+                    ("lymphoma", "Lymphoma"),
+                    ("cll", "Chronic lymphocytic leukaemia"),
+                    ("colon", "Colon"),
+                    ("gastric", "Gastric"),
+                    ("ovary", "Ovary"),
+                    ("urothelial", "Urothelial"),
+                    ("melanoma", "Melanoma"),
+                    ("unknown_primary", "Unknown primary"),
+                    ("other", "Other"),
+                ],
+                max_length=20,
+                verbose_name="primary tumour",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="prior_chemotherapy",
+            field=models.BooleanField(blank=True, null=True, verbose_name="prior chemotherapy"),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="prior_radiotherapy",
+            field=models.BooleanField(blank=True, null=True, verbose_name="prior radiotherapy"),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="sex",
+            field=models.CharField(
+                choices=[("female", "Female"), ("male", "Male")], max_length=6, verbose_name="sex"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="site",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="patients",
+                to="registry.site",
+                verbose_name="site",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="updated_at",
+            field=models.DateTimeField(auto_now=True, db_index=True, verbose_name="updated at"),
+        ),
+        migrations.AlterField(
+            model_name="patient",
+            name="visceral_metastases",
+            field=models.BooleanField(blank=True, null=True, verbose_name="visceral metastases"),
+        ),
+        migrations.AlterField(
+            model_name="patientcontact",
+            name="consent_to_contact",
+            field=models.BooleanField(
+                default=False,
+                help_text="The patient agreed to receive questionnaire emails and calls.",
+                verbose_name="consent to contact",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientcontact",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+        ),
+        migrations.AlterField(
+            model_name="patientcontact",
+            name="email",
+            field=models.EmailField(blank=True, max_length=254, verbose_name="email"),
+        ),
+        migrations.AlterField(
+            model_name="patientcontact",
+            name="name",
+            field=models.CharField(
+                blank=True,
+                max_length=200,
+                validators=[registry.validation.validate_no_cpr],
+                verbose_name="name",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientcontact",
+            name="patient",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="contact",
+                to="registry.patient",
+                verbose_name="patient",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientcontact",
+            name="phone",
+            field=models.CharField(blank=True, max_length=40, verbose_name="phone"),
+        ),
+        migrations.AlterField(
+            model_name="patientcontact",
+            name="preferred_language",
+            field=models.CharField(
+                choices=[("en", "English"), ("da", "Dansk")],
+                default="da",
+                max_length=2,
+                verbose_name="preferred language",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientcontact",
+            name="updated_at",
+            field=models.DateTimeField(auto_now=True, verbose_name="updated at"),
+        ),
+        migrations.AlterField(
+            model_name="patientcontactevent",
+            name="consent_to_contact",
+            field=models.BooleanField(
+                default=False,
+                help_text="The patient agreed to receive questionnaire emails and calls.",
+                verbose_name="consent to contact",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientcontactevent",
+            name="email",
+            field=models.EmailField(blank=True, max_length=254, verbose_name="email"),
+        ),
+        migrations.AlterField(
+            model_name="patientcontactevent",
+            name="name",
+            field=models.CharField(
+                blank=True,
+                max_length=200,
+                validators=[registry.validation.validate_no_cpr],
+                verbose_name="name",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientcontactevent",
+            name="patient",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="registry.patient",
+                verbose_name="patient",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientcontactevent",
+            name="phone",
+            field=models.CharField(blank=True, max_length=40, verbose_name="phone"),
+        ),
+        migrations.AlterField(
+            model_name="patientcontactevent",
+            name="preferred_language",
+            field=models.CharField(
+                choices=[("en", "English"), ("da", "Dansk")],
+                default="da",
+                max_length=2,
+                verbose_name="preferred language",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="cause_of_death",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("disease_progression", "Disease progression"),
+                    ("procedure_related", "Procedure-related"),
+                    ("other", "Other"),
+                    ("unknown", "Unknown"),
+                ],
+                max_length=24,
+                verbose_name="cause of death",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="consent_date",
+            field=models.DateField(
+                validators=[registry.validation.validate_not_before_1900],
+                verbose_name="consent date",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="consent_withdrawn_date",
+            field=models.DateField(
+                blank=True,
+                null=True,
+                validators=[registry.validation.validate_not_before_1900],
+                verbose_name="consent withdrawn date",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="date_of_birth",
+            field=models.DateField(
+                validators=[registry.validation.validate_not_before_1900],
+                verbose_name="date of birth",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="date_of_death",
+            field=models.DateField(
+                blank=True,
+                null=True,
+                validators=[registry.validation.validate_not_before_1900],
+                verbose_name="date of death",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="malignancy_confirmation",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("vertebral_biopsy", "Vertebral biopsy (histology)"),
+                    ("bone_marrow_biopsy", "Bone-marrow biopsy"),
+                    ("imaging", "Imaging only"),
+                    ("clinical", "Clinical"),
+                ],
+                max_length=20,
+                verbose_name="malignancy confirmation",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="other_bone_metastases",
+            field=models.BooleanField(blank=True, null=True, verbose_name="other bone metastases"),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="primary_tumour",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("breast", "Breast"),
+                    ("lung", "Lung"),
+                    ("prostate", "Prostate"),
+                    ("kidney", "Kidney"),
+                    ("thyroid", "Thyroid"),
+                    ("multiple_myeloma", "Multiple myeloma"),
+                    ("lymphoma", "Lymphoma"),
+                    ("cll", "Chronic lymphocytic leukaemia"),
+                    ("colon", "Colon"),
+                    ("gastric", "Gastric"),
+                    ("ovary", "Ovary"),
+                    ("urothelial", "Urothelial"),
+                    ("melanoma", "Melanoma"),
+                    ("unknown_primary", "Unknown primary"),
+                    ("other", "Other"),
+                ],
+                max_length=20,
+                verbose_name="primary tumour",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="prior_chemotherapy",
+            field=models.BooleanField(blank=True, null=True, verbose_name="prior chemotherapy"),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="prior_radiotherapy",
+            field=models.BooleanField(blank=True, null=True, verbose_name="prior radiotherapy"),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="sex",
+            field=models.CharField(
+                choices=[("female", "Female"), ("male", "Male")], max_length=6, verbose_name="sex"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="site",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="registry.site",
+                verbose_name="site",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="patientevent",
+            name="visceral_metastases",
+            field=models.BooleanField(blank=True, null=True, verbose_name="visceral metastases"),
+        ),
+        migrations.AlterField(
+            model_name="procedure",
+            name="adjunct",
+            field=models.CharField(
+                choices=[("none", "None"), ("rfa", "Radiofrequency ablation"), ("other", "Other")],
+                default="none",
+                max_length=8,
+                verbose_name="adjunct",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedure",
+            name="anaesthesia",
+            field=models.CharField(
+                choices=[("local", "Local"), ("sedation", "Sedation"), ("general", "General")],
+                max_length=10,
+                verbose_name="anaesthesia",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedure",
+            name="biopsy_result",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("malignant", "Malignant"),
+                    ("benign", "Benign / osteoporotic"),
+                    ("non_diagnostic", "Non-diagnostic"),
+                    ("pending", "Pending"),
+                ],
+                max_length=16,
+                verbose_name="biopsy result",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedure",
+            name="biopsy_taken",
+            field=models.BooleanField(default=False, verbose_name="biopsy taken"),
+        ),
+        migrations.AlterField(
+            model_name="procedure",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+        ),
+        migrations.AlterField(
+            model_name="procedure",
+            name="image_guidance",
+            field=models.CharField(
+                choices=[
+                    ("fluoroscopy", "Fluoroscopy"),
+                    ("ct", "CT"),
+                    ("both", "Fluoroscopy and CT"),
+                ],
+                max_length=12,
+                verbose_name="image guidance",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedure",
+            name="indication",
+            field=models.CharField(
+                choices=[
+                    ("painful_fracture", "Painful fracture"),
+                    ("painful_lesion", "Painful lesion without fracture"),
+                    ("prophylactic", "Prophylactic"),
+                ],
+                max_length=20,
+                verbose_name="indication",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedure",
+            name="notes",
+            field=models.TextField(
+                blank=True, validators=[registry.validation.validate_no_cpr], verbose_name="notes"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedure",
+            name="operator",
+            field=models.CharField(
+                blank=True,
+                max_length=100,
+                validators=[registry.validation.validate_no_cpr],
+                verbose_name="operator",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedure",
+            name="patient",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="procedures",
+                to="registry.patient",
+                verbose_name="patient",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedure",
+            name="technique",
+            field=models.CharField(
+                choices=[
+                    ("vertebroplasty", "Vertebroplasty"),
+                    ("balloon_kyphoplasty", "Balloon kyphoplasty"),
+                    ("other_augmentation", "Other augmentation"),
+                ],
+                max_length=20,
+                verbose_name="technique",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedure",
+            name="updated_at",
+            field=models.DateTimeField(auto_now=True, db_index=True, verbose_name="updated at"),
+        ),
+        migrations.AlterField(
+            model_name="procedureevent",
+            name="adjunct",
+            field=models.CharField(
+                choices=[("none", "None"), ("rfa", "Radiofrequency ablation"), ("other", "Other")],
+                default="none",
+                max_length=8,
+                verbose_name="adjunct",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedureevent",
+            name="anaesthesia",
+            field=models.CharField(
+                choices=[("local", "Local"), ("sedation", "Sedation"), ("general", "General")],
+                max_length=10,
+                verbose_name="anaesthesia",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedureevent",
+            name="biopsy_result",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("malignant", "Malignant"),
+                    ("benign", "Benign / osteoporotic"),
+                    ("non_diagnostic", "Non-diagnostic"),
+                    ("pending", "Pending"),
+                ],
+                max_length=16,
+                verbose_name="biopsy result",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedureevent",
+            name="biopsy_taken",
+            field=models.BooleanField(default=False, verbose_name="biopsy taken"),
+        ),
+        migrations.AlterField(
+            model_name="procedureevent",
+            name="image_guidance",
+            field=models.CharField(
+                choices=[
+                    ("fluoroscopy", "Fluoroscopy"),
+                    ("ct", "CT"),
+                    ("both", "Fluoroscopy and CT"),
+                ],
+                max_length=12,
+                verbose_name="image guidance",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedureevent",
+            name="indication",
+            field=models.CharField(
+                choices=[
+                    ("painful_fracture", "Painful fracture"),
+                    ("painful_lesion", "Painful lesion without fracture"),
+                    ("prophylactic", "Prophylactic"),
+                ],
+                max_length=20,
+                verbose_name="indication",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedureevent",
+            name="notes",
+            field=models.TextField(
+                blank=True, validators=[registry.validation.validate_no_cpr], verbose_name="notes"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedureevent",
+            name="operator",
+            field=models.CharField(
+                blank=True,
+                max_length=100,
+                validators=[registry.validation.validate_no_cpr],
+                verbose_name="operator",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedureevent",
+            name="patient",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="registry.patient",
+                verbose_name="patient",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="procedureevent",
+            name="technique",
+            field=models.CharField(
+                choices=[
+                    ("vertebroplasty", "Vertebroplasty"),
+                    ("balloon_kyphoplasty", "Balloon kyphoplasty"),
+                    ("other_augmentation", "Other augmentation"),
+                ],
+                max_length=20,
+                verbose_name="technique",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="site",
+            name="code",
+            field=models.CharField(
+                max_length=12,
+                unique=True,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[A-Z0-9]{2,12}$", "Use 2–12 capital letters or digits."
+                    ),
+                    registry.validation.validate_no_cpr,
+                ],
+                verbose_name="code",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="site",
+            name="contact_email",
+            field=models.EmailField(
+                help_text="Receives the daily phone follow-up digest.",
+                max_length=254,
+                verbose_name="contact email",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="site",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+        ),
+        migrations.AlterField(
+            model_name="site",
+            name="members",
+            field=models.ManyToManyField(
+                blank=True,
+                help_text="Staff, leads and auditors who work with this site's records.",
+                related_name="registry_sites",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="members",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="site",
+            name="name",
+            field=models.CharField(
+                max_length=200,
+                validators=[registry.validation.validate_no_cpr],
+                verbose_name="name",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="site",
+            name="time_zone",
+            field=models.CharField(
+                default="Europe/Copenhagen",
+                max_length=64,
+                validators=[registry.models.validate_time_zone],
+                verbose_name="time zone",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="site",
+            name="updated_at",
+            field=models.DateTimeField(auto_now=True, verbose_name="updated at"),
+        ),
+        migrations.AlterField(
+            model_name="siteevent",
+            name="code",
+            field=models.CharField(
+                max_length=12,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[A-Z0-9]{2,12}$", "Use 2–12 capital letters or digits."
+                    ),
+                    registry.validation.validate_no_cpr,
+                ],
+                verbose_name="code",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="siteevent",
+            name="contact_email",
+            field=models.EmailField(
+                help_text="Receives the daily phone follow-up digest.",
+                max_length=254,
+                verbose_name="contact email",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="siteevent",
+            name="name",
+            field=models.CharField(
+                max_length=200,
+                validators=[registry.validation.validate_no_cpr],
+                verbose_name="name",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="siteevent",
+            name="time_zone",
+            field=models.CharField(
+                default="Europe/Copenhagen",
+                max_length=64,
+                validators=[registry.models.validate_time_zone],
+                verbose_name="time zone",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="approach",
+            field=models.CharField(
+                choices=[
+                    ("unipedicular", "Unipedicular"),
+                    ("bipedicular", "Bipedicular"),
+                    ("extrapedicular", "Extrapedicular"),
+                ],
+                max_length=16,
+                verbose_name="approach",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="cement_leakage",
+            field=models.BooleanField(default=False, verbose_name="cement leakage"),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="cement_type",
+            field=models.CharField(
+                choices=[
+                    ("pmma", "PMMA"),
+                    ("pmma_high_viscosity", "High-viscosity PMMA"),
+                    ("calcium_phosphate", "Calcium phosphate"),
+                    ("other", "Other"),
+                ],
+                default="pmma",
+                max_length=20,
+                verbose_name="cement type",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="epidural_extension",
+            field=models.BooleanField(default=False, verbose_name="epidural extension"),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="etiology",
+            field=models.CharField(
+                choices=[
+                    ("osteoporotic", "Osteoporotic"),
+                    ("metastasis", "Metastasis"),
+                    ("multiple_myeloma", "Multiple myeloma"),
+                    ("lymphoma_leukaemia", "Lymphoma / leukaemia"),
+                    ("haemangioma", "Haemangioma"),
+                    ("traumatic", "Traumatic"),
+                    ("other", "Other"),
+                ],
+                max_length=20,
+                verbose_name="etiology",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="leakage_detected_by",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("fluoroscopy", "Intra-operative fluoroscopy"),
+                    ("radiograph_3m", "3-month radiograph"),
+                    ("ct", "CT"),
+                ],
+                max_length=16,
+                verbose_name="leakage detected by",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="leakage_sites",
+            field=registry.fields.MultipleChoiceArrayField(
+                base_field=models.CharField(
+                    choices=[
+                        ("segmental_vein", "Segmental vein"),
+                        ("epidural", "Epidural / spinal canal"),
+                        ("foraminal", "Foraminal"),
+                        ("intradiscal", "Intradiscal"),
+                        ("paravertebral", "Paravertebral soft tissue"),
+                        ("pulmonary_embolism", "Pulmonary embolism"),
+                    ],
+                    max_length=20,
+                ),
+                blank=True,
+                default=list,
+                size=None,
+                verbose_name="leakage sites",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="leakage_symptomatic",
+            field=models.BooleanField(default=False, verbose_name="leakage symptomatic"),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="level",
+            field=models.PositiveSmallIntegerField(
+                choices=[
+                    (2, "C2"),
+                    (3, "C3"),
+                    (4, "C4"),
+                    (5, "C5"),
+                    (6, "C6"),
+                    (7, "C7"),
+                    (8, "T1"),
+                    (9, "T2"),
+                    (10, "T3"),
+                    (11, "T4"),
+                    (12, "T5"),
+                    (13, "T6"),
+                    (14, "T7"),
+                    (15, "T8"),
+                    (16, "T9"),
+                    (17, "T10"),
+                    (18, "T11"),
+                    (19, "T12"),
+                    (20, "L1"),
+                    (21, "L2"),
+                    (22, "L3"),
+                    (23, "L4"),
+                    (24, "L5"),
+                    (25, "S1"),
+                ],
+                verbose_name="level",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="pedicle_involvement",
+            field=models.BooleanField(default=False, verbose_name="pedicle involvement"),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="posterior_wall_defect",
+            field=models.BooleanField(default=False, verbose_name="posterior wall defect"),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="procedure",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="levels",
+                to="registry.procedure",
+                verbose_name="procedure",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevel",
+            name="updated_at",
+            field=models.DateTimeField(auto_now=True, db_index=True, verbose_name="updated at"),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevelevent",
+            name="approach",
+            field=models.CharField(
+                choices=[
+                    ("unipedicular", "Unipedicular"),
+                    ("bipedicular", "Bipedicular"),
+                    ("extrapedicular", "Extrapedicular"),
+                ],
+                max_length=16,
+                verbose_name="approach",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevelevent",
+            name="cement_leakage",
+            field=models.BooleanField(default=False, verbose_name="cement leakage"),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevelevent",
+            name="cement_type",
+            field=models.CharField(
+                choices=[
+                    ("pmma", "PMMA"),
+                    ("pmma_high_viscosity", "High-viscosity PMMA"),
+                    ("calcium_phosphate", "Calcium phosphate"),
+                    ("other", "Other"),
+                ],
+                default="pmma",
+                max_length=20,
+                verbose_name="cement type",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevelevent",
+            name="epidural_extension",
+            field=models.BooleanField(default=False, verbose_name="epidural extension"),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevelevent",
+            name="etiology",
+            field=models.CharField(
+                choices=[
+                    ("osteoporotic", "Osteoporotic"),
+                    ("metastasis", "Metastasis"),
+                    ("multiple_myeloma", "Multiple myeloma"),
+                    ("lymphoma_leukaemia", "Lymphoma / leukaemia"),
+                    ("haemangioma", "Haemangioma"),
+                    ("traumatic", "Traumatic"),
+                    ("other", "Other"),
+                ],
+                max_length=20,
+                verbose_name="etiology",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevelevent",
+            name="leakage_detected_by",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("fluoroscopy", "Intra-operative fluoroscopy"),
+                    ("radiograph_3m", "3-month radiograph"),
+                    ("ct", "CT"),
+                ],
+                max_length=16,
+                verbose_name="leakage detected by",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevelevent",
+            name="leakage_sites",
+            field=registry.fields.MultipleChoiceArrayField(
+                base_field=models.CharField(
+                    choices=[
+                        ("segmental_vein", "Segmental vein"),
+                        ("epidural", "Epidural / spinal canal"),
+                        ("foraminal", "Foraminal"),
+                        ("intradiscal", "Intradiscal"),
+                        ("paravertebral", "Paravertebral soft tissue"),
+                        ("pulmonary_embolism", "Pulmonary embolism"),
+                    ],
+                    max_length=20,
+                ),
+                blank=True,
+                default=list,
+                size=None,
+                verbose_name="leakage sites",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevelevent",
+            name="leakage_symptomatic",
+            field=models.BooleanField(default=False, verbose_name="leakage symptomatic"),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevelevent",
+            name="level",
+            field=models.PositiveSmallIntegerField(
+                choices=[
+                    (2, "C2"),
+                    (3, "C3"),
+                    (4, "C4"),
+                    (5, "C5"),
+                    (6, "C6"),
+                    (7, "C7"),
+                    (8, "T1"),
+                    (9, "T2"),
+                    (10, "T3"),
+                    (11, "T4"),
+                    (12, "T5"),
+                    (13, "T6"),
+                    (14, "T7"),
+                    (15, "T8"),
+                    (16, "T9"),
+                    (17, "T10"),
+                    (18, "T11"),
+                    (19, "T12"),
+                    (20, "L1"),
+                    (21, "L2"),
+                    (22, "L3"),
+                    (23, "L4"),
+                    (24, "L5"),
+                    (25, "S1"),
+                ],
+                verbose_name="level",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevelevent",
+            name="pedicle_involvement",
+            field=models.BooleanField(default=False, verbose_name="pedicle involvement"),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevelevent",
+            name="posterior_wall_defect",
+            field=models.BooleanField(default=False, verbose_name="posterior wall defect"),
+        ),
+        migrations.AlterField(
+            model_name="treatedlevelevent",
+            name="procedure",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="registry.procedure",
+                verbose_name="procedure",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgement",
+            name="codes",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.CharField(max_length=40), size=None, verbose_name="codes"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgement",
+            name="content_type",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="contenttypes.contenttype",
+                verbose_name="content type",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgement",
+            name="created_at",
+            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgement",
+            name="messages",
+            field=models.JSONField(default=list, verbose_name="messages"),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgement",
+            name="object_id",
+            field=models.PositiveBigIntegerField(verbose_name="object id"),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgement",
+            name="reason",
+            field=models.TextField(
+                validators=[registry.validation.validate_no_cpr], verbose_name="reason"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgement",
+            name="site",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="registry.site",
+                verbose_name="site",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgement",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="user",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgementevent",
+            name="codes",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.CharField(max_length=40), size=None, verbose_name="codes"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgementevent",
+            name="content_type",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="contenttypes.contenttype",
+                verbose_name="content type",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgementevent",
+            name="messages",
+            field=models.JSONField(default=list, verbose_name="messages"),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgementevent",
+            name="object_id",
+            field=models.PositiveBigIntegerField(verbose_name="object id"),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgementevent",
+            name="reason",
+            field=models.TextField(
+                validators=[registry.validation.validate_no_cpr], verbose_name="reason"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgementevent",
+            name="site",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="registry.site",
+                verbose_name="site",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="warningacknowledgementevent",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="user",
+            ),
         ),
     ]

@@ -6,58 +6,129 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0014_translatable_field_names'),
+        ("registry", "0014_translatable_field_names"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='procedure',
-            name='patient_index_on_insert',
+            model_name="procedure",
+            name="patient_index_on_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='procedure',
-            name='patient_index_on_update',
+            model_name="procedure",
+            name="patient_index_on_update",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='procedure',
-            name='patient_index_on_delete',
+            model_name="procedure",
+            name="patient_index_on_delete",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='treatedlevel',
-            name='procedure_cohort_on_insert',
+            model_name="treatedlevel",
+            name="procedure_cohort_on_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='treatedlevel',
-            name='procedure_cohort_on_update',
+            model_name="treatedlevel",
+            name="procedure_cohort_on_update",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='treatedlevel',
-            name='procedure_cohort_on_delete',
+            model_name="treatedlevel",
+            name="procedure_cohort_on_delete",
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='patient_index_on_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='PERFORM 1 FROM "registry_patient" WHERE "id" IN (SELECT patient_id FROM new_rows) ORDER BY "id" FOR UPDATE;\n\nUPDATE "registry_patient" AS target\nSET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort\nFROM (\n    SELECT "registry_patient"."id", (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1) AS procedure_id, (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) AS cohort\n    FROM "registry_patient" WHERE "registry_patient"."id" IN (SELECT patient_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id"\n  AND (target."index_procedure_id", target."index_cohort")\n      IS DISTINCT FROM (derived.procedure_id, derived.cohort);\nRETURN NULL;', hash='1002db08cef184956f4257f287f133b656627fc4', level='STATEMENT', operation='INSERT', pgid='pgtrigger_patient_index_on_insert_70927', referencing='REFERENCING NEW TABLE AS new_rows ', table='registry_procedure', when='AFTER')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="patient_index_on_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='PERFORM 1 FROM "registry_patient" WHERE "id" IN (SELECT patient_id FROM new_rows) ORDER BY "id" FOR UPDATE;\n\nUPDATE "registry_patient" AS target\nSET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort\nFROM (\n    SELECT "registry_patient"."id", (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1) AS procedure_id, (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) AS cohort\n    FROM "registry_patient" WHERE "registry_patient"."id" IN (SELECT patient_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id"\n  AND (target."index_procedure_id", target."index_cohort")\n      IS DISTINCT FROM (derived.procedure_id, derived.cohort);\nRETURN NULL;',
+                    hash="1002db08cef184956f4257f287f133b656627fc4",
+                    level="STATEMENT",
+                    operation="INSERT",
+                    pgid="pgtrigger_patient_index_on_insert_70927",
+                    referencing="REFERENCING NEW TABLE AS new_rows ",
+                    table="registry_procedure",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='patient_index_on_update', sql=pgtrigger.compiler.UpsertTriggerSql(func='PERFORM 1 FROM "registry_patient" WHERE "id" IN (SELECT patient_id FROM old_rows UNION SELECT patient_id FROM new_rows) ORDER BY "id" FOR UPDATE;\n\nUPDATE "registry_patient" AS target\nSET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort\nFROM (\n    SELECT "registry_patient"."id", (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1) AS procedure_id, (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) AS cohort\n    FROM "registry_patient" WHERE "registry_patient"."id" IN (SELECT patient_id FROM old_rows UNION SELECT patient_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id"\n  AND (target."index_procedure_id", target."index_cohort")\n      IS DISTINCT FROM (derived.procedure_id, derived.cohort);\nRETURN NULL;', hash='eaa5e3b9e7f0b99a6b7204e5051099bb6f1a24c2', level='STATEMENT', operation='UPDATE', pgid='pgtrigger_patient_index_on_update_36c46', referencing='REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows ', table='registry_procedure', when='AFTER')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="patient_index_on_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='PERFORM 1 FROM "registry_patient" WHERE "id" IN (SELECT patient_id FROM old_rows UNION SELECT patient_id FROM new_rows) ORDER BY "id" FOR UPDATE;\n\nUPDATE "registry_patient" AS target\nSET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort\nFROM (\n    SELECT "registry_patient"."id", (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1) AS procedure_id, (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) AS cohort\n    FROM "registry_patient" WHERE "registry_patient"."id" IN (SELECT patient_id FROM old_rows UNION SELECT patient_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id"\n  AND (target."index_procedure_id", target."index_cohort")\n      IS DISTINCT FROM (derived.procedure_id, derived.cohort);\nRETURN NULL;',
+                    hash="eaa5e3b9e7f0b99a6b7204e5051099bb6f1a24c2",
+                    level="STATEMENT",
+                    operation="UPDATE",
+                    pgid="pgtrigger_patient_index_on_update_36c46",
+                    referencing="REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows ",
+                    table="registry_procedure",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='procedure',
-            trigger=pgtrigger.compiler.Trigger(name='patient_index_on_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='PERFORM 1 FROM "registry_patient" WHERE "id" IN (SELECT patient_id FROM old_rows) ORDER BY "id" FOR UPDATE;\n\nUPDATE "registry_patient" AS target\nSET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort\nFROM (\n    SELECT "registry_patient"."id", (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1) AS procedure_id, (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) AS cohort\n    FROM "registry_patient" WHERE "registry_patient"."id" IN (SELECT patient_id FROM old_rows)\n) AS derived\nWHERE target."id" = derived."id"\n  AND (target."index_procedure_id", target."index_cohort")\n      IS DISTINCT FROM (derived.procedure_id, derived.cohort);\nRETURN NULL;', hash='875fffcb7a924336595805b9c31ad3b466f57f0c', level='STATEMENT', operation='DELETE', pgid='pgtrigger_patient_index_on_delete_a622a', referencing='REFERENCING OLD TABLE AS old_rows ', table='registry_procedure', when='AFTER')),
+            model_name="procedure",
+            trigger=pgtrigger.compiler.Trigger(
+                name="patient_index_on_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='PERFORM 1 FROM "registry_patient" WHERE "id" IN (SELECT patient_id FROM old_rows) ORDER BY "id" FOR UPDATE;\n\nUPDATE "registry_patient" AS target\nSET "index_procedure_id" = derived.procedure_id, "index_cohort" = derived.cohort\nFROM (\n    SELECT "registry_patient"."id", (SELECT U0."id" AS "pk" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, 1 ASC LIMIT 1) AS procedure_id, (SELECT U0."cohort" AS "cohort" FROM "registry_procedure" U0 WHERE U0."patient_id" = ("registry_patient"."id") ORDER BY U0."date" ASC, U0."id" ASC LIMIT 1) AS cohort\n    FROM "registry_patient" WHERE "registry_patient"."id" IN (SELECT patient_id FROM old_rows)\n) AS derived\nWHERE target."id" = derived."id"\n  AND (target."index_procedure_id", target."index_cohort")\n      IS DISTINCT FROM (derived.procedure_id, derived.cohort);\nRETURN NULL;',
+                    hash="875fffcb7a924336595805b9c31ad3b466f57f0c",
+                    level="STATEMENT",
+                    operation="DELETE",
+                    pgid="pgtrigger_patient_index_on_delete_a622a",
+                    referencing="REFERENCING OLD TABLE AS old_rows ",
+                    table="registry_procedure",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatedlevel',
-            trigger=pgtrigger.compiler.Trigger(name='procedure_cohort_on_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='PERFORM 1 FROM "registry_procedure" WHERE "id" IN (SELECT procedure_id FROM new_rows) ORDER BY "id" FOR UPDATE;\n\nUPDATE "registry_procedure" AS target SET "cohort" = derived.cohort\nFROM (\n    SELECT "registry_procedure"."id", COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') AS cohort\n    FROM "registry_procedure" WHERE "registry_procedure"."id" IN (SELECT procedure_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;\nRETURN NULL;', hash='907e5214413a1c11ee4db1e256cd4a16a527df82', level='STATEMENT', operation='INSERT', pgid='pgtrigger_procedure_cohort_on_insert_0f59a', referencing='REFERENCING NEW TABLE AS new_rows ', table='registry_treatedlevel', when='AFTER')),
+            model_name="treatedlevel",
+            trigger=pgtrigger.compiler.Trigger(
+                name="procedure_cohort_on_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='PERFORM 1 FROM "registry_procedure" WHERE "id" IN (SELECT procedure_id FROM new_rows) ORDER BY "id" FOR UPDATE;\n\nUPDATE "registry_procedure" AS target SET "cohort" = derived.cohort\nFROM (\n    SELECT "registry_procedure"."id", COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') AS cohort\n    FROM "registry_procedure" WHERE "registry_procedure"."id" IN (SELECT procedure_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;\nRETURN NULL;',
+                    hash="907e5214413a1c11ee4db1e256cd4a16a527df82",
+                    level="STATEMENT",
+                    operation="INSERT",
+                    pgid="pgtrigger_procedure_cohort_on_insert_0f59a",
+                    referencing="REFERENCING NEW TABLE AS new_rows ",
+                    table="registry_treatedlevel",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatedlevel',
-            trigger=pgtrigger.compiler.Trigger(name='procedure_cohort_on_update', sql=pgtrigger.compiler.UpsertTriggerSql(func='PERFORM 1 FROM "registry_procedure" WHERE "id" IN (SELECT procedure_id FROM old_rows UNION SELECT procedure_id FROM new_rows) ORDER BY "id" FOR UPDATE;\n\nUPDATE "registry_procedure" AS target SET "cohort" = derived.cohort\nFROM (\n    SELECT "registry_procedure"."id", COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') AS cohort\n    FROM "registry_procedure" WHERE "registry_procedure"."id" IN (SELECT procedure_id FROM old_rows UNION SELECT procedure_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;\nRETURN NULL;', hash='a961fdf15c6c3d28a647ea409fd48bc5d102f382', level='STATEMENT', operation='UPDATE', pgid='pgtrigger_procedure_cohort_on_update_115dd', referencing='REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows ', table='registry_treatedlevel', when='AFTER')),
+            model_name="treatedlevel",
+            trigger=pgtrigger.compiler.Trigger(
+                name="procedure_cohort_on_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='PERFORM 1 FROM "registry_procedure" WHERE "id" IN (SELECT procedure_id FROM old_rows UNION SELECT procedure_id FROM new_rows) ORDER BY "id" FOR UPDATE;\n\nUPDATE "registry_procedure" AS target SET "cohort" = derived.cohort\nFROM (\n    SELECT "registry_procedure"."id", COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') AS cohort\n    FROM "registry_procedure" WHERE "registry_procedure"."id" IN (SELECT procedure_id FROM old_rows UNION SELECT procedure_id FROM new_rows)\n) AS derived\nWHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;\nRETURN NULL;',
+                    hash="a961fdf15c6c3d28a647ea409fd48bc5d102f382",
+                    level="STATEMENT",
+                    operation="UPDATE",
+                    pgid="pgtrigger_procedure_cohort_on_update_115dd",
+                    referencing="REFERENCING OLD TABLE AS old_rows  NEW TABLE AS new_rows ",
+                    table="registry_treatedlevel",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatedlevel',
-            trigger=pgtrigger.compiler.Trigger(name='procedure_cohort_on_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='PERFORM 1 FROM "registry_procedure" WHERE "id" IN (SELECT procedure_id FROM old_rows) ORDER BY "id" FOR UPDATE;\n\nUPDATE "registry_procedure" AS target SET "cohort" = derived.cohort\nFROM (\n    SELECT "registry_procedure"."id", COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') AS cohort\n    FROM "registry_procedure" WHERE "registry_procedure"."id" IN (SELECT procedure_id FROM old_rows)\n) AS derived\nWHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;\nRETURN NULL;', hash='39e58ce1412cb78e48a41231b0fde8c382e272c7', level='STATEMENT', operation='DELETE', pgid='pgtrigger_procedure_cohort_on_delete_9211f', referencing='REFERENCING OLD TABLE AS old_rows ', table='registry_treatedlevel', when='AFTER')),
+            model_name="treatedlevel",
+            trigger=pgtrigger.compiler.Trigger(
+                name="procedure_cohort_on_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='PERFORM 1 FROM "registry_procedure" WHERE "id" IN (SELECT procedure_id FROM old_rows) ORDER BY "id" FOR UPDATE;\n\nUPDATE "registry_procedure" AS target SET "cohort" = derived.cohort\nFROM (\n    SELECT "registry_procedure"."id", COALESCE((SELECT CASE WHEN BOOL_OR((U0."etiology" IN (\'metastasis\', \'multiple_myeloma\', \'lymphoma_leukaemia\'))) THEN \'pathologic\' WHEN BOOL_AND((U0."etiology" = \'osteoporotic\')) THEN \'osteoporotic\' ELSE \'other\' END AS "cohort" FROM "registry_treatedlevel" U0 WHERE U0."procedure_id" = ("registry_procedure"."id") GROUP BY U0."procedure_id"), \'other\') AS cohort\n    FROM "registry_procedure" WHERE "registry_procedure"."id" IN (SELECT procedure_id FROM old_rows)\n) AS derived\nWHERE target."id" = derived."id" AND target."cohort" IS DISTINCT FROM derived.cohort;\nRETURN NULL;',
+                    hash="39e58ce1412cb78e48a41231b0fde8c382e272c7",
+                    level="STATEMENT",
+                    operation="DELETE",
+                    pgid="pgtrigger_procedure_cohort_on_delete_9211f",
+                    referencing="REFERENCING OLD TABLE AS old_rows ",
+                    table="registry_treatedlevel",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

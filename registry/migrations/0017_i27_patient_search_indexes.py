@@ -6,30 +6,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0016_i24_quality_moves_to_outcomes'),
+        ("registry", "0016_i24_quality_moves_to_outcomes"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='patient',
-            index=models.Index(fields=['site', 'date_of_birth'], name='patient_site_born_idx'),
+            model_name="patient",
+            index=models.Index(fields=["site", "date_of_birth"], name="patient_site_born_idx"),
         ),
         migrations.AddIndex(
-            model_name='patient',
-            index=models.Index(fields=['date_of_birth'], name='patient_born_idx'),
+            model_name="patient",
+            index=models.Index(fields=["date_of_birth"], name="patient_born_idx"),
         ),
         migrations.AddIndex(
-            model_name='patientcontact',
-            index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.indexes.OpClass(django.db.models.functions.text.Upper('name'), name='gin_trgm_ops'), name='contact_name_trgm'),
+            model_name="patientcontact",
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.indexes.OpClass(
+                    django.db.models.functions.text.Upper("name"), name="gin_trgm_ops"
+                ),
+                name="contact_name_trgm",
+            ),
         ),
         migrations.AddIndex(
-            model_name='patientcontact',
-            index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.indexes.OpClass(django.db.models.functions.text.Upper('email'), name='gin_trgm_ops'), name='contact_email_trgm'),
+            model_name="patientcontact",
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.indexes.OpClass(
+                    django.db.models.functions.text.Upper("email"), name="gin_trgm_ops"
+                ),
+                name="contact_email_trgm",
+            ),
         ),
         migrations.AddIndex(
-            model_name='patientcontact',
-            index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.indexes.OpClass(models.Func(models.F('phone'), models.Value('\\D'), models.Value(''), models.Value('g'), function='REGEXP_REPLACE', output_field=models.TextField()), name='gin_trgm_ops'), name='contact_phone_digits_trgm'),
+            model_name="patientcontact",
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.indexes.OpClass(
+                    models.Func(
+                        models.F("phone"),
+                        models.Value("\\D"),
+                        models.Value(""),
+                        models.Value("g"),
+                        function="REGEXP_REPLACE",
+                        output_field=models.TextField(),
+                    ),
+                    name="gin_trgm_ops",
+                ),
+                name="contact_phone_digits_trgm",
+            ),
         ),
     ]

@@ -6,52 +6,101 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0019_i29_lock_and_sign_roles'),
+        ("registry", "0019_i29_lock_and_sign_roles"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='site',
-            name='touch_updated_at',
+            model_name="site",
+            name="touch_updated_at",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='site',
-            name='insert_insert',
+            model_name="site",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='site',
-            name='update_update',
+            model_name="site",
+            name="update_update",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='site',
-            name='delete_delete',
+            model_name="site",
+            name="delete_delete",
         ),
         migrations.AddField(
-            model_name='site',
-            name='reconsent_before_questionnaire',
-            field=models.BooleanField(default=False, help_text='When a new consent version requires re-consent, a patient opening a questionnaire link is asked to consent to it first.', verbose_name='asks for re-consent before a questionnaire'),
+            model_name="site",
+            name="reconsent_before_questionnaire",
+            field=models.BooleanField(
+                default=False,
+                help_text="When a new consent version requires re-consent, a patient opening a questionnaire link is asked to consent to it first.",
+                verbose_name="asks for re-consent before a questionnaire",
+            ),
         ),
         migrations.AddField(
-            model_name='siteevent',
-            name='reconsent_before_questionnaire',
-            field=models.BooleanField(default=False, help_text='When a new consent version requires re-consent, a patient opening a questionnaire link is asked to consent to it first.', verbose_name='asks for re-consent before a questionnaire'),
+            model_name="siteevent",
+            name="reconsent_before_questionnaire",
+            field=models.BooleanField(
+                default=False,
+                help_text="When a new consent version requires re-consent, a patient opening a questionnaire link is asked to consent to it first.",
+                verbose_name="asks for re-consent before a questionnaire",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='site',
-            trigger=pgtrigger.compiler.Trigger(name='touch_updated_at', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."code" IS DISTINCT FROM (NEW."code") OR OLD."contact_email" IS DISTINCT FROM (NEW."contact_email") OR OLD."eq5d_value_set" IS DISTINCT FROM (NEW."eq5d_value_set") OR OLD."eq5d_version" IS DISTINCT FROM (NEW."eq5d_version") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."reconsent_before_questionnaire" IS DISTINCT FROM (NEW."reconsent_before_questionnaire") OR OLD."time_zone" IS DISTINCT FROM (NEW."time_zone"))', func='NEW.updated_at = now(); RETURN NEW;', hash='918f6ccd48c4ba8c9283b1bcceb24ca53a56f86e', operation='UPDATE', pgid='pgtrigger_touch_updated_at_9405c', table='registry_site', when='BEFORE')),
+            model_name="site",
+            trigger=pgtrigger.compiler.Trigger(
+                name="touch_updated_at",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."code" IS DISTINCT FROM (NEW."code") OR OLD."contact_email" IS DISTINCT FROM (NEW."contact_email") OR OLD."eq5d_value_set" IS DISTINCT FROM (NEW."eq5d_value_set") OR OLD."eq5d_version" IS DISTINCT FROM (NEW."eq5d_version") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."reconsent_before_questionnaire" IS DISTINCT FROM (NEW."reconsent_before_questionnaire") OR OLD."time_zone" IS DISTINCT FROM (NEW."time_zone"))',
+                    func="NEW.updated_at = now(); RETURN NEW;",
+                    hash="918f6ccd48c4ba8c9283b1bcceb24ca53a56f86e",
+                    operation="UPDATE",
+                    pgid="pgtrigger_touch_updated_at_9405c",
+                    table="registry_site",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='site',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_siteevent" ("code", "contact_email", "eq5d_value_set", "eq5d_version", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "reconsent_before_questionnaire", "time_zone") VALUES (NEW."code", NEW."contact_email", NEW."eq5d_value_set", NEW."eq5d_version", NEW."id", NEW."name", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."reconsent_before_questionnaire", NEW."time_zone"); RETURN NULL;', hash='7d0c3ac1296d240b1351969e096eefa29520fa9b', operation='INSERT', pgid='pgtrigger_insert_insert_9e5f0', table='registry_site', when='AFTER')),
+            model_name="site",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_siteevent" ("code", "contact_email", "eq5d_value_set", "eq5d_version", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "reconsent_before_questionnaire", "time_zone") VALUES (NEW."code", NEW."contact_email", NEW."eq5d_value_set", NEW."eq5d_version", NEW."id", NEW."name", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."reconsent_before_questionnaire", NEW."time_zone"); RETURN NULL;',
+                    hash="7d0c3ac1296d240b1351969e096eefa29520fa9b",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_9e5f0",
+                    table="registry_site",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='site',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."code" IS DISTINCT FROM (NEW."code") OR OLD."contact_email" IS DISTINCT FROM (NEW."contact_email") OR OLD."eq5d_value_set" IS DISTINCT FROM (NEW."eq5d_value_set") OR OLD."eq5d_version" IS DISTINCT FROM (NEW."eq5d_version") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."reconsent_before_questionnaire" IS DISTINCT FROM (NEW."reconsent_before_questionnaire") OR OLD."time_zone" IS DISTINCT FROM (NEW."time_zone"))', func='INSERT INTO "registry_siteevent" ("code", "contact_email", "eq5d_value_set", "eq5d_version", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "reconsent_before_questionnaire", "time_zone") VALUES (NEW."code", NEW."contact_email", NEW."eq5d_value_set", NEW."eq5d_version", NEW."id", NEW."name", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."reconsent_before_questionnaire", NEW."time_zone"); RETURN NULL;', hash='8aaac6bdbe0f2516df6b0e812be12b1bbf678ff8', operation='UPDATE', pgid='pgtrigger_update_update_9c718', table='registry_site', when='AFTER')),
+            model_name="site",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."code" IS DISTINCT FROM (NEW."code") OR OLD."contact_email" IS DISTINCT FROM (NEW."contact_email") OR OLD."eq5d_value_set" IS DISTINCT FROM (NEW."eq5d_value_set") OR OLD."eq5d_version" IS DISTINCT FROM (NEW."eq5d_version") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."reconsent_before_questionnaire" IS DISTINCT FROM (NEW."reconsent_before_questionnaire") OR OLD."time_zone" IS DISTINCT FROM (NEW."time_zone"))',
+                    func='INSERT INTO "registry_siteevent" ("code", "contact_email", "eq5d_value_set", "eq5d_version", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "reconsent_before_questionnaire", "time_zone") VALUES (NEW."code", NEW."contact_email", NEW."eq5d_value_set", NEW."eq5d_version", NEW."id", NEW."name", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."reconsent_before_questionnaire", NEW."time_zone"); RETURN NULL;',
+                    hash="8aaac6bdbe0f2516df6b0e812be12b1bbf678ff8",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_9c718",
+                    table="registry_site",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='site',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "registry_siteevent" ("code", "contact_email", "eq5d_value_set", "eq5d_version", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "reconsent_before_questionnaire", "time_zone") VALUES (OLD."code", OLD."contact_email", OLD."eq5d_value_set", OLD."eq5d_version", OLD."id", OLD."name", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."reconsent_before_questionnaire", OLD."time_zone"); RETURN NULL;', hash='0cbd52b2073ef5ccda5f54f91b2b660f43c8f1ed', operation='DELETE', pgid='pgtrigger_delete_delete_78bdd', table='registry_site', when='AFTER')),
+            model_name="site",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "registry_siteevent" ("code", "contact_email", "eq5d_value_set", "eq5d_version", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "reconsent_before_questionnaire", "time_zone") VALUES (OLD."code", OLD."contact_email", OLD."eq5d_value_set", OLD."eq5d_version", OLD."id", OLD."name", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."reconsent_before_questionnaire", OLD."time_zone"); RETURN NULL;',
+                    hash="0cbd52b2073ef5ccda5f54f91b2b660f43c8f1ed",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_78bdd",
+                    table="registry_site",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

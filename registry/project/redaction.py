@@ -17,8 +17,16 @@ from django.http import QueryDict
 from django.views.debug import SafeExceptionReporterFilter
 
 REDACTED = "[redacted]"
-# The segment after /q/ (encoded or not), except the fixed "thanks" page.
-_LINK = re.compile(r"(/q/)(?!thanks(?:/|$))([^/?#\s\"'<>]+)")
+# The segment after /q/, except the fixed "thanks" page, however the client spelt the prefix:
+# upper case (/Q/), percent-encoded (/%51/, /%71/, %2F for a slash) or with doubled slashes.
+_LINK = re.compile(
+    r"((?:/|%2f)(?:q|%51|%71)(?:/|%2f)+)"  # the prefix
+    r"(?!thanks(?:/|%2f|[?#\s\"'<>]|$))"  # the thanks page has no token
+    r"(?:[^/?#\s\"'<>%]|%(?!2f))+",  # the token, up to the next (encoded) slash
+    flags=re.I,
+)
+# A variable or dictionary key whose value is a patient's contact detail or identity.
+_PERSONAL_NAME = re.compile(r"name|email|phone|mobile|address|birth|cpr", flags=re.I)
 # A variable or setting whose value is a token or secret.
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASS|SIGNATURE|COOKIE|SESSION", flags=re.I)
 
@@ -32,11 +40,14 @@ PHONE_REDACTED = "[phone]"
 def redact(text: str) -> str:
     """``text`` with the token of every questionnaire link in it replaced by ``[redacted]``,
     and every E.164 phone number by ``[phone]``."""
-    if "/q/" in text:
-        text = _LINK.sub(rf"\1{REDACTED}", text)
+    text = _LINK.sub(rf"\1{REDACTED}", text)
     if "+" in text:
         text = _PHONE.sub(PHONE_REDACTED, text)
     return text
+
+
+def mentions_link(text: str) -> bool:
+    return _LINK.search(text) is not None
 
 
 def redact_value(value):
@@ -72,13 +83,14 @@ def _redact_meta(value):
 
 
 def redacted_request(request):
-    """A shallow copy of ``request`` whose path, query and headers carry no token and no
-    search term, for error reports (the original is left alone)."""
+    """A shallow copy of ``request`` whose path and headers carry no token and whose query
+    string keeps its parameter names but no value (a search may be a patient's name), for log
+    records and error reports (the original is left alone)."""
     if request is None or not hasattr(request, "META"):
         return request
     meta = request.META
-    seen = f"{request.path} {meta.get('QUERY_STRING', '')} {meta.get('HTTP_REFERER', '')}"
-    if "/q/" not in seen and "q=" not in seen:
+    seen = f"{request.path} {meta.get('HTTP_REFERER', '')}"
+    if not mentions_link(seen) and not meta.get("QUERY_STRING"):
         return request
     clone = copy.copy(request)
     clone.path = redact(request.path)
@@ -87,12 +99,18 @@ def redacted_request(request):
     clone.resolver_match = None  # its kwargs hold the token
     query = QueryDict(mutable=True)
     for key, values in request.GET.lists():
-        if key == SEARCH_PARAMETER:
-            query.setlist(key, [REDACTED for _value in values])
-        else:
-            query.setlist(redact(key), [redact(value) for value in values])
+        query.setlist(redact(key), [REDACTED for _value in values])
     clone.GET = query
+    clone.META["QUERY_STRING"] = query.urlencode(safe="[]")
     return clone
+
+
+# POST parameters an error report may show: the form's mechanics, never what was typed
+# (names, email addresses, phone numbers, dates of birth, free text).
+_SHOWN_POST = re.compile(
+    r"^(?:_save|_continue|_addanother|_saveasnew|action|index|select_across|post"
+    r"|.*-(?:TOTAL|INITIAL|MIN_NUM|MAX_NUM)_FORMS)$"
+)
 
 
 class RedactTokensFilter(logging.Filter):
@@ -132,13 +150,35 @@ class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):
         }
 
     def get_post_parameters(self, request):
-        return redact_value(super().get_post_parameters(request))
+        """Every value typed into a form is hidden (contact details, clinical values, free
+        text): an error report shows which fields were sent, not what they held."""
+        parameters = super().get_post_parameters(request)
+        if not parameters:
+            return parameters
+        cleansed = parameters.copy()
+        for key in list(cleansed.keys()):
+            if not _SHOWN_POST.match(key):
+                cleansed[key] = self.cleansed_substitute
+        return cleansed
 
     def get_traceback_frame_variables(self, request, tb_frame):
         cleansed = []
         for name, value in super().get_traceback_frame_variables(request, tb_frame):
-            if _SECRET_NAME.search(name) or _SEARCH_NAME.fullmatch(name):
+            if (
+                _SECRET_NAME.search(name)
+                or _PERSONAL_NAME.search(name)
+                or _SEARCH_NAME.fullmatch(name)
+            ):
                 value = self.cleansed_substitute
+            elif isinstance(value, dict) and any(
+                isinstance(key, str) and _PERSONAL_NAME.search(key) for key in value
+            ):  # a form's cleaned_data, a row: keys kept, personal values hidden
+                value = {
+                    key: self.cleansed_substitute
+                    if isinstance(key, str) and _PERSONAL_NAME.search(key)
+                    else redact_value(item)
+                    for key, item in value.items()
+                }
             elif isinstance(value, str):
                 value = redact(value)
             elif name == "request" or hasattr(value, "META"):

@@ -7,6 +7,7 @@ and test fixtures start the embedded PostgreSQL and pass its address in ``DATABA
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -110,7 +111,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: the request id and the request's log line cover everything below.
+    # Before everything that reads the client's address (login lockout, the questionnaire's
+    # bad-link limit, API throttling, logs): REMOTE_ADDR becomes the client behind a trusted
+    # proxy (TRUSTED_PROXIES).
+    "registry.project.middleware.TrustedProxyMiddleware",
+    # The request id and the request's log line cover everything below.
     "registry.project.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files with hashed names, gzip-compressed, cached for a year.
@@ -122,11 +127,14 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Every staff page and the API refuse a session that lacks its required second factor.
+    "registry.project.middleware.SecondFactorGateMiddleware",
     # Staff see times in their site's time zone (registry.locale).
     "registry.locale.SiteTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # A NUL character in the path or query string: 400 before any view or query sees it.
+    # A NUL character in the path, query or body, or a year beyond 1…9999: 400 before any
+    # view or query sees it.
     "registry.project.middleware.RefuseNulMiddleware",
     # After authentication, so the acting user is attached to every history row it writes;
     # questionnaire tokens in the URL are redacted from that context.
@@ -179,6 +187,25 @@ if _replica_url:
     )
     DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+# The role the web processes, the worker and beat connect as (DATABASE_URL), when migrate runs
+# as the tables' owner (MIGRATE_DATABASE_URL): migrate then grants it exactly its privileges
+# (registry.roles; docs/operations.md, *Database roles*). Empty: the same role does both.
+DATABASE_APP_ROLE = os.getenv("DATABASE_APP_ROLE", "")
+# The reverse proxies whose X-Forwarded-For the registry believes (addresses or networks,
+# comma-separated; by default gunicorn's FORWARDED_ALLOW_IPS, the same proxy): a request
+# from one of them is counted for the client address the proxy appended, any other request
+# for its own REMOTE_ADDR, whatever X-Forwarded-For it sends.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", os.getenv("FORWARDED_ALLOW_IPS", ""))
+for _proxy in TRUSTED_PROXIES:
+    try:
+        if _proxy != "*":
+            ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an address or network (e.g. 10.0.0.5, "
+            "10.0.0.0/24)."
+        ) from None
+
 DATABASE_ROUTERS = ["registry.project.db_router.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -188,12 +215,14 @@ AUTHENTICATION_BACKENDS = [
     # Django's ModelBackend, reading permissions and roles in one query (registry.project.auth).
     "registry.project.auth.RegistryModelBackend",
 ]
-# Failed logins (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from
-# one address, further logins are refused until LOGIN_LOCKOUT_HOURS pass (0: until a
-# registry manager deletes the attempts under Axes -> Access attempts, or
-# `manage.py axes_reset_username USERNAME`).
+# Failed logins (django-axes): after LOGIN_FAILURE_LIMIT failures for one username from one
+# client address, that username is refused from that address until LOGIN_LOCKOUT_HOURS pass
+# (0: until a registry manager deletes the attempts under Axes -> Access attempts, or
+# `manage.py axes_reset_username USERNAME`). The combination, never one alone: a stranger who
+# knows a username cannot lock its owner out, nor can failures from behind a shared proxy
+# lock out everyone else behind it.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 _lockout_hours = env_int("LOGIN_LOCKOUT_HOURS", 1)
 AXES_COOLOFF_TIME = _lockout_hours or None
 AXES_RESET_ON_SUCCESS = True
@@ -221,7 +250,18 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not twelve spaces, nor "aaaaaaaaaaaa", nor "abababababab".
+    {"NAME": "registry.project.passwords.VariedCharactersValidator"},
 ]
+
+# The language cookie (the admin's language switch) like the session's: HTTPS only in
+# production, out of scripts' reach, not sent on cross-site requests.
+LANGUAGE_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+# A login whose ?next= is refused (another site) lands on the admin, not on Django's
+# /accounts/profile/ (a 404 here).
+LOGIN_REDIRECT_URL = "/admin/"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("da", "Dansk")]
@@ -371,6 +411,17 @@ CELERY_BEAT_SCHEDULE = {
             )
         },
     },
+    # Expired sessions (an import keeps its rows in one) deleted every night.
+    "clear-sessions-nightly": {
+        "task": "outcomes.clear_sessions",
+        "schedule": crontab(hour=3, minute=10),
+    },
+    # FHIR bulk exports accepted but not run (the kick-off's task is only a hint).
+    "bulk-exports": {
+        "task": "api.bulk_exports_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # The data-quality rules at every site, once a night (and on demand from their page).
     "data-quality-nightly": {
         "task": "outcomes.data_quality_nightly",
@@ -382,6 +433,9 @@ CELERY_BEAT_SCHEDULE = {
 # creates them in the admin or with `manage.py create_api_token USERNAME`.
 API_TOKEN_TTL_DAYS = int(os.getenv("API_TOKEN_TTL_DAYS", "90"))
 API_PAGE_SIZE = int(os.getenv("API_PAGE_SIZE", "100"))
+# FHIR Bulk Data $export (api/bulk.py): how long its files are kept, resources per NDJSON file.
+BULK_EXPORT_TTL_HOURS = int(os.getenv("BULK_EXPORT_TTL_HOURS", "24"))
+BULK_EXPORT_FILE_RESOURCES = int(os.getenv("BULK_EXPORT_FILE_RESOURCES", "10000"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # first, so that a request without credentials gets 401 with WWW-Authenticate: Token
@@ -437,8 +491,9 @@ LOG_FORMAT = os.getenv("LOG_FORMAT", "text")
 if LOG_FORMAT not in ("text", "json"):
     raise ImproperlyConfigured("LOG_FORMAT must be text or json.")
 
-# Audit rows (pghistory events) are append-only: a trigger refuses UPDATE and DELETE.
-PGHISTORY_APPEND_ONLY = True
+# Audit rows (pghistory events) are append-only, but by registry.audit's triggers, which no
+# session setting can switch off; pghistory's own (a pgtrigger.Protect) obeys pgtrigger.ignore.
+PGHISTORY_APPEND_ONLY = False
 
 # The cache behind API throttling: per process unless CACHE_URL names a shared Redis
 # (redis://host:6379/1), which production should.
@@ -491,5 +546,12 @@ LOGGING = {
         "axes": {"level": "WARNING"},  # every login otherwise
         "django": {"handlers": ["mail_admins"], "level": "INFO"},  # and the root's console
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # A bad Host header is a stranger's request: logged, never mailed (anyone could
+        # flood the admins' mailboxes).
+        "django.security.DisallowedHost": {
+            "handlers": ["console"],
+            "level": "ERROR",
+            "propagate": False,
+        },
     },
 }

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from api.models import ExportLog
 from outcomes.questionnaire.views import CONTENT_SECURITY_POLICY
+from registry.models import Patient
 from tests.api.conftest import token_client
 
 LISTS = ["patients", "procedures", "levels", "complications", "followups", "responses"]
@@ -176,6 +177,15 @@ def test_requests_without_valid_credentials_are_throttled_per_address(registry, 
     assert anonymous.get("/api/v1/levels").status_code == 429
 
 
+def test_behind_the_proxy_the_anonymous_limit_counts_each_client(registry, low_rates, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.5"]
+    stranger = APIClient(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    other = APIClient(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="198.51.100.7")
+
+    assert [stranger.get("/api/v1/levels").status_code for _ in range(3)] == [401, 401, 429]
+    assert other.get("/api/v1/levels").status_code == 401  # its own allowance
+
+
 def test_new_tokens_live_ninety_days_by_default(auditor_a):
     from api.services import api_token_create
 
@@ -197,3 +207,95 @@ def test_an_empty_item_in_the_site_list_is_refused(registry, api_a):
 
     assert response.status_code == 400
     assert response.json() == {"site": ["An empty item in the list: e.g. AAR,ODE."]}
+
+
+# --- Bad input refused by one middleware on every URL (issue 25) ---------------------------
+
+
+def test_a_nul_byte_in_a_fhir_subject_is_a_json_400(registry, api_a):
+    response = api_a.get("/api/v1/fhir/QuestionnaireResponse?subject=Patient/%00")
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
+    # without the NUL the same search answers
+    assert api_a.get("/api/v1/fhir/QuestionnaireResponse?subject=Patient/X").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/registry/patient/?q=A%00",
+        "/admin/registry/patient/%00/change/",
+        "/staff/?x=%00",
+        "/q/abc%00/",
+        "/healthz?x=%00",
+    ],
+)
+def test_a_nul_byte_anywhere_in_a_url_is_a_400(client, staff_a, url):
+    client.force_login(staff_a)
+    response = client.get(url)
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
+
+
+def test_a_nul_byte_in_a_form_body_is_a_400_and_saves_nothing(client, staff_a, site_a):
+    client.force_login(staff_a)
+    response = client.post(
+        "/admin/registry/patient/add/",
+        {"site": site_a.pk, "sex": "female", "date_of_birth": "1950-01-01", "operator": "a\x00b"},
+    )
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
+    assert not Patient.objects.exists()
+
+
+def test_a_nul_byte_in_a_multipart_field_is_a_400_but_a_binary_upload_is_not(client, staff_a):
+    import io
+
+    client.force_login(staff_a)
+    response = client.post("/admin/import/", {"site": "A\x00"})
+    assert response.status_code == 400
+    upload = io.BytesIO(b"registry_id,sex\nAAR-0001,fe\x00male\n")
+    upload.name = "patients.csv"
+    response = client.post("/admin/import/", {"files": [upload]})
+    assert response.status_code == 200  # the import names the file's NUL itself
+
+
+def test_a_nul_byte_in_a_json_body_is_a_json_400(registry, api_a):
+    response = api_a.post(
+        "/api/v1/procedures", data='{"notes": "a\\u0000b"}', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("year", ["99999", "0", "-1", "1e5", "²", "9" * 5000])
+def test_an_impossible_year_on_the_patient_list_is_a_400(client, staff_a, year):
+    client.force_login(staff_a)
+    for key in ("index_date__year", "date_of_birth__year__gte"):
+        response = client.get("/admin/registry/patient/", {key: year})
+        assert response.status_code == 400, (key, year)
+        assert "year" in response.content.decode()
+
+
+def test_a_possible_year_on_the_patient_list_filters(client, staff_a, site_a):
+    import datetime
+
+    from tests.factories import make_patient
+
+    make_patient(site_a, registry_id="AAR-YEAR1", date_of_birth=datetime.date(1950, 1, 1))
+    client.force_login(staff_a)
+    response = client.get("/admin/registry/patient/", {"date_of_birth__year": "1950"})
+    assert response.status_code == 200 and "AAR-YEAR1" in response.content.decode()
+    response = client.get("/admin/registry/patient/", {"date_of_birth__year": "9999"})
+    assert response.status_code == 200 and "AAR-YEAR1" not in response.content.decode()
+
+
+def test_a_malformed_multipart_body_is_a_400(client, staff_a):
+    client.force_login(staff_a)
+    response = client.generic(
+        "POST",
+        "/admin/import/",
+        b'--x\r\nContent-Disposition: form-data; name="site"\r\n\r\nA',
+        content_type="multipart/form-data; boundary=",
+    )
+    assert response.status_code == 400

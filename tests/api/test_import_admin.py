@@ -65,3 +65,17 @@ def test_auditors_cannot_import(client, db):
     client.force_login(make_user("Auditor", make_site("AAR"), username="auditor.aar"))
     assert client.get(URL).status_code == 403
     assert "Import cases" not in client.get("/admin/").content.decode()
+
+
+def test_preview_of_a_procedure_without_levels_names_its_row(aarhus_staff, tmp_path):
+    from tests.api.test_imports import files_with_a_procedure_without_levels
+
+    for name, content in files_with_a_procedure_without_levels():
+        (tmp_path / name).write_bytes(content)
+    response = upload(aarhus_staff, tmp_path)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "1 problem: nothing was saved" in page and "no treated level" in page
+    problems = {(p.table, p.row, p.column) for p in response.context["result"].problems}
+    assert problems == {("procedures", 3, "procedure_date")}
+    assert not Patient.objects.exists()

@@ -65,13 +65,16 @@ def test_dry_run_names_every_bad_row_with_column_value_and_rule(aarhus, capsys):
         call_command("import_cases", *sorted(BAD.glob("*.csv")), "--dry-run", "--no-progress")
     errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ERROR")]
     text = "\n".join(errors)
-    assert "patients row 3, column sex = 'unknown': Value 'unknown' is not a valid choice." in text
-    assert "patients row 4, column date_of_birth = '1950-13-01': not a date (YYYY-MM-DD)" in text
-    assert "procedures row 3, column registry_id = 'AAR-B0009': no such patient" in text
-    assert "levels row 2, column cement_volume_ml = '25.0': 25.0 mL cannot fit" in text
-    assert "levels row 3, column leakage_sites: Tick where the cement leaked." in text
-    assert "levels row 4, column level = 'X9': not a vertebral level (C2 … S1)" in text
-    assert "responses row 2, column vas_pain = '140'" in text
+    assert (
+        "patients, column sex: 'unknown' in row 3: Value 'unknown' is not a valid choice. "
+        "Allowed: female, male." in text
+    )
+    assert "patients, column date_of_birth: '1950-13-01' in row 4: not a date (YYYY-MM-DD" in text
+    assert "procedures, column registry_id: 'AAR-B0009' in row 3: no such patient" in text
+    assert "levels, column cement_volume_ml: '25.0' in row 2: 25.0 mL cannot fit" in text
+    assert "levels, column leakage_sites in row 3: Tick where the cement leaked." in text
+    assert "levels, column level: 'X9' in row 4: not a vertebral level (C2 … S1)" in text
+    assert "responses, column vas_pain: '140' in row 2" in text
     assert counts() == (0, 0, 0, 0, 0)
 
 
@@ -149,7 +152,7 @@ def test_a_changed_value_is_listed_and_updated(aarhus, capsys):
     changed = [(n, levels.encode() if n == "levels.csv" else c) for n, c in sample_files()]
     result = cases_import(files=changed, dry_run=True)
     assert result.tables["levels"].changed == 1
-    assert result.tables["levels"].changes == ["AAR-H0001 2019-02-04 T12: genant_grade"]
+    assert result.tables["levels"].changes == ["AAR-H0001 2019-02-04 T12: genant_grade '2' → '3'"]
     assert TreatedLevel.objects.get(level=19).genant_grade == 2  # dry run kept nothing
     assert cases_import(files=changed).ok
     assert TreatedLevel.objects.get(level=19).genant_grade == 3
@@ -347,3 +350,56 @@ def test_site_option_fills_a_missing_site_column_and_user_is_recorded(aarhus, tm
     call_command("import_cases", *files, "--site", "AAR", "--user", "nurse.aar", "--no-progress")
     assert set(Patient.objects.values_list("site__code", flat=True)) == {"AAR"}
     assert set(QuestionnaireResponse.objects.values_list("entered_by", flat=True)) == {nurse.pk}
+
+
+def files_with_a_procedure_without_levels() -> list[tuple[str, bytes]]:
+    """The sample, but the levels of AAR-H0002's procedure (procedures row 3) left out."""
+    files = []
+    for name, content in sample_files():
+        if name == "levels.csv":
+            lines = content.decode().splitlines(keepends=True)
+            content = "".join(line for line in lines if not line.startswith("AAR-H0002,")).encode()
+        files.append((name, content))
+    return files
+
+
+NO_LEVEL = ("procedures", 3, "procedure_date")
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_procedure_without_levels_is_a_problem_naming_its_row(aarhus, dry_run):
+    """The database checks "a procedure has a level" at commit (a deferred trigger): the dry
+    run runs it too, and neither run ends in an IntegrityError at commit."""
+    result = cases_import(files=files_with_a_procedure_without_levels(), dry_run=dry_run)
+    assert not result.ok
+    [problem] = result.problems
+    assert (problem.table, problem.row, problem.column) == NO_LEVEL
+    assert problem.value == "2019-05-22"
+    assert "procedure_has_a_level" in problem.rule and "no treated level" in problem.rule
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_import_cases_dry_run_fails_on_a_procedure_without_levels(aarhus, tmp_path, capsys):
+    for name, content in files_with_a_procedure_without_levels():
+        (tmp_path / name).write_bytes(content)
+    paths = sorted(tmp_path.glob("*.csv"))
+    for extra in (["--dry-run"], []):
+        with pytest.raises(CommandError, match="nothing was imported"):
+            call_command("import_cases", *paths, *extra, "--no-progress")
+        out = capsys.readouterr().out
+        assert "ERROR procedures row 3, column procedure_date = '2019-05-22'" in out
+        assert "no treated level" in out
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_error_at_commit_is_reported_not_raised(aarhus, monkeypatch):
+    """Should a rule checked at commit still fail there, the import reports it."""
+    from api.imports import Importer
+
+    monkeypatch.setattr(Importer, "_check_deferred", lambda self: None)
+    result = cases_import(files=files_with_a_procedure_without_levels())
+    assert not result.ok
+    [problem] = result.problems
+    assert "procedure_has_a_level" in problem.rule
+    assert counts() == (0, 0, 0, 0, 0)

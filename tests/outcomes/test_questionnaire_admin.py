@@ -124,3 +124,15 @@ def test_change_page_shows_link_progress_and_the_scores(client_a, client, follow
         r"EQ-5D index -?\d\.\d{3} \(DK-5L\)", page
     )
     assert re.search(r"ODI \d+\.\d%, pain VAS 72", page)
+
+
+def test_the_send_link_form_never_redirects_to_another_site(client_a, followup):
+    page = client_a.get(send_link_url(followup))
+    version = re.search(r'name="version" value="([^"]+)"', page.content.decode()).group(1)
+
+    response = client_a.post(
+        send_link_url(followup), {"version": version, "next": "https://evil.example/phish"}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:outcomes_followup_change", args=[followup.pk])

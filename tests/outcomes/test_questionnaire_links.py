@@ -134,6 +134,25 @@ def test_repeated_bad_links_are_rate_limited_but_a_real_link_still_opens(client,
     assert other_client == 404
 
 
+def test_behind_the_proxy_the_bad_link_limit_counts_each_patient(client, token, settings):
+    settings.QUESTIONNAIRE_BAD_LINK_LIMIT = 3
+    settings.TRUSTED_PROXIES = ["10.0.0.0/24"]
+    proxied = {"REMOTE_ADDR": "10.0.0.5"}
+    statuses = [
+        client.get(
+            reverse("questionnaire", args=[f"{n:0>43}"]),
+            HTTP_X_FORWARDED_FOR="203.0.113.9",
+            **proxied,
+        ).status_code
+        for n in range(4)
+    ]
+    assert statuses == [404, 404, 404, 429]
+    patient = client.get(
+        reverse("questionnaire", args=[token]), HTTP_X_FORWARDED_FOR="198.51.100.7", **proxied
+    )
+    assert patient.status_code == 200
+
+
 def test_each_step_is_saved_and_the_link_resumes_where_the_patient_stopped(client, followup, token):
     client.post(step_url(token, "pain"), ANSWERS["pain"])
     client.post(step_url(token, "health"), ANSWERS["health"])

@@ -4,6 +4,7 @@ import csv
 import datetime
 import io
 import json
+import re
 
 import docx
 import pytest
@@ -330,8 +331,13 @@ def test_admin_page_renders_tables_and_charts_and_downloads_match_the_json(cohor
     )
     lines = list(csv.reader(io.StringIO(downloaded.content.decode())))
     assert lines[0] == ["table", "row", "column", "value"]
+
+    def shown(text: str) -> str:  # a formula-looking cell gets an apostrophe; numbers do not
+        formula = text[:1] in ("=", "+", "-", "@") and not re.fullmatch(r"-?[0-9.]+", text)
+        return "'" + text if formula else text
+
     expected = [
-        [t["id"], str(row[0]).strip(), column, str(value)]
+        [t["id"], str(row[0]).strip(), column, shown(str(value))]
         for t in api["tables"]
         for row in t["rows"]
         for column, value in zip(t["columns"][1:], row[1:], strict=True)
@@ -359,6 +365,12 @@ def test_tidy_csv_holds_one_number_per_line_that_parses(cohort, client_a):
         if line["n"]:
             int(line["n"])
     by_key = {(x["table"], x["row"], x["column"], x["statistic"]): x for x in lines}
+    # a row under a heading carries it
+    regions = {x["row"] for x in lines if x["row"].startswith("Region per treated vertebra")}
+    assert "Region per treated vertebra, n/N (%): Lumbar" in regions or any(
+        r.endswith(": Lumbar") for r in regions
+    ), sorted(regions)[:5]
+    assert not any(x["row"] in ("Lumbar", "Thoracic") for x in lines)
     leak = by_key[("table_1", "Cement leakage per vertebra, n/N (%)", "Osteoporotic", "percent")]
     assert (float(leak["value"]), int(leak["n"])) == (15.0, 20)
     p = by_key[("table_1", "Male, n (%)", "p", "p (Fisher's exact test)")]
@@ -384,6 +396,25 @@ def test_word_document_has_the_tables_and_charts(cohort, client_a, tmp_path, man
         assert any(c.text == "3/20 (15.0%)" for row in tables[0].rows for c in row.cells)
         assert tables[1].cell(0, 1).text == "3 months"  # the wide layout's header group
         assert len(document.inline_shapes) == 4  # three trajectories and the survival curve
+        section = document.sections[0]
+        assert (round(section.page_width.mm), round(section.page_height.mm)) == (297, 210)
+        for table in tables:
+            assert "w:tblHeader" in table.rows[0]._tr.xml  # repeated on each page
+            assert all("w:cantSplit" in row._tr.xml for row in table.rows)
+        titles = [p for p in document.paragraphs if p._p.xpath(".//w:drawing")]
+        for picture in titles:
+            before = picture._p.getprevious()
+            assert before is not None and "w:keepNext" in before.xml  # title stays with it
+    letter = tmp_path / "letter.docx"
+    call_command(
+        "cohort_report", "--format", "docx", "--paper", "letter", "--as-of",
+        AS_OF.isoformat(), "--output", str(letter),
+    )  # fmt: skip
+    section = docx.Document(str(letter)).sections[0]
+    assert (round(section.page_width.inches, 1), round(section.page_height.inches, 1)) == (
+        11.0,
+        8.5,
+    )
 
 
 def test_each_count_links_to_the_patients_it_counts_within_the_users_sites(

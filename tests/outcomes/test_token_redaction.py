@@ -20,6 +20,7 @@ from django.urls import reverse
 from outcomes.models import FollowUp, QuestionnaireResponse
 from outcomes.questionnaire import answers
 from tests.outcomes.conftest import answer_all
+from tests.registry.test_admin import patient_form
 
 
 def pg_dump_binary() -> str:
@@ -122,3 +123,71 @@ def test_an_error_report_mailed_to_admins_holds_no_token(
     assert token not in report.body
     for alternative, _mimetype in getattr(report, "alternatives", []):
         assert token not in alternative
+
+
+CONTACT = {
+    "name": "Karen Blixen-Sørensen",
+    "email": "karen.bs@example.org",
+    "phone": "+45 2012 3456",
+}
+
+
+def _report_text(report) -> str:
+    return (
+        report.subject
+        + report.body
+        + "".join(str(content) for content, _type in getattr(report, "alternatives", []))
+    )
+
+
+def test_an_error_report_of_a_patient_form_holds_no_contact_detail(
+    client, site_a, manager, settings
+):
+    """The attack: a patient form POST that ends in an error (``?_to_field=password`` → 400,
+    or any 500 while saving) mailed ADMINS the POST parameters — name, email and phone."""
+    settings.ADMINS = [("Admins", "admins@example.org")]
+    settings.DEBUG = False
+    client.force_login(manager)
+    client.raise_request_exception = False
+    data = {
+        "site": site_a.pk, "contact-TOTAL_FORMS": "1", "contact-INITIAL_FORMS": "0",
+        **{f"contact-0-{field}": value for field, value in CONTACT.items()},
+        "_save": "Save",
+    }  # fmt: skip
+    mail.outbox.clear()
+    response = client.post("/admin/registry/patient/add/?_to_field=password", data)
+    assert response.status_code == 400
+    (report,) = mail.outbox
+    text = _report_text(report)
+    assert "contact-0-email" in text and "contact-TOTAL_FORMS" in text  # which fields, not what
+    for value in CONTACT.values():
+        assert value not in text, value
+        assert value.replace("+", "%2B").replace(" ", "+") not in text
+
+
+def test_a_500_while_saving_a_patient_mails_no_contact_detail(
+    client, site_a, manager, settings, monkeypatch
+):
+    from registry import admin as registry_admin
+
+    settings.ADMINS = [("Admins", "admins@example.org")]
+    settings.DEBUG = False
+    client.force_login(manager)
+    client.raise_request_exception = False
+
+    def broken(self, request, form, formsets, change):
+        contact_values = dict(CONTACT)  # a frame variable holding the values  # noqa: F841
+        cleaned = {"email": CONTACT["email"], "phone": CONTACT["phone"]}  # noqa: F841
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(registry_admin.PatientAdmin, "save_related", broken)
+    mail.outbox.clear()
+    form = patient_form(site_a, **{f"contact-0-{field}": v for field, v in CONTACT.items()})
+    response = client.post(f"/admin/registry/patient/add/?q={CONTACT['name']}", form)
+    if response.status_code != 500:  # the form did not reach saving: show why
+        raise AssertionError(response.content.decode()[:3000])
+    (report,) = mail.outbox
+    text = _report_text(report)
+    assert "database went away" in text
+    for value in CONTACT.values():
+        assert value not in text, value

@@ -130,3 +130,48 @@ def test_the_access_log_has_no_query_string_and_no_link_token():
     assert line == '10.0.0.7 "GET /q/[redacted]/pain/" 200 512 12ms abc123456'
     assert TOKEN not in json.dumps(atoms, default=str)
     assert "lang=da" not in json.dumps(atoms, default=str)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("prefix", ["/Q/", "/%51/", "/%71/", "/q//", "/%51%2F"])
+def test_a_mistyped_link_prefix_leaves_no_token_in_any_log_line(client, caplog, prefix):
+    """The attack: upper case or percent-encoded /q/ reached Django's "Not Found" warning
+    (and gunicorn's access line) in clear, the redaction matching lower-case /q/ only."""
+    caplog.set_level(logging.INFO)
+    response = client.get(f"{prefix}{TOKEN}/")
+    assert response.status_code == 404
+    lines = [json.dumps(as_json(record)) for record in caplog.records]
+    assert any("Not Found" in line for line in lines)
+    assert all(TOKEN not in line for line in lines), lines
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"{prefix}{TOKEN}/", "QUERY_STRING": "",
+               "PATH_INFO": f"{prefix}{TOKEN}/", "SERVER_PROTOCOL": "HTTP/1.1"}  # fmt: skip
+    logger = RedactingLogger.__new__(RedactingLogger)
+    atoms = logger.atoms(_Response(), [], environ, datetime.timedelta(milliseconds=3))
+    assert TOKEN not in json.dumps(atoms, default=str)
+
+
+class _Response:
+    status = "404 Not Found"
+    sent = 10
+    headers = []
+
+
+def test_gunicorns_error_log_goes_through_the_redaction(tmp_path):
+    """gunicorn quotes a malformed request line in its own error log (``gunicorn.error``),
+    which bypassed the application's handlers and their redaction."""
+    from gunicorn.config import Config
+
+    config = Config()
+    config.set("errorlog", str(tmp_path / "error.log"))
+    config.set("loglevel", "debug")
+    config.set("logger_class", "registry.project.gunicorn_logging.RedactingLogger")
+    logger = config.logger_class(config)
+    for line in (f"GET /q/{TOKEN}/\x01 HTTP/1.1", f"GET /Q/{TOKEN}/ HTTP/1.1"):
+        logger.debug("Invalid request from ip=%s: Invalid HTTP request line: %r", "10.0.0.7", line)
+        logger.error("Invalid HTTP request line: %r", line)
+    for handler in logger.error_log.handlers:
+        handler.flush()
+    written = (tmp_path / "error.log").read_text()
+    assert "Invalid HTTP request line" in written
+    assert "/q/[redacted]" in written and "/Q/[redacted]" in written
+    assert TOKEN not in written

@@ -20,16 +20,20 @@ from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import pghistory
+import psycopg
 import pytest
 import requests
 from django.conf import settings
 from django.db import connection
 
+from api.services import export_log_finish, export_log_start
 from outcomes.models import FollowUp, QuestionnaireResponse
 from registry.project.celery import app
 from registry.project.logs import request_id_var
-from tests.factories import make_contact, make_patient, make_procedure, make_site
+from tests.factories import make_contact, make_patient, make_procedure, make_site, make_user
 from tests.outcomes.conftest import ANSWERS
+from tests.roles import app_role, audit_attacks
 from tests.services import (
     LOCAL,
     SmtpServer,
@@ -140,13 +144,14 @@ def mail_text(message) -> str:
 
 @pytest.fixture
 def production(transactional_db, tmp_path):
-    """The registry as docs/operations.md runs it; yields (base URL, SMTP server, logs)."""
-    with redis_url_for_test(REDIS_DB) as redis_url, SmtpServer() as smtp:
+    """The registry as docs/operations.md runs it — web, worker and beat connected as the
+    application's role, not the tables' owner; yields (base URL, SMTP server, processes)."""
+    with redis_url_for_test(REDIS_DB) as redis_url, SmtpServer() as smtp, app_role() as role:
         port = free_port()
         env = celery_env(
             DEBUG="0",
             SECRET_KEY=settings.SECRET_KEY,
-            DATABASE_URL=database_url(connection.settings_dict),
+            DATABASE_URL=database_url({**connection.settings_dict, "USER": role, "PASSWORD": ""}),
             CELERY_BROKER_URL=redis_url,
             CHASE_INTERVAL_SECONDS=CHASE_INTERVAL,
             EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
@@ -183,7 +188,10 @@ def production(transactional_db, tmp_path):
             worker.wait_ready()
             web.wait_answering()
             print(f"production processes up in {time.monotonic() - started:.1f} s")
-            yield web.base, smtp, {"web": web, "worker": worker, "beat": beat, "redis": redis_url}
+            yield web.base, smtp, {
+                "web": web, "worker": worker, "beat": beat, "redis": redis_url, "role": role,
+                "database_url": env["DATABASE_URL"],
+            }  # fmt: skip
         finally:
             if collect.poll() is None:
                 collect.kill()
@@ -217,7 +225,11 @@ def test_due_invitation_arrives_by_smtp_and_its_link_completes_the_questionnaire
     try:
         wait_for(ready, timeout=30, what="/readyz and /healthz/chasing 200")
     except TimeoutError:
-        logs = {name: process.log()[-3000:] for name, process in processes.items()}
+        logs = {
+            name: process.log()[-3000:]
+            for name, process in processes.items()
+            if hasattr(process, "log")
+        }
         raise AssertionError(f"not ready: {last}\n{logs}") from None
     phase = time.monotonic()
     watch = ReadinessWatch(base)
@@ -318,3 +330,25 @@ def test_due_invitation_arrives_by_smtp_and_its_link_completes_the_questionnaire
     assert (methods.count("POST"), methods.count("GET")) == (len(ANSWERS), len(ANSWERS) - 1)
     assert all(re.fullmatch(r"[0-9a-f]{32}", line["request_id"]) for line in steps)
     assert all(line["duration_ms"] >= 0 and line["status"] in (200, 302) for line in steps)
+
+    # The processes ran as the application's role, which cannot rewrite the audit trail:
+    # no TRUNCATE, no DISABLE or DROP TRIGGER, no UPDATE or DELETE, whatever it sets.
+    with pghistory.context(user=None, url="/admin/"):
+        make_contact(make_patient(site), email="second@example.org")  # a past context
+    log = export_log_start(
+        user=make_user("Auditor"), kind="export", resource="levels.csv", filters={}
+    )
+    export_log_finish(log=log, rows=1, completed=True)
+    with psycopg.connect(processes["database_url"]) as db:
+        assert db.execute("SELECT current_user").fetchone()[0] == processes["role"]
+        assert db.execute("SELECT count(*) FROM registry_patientevent").fetchone()[0] >= 1
+        db.rollback()
+        attacks = audit_attacks()
+        assert len(attacks) >= 7 * 14
+        for attack in attacks:
+            with pytest.raises(psycopg.Error) as refusal:
+                db.execute(attack)
+            db.rollback()
+            assert re.search(
+                "permission denied|must be owner|audit trail cannot be changed", str(refusal.value)
+            ), (attack, refusal.value)

@@ -8,6 +8,7 @@ import pytest
 from django.apps import apps
 from django.db import IntegrityError, InternalError, ProgrammingError, connection, transaction
 from django.utils import timezone
+from pghistory import context as pghistory_context
 from pghistory.models import Event
 
 from api.models import ExportLog
@@ -133,25 +134,103 @@ def test_raw_update_and_delete_on_every_event_table_are_refused(history):
         assert cursor.fetchone()[0] == 1
 
 
-def test_audit_contexts_cannot_be_rewritten_or_deleted(client, site_a, manager):
-    client.force_login(manager)
-    client.post(
-        f"/admin/registry/site/{site_a.pk}/change/",
-        {
-            "code": site_a.code, "name": "Renamed", "time_zone": site_a.time_zone,
-            "contact_email": site_a.contact_email, "country": "DK", "eq5d_version": "5L",
-            "eq5d_value_set": "DK-5L",
-        },
-    )  # fmt: skip
+def triggers_on(table: str) -> list[str]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pghistory_context WHERE metadata ? 'url'")
-        assert cursor.fetchone()[0] >= 1
-    # pghistory may update only the context of the transaction that wrote it; the test's
-    # requests ran in this transaction, so end that context as the request's end would.
+        cursor.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal",
+            [table],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def audit_tables() -> list[str]:
+    return [*event_tables(), "api_exportlog"]
+
+
+def test_no_session_setting_switches_the_refusal_off(history, manager):
+    """The attack: ``SET LOCAL pgtrigger.ignore`` to the names of every trigger on the table
+    (what ``pgtrigger.ignore()`` does), then UPDATE and DELETE. pgtrigger's own functions
+    obeyed it on every event table and the export log."""
+    log = export_log_start(user=manager, kind="export", resource="levels.csv", filters={})
+    export_log_finish(log=log, rows=3, completed=True)
+    for table in audit_tables():
+        names = triggers_on(table)
+        assert names, f"{table} has no trigger"
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
+            before = cursor.fetchone()[0]
+        assert before > 0, table
+        ignore = "SELECT set_config('pgtrigger.ignore', %s, true); "
+        names = ["{" + ",".join(names) + "}"]
+        column = "id = id" if table == "api_exportlog" else "pgh_id = pgh_id"
+        assert refused(f"{ignore} UPDATE {table} SET {column}", names), table  # noqa: S608
+        assert refused(f"{ignore} DELETE FROM {table}", names), table  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
+            assert cursor.fetchone()[0] == before, table
+        # and the trigger functions do not even read the setting
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+                " WHERE t.tgrelid = %s::regclass AND NOT t.tgisinternal"
+                " AND (p.prosrc ILIKE '%%pgtrigger%%ignore%%'"
+                " OR p.prosrc ILIKE '%%current_setting%%')"
+                " AND t.tgtype & 24 <> 0",  # the UPDATE or DELETE triggers
+                [table],
+            )
+            assert cursor.fetchall() == [], table
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_past_context_cannot_be_re_attributed_or_deleted(site_a):
+    """The attack: set ``pghistory.context_id`` and ``pghistory.context_metadata`` to a past
+    context and a manager's id, then UPDATE it, or let pghistory's own upsert do it by writing
+    any tracked row; or DELETE it. The old guard compared the row with these two settings."""
+    nurse = make_user("Site staff", site_a, username="nurse.aar")
+    other = make_user("Registry manager", username="manager.x")
+    patient = make_patient(site_a)
+    with pghistory_context(user=nurse.pk, url="/admin/registry/patient/"):
+        Patient.objects.filter(pk=patient.pk).update(karnofsky=80)  # committed: in the past
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('pghistory.context_id', '', true)")
-    assert refused("UPDATE pghistory_context SET metadata = '{}'::jsonb")
-    assert refused("DELETE FROM pghistory_context")
+        cursor.execute("SELECT id::text, metadata::text FROM pghistory_context")
+        [(context_id, metadata)] = cursor.fetchall()
+    forged = metadata.replace(str(nurse.pk), str(other.pk))
+    assert forged != metadata
+    settings = (
+        "SELECT set_config('pghistory.context_id', %s, true),"
+        " set_config('pghistory.context_metadata', %s, true),"
+        " set_config('pgtrigger.ignore', '{registry_audit_context_protect}', true);"
+    )
+    rewrite = "UPDATE pghistory_context SET metadata = %s::jsonb WHERE id = %s"
+    assert refused(f"{settings} {rewrite}", [context_id, forged, forged, context_id])
+    # pghistory's own upsert, run by a tracked write, is the same UPDATE: refused too
+    write = "UPDATE registry_patient SET karnofsky = 90 WHERE id = %s"
+    assert refused(f"{settings} {write}", [context_id, forged, patient.pk])
+    assert refused(f"{settings} DELETE FROM pghistory_context", [context_id, forged])  # noqa: S608
+    assert refused(
+        "UPDATE pghistory_context SET registry_txid = txid_current(), metadata = %s::jsonb",
+        [forged],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT metadata::text FROM pghistory_context WHERE id = %s", [context_id])
+        assert cursor.fetchone()[0] == metadata
+    patient.refresh_from_db()
+    assert patient.karnofsky == 80
+
+
+def test_pghistory_still_completes_the_context_of_its_own_transaction(site_a, staff_a):
+    """The one UPDATE allowed: the running transaction's own context, as its user becomes
+    known (an anonymous write, then a login, then a write in the same transaction)."""
+    patient = make_patient(site_a)
+    with pghistory_context(url="/admin/login/") as context:
+        Patient.objects.filter(pk=patient.pk).update(karnofsky=60)
+        pghistory_context(user=staff_a.pk)
+        Patient.objects.filter(pk=patient.pk).update(karnofsky=70)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT metadata->>'user' FROM pghistory_context WHERE id = %s", [context.id]
+        )
+        assert cursor.fetchone()[0] == str(staff_a.pk)
 
 
 def test_the_orm_cannot_delete_audit_rows_either(history):

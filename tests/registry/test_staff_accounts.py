@@ -40,17 +40,68 @@ def test_thirty_wrong_passwords_lock_the_account_with_a_clear_message(client, st
     assert locked.status_code == 429
     assert "Too many failed logins" in locked.content.decode()
     assert not logged_in(client)
-    # from another address too: the account itself is locked
-    assert login(client, "staff.a", PASSWORD, address="10.9.9.9").status_code == 429
 
 
-def test_the_limit_counts_per_address_too(client, site_a, settings):
+def test_a_stranger_who_knows_a_username_cannot_lock_its_owner_out(client, staff_a, settings):
+    """The attack: ten wrong passwords for a known username from the attacker's address.
+    Locked: that username from that address only; the owner logs in from their own."""
+    for i in range(settings.AXES_FAILURE_LIMIT + 5):
+        login(client, "staff.a", f"wrong-{i}", address="203.0.113.9")
+    assert login(client, "staff.a", PASSWORD, address="203.0.113.9").status_code == 429
+
+    owner = client.__class__()
+    assert login(owner, "staff.a", PASSWORD, address="198.51.100.7").status_code == 302
+    assert logged_in(owner)
+
+
+def test_failures_for_many_usernames_from_one_address_lock_nobody_else(client, site_a, settings):
     for i in range(settings.AXES_FAILURE_LIMIT):
         login(client, f"someone-{i}", "wrong", address="10.0.0.66")
     make_user("Site staff", site_a, username="innocent")
 
-    assert login(client, "innocent", PASSWORD, address="10.0.0.66").status_code == 429
-    assert login(client, "innocent", PASSWORD, address="10.0.0.67").status_code == 302
+    assert login(client, "innocent", PASSWORD, address="10.0.0.66").status_code == 302
+
+
+PROXY = "10.0.0.5"
+
+
+def through_proxy(client, username: str, password: str, forwarded_for: str):
+    return client.post(
+        LOGIN,
+        {"username": username, "password": password},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
+
+
+def test_behind_the_proxy_a_strangers_failures_lock_out_no_staff_member(
+    client, staff_a, manager, settings
+):
+    """The attack: behind the documented proxy every request has the proxy's REMOTE_ADDR;
+    ten wrong passwords per staff username from one client must not lock out the others."""
+    settings.TRUSTED_PROXIES = [PROXY]
+    for username in ("staff.a", "manager"):
+        for i in range(settings.AXES_FAILURE_LIMIT + 2):
+            through_proxy(client, username, f"wrong-{i}", "203.0.113.9")
+    assert through_proxy(client, "staff.a", PASSWORD, "203.0.113.9").status_code == 429
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.9"}
+
+    nurse, boss = client.__class__(), client.__class__()
+    assert through_proxy(nurse, "staff.a", PASSWORD, "198.51.100.7").status_code == 302
+    assert through_proxy(boss, "manager", PASSWORD, "198.51.100.8").status_code == 302
+    # the attacker cannot pose as the nurse: what the client writes into the header is left of
+    # what the proxy appends, and an X-Forwarded-For not sent by the proxy is ignored
+    assert (
+        through_proxy(client, "staff.a", PASSWORD, "198.51.100.7, 203.0.113.9").status_code == 429
+    )
+    direct = client.post(
+        LOGIN,
+        {"username": "staff.a", "password": "wrong"},
+        REMOTE_ADDR="203.0.113.9",
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+    )
+    assert direct.status_code == 429
+    assert not AccessAttempt.objects.filter(ip_address="198.51.100.7").exists()
 
 
 def test_a_manager_unlocks_an_account_in_the_admin(client, staff_a, manager, settings):
@@ -77,7 +128,15 @@ def test_a_manager_unlocks_an_account_in_the_admin(client, staff_a, manager, set
 
 @pytest.mark.parametrize(
     ("password", "refused"),
-    [("Tr0ub4dor&3x", False), ("Tr0ub4dor&3", True), ("123456789012", True)],
+    [
+        ("Tr0ub4dor&3x", False),
+        ("Tr0ub4dor&3", True),
+        ("123456789012", True),
+        (" " * 12, True),
+        ("aaaaaaaaaaaa", True),
+        ("abababababab", True),
+        ("correct horse battery", False),
+    ],
 )
 def test_passwords_need_twelve_characters(password, refused, db):
     user = get_user_model()(username="nurse")

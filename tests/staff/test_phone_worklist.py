@@ -47,3 +47,31 @@ def test_an_auditor_sees_the_worklist_without_phone_numbers(client, site_a, work
     page = client.get(reverse("admin:outcomes_followup_changelist") + "?worklist=yes")
     assert page.status_code == 200
     assert "+45 1111 0001" not in page.content.decode()
+
+
+def test_a_phone_note_saved_from_a_stale_page_keeps_the_state_the_chase_reached(
+    client_a, worklist, monkeypatch
+):
+    """The admin's follow-up is loaded, the patient then submits (the follow-up completes),
+    and the nurse's phone note is saved from the object loaded before: the follow-up stays
+    completed (issue 25: no stale instance writes back a state)."""
+    from outcomes.admin import FollowUpAdmin
+    from outcomes.followups.services import followup_complete
+    from outcomes.models import FollowUp
+
+    followup = FollowUp.objects.get(
+        procedure__patient=worklist["yes"], on_phone_worklist_since__isnull=False
+    )
+    stale = FollowUp.objects.get(pk=followup.pk)
+    followup_complete(procedure_id=followup.procedure_id, timepoint=followup.timepoint)
+    monkeypatch.setattr(FollowUpAdmin, "get_object", lambda self, request, object_id, *a: stale)
+    url = reverse("admin:outcomes_followup_change", args=[followup.pk])
+    data = {"phone_outcome": "", "phone_note": "rang twice"}
+    for inline in client_a.get(url).context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        data |= {management.add_prefix(k): v for k, v in management.initial.items()}
+    response = client_a.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    followup.refresh_from_db()
+    assert followup.phone_note == "rang twice"
+    assert followup.state == FollowUp.State.COMPLETED and followup.completed_at is not None

@@ -81,7 +81,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"  … and {len(tally.changes) - len(shown)} more changed rows")
         for sheet, columns in result.ignored_columns.items():
             self.stdout.write(f"{sheet}: ignored export columns {', '.join(columns)}")
-        for problem in result.problems:
-            self.stdout.write(f"ERROR {problem}")
+        for note in result.notes:
+            self.stdout.write(f"NOTE {note}")
+        for group in result.grouped_problems():  # identical problems of many rows said once
+            self.stdout.write(f"ERROR {group}")
         if result.ok:
             self.stdout.write("Dry run: nothing was saved." if result.dry_run else "Saved.")

@@ -32,6 +32,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--format", choices=[*TEXT_FORMATS, "docx"], default="md")
+        parser.add_argument(
+            "--paper", choices=["a4", "letter"], default="a4", help="page size of --format docx"
+        )
         parser.add_argument("--site", action="append", default=[], help="site code; repeat")
         parser.add_argument("--from", dest="date_from", help="index procedures from (date)")
         parser.add_argument("--to", dest="date_to", help="index procedures to (date)")
@@ -67,7 +70,7 @@ class Command(BaseCommand):
         if fmt == "docx":
             path = output or download_name(report, "docx")
             with open(path, "wb") as out:
-                out.write(report_docx(report))
+                out.write(report_docx(report, paper=options["paper"]))
             self.stderr.write(f"Wrote {path}")
             return
         text = TEXT_FORMATS[fmt](report)

@@ -37,7 +37,7 @@ def normalise_phones(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0020_i29_site_reconsent_before_questionnaire"),
+        ("registry", "0023_i26_strict_append_only_on_new_event_tables"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

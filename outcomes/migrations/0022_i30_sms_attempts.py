@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('outcomes', '0019_i29_consent_roles'),
-        ('registry', '0021_i30_sms_contact'),
+        ('outcomes', '0021_i26_strict_append_only_on_new_event_tables'),
+        ('registry', '0024_i30_sms_contact'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
