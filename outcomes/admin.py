@@ -532,14 +532,16 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "site",
         "followup",
         "kind",
+        "channel",
         "status",
         "tries",
         "error",
         "next_try_at",
         "sent_at",
+        "delivery_status",
     ]
     list_select_related = ["site", "followup__procedure__patient"]
-    list_filter = ["status", "kind", site_filter("site")]
+    list_filter = ["status", "kind", "channel", "delivery_status", site_filter("site")]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     actions = ["send_again", "mark_sent"]
@@ -559,6 +561,9 @@ class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "send_started_at",
         "created_at",
         "sent_at",
+        "provider_id",
+        "delivery_status",
+        "provider_error_code",
     ]
     # The worker's host and process id (claimed_by) are for the logs, not for staff pages.
     fields = readonly_fields

@@ -304,6 +304,21 @@ def patient_emailable(patient: str = "") -> Q:
     )
 
 
+def patient_textable(patient: str = "") -> Q:
+    """The one rule "this patient may be sent a text message": a mobile number on file, consent
+    to contact, alive, consent not withdrawn, and no STOP reply (``sms_stopped_at``). The same
+    shape as ``patient_emailable``; the sweep, the sender's re-checks and the STOP webhook's
+    effect all go through it. (Whether SMS is configured at all is ``outcomes.followups.sms``'s
+    question.)"""
+    return (
+        Q(**{f"{patient}contact__consent_to_contact": True})
+        & Q(**{f"{patient}contact__phone__gt": ""})
+        & Q(**{f"{patient}contact__sms_stopped_at__isnull": True})
+        & Q(**{f"{patient}date_of_death__isnull": True})
+        & Q(**{f"{patient}consent_withdrawn_date__isnull": True})
+    )
+
+
 def on_worklist_q(followup: str = "") -> Q:
     """The one rule "this follow-up is on the phone worklist": pending, put there, not called
     off it, and the patient agreed to be contacted (no one else is called or counted).
@@ -362,6 +377,7 @@ class FollowUp(models.Model):
         NOT_CHASED = "not_chased", _("Not chased by email (taken in clinic)")
         NO_ANSWER = "no_answer", _("No answer after two reminders")
         EMAIL_REFUSED = "email_refused", _("Email address refused by the mail server")
+        SMS_REFUSED = "sms_refused", _("Phone number refused by the SMS provider")
 
     # Spelled once, in the pure schedule module; the model's choices must contain them.
     FINAL_STATES = tuple(map(State, schedule.FINAL_STATES))
@@ -579,7 +595,14 @@ class ContactAttempt(models.Model):
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("Email")
+        SMS = "sms", _("Text message (SMS)")
         HANDOVER = "handover", _("Shown to staff to hand over")
+
+    class DeliveryStatus(models.TextChoices):
+        # The SMS provider's final word on a text it accepted (its status callback).
+        DELIVERED = "delivered", _("Delivered")
+        UNDELIVERED = "undelivered", _("Not delivered")
+        FAILED = "failed", _("Failed at the provider")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")  # due now, or at next_try_at after a transient failure
@@ -628,6 +651,15 @@ class ContactAttempt(models.Model):
         help_text=_("The staff member who sent it (empty for the automatic chasing)."),
         verbose_name=_("sent by"),
     )
+    # SMS only: the provider's id of the message (Twilio's "SM…" sid), and what its delivery
+    # receipt said, with the provider's error code (never the number).
+    provider_id = models.CharField(_("provider message id"), max_length=64, blank=True)
+    delivery_status = models.CharField(
+        _("delivery status"), max_length=12, choices=DeliveryStatus, blank=True
+    )
+    provider_error_code = models.PositiveIntegerField(
+        _("provider error code"), null=True, blank=True
+    )
 
     class Meta:
         verbose_name = _("contact attempt")
@@ -636,6 +668,12 @@ class ContactAttempt(models.Model):
         indexes = [
             # The admin list's order.
             models.Index(fields=["created_at", "id"], name="contactattempt_created_idx"),
+            # A delivery receipt finds its text by the provider's id.
+            models.Index(
+                fields=["provider_id"],
+                name="contactattempt_provider_idx",
+                condition=~Q(provider_id=""),
+            ),
             # The sweep's dispatch reads the unfinished attempts (a small part of the table).
             models.Index(
                 fields=["next_try_at", "id"],
@@ -644,10 +682,13 @@ class ContactAttempt(models.Model):
             ),
         ]
         constraints = [
+            # One per step and channel: the other channel is tried only when one was refused
+            # for good (sending.py), so a step is sent by at most two messages, never twice
+            # by the same channel.
             models.UniqueConstraint(
-                fields=["followup", "kind"],
+                fields=["followup", "kind", "channel"],
                 condition=Q(followup__isnull=False) & ~Q(kind="manual"),
-                name="contactattempt_one_per_step",
+                name="contactattempt_one_per_step_channel",
             ),
             models.UniqueConstraint(
                 fields=["site", "digest_date"],

@@ -273,7 +273,16 @@ class PatientContactInline(admin.StackedInline):
     can_delete = False
     extra = 1
     max_num = 1
-    fields = ["name", "email", "phone", "preferred_language", "consent_to_contact"]
+    fields = [
+        "name",
+        "email",
+        "phone",
+        "preferred_channel",
+        "preferred_language",
+        "consent_to_contact",
+        "sms_stopped_at",
+    ]
+    readonly_fields = ["sms_stopped_at"]  # only the patient's STOP reply sets it
 
 
 @admin.register(Site)

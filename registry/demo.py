@@ -144,11 +144,14 @@ def plan_patient(index: int, sites: dict[str, Site], today: datetime.date) -> Pa
         prior_radiotherapy=(rng.random() < 0.5) if pathologic else None,
         prior_chemotherapy=(rng.random() < 0.6) if pathologic else None,
     )
+    email = f"patient{index + 1}@example.org" if rng.random() < 0.85 else ""
     contact = PatientContact(
         patient=patient,
         name=f"Demo Patient {index + 1}",
-        email=f"patient{index + 1}@example.org" if rng.random() < 0.85 else "",
-        phone=f"+45 20 {index:06d}"[:14],
+        email=email,
+        phone=f"+4531{100000 + index % 900000:06d}",
+        # Those without email prefer texts (sent only when an SMS provider is configured).
+        preferred_channel=PatientContact.Channel.EMAIL if email else PatientContact.Channel.SMS,
         preferred_language=language,
         consent_to_contact=rng.random() < 0.9,
     )

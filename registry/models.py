@@ -47,6 +47,7 @@ from registry.locking import (
     record_guards,
     record_key,
 )
+from registry.phones import E164_REGEX, phone_normalise
 from registry.validation import (
     DATE_INPUT_FORMATS,
     no_cpr_check,
@@ -177,6 +178,26 @@ class Site(models.Model):
     contact_email = models.EmailField(
         _("contact email"), help_text=_("Receives the daily phone follow-up digest.")
     )
+    # The country a phone number typed without its country code is read in (registry.phones).
+    country = models.CharField(
+        _("country"),
+        max_length=2,
+        default="DK",
+        validators=[RegexValidator(r"^[A-Z]{2}$", _("Use the two-letter country code, e.g. DK."))],
+        help_text=_("ISO 3166 country code; phone numbers without a country code are read in it."),
+    )
+    sms_sender = models.CharField(
+        _("SMS sender"),
+        max_length=15,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^([A-Za-z0-9 ]{1,11}|\+[1-9][0-9]{6,14})$",
+                _("Use up to 11 letters or digits, or a phone number in +45… form."),
+            )
+        ],
+        help_text=_("The sender patients see on texts; empty: the registry's SMS_FROM."),
+    )
     eq5d_version = models.CharField(
         _("EQ-5D version"), max_length=2, choices=EQ5DVersion, default=EQ5DVersion.FIVE_LEVEL
     )
@@ -216,6 +237,9 @@ class Site(models.Model):
                 name="site_value_set_matches_version",
             ),
             no_cpr_check("site", "code", "name"),
+            models.CheckConstraint(
+                condition=Q(country__regex=r"^[A-Z]{2}$"), name="site_country_code"
+            ),
         ]
         triggers = [touch_updated_at()]
 
@@ -744,12 +768,34 @@ class PatientContact(models.Model):
         ENGLISH = "en", "English"
         DANISH = "da", "Dansk"
 
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("Text message (SMS)")
+        NONE = "none", _("Neither (phone call)")
+
     patient = models.OneToOneField(
         Patient, on_delete=models.CASCADE, related_name="contact", verbose_name=_("patient")
     )
     name = models.CharField(_("name"), max_length=200, blank=True, validators=[validate_no_cpr])
     email = models.EmailField(_("email"), blank=True)
-    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    # E.164 only (registry.phones; the check constraint refuses anything else, at every door).
+    phone = models.CharField(
+        _("phone"),
+        max_length=16,
+        blank=True,
+        help_text=_(
+            "A mobile number for texts; typed without +, it is read in the site's country."
+        ),
+    )
+    preferred_channel = models.CharField(
+        _("preferred channel"),
+        max_length=5,
+        choices=Channel,
+        default=Channel.EMAIL,
+        help_text=_("How questionnaires are sent; the other channel is used when this one fails."),
+    )
+    # A STOP reply to a text (outcomes.sms): no more texts, whatever the preferred channel.
+    sms_stopped_at = models.DateTimeField(_("texts stopped at"), null=True, blank=True)
     preferred_language = models.CharField(
         _("preferred language"), max_length=2, choices=Language, default=Language.DANISH
     )
@@ -772,11 +818,27 @@ class PatientContact(models.Model):
             GinIndex(OpClass(Upper("email"), name="gin_trgm_ops"), name="contact_email_trgm"),
             GinIndex(OpClass(PHONE_DIGITS, name="gin_trgm_ops"), name="contact_phone_digits_trgm"),
         ]
-        constraints = [no_cpr_check("patientcontact", "name")]
+        constraints = [
+            no_cpr_check("patientcontact", "name"),
+            models.CheckConstraint(
+                condition=Q(phone="") | Q(phone__regex=E164_REGEX),
+                name="patientcontact_phone_e164",
+                violation_error_message=_("The phone number must be stored in +45… (E.164) form."),
+            ),
+        ]
         triggers = [touch_updated_at()]
 
     def __str__(self) -> str:
         return f"Contact details of {self.patient}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.phone:
+            site = getattr(getattr(self, "patient", None), "site", None)
+            try:
+                self.phone = phone_normalise(self.phone, country=site.country if site else "")
+            except ValidationError as error:
+                raise ValidationError({"phone": error}) from None
 
 
 # Deferred constraint trigger body shared by Procedure (insert) and TreatedLevel (delete, or a

@@ -529,3 +529,140 @@ def start_beat(*, app: str, env: dict[str, str], workdir: Path, name: str = "bea
     beat = CeleryProcess(args, env, workdir / f"{name}.log", cwd=Path.cwd()).start()
     beat.wait_ready("beat: Starting...")
     return beat
+
+
+# --- a fake SMS provider ---------------------------------------------------------------------
+
+
+@dataclass
+class ReceivedText:
+    """One text a ``SmsProvider`` took: its form fields (To, From, Body, StatusCallback) and
+    the sid it answered with."""
+
+    fields: dict[str, str]
+    sid: str
+    received_at: float = field(default_factory=time.time)
+
+
+class SmsProvider:
+    """Twilio's Messages API on loopback: ``POST /2010-04-01/Accounts/{sid}/Messages.json`` with
+    HTTP basic auth (the account SID and auth token), answering as Twilio does (201 and the
+    message's JSON, or an error's JSON). ``mode``:
+
+    - ``accept``: takes the text (``texts``) and answers 201;
+    - ``rate_limit``: 429 with Twilio's error 20429, nothing taken;
+    - ``error``: 500, and the text taken (the provider failed after queuing it);
+    - ``unavailable``: 503, nothing taken;
+    - ``refuse``: 400 with Twilio's error 21211 (invalid 'To'), nothing taken;
+    - ``hang``: takes the text and never answers (until ``release()`` or the client gives up);
+    - ``drop``: takes the text and closes the connection without an answer.
+
+    ``before_answer`` runs a function of the test after a text is taken, before the answer.
+    """
+
+    def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "fake-token"):  # noqa: S107
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.mode = "accept"
+        self.texts: list[ReceivedText] = []
+        self.requests = 0
+        self.before_answer: Callable[[ReceivedText], None] | None = None
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOCAL}:{self._server.server_address[1]}"
+
+    def release(self) -> None:
+        self._release.set()
+
+    def start(self) -> SmsProvider:
+        import base64
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs
+
+        provider = self
+        expected_auth = (
+            "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        )
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                return None
+
+            def _answer(self, status: int, payload: dict) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length", "0"))
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                with provider._lock:
+                    provider.requests += 1
+                    mode = provider.mode
+                path = f"/2010-04-01/Accounts/{provider.account_sid}/Messages.json"
+                if self.path != path or self.headers.get("Authorization") != expected_auth:
+                    return self._answer(401, {"code": 20003, "message": "Authenticate"})
+                if mode == "rate_limit":
+                    return self._answer(429, {"code": 20429, "message": "Too Many Requests"})
+                if mode == "unavailable":
+                    return self._answer(503, {"code": 20503, "message": "Unavailable"})
+                if mode == "refuse":
+                    message = f"The 'To' number {form.get('To')} is not a valid phone number."
+                    return self._answer(400, {"code": 21211, "message": message, "status": 400})
+                text = ReceivedText(fields=form, sid="SM" + os.urandom(16).hex())
+                with provider._lock:
+                    provider.texts.append(text)
+                if provider.before_answer:
+                    provider.before_answer(text)
+                if mode == "error":
+                    return self._answer(500, {"code": 20500, "message": "Internal Server Error"})
+                if mode == "hang":
+                    provider._release.wait(120)
+                    self.close_connection = True
+                    return None
+                if mode == "drop":
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    return None
+                return self._answer(
+                    201,
+                    {
+                        "sid": text.sid,
+                        "account_sid": provider.account_sid,
+                        "to": form.get("To"),
+                        "from": form.get("From"),
+                        "body": form.get("Body"),
+                        "status": "queued",
+                        "num_segments": "1",
+                    },
+                )
+
+        self._server = ThreadingHTTPServer((LOCAL, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._release.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> SmsProvider:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -11,6 +11,7 @@ from django.core.mail import EmailMessage
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from outcomes.followups import texting
 from outcomes.models import ContactAttempt, FollowUp
 
 
@@ -76,3 +77,33 @@ def digest_message(attempt: ContactAttempt) -> EmailMessage:
     message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [attempt.site.contact_email])
     message.extra_headers["X-Registry-Message"] = str(attempt.pk)
     return message
+
+
+def patient_text(kind: str, followup: FollowUp, url: str) -> str:
+    """The text message of an invitation or reminder, in the active language: the clinic, the
+    link, the last day and how to stop texts; spelled in GSM-7 where the language allows
+    (``texting.gsm7_spelling``). At most ``texting.MAX_SEGMENTS`` segments: the clinic's name
+    is shortened when a long one would need a third (tests/unit/test_texting.py)."""
+    clinic = followup.procedure.patient.site.name
+    timepoint = followup.get_timepoint_display()
+    until = date_format(followup.window_end, "DATE_FORMAT")
+
+    def compose(name: str) -> str:
+        if kind in (ContactAttempt.Kind.REMINDER_1, ContactAttempt.Kind.REMINDER_2):
+            first = _("Reminder from %(clinic)s: please answer your %(timepoint)s questionnaire")
+        else:
+            first = _("%(clinic)s: it is time for your %(timepoint)s questionnaire")
+        text = " ".join(
+            [
+                first % {"clinic": name, "timepoint": timepoint} + ":",
+                url,
+                _("(open until %(date)s). Reply STOP to get no more texts.") % {"date": until},
+            ]
+        )
+        return texting.gsm7_spelling(text)
+
+    text = compose(clinic)
+    while texting.segments(text) > texting.MAX_SEGMENTS and len(clinic) > 12:
+        clinic = clinic[: len(clinic) - 8].rstrip() + "…"
+        text = compose(clinic)
+    return text

@@ -63,30 +63,20 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from outcomes.followups import links
-from outcomes.followups.messages import digest_message, patient_message
+from outcomes.followups import links, sms, texting
+from outcomes.followups.delivery import Delivery
+from outcomes.followups.messages import digest_message, patient_message, patient_text
 from outcomes.followups.schedule import local_today
-from outcomes.models import ContactAttempt, FollowUp, patient_emailable
+from outcomes.models import ContactAttempt, FollowUp, patient_emailable, patient_textable
 from registry.models import Patient, PatientContact
 
 logger = logging.getLogger(__name__)
 
 Status = ContactAttempt.Status
+Channel = ContactAttempt.Channel
 
 
 # --- delivery and the classification of its failures ---------------------------------------
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What became of one message: ``sent``, ``transient`` (not delivered, try again),
-    ``permanent`` (refused for good) or ``unknown`` (the server may have it). ``at``: when the
-    server accepted it (its 250 reply), for ``sent``."""
-
-    outcome: str
-    reason: str = ""
-    code: int | None = None
-    at: datetime.datetime | None = None
 
 
 class ClaimLost(Exception):
@@ -298,26 +288,35 @@ class ClaimGuard(SendGuard):
     patient emailable), then the clock once more, since the statement itself may have waited.
     """
 
-    def __init__(self, attempt: ContactAttempt, worker: str, clock: SenderClock):
+    def __init__(
+        self,
+        attempt: ContactAttempt,
+        worker: str,
+        clock: SenderClock,
+        timeout: float | None = None,
+    ):
         self.attempt = attempt
         self.worker = worker
         self.clock = clock
         self.started = False
         self.expired = False
+        # The longest one stage may take: an SMTP operation, or for a text the connection
+        # plus the answer to its one request (sms.py).
+        self.timeout = settings.EMAIL_TIMEOUT if timeout is None else timeout
 
     def left(self) -> float:
         return claim_seconds() - self.clock.elapsed()
 
     def before_data(self) -> None:
-        if self.left() <= 2 * settings.EMAIL_TIMEOUT:
+        if self.left() <= 2 * self.timeout:
             self.expired = True
             raise ClaimLost("claim about to run out")
 
     def before_body(self) -> None:
-        if not _mark_started(self.attempt, self.worker, self.clock.now()):
+        if not _mark_started(self.attempt, self.worker, self.clock.now(), self.timeout):
             raise ClaimLost("no longer ours or no longer to be sent")
         self.started = True
-        if self.left() <= settings.EMAIL_TIMEOUT:
+        if self.left() <= self.timeout:
             self.expired = True
             raise ClaimLost("claim ran out")
 
@@ -348,17 +347,29 @@ def contact_attempt_send(
             message, followup = digest_message(attempt), None
         else:
             followup = _followup(attempt)
-            skip = _skip_reason(followup) or _already_sent_to_address(attempt, followup, now)
+            skip = _skip_reason(followup, attempt.channel) or _already_sent_to_address(
+                attempt, followup, now
+            )
             if skip:
-                return _record(attempt, worker, status=Status.SKIPPED, error=skip)
-            message = _patient_email(attempt, followup)
+                return _skip(attempt, followup, worker, now, skip)
+            if attempt.channel == Channel.SMS:
+                zone = followup.procedure.patient.site.time_zone
+                if quiet := texting.quiet_until(clock.now(), zone):
+                    return _defer(attempt, worker, until=quiet)
+                message = _patient_text(attempt, followup)
+            else:
+                message = _patient_email(attempt, followup)
     except Exception:
         _release(attempt, worker)
         raise
 
-    guard = ClaimGuard(attempt, worker, clock)
+    sms_channel = attempt.channel == Channel.SMS
+    guard = ClaimGuard(attempt, worker, clock, 2 * settings.SMS_TIMEOUT if sms_channel else None)
     try:
-        delivery = deliver(message, guard=guard, clock=clock.now)
+        if sms_channel:
+            delivery = _deliver_text(message, attempt, guard, clock)
+        else:
+            delivery = deliver(message, guard=guard, clock=clock.now)
     except ClaimLost:
         if guard.expired:
             logger.warning(
@@ -368,10 +379,10 @@ def contact_attempt_send(
                 clock.elapsed(),
             )
         if followup is not None and (
-            skip := _skip_reason(_followup(attempt))
+            skip := _skip_reason(_followup(attempt), attempt.channel)
             or _already_sent_to_address(attempt, followup, now)
         ):
-            return _record(attempt, worker, status=Status.SKIPPED, error=skip)
+            return _skip(attempt, followup, worker, now, skip)
         _release(attempt, worker)
         return _status(attempt_id)
     return _record_delivery(attempt, followup, worker, now, delivery)
@@ -390,13 +401,21 @@ def _followup(attempt: ContactAttempt) -> FollowUp:
         .annotate(
             emailable=Exists(
                 Patient.objects.filter(patient_emailable(), pk=OuterRef("procedure__patient"))
-            )
+            ),
+            textable=Exists(
+                Patient.objects.filter(patient_textable(), pk=OuterRef("procedure__patient"))
+            ),
         )
         .get(pk=attempt.followup_id)
     )
 
 
-def _skip_reason(followup: FollowUp) -> str:
+# Skip reasons that concern only the channel: the other one may still reach the patient.
+NO_EMAIL = "no email or no consent to contact"
+NO_SMS = "no mobile number, no consent to contact, texts stopped, or SMS not configured"
+
+
+def _skip_reason(followup: FollowUp, channel: str = "email") -> str:
     patient = followup.procedure.patient
     if patient.date_of_death is not None:
         return "patient deceased"
@@ -404,17 +423,110 @@ def _skip_reason(followup: FollowUp) -> str:
         return "consent withdrawn"
     if followup.state in FollowUp.FINAL_STATES:
         return f"follow-up {followup.state}"
-    if not followup.emailable:
-        return "no email or no consent to contact"
+    if channel == Channel.SMS:
+        if not (followup.textable and sms.sms_configured()):
+            return NO_SMS
+    elif not followup.emailable:
+        return NO_EMAIL
     return ""
 
 
+def _skip(attempt: ContactAttempt, followup: FollowUp, worker: str, now, reason: str) -> str:
+    """Record ``skipped``; when only this channel is closed (no address, STOP), the same step
+    goes by the other channel if it is open, else to the phone worklist."""
+    if reason not in (NO_EMAIL, NO_SMS):
+        return _record(attempt, worker, status=Status.SKIPPED, error=reason)
+    with transaction.atomic():
+        status = _record(attempt, worker, status=Status.SKIPPED, error=reason)
+        if status == Status.SKIPPED:
+            _fallback(attempt, followup, now, reason=FollowUp.WorklistReason.NO_EMAIL)
+    return status
+
+
+def _other_channel_open(followup: FollowUp, channel: str) -> bool:
+    if channel == Channel.SMS:
+        return bool(followup.emailable)
+    return bool(followup.textable) and sms.sms_configured()
+
+
+def _fallback(attempt: ContactAttempt, followup: FollowUp, now, *, reason: str) -> None:
+    """The step of ``attempt`` by the other channel (once: the unique constraint per step and
+    channel makes a second fallback, or a fallback back, a no-op), else the phone worklist.
+    The patient's preference is not asked: a refused or closed channel is no choice."""
+    other = Channel.EMAIL if attempt.channel == Channel.SMS else Channel.SMS
+    if attempt.kind in STEP_KINDS and _other_channel_open(followup, attempt.channel):
+        ContactAttempt.objects.bulk_create(
+            [
+                ContactAttempt(
+                    followup_id=followup.pk,
+                    site_id=attempt.site_id,
+                    kind=attempt.kind,
+                    channel=other,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        # Created now, or earlier and still to be sent: that one carries the step.
+        if ContactAttempt.objects.filter(
+            followup_id=followup.pk, kind=attempt.kind, channel=other, status__in=OPEN_STATUSES
+        ).exists():
+            return
+    followup_to_worklist(followup=followup, now=now, reason=reason)
+
+
+STEP_KINDS = (
+    ContactAttempt.Kind.INVITATION,
+    ContactAttempt.Kind.REMINDER_1,
+    ContactAttempt.Kind.REMINDER_2,
+)
 # Messages a patient entered twice must not get twice on one day (a manual link is asked for).
 SENT_ONCE_PER_ADDRESS = (
     ContactAttempt.Kind.INVITATION,
     ContactAttempt.Kind.REMINDER_1,
     ContactAttempt.Kind.REMINDER_2,
 )
+OPEN_STATUSES = (Status.PENDING, Status.SENDING)
+
+
+def _defer(attempt: ContactAttempt, worker: str, *, until: datetime.datetime) -> str:
+    """Quiet hours at the site: the text waits, unsent and untried, until they end."""
+    ContactAttempt.objects.filter(pk=attempt.pk, status=Status.SENDING, claimed_by=worker).update(
+        status=Status.PENDING, next_try_at=until, dispatched_at=None, send_started_at=None
+    )
+    return _status(attempt.pk)
+
+
+def _patient_text(attempt: ContactAttempt, followup: FollowUp) -> str:
+    contact = PatientContact.objects.get(patient_id=followup.procedure.patient_id)
+    url = links.link_url(links.link_token(followup))
+    with translation.override(contact.preferred_language):
+        return patient_text(attempt.kind, followup, url)
+
+
+def _deliver_text(text: str, attempt: ContactAttempt, guard: ClaimGuard, clock: SenderClock):
+    """One text by the SMS provider, the claim's checks right before its one request (there is
+    no separate body: the request is the message)."""
+    site = attempt.site
+    phone = (
+        PatientContact.objects.filter(patient__procedures__followups=attempt.followup_id)
+        .values_list("phone", flat=True)
+        .get()
+    )
+
+    def before_send() -> None:
+        guard.before_data()
+        guard.before_body()
+
+    return sms.sms_send(
+        to=phone,
+        body=text,
+        sender=site.sms_sender or settings.SMS_FROM,
+        callback_url=sms.status_callback_url(attempt.pk),
+        before_send=before_send,
+        clock=clock.now,
+    )
+
+
 DUPLICATE_ADDRESS = "the same message went to this email address today (a likely duplicate)"
 
 
@@ -443,7 +555,8 @@ def _same_message_to_address(attempt: ContactAttempt, followup: FollowUp, now):
 
 
 def _already_sent_to_address(attempt: ContactAttempt, followup: FollowUp, now) -> str:
-    if attempt.kind not in SENT_ONCE_PER_ADDRESS:
+    # An email address shared by two patient records; texts are not matched by number.
+    if attempt.kind not in SENT_ONCE_PER_ADDRESS or attempt.channel != Channel.EMAIL:
         return ""
     same = _same_message_to_address(attempt, followup, now)
     return DUPLICATE_ADDRESS if same is not None and same.exists() else ""
@@ -463,13 +576,16 @@ def _link_email(kind: str, followup: FollowUp, contact: PatientContact, token: s
     return EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [contact.email])
 
 
-def _mark_started(attempt: ContactAttempt, worker: str, now: datetime.datetime) -> bool:
+def _mark_started(
+    attempt: ContactAttempt, worker: str, now: datetime.datetime, timeout: float | None = None
+) -> bool:
     """Right before the body: still ours, with at least one EMAIL_TIMEOUT of the claim left as
     of ``now`` (the sender's clock), and (for a patient) the follow-up still pending, the
     patient still emailable and the same message not yet started to the same address today.
     One statement, committed at once; two workers sending to one address take turns on an
     advisory lock of the address, so the second sees the first's start."""
-    valid_after = now - datetime.timedelta(seconds=claim_seconds() - settings.EMAIL_TIMEOUT)
+    timeout = settings.EMAIL_TIMEOUT if timeout is None else timeout  # for a text: SMS's
+    valid_after = now - datetime.timedelta(seconds=claim_seconds() - timeout)
     mine = ContactAttempt.objects.filter(
         pk=attempt.pk, status=Status.SENDING, claimed_by=worker, claimed_at__gt=valid_after
     )
@@ -478,11 +594,14 @@ def _mark_started(attempt: ContactAttempt, worker: str, now: datetime.datetime) 
     mine = mine.filter(
         Exists(
             FollowUp.objects.pending().filter(
-                patient_emailable("procedure__patient__"), pk=attempt.followup_id
+                patient_textable("procedure__patient__")
+                if attempt.channel == Channel.SMS
+                else patient_emailable("procedure__patient__"),
+                pk=attempt.followup_id,
             )
         )
     )
-    if attempt.kind not in SENT_ONCE_PER_ADDRESS:
+    if attempt.kind not in SENT_ONCE_PER_ADDRESS or attempt.channel != Channel.EMAIL:
         return mine.update(send_started_at=now) == 1
     followup = _followup(attempt)
     with transaction.atomic(), db_connection.cursor() as cursor:
@@ -595,7 +714,13 @@ def _record_delivery_once(
         if delivery.outcome == "sent":
             # When the server took it (its 250), not when the claim was made.
             sent_at = delivery.at or now
-            mine.update(status=Status.SENT, sent_at=sent_at, tries=F("tries") + 1, error="")
+            mine.update(
+                status=Status.SENT,
+                sent_at=sent_at,
+                tries=F("tries") + 1,
+                error="",
+                provider_id=delivery.provider_id,
+            )
             if followup is not None:
                 today = local_today(sent_at, followup.procedure.patient.site.time_zone)
                 updates = {"last_contact_on": today}
@@ -608,6 +733,7 @@ def _record_delivery_once(
                 tries=F("tries") + 1,
                 error=delivery.reason,
                 error_code=delivery.code,
+                provider_error_code=delivery.provider_code,
                 next_try_at=now + backoff(attempt.tries + 1),
                 dispatched_at=None,
                 send_started_at=None,
@@ -618,10 +744,16 @@ def _record_delivery_once(
                 tries=F("tries") + 1,
                 error=delivery.reason,
                 error_code=delivery.code,
+                provider_error_code=delivery.provider_code,
             )
             if followup is not None:
-                followup_to_worklist(
-                    followup=followup, now=now, reason=FollowUp.WorklistReason.EMAIL_REFUSED
+                _fallback(
+                    attempt,
+                    followup,
+                    now,
+                    reason=FollowUp.WorklistReason.SMS_REFUSED
+                    if attempt.channel == Channel.SMS
+                    else FollowUp.WorklistReason.EMAIL_REFUSED,
                 )
         else:
             mine.update(
@@ -629,6 +761,7 @@ def _record_delivery_once(
                 tries=F("tries") + 1,
                 error=delivery.reason,
                 error_code=delivery.code,
+                provider_error_code=delivery.provider_code,
             )
     return _status(attempt.pk)
 

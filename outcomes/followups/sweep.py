@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 
-from outcomes.followups import links
+from outcomes.followups import links, sms, texting
 from outcomes.followups.schedule import (
     PLAN,
     PLAN_BY_TIMEPOINT,
@@ -31,8 +31,14 @@ from outcomes.followups.schedule import (
     schedule_for,
 )
 from outcomes.followups.sending import claimable
-from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, patient_emailable
-from registry.models import Patient, Procedure, Site
+from outcomes.models import (
+    ContactAttempt,
+    FollowUp,
+    QuestionnaireResponse,
+    patient_emailable,
+    patient_textable,
+)
+from registry.models import Patient, PatientContact, Procedure, Site
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +138,26 @@ def _sent_at(kind: str):
     )
 
 
+def _refused(channel: str):
+    """This follow-up's messages were refused for good by ``channel`` (a bounced address, a
+    number the provider refused): its later steps take the other channel."""
+    return Exists(
+        ContactAttempt.objects.filter(
+            followup=OuterRef("pk"), channel=channel, status=ContactAttempt.Status.FAILED
+        )
+    )
+
+
+def followup_channel(followup: FollowUp, *, sms_on: bool) -> str | None:
+    """The channel of a follow-up's next message (``texting.channel_choose``) from the sweep's
+    annotations: ``None`` when it can be reached by neither (the phone worklist)."""
+    return texting.channel_choose(
+        preferred=followup.preferred_channel or texting.EMAIL,
+        email=followup.emailable and not followup.email_refused,
+        sms=sms_on and followup.textable and not followup.sms_refused,
+    )
+
+
 def followups_sweep(
     *,
     now: datetime.datetime,
@@ -161,11 +187,23 @@ def followups_sweep(
                             procedure=OuterRef("procedure"), timepoint=OuterRef("timepoint")
                         )
                     ),
-                    contactable=Exists(
+                    emailable=Exists(
                         Patient.objects.filter(
                             patient_emailable(), pk=OuterRef("procedure__patient")
                         )
                     ),
+                    textable=Exists(
+                        Patient.objects.filter(
+                            patient_textable(), pk=OuterRef("procedure__patient")
+                        )
+                    ),
+                    preferred_channel=Subquery(
+                        PatientContact.objects.filter(
+                            patient=OuterRef("procedure__patient")
+                        ).values("preferred_channel")[:1]
+                    ),
+                    email_refused=_refused(ContactAttempt.Channel.EMAIL),
+                    sms_refused=_refused(ContactAttempt.Channel.SMS),
                     invitation_sent_at=_sent_at(ContactAttempt.Kind.INVITATION),
                     reminder_1_sent_at=_sent_at(ContactAttempt.Kind.REMINDER_1),
                 )
@@ -188,7 +226,9 @@ def _local_date(moment: datetime.datetime | None, time_zone: str) -> datetime.da
 def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> None:
     attempts: list[ContactAttempt] = []
     changed: list[FollowUp] = []
+    sms_on = sms.sms_configured()
     for followup in batch:
+        channel = followup_channel(followup, sms_on=sms_on)
         patient = followup.procedure.patient
         zone = patient.site.time_zone
         today = local_today(now, zone)
@@ -204,7 +244,7 @@ def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> None:
                 has_response=followup.has_response,
                 patient_deceased=patient.date_of_death is not None,
                 consent_withdrawn=patient.consent_withdrawn_date is not None,
-                contactable=followup.contactable,
+                contactable=channel is not None,
             ),
             today,
         )
@@ -245,7 +285,15 @@ def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> None:
                 if step is Step.REMIND_2 and followup.on_phone_worklist_since is None:
                     followup.on_phone_worklist_since = today
                     followup.worklist_reason = FollowUp.WorklistReason.NO_ANSWER
-            attempts.append(ContactAttempt(followup=followup, site=patient.site, kind=kind))
+            if channel is None:
+                # A reminder due while no channel is left (both refused or closed): a call.
+                if followup.on_phone_worklist_since is None:
+                    followup.on_phone_worklist_since = today
+                    followup.worklist_reason = FollowUp.WorklistReason.NO_EMAIL
+                continue
+            attempts.append(
+                ContactAttempt(followup=followup, site=patient.site, kind=kind, channel=channel)
+            )
     if changed:
         FollowUp.objects.bulk_update(
             changed,

@@ -1,4 +1,5 @@
-"""Questionnaire tokens never reach a log line, an error report or the audit trail.
+"""Questionnaire tokens (and patients' phone numbers) never reach a log line, an error report
+or the audit trail.
 
 A questionnaire link (``/q/<token>/``) is the patient's only credential: whoever reads it can
 answer as the patient. Everything that writes down a URL — the pghistory context of the audit
@@ -30,9 +31,19 @@ _PERSONAL_NAME = re.compile(r"name|email|phone|mobile|address|birth|cpr", flags=
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASS|SIGNATURE|COOKIE|SESSION", flags=re.I)
 
 
+# A phone number in E.164 (how the registry stores them, and how an SMS provider's errors and
+# webhooks spell them): a patient's number is contact data, never for a log.
+_PHONE = re.compile(r"\+[1-9][0-9]{6,14}\b")
+PHONE_REDACTED = "[phone]"
+
+
 def redact(text: str) -> str:
-    """``text`` with the token of every questionnaire link in it replaced by ``[redacted]``."""
-    return _LINK.sub(rf"\1{REDACTED}", text)
+    """``text`` with the token of every questionnaire link in it replaced by ``[redacted]``,
+    and every E.164 phone number by ``[phone]``."""
+    text = _LINK.sub(rf"\1{REDACTED}", text)
+    if "+" in text:
+        text = _PHONE.sub(PHONE_REDACTED, text)
+    return text
 
 
 def mentions_link(text: str) -> bool:

@@ -304,6 +304,17 @@ DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "registry@localhost")
 # a hung mail server must not hold a worker, a claim or a patient's messages for long.
 EMAIL_TIMEOUT = float(os.getenv("EMAIL_TIMEOUT", "10"))
 
+# Text messages through Twilio's Messages API (outcomes.followups.sms). Without an account SID
+# and auth token the SMS channel is off: patients who prefer texts get email, else a call.
+TWILIO_ACCOUNT_SID = os.getenv("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.getenv("TWILIO_AUTH_TOKEN", "")
+# The sender when the site names none: a Twilio number in E.164, or an alphanumeric sender id.
+SMS_FROM = os.getenv("SMS_FROM", "")
+# Twilio's API root; tests and staging point it at a fake that speaks the same HTTP API.
+SMS_API_BASE_URL = os.getenv("SMS_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+# Seconds the provider has to connect and to answer one request (as EMAIL_TIMEOUT for SMTP).
+SMS_TIMEOUT = float(os.getenv("SMS_TIMEOUT", "10"))
+
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -371,8 +382,12 @@ CHASE_SWEEP_TIME_LIMIT = int(os.getenv("CHASE_SWEEP_TIME_LIMIT", "840"))
 CHASE_CLAIM_SECONDS = int(os.getenv("CHASE_CLAIM_SECONDS", str(CHASE_SEND_TIME_LIMIT + 60)))
 if CHASE_CLAIM_SECONDS <= CHASE_SEND_TIME_LIMIT:
     raise ImproperlyConfigured("CHASE_CLAIM_SECONDS must exceed CHASE_SEND_TIME_LIMIT.")
-if CHASE_CLAIM_SECONDS <= 3 * EMAIL_TIMEOUT:
-    raise ImproperlyConfigured("CHASE_CLAIM_SECONDS must exceed three EMAIL_TIMEOUTs.")
+# A text's one request may take two SMS_TIMEOUTs (connect, answer); the sender starts none
+# with less than two of them of the claim left, and checks that before its last query.
+if max(3 * EMAIL_TIMEOUT, 5 * SMS_TIMEOUT) >= CHASE_CLAIM_SECONDS:
+    raise ImproperlyConfigured(
+        "CHASE_CLAIM_SECONDS must exceed three EMAIL_TIMEOUTs and five SMS_TIMEOUTs."
+    )
 # A message the server accepted (250) whose record fails for a lost database connection is
 # recorded again on a fresh connection for up to this long, then left to the sweep (unknown).
 CHASE_RECORD_RETRY_SECONDS = int(os.getenv("CHASE_RECORD_RETRY_SECONDS", "30"))

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("", include("outcomes.health.urls")),
+    path("", include("outcomes.followups.urls")),
     path("admin/reports/", include("outcomes.reports.urls")),
     path("admin/staff/", include("outcomes.staff.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -28,7 +28,7 @@ def registry(site_a, site_b):
     baseline response and its follow-ups; one complication at each site."""
     rows = {}
     osteo = make_patient(site_a, sex="male", date_of_birth=datetime.date(1940, 6, 1))
-    make_contact(osteo, name="Ann Secret", email="ann.secret@example.org")
+    make_contact(osteo, name="Ann Secret", email="ann.secret@example.org", phone="+4531123456")
     with transaction.atomic():  # a procedure and its levels commit together
         rows["osteo"] = procedure = make_procedure(osteo, date=DAY)
         make_level(procedure, level=TreatedLevel.Level.T12, **LEAK)

@@ -202,3 +202,24 @@ def test_dates_empty_in_the_first_rows_keep_their_type(db, tmp_path):
         last = frame.set_index("registry_id").loc["EMP-9999"]
         assert last["date_of_death"] == datetime.date(2024, 2, 29)
         assert frame["date_of_death"].isna().sum() == 120
+
+
+def test_no_export_or_api_list_holds_a_phone_number(registry, staff_a):
+    """Contact details stay in the registry: the phone number is in no CSV, SPSS or Stata
+    export and no API list, even for a role that may see contact details."""
+    from api import exports
+
+    client = token_client(staff_a)
+    paths = [f"/api/v1/exports/{name}" for name in exports.EXPORTS]
+    paths += [path.removesuffix(".csv") + ".sav" for path in paths]
+    paths += ["/api/v1/patients", "/api/v1/followups"]
+    checked = 0
+    for path in paths:
+        response = client.get(path)
+        if response.status_code != 200:
+            continue
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        for spelling in (b"31123456", b"3112 3456", b"31 12 34 56"):
+            assert spelling not in body, path
+        checked += 1
+    assert checked >= len(exports.EXPORTS) + 2

@@ -137,7 +137,7 @@ def _load(sites: list[Site]) -> dict[str, int]:
                 "created_at",
                 "updated_at",
             ],
-            ((pid, "", "", "+45 7000 0000", "da", pid % 5 != 0, NOW, NOW) for pid in patient_ids),
+            ((pid, "", "", "+4570000000", "da", pid % 5 != 0, NOW, NOW) for pid in patient_ids),
         )
         techniques = ["vertebroplasty", "balloon_kyphoplasty"]
         load.copy(

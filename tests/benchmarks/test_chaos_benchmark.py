@@ -3,8 +3,11 @@ workers are SIGKILLed and Redis restarts without persistence (not part of the no
 
     .venv/bin/python -m pytest tests/benchmarks/test_chaos_benchmark.py -s
 
-Prints expected, delivered, duplicated, lost and unknown messages, and the p50/p99 delay from
-due (the sweep created the attempt) to delivered (the SMTP server accepted it). Lost and
+A third of the cohort prefers texts and has no email: their invitations go to a fake Twilio on
+loopback (tests/services.py ``SmsProvider``), the rest to the SMTP server, through the same
+outbox. Prints expected, delivered, duplicated, lost and unknown messages (both channels), and
+the p50/p99 delay from due (the sweep created the attempt) to delivered (the SMTP server or the
+SMS provider took it). Lost and
 duplicated must be 0; unknown counts only attempts whose worker died between the message body
 and recording it. BENCH_CHAOS_FOLLOWUPS sets the size (default 10000), BENCH_CHAOS_KILLS the
 number of worker SIGKILLs (default 5).
@@ -26,6 +29,7 @@ import os
 import random
 import statistics
 import time
+import zoneinfo
 from decimal import Decimal
 
 import pytest
@@ -38,6 +42,7 @@ from outcomes.models import ContactAttempt
 from registry.models import Patient, PatientContact, Procedure, Site, TreatedLevel
 from tests.services import (
     RedisServer,
+    SmsProvider,
     SmtpServer,
     celery_env,
     database_url,
@@ -62,11 +67,21 @@ CHASE = {
 }
 
 
+def daytime_zone() -> str:
+    """A zone where it is 09:00-19:00 now, so that no text waits for the quiet hours."""
+    now = timezone.now()
+    for name in ("UTC", "Asia/Tokyo", "America/New_York", "Asia/Kolkata"):
+        if 9 <= now.astimezone(zoneinfo.ZoneInfo(name)).hour < 19:
+            return name
+    return "Pacific/Honolulu"
+
+
 def make_due_cohort(total: int) -> None:
-    """``total`` patients whose 3-month window opened today (bulk inserts)."""
+    """``total`` patients whose 3-month window opened today (bulk inserts); every third has a
+    mobile number and no email, and prefers texts (issue 30): SMS and email chased together."""
     day = timezone.localdate() - datetime.timedelta(days=80)
     site = Site.objects.create(
-        code="CHAOS", name="Chaos", contact_email="chaos@example.org", time_zone="UTC"
+        code="CHAOS", name="Chaos", contact_email="chaos@example.org", time_zone=daytime_zone()
     )
     patients = Patient.objects.bulk_create(
         Patient(
@@ -80,7 +95,14 @@ def make_due_cohort(total: int) -> None:
     )
     PatientContact.objects.bulk_create(
         PatientContact(patient=p, email=f"p{p.pk}@example.org", consent_to_contact=True)
-        for p in patients
+        if i % 3
+        else PatientContact(
+            patient=p,
+            phone=f"+4531{100000 + i % 900000:06d}",
+            preferred_channel="sms",
+            consent_to_contact=True,
+        )
+        for i, p in enumerate(patients)
     )
     # One transaction: the database checks at commit that every procedure has a level.
     with transaction.atomic():
@@ -108,6 +130,21 @@ def make_due_cohort(total: int) -> None:
     followups_ensure()
 
 
+def sms_env(provider: SmsProvider) -> dict[str, object]:
+    return {
+        "TWILIO_ACCOUNT_SID": provider.account_sid,
+        "TWILIO_AUTH_TOKEN": provider.auth_token,
+        "SMS_FROM": "Chaos",
+        "SMS_API_BASE_URL": provider.url,
+        "SMS_TIMEOUT": 3,  # five of them within CHASE_CLAIM_SECONDS
+    }
+
+
+def text_attempt(text) -> str:
+    """The attempt a text belongs to: its status callback names it."""
+    return text.fields["StatusCallback"].rstrip("/").rsplit("/", 1)[-1]
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else 0.0
 
@@ -116,7 +153,7 @@ def percentile(values: list[float], q: float) -> float:
 def test_chaos(tmp_path):
     make_due_cohort(TOTAL)
     rng = random.Random(14)  # noqa: S311 - chaos, not secrets
-    with RedisServer() as redis, SmtpServer() as smtp:
+    with RedisServer() as redis, SmtpServer() as smtp, SmsProvider() as provider:
         env = celery_env(
             DATABASE_URL=database_url(connection.settings_dict),
             SECRET_KEY=settings.SECRET_KEY,
@@ -126,6 +163,7 @@ def test_chaos(tmp_path):
             EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
             EMAIL_HOST="127.0.0.1",
             EMAIL_PORT=smtp.port,
+            **sms_env(provider),
             LOG_LEVEL="WARNING",
             **CHASE,
         )
@@ -180,17 +218,18 @@ def test_chaos(tmp_path):
         finally:
             for process in [*beats, *workers]:
                 process.kill()
-        received = smtp.messages
+        received = [(m.header("X-Registry-Message"), m.received_at) for m in smtp.messages]
+        received += [(text_attempt(t), t.received_at) for t in provider.texts]
     attempts = {
         str(pk): (status, created_at)
         for pk, status, created_at in ContactAttempt.objects.filter(kind="invitation").values_list(
             "pk", "status", "created_at"
         )
     }
-    counts = collections.Counter(m.header("X-Registry-Message") for m in received)
+    counts = collections.Counter(key for key, _at in received)
     first_seen: dict[str, float] = {}
-    for message in received:
-        first_seen.setdefault(message.header("X-Registry-Message"), message.received_at)
+    for key, received_at in received:
+        first_seen.setdefault(key, received_at)
     expected = len(attempts)
     delivered = sum(1 for key in attempts if counts[key])
     duplicated = sum(n - 1 for key, n in counts.items() if key in attempts and n > 1)
@@ -201,12 +240,15 @@ def test_chaos(tmp_path):
     delays = [first_seen[key] - created.timestamp() for key, (_s, created) in attempts.items()
               if key in first_seen]  # fmt: skip
     statuses = collections.Counter(status for status, _c in attempts.values())
+    channels = collections.Counter(
+        ContactAttempt.objects.filter(kind="invitation").values_list("channel", flat=True)
+    )
     print(
         "\n" + "\n".join(events) + "\n"
         f"follow-ups due: {TOTAL}, workers: {WORKERS} (+{spawned - WORKERS} replacements), "
         f"beats: 2, SIGKILLs: {KILLS}, Redis restarts: 1, wall time {elapsed:.0f} s\n"
         f"expected {expected}, delivered {delivered}, duplicated {duplicated}, lost {lost}, "
-        f"unknown {unknown} (statuses {dict(statuses)})\n"
+        f"unknown {unknown} (statuses {dict(statuses)}, channels {dict(channels)})\n"
         f"delay due -> delivered: p50 {percentile(delays, 50):.1f} s, "
         f"p99 {percentile(delays, 99):.1f} s, max {max(delays, default=0):.1f} s"
     )

@@ -51,7 +51,8 @@ def patient_form(site, **overrides) -> dict:
         **management("contact", 1, max_num=1),
         "contact-0-name": "Karen Hansen",
         "contact-0-email": "karen@example.org",
-        "contact-0-phone": "+45 12345678",
+        "contact-0-phone": "31 12 34 56",
+        "contact-0-preferred_channel": "email",
         "contact-0-preferred_language": "da",
         "contact-0-consent_to_contact": "on",
     }

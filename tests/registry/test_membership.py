@@ -17,6 +17,7 @@ def site_form(site: Site, members: list) -> dict:
         "name": site.name,
         "time_zone": site.time_zone,
         "contact_email": site.contact_email,
+        "country": site.country,
         "eq5d_version": site.eq5d_version,
         "eq5d_value_set": site.eq5d_value_set,
         "members": [user.pk for user in members],
