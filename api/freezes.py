@@ -160,7 +160,10 @@ class FreezeListView(APIView):
     permission_classes = [IsRegistryManager]
     renderer_classes = [JSONRenderer]
 
-    @extend_schema(operation_id="freezes_list", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="freezes_list",
+        responses={200: {"type": "array", "items": {"type": "object"}}},
+    )
     def get(self, request: Request) -> Response:
         freezes = list(DataFreeze.objects.all())
         export_log_read(user=request.user, resource="freezes", filters={}, rows=len(freezes))

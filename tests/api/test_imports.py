@@ -387,7 +387,7 @@ def test_import_cases_dry_run_fails_on_a_procedure_without_levels(aarhus, tmp_pa
         with pytest.raises(CommandError, match="nothing was imported"):
             call_command("import_cases", *paths, *extra, "--no-progress")
         out = capsys.readouterr().out
-        assert "ERROR procedures row 3, column procedure_date = '2019-05-22'" in out
+        assert "ERROR procedures, column procedure_date: '2019-05-22' in row 3" in out
         assert "no treated level" in out
     assert counts() == (0, 0, 0, 0, 0)
 
