@@ -22,7 +22,7 @@ REDACTED = "[redacted]"
 _LINK = re.compile(
     r"((?:/|%2f)(?:q|%51|%71)(?:/|%2f)+)"  # the prefix
     r"(?!thanks(?:/|%2f|[?#\s\"'<>]|$))"  # the thanks page has no token
-    r"(?:[^/?#\s\"'<>%]|%(?!2f))+",  # the token, up to the next (encoded) slash
+    r"[^/?#\s\"'<>]+",  # the token, up to the next slash (an encoded one is redacted too)
     flags=re.I,
 )
 # A variable or dictionary key whose value is a patient's contact detail or identity.
