@@ -42,7 +42,7 @@ NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,59}")
 
 
 class FreezeError(ValueError):
-    pass
+    """A freeze that cannot be made (bad name, existing name, unknown user): said to the caller."""
 
 
 def _export_csv(export: exports.Export, *, user, as_of: datetime.date) -> tuple[bytes, int]:
