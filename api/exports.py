@@ -361,15 +361,20 @@ def _level_label(path: str = "level"):
     )
 
 
-def _dummies(path: str, model) -> list[Column]:
-    """A multiple-response (list) column also as one true/false column per choice."""
+# Stata allows 32 characters in a name, and readstat 31 in a name with value labels (the label
+# set takes the variable's name): every name of every export stays within this.
+NAME_MAX = 31
+
+
+def _dummies(path: str, model, prefix: str) -> list[Column]:
+    """A multiple-response (list) column also as one true/false column per choice, named
+    ``{prefix}_{choice}`` (a short prefix, so the names fit Stata's; the label says it all)."""
     field = _field(model, path)
-    name = path.rsplit("__", 1)[-1]
     with translation.override("en"):
         heading = capfirst(str(field.verbose_name))
         return [
             Column(
-                f"{name}_{value}",
+                f"{prefix}_{value}",
                 expression=Cast(
                     ExpressionWrapper(
                         Q(**{f"{path}__contains": [value]}), output_field=models.BooleanField()
@@ -405,7 +410,7 @@ LEVELS = Export(
             choices=LEVEL_CHOICES,
         ),
         *(Column(name, name) for name in LEVEL_FIELDS),
-        *_dummies("leakage_sites", TreatedLevel),
+        *_dummies("leakage_sites", TreatedLevel, "leak"),
     ],
 )
 
@@ -595,8 +600,8 @@ PROCEDURES = Export(
             for score in WIDE_SCORES
         ),
         *(Column(name, name) for name in PROCEDURE_DETAIL_FIELDS),
-        *_dummies("absolute_contraindications", Procedure),
-        *_dummies("relative_contraindications", Procedure),
+        *_dummies("absolute_contraindications", Procedure, "contra_a"),
+        *_dummies("relative_contraindications", Procedure, "contra_r"),
     ],
 )
 

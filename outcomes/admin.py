@@ -502,7 +502,7 @@ class FollowUpAdmin(SiteScopedAdmin):
     @admin.display(description=_("phone"))
     def phone(self, obj):
         contact = getattr(obj.procedure.patient, "contact", None)
-        return (contact.phone if contact else "") or _("no phone on file")
+        return (contact.phone_display if contact else "") or _("no phone on file")
 
     @admin.display(description=_("language"))
     def language(self, obj):

@@ -47,7 +47,7 @@ from registry.locking import (
     record_guards,
     record_key,
 )
-from registry.phones import E164_REGEX, phone_normalise
+from registry.phones import E164_REGEX, phone_display, phone_normalise
 from registry.validation import (
     DATE_INPUT_FORMATS,
     no_cpr_check,
@@ -830,6 +830,11 @@ class PatientContact(models.Model):
 
     def __str__(self) -> str:
         return f"Contact details of {self.patient}"
+
+    @property
+    def phone_display(self) -> str:
+        """The number grouped for reading aloud (``+45 20 12 34 56``); stored as E.164."""
+        return phone_display(self.phone)
 
     def clean(self) -> None:
         super().clean()

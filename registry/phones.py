@@ -38,3 +38,15 @@ def phone_normalise(raw: str, *, country: str) -> str:
             code="phone_invalid",
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_display(e164: str) -> str:
+    """A stored number as a nurse reads it aloud: grouped the way its country writes it, with
+    the country code (``+45 20 12 34 56``); the stored text when it does not parse."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

@@ -583,7 +583,8 @@ def _mark_started(
     of ``now`` (the sender's clock), and (for a patient) the follow-up still pending, the
     patient still emailable and the same message not yet started to the same address today.
     One statement, committed at once; two workers sending to one address take turns on an
-    advisory lock of the address, so the second sees the first's start."""
+    advisory lock of the address (held by the session, not a transaction), so the second sees
+    the first's start."""
     timeout = settings.EMAIL_TIMEOUT if timeout is None else timeout  # for a text: SMS's
     valid_after = now - datetime.timedelta(seconds=claim_seconds() - timeout)
     mine = ContactAttempt.objects.filter(
@@ -604,16 +605,57 @@ def _mark_started(
     if attempt.kind not in SENT_ONCE_PER_ADDRESS or attempt.channel != Channel.EMAIL:
         return mine.update(send_started_at=now) == 1
     followup = _followup(attempt)
-    with transaction.atomic(), db_connection.cursor() as cursor:
+    # A session (not transaction) lock, so the UPDATE commits on its own: a worker frozen right
+    # after it holds no row lock (the sweep would wait on it) and its mark is visible. Another
+    # worker sending the same message to the same address waits at most one timeout for it.
+    with db_connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(lower(coalesce("
-            "(SELECT email FROM registry_patientcontact WHERE patient_id = %s), ''))))",
+            "SELECT hashtext(%s), hashtext(lower(coalesce("
+            "(SELECT email FROM registry_patientcontact WHERE patient_id = %s), '')))",
             [f"{attempt.kind}:{followup.timepoint}", followup.procedure.patient_id],
         )
-        same = _same_message_to_address(attempt, followup, now)
-        if same is not None:
-            mine = mine.filter(~Exists(same))
-        return mine.update(send_started_at=now) == 1
+        key = cursor.fetchone()
+        # While the lock is held the server ends this session if it sits idle one timeout (a
+        # frozen worker), which frees the lock for the others.
+        cursor.execute(
+            "SELECT set_config('idle_session_timeout', %s, false)", [f"{int(timeout * 1000)}ms"]
+        )
+        if not _advisory_lock(cursor, key, timeout):
+            cursor.execute("RESET idle_session_timeout")
+            return False
+        try:
+            same = _same_message_to_address(attempt, followup, now)
+            if same is not None:
+                mine = mine.filter(~Exists(same))
+            marked = mine.update(send_started_at=now) == 1
+        except BaseException:
+            _advisory_unlock(cursor, key)
+            raise
+        # A worker frozen here and ended by the server has its mark committed; the clock check
+        # that follows (ClaimGuard.before_body) stops its body.
+        _advisory_unlock(cursor, key)
+        return marked
+
+
+def _advisory_unlock(cursor, key) -> None:
+    try:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        cursor.execute("RESET idle_session_timeout")
+    except (InterfaceError, OperationalError):
+        # The server ended the session (idle while frozen): the lock went with it.
+        db_connection.close()
+
+
+def _advisory_lock(cursor, key, timeout: float) -> bool:
+    """Take the session advisory lock ``key`` within ``timeout`` seconds (False if not)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        if cursor.fetchone()[0]:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def _release(attempt: ContactAttempt, worker: str) -> None:

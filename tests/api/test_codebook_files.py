@@ -79,7 +79,7 @@ def test_r_syntax_reads_the_csv_with_types_and_labels(registry, manager, tmp_pat
           odi_label = attr(r$odi_lifting, "label"),
           answered = class(r$answered_on),
           leak = class(l$cement_leakage),
-          leaks = sum(l$leakage_sites_paravertebral)
+          leaks = sum(l$leak_paravertebral)
         )
         cat(sprintf('{"n": %d, "index": "%s", "timepoint": ["%s"], "mobility5": "%s",
           "odi_label": "%s", "answered": "%s", "leak": "%s", "leaks": %d}',

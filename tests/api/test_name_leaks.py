@@ -7,7 +7,8 @@ from django.urls import reverse
 from api import exports, statexports
 from tests.api.conftest import token_client
 
-SECRETS = ("Ann Secret", "ann.secret", "Test Patient")
+# Ann Secret's phone, stored as +4531123456 and shown to staff as +45 31 12 34 56.
+SECRETS = ("Ann Secret", "ann.secret", "Test Patient", "31123456", "31 12 34 56")
 
 
 def paths() -> list[str]:

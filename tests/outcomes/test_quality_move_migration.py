@@ -117,7 +117,7 @@ def test_moving_from_the_old_schema_keeps_rows_grants_and_append_only_history(si
         "DELETE FROM registry_dataqueryevent",
     ):
         with (
-            pytest.raises(DatabaseError, match="Cannot update or delete"),
+            pytest.raises(DatabaseError, match="The audit trail cannot be changed"),
             transaction.atomic(),
             connection.cursor() as cursor,
         ):

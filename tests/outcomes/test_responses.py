@@ -210,6 +210,7 @@ def test_rescore_leaves_locked_records_scores_frozen_and_says_so(capsys):
     assert QuestionnaireResponse.objects.get(pk=open_.pk).eq5d_value_set == "EN-5L"
 
 
+@pytest.mark.django_db
 def test_a_site_switched_from_england_2018_to_the_uk_2026_set_is_rescored_with_it(capsys):
     london = make_site("LDX", eq5d_version="5L", eq5d_value_set="EN-5L")
     saved = make_response(make_procedure(make_patient(london), "osteoporotic"), eq5d="13244")

@@ -13,6 +13,7 @@ import pandas as pd
 import pyreadstat
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse as FHIRResponse
@@ -76,6 +77,9 @@ def check_exports(api, plan: CohortPlan, tmp_path) -> dict[str, int]:
         "responses": sum(q.baseline for p in plan.patients for q in p.procedures),
         "complications": sum(q.complication for p in plan.patients for q in p.procedures),
         "analysis": with_procedure,
+        # One row per follow-up; long: those of each patient's index (first) procedure.
+        "followups": FollowUp.objects.count(),
+        "long": FollowUp.objects.filter(procedure=F("procedure__patient__index_procedure")).count(),
     }
     assert counts == expected
     dictionary = csv_rows(body(api.get("/api/v1/exports/dictionary.csv")))

@@ -26,7 +26,7 @@ def other_contact(**fields) -> dict:
     data = {
         "contact-0-name": "Someone Else",
         "contact-0-email": "someone@example.org",
-        "contact-0-phone": "+45 1111 0000",
+        "contact-0-phone": "+45 2111 0000",
     }
     return {**data, **{f"contact-0-{k}": v for k, v in fields.items()}}
 

@@ -21,7 +21,7 @@ def worklist(site_a):
         make_contact(
             patient,
             email="",
-            phone=f"+45 1111 000{int(consent)}",
+            phone=f"+45 2011 000{int(consent)}",
             consent_to_contact=consent,
             preferred_language="en" if consent else "da",
         )
@@ -38,15 +38,15 @@ def test_worklist_shows_phone_and_language_of_consenting_patients_only(client_a,
     rows = [str(f) for f in page.context["cl"].result_list]
     assert any(worklist["yes"].registry_id in row for row in rows)
     assert not any(worklist["no"].registry_id in row for row in rows)
-    assert "+45 1111 0001" in html and "English" in html
-    assert "+45 1111 0000" not in html
+    assert "+45 20 11 00 01" in html and "English" in html
+    assert "+45 20 11 00 00" not in html
 
 
 def test_an_auditor_sees_the_worklist_without_phone_numbers(client, site_a, worklist):
     client.force_login(make_user("Auditor", site_a))
     page = client.get(reverse("admin:outcomes_followup_changelist") + "?worklist=yes")
     assert page.status_code == 200
-    assert "+45 1111 0001" not in page.content.decode()
+    assert "+45 20 11 00 01" not in page.content.decode()
 
 
 def test_a_phone_note_saved_from_a_stale_page_keeps_the_state_the_chase_reached(

@@ -18,7 +18,7 @@ def test_ids_are_generated_per_site_in_sequence_skipping_taken_ones(client_a, si
         person = {
             "contact-0-name": name,
             "contact-0-email": f"p{n}@example.org",
-            "contact-0-phone": f"+45 1000 000{n}",
+            "contact-0-phone": f"+45 2010 000{n}",
         }
         response = client_a.post(
             reverse("admin:registry_patient_add"), patient_form(site_a, **person)

@@ -161,13 +161,13 @@ def test_due_list_worklist_with_outcome_buttons_and_print_view(client_a, site_a)
     page = client_a.get(url)
     html = page.content.decode()
     assert [f.procedure.patient for f in page.context["worklist"]] == [reachable]
-    assert "+4520203030" in html and "English" in html
+    assert "+45 20 20 30 30" in html and "English" in html
     assert not_consenting.registry_id not in str(page.context["worklist"])
     # Windows closing in the next four weeks: nothing before 12 May; opening: none.
     assert page.context["closing"] == []
 
     printed = client_a.get(url + "?print=1").content.decode()
-    assert reachable.registry_id in printed and "+4520203030" in printed
+    assert reachable.registry_id in printed and "+45 20 20 30 30" in printed
     assert "<nav" not in printed
 
     followup = page.context["worklist"][0]
@@ -193,6 +193,7 @@ def test_an_auditor_gets_no_phone_worklist(client, site_a):
     assert page.status_code == 200
     assert page.context["worklist"] == []
     assert "+4520203030" not in page.content.decode()
+    assert "+45 20 20 30 30" not in page.content.decode()
 
 
 def test_saving_a_new_patient_lands_on_its_record_with_add_a_procedure(client_a, site_a):
