@@ -113,6 +113,9 @@ def test_a_nurses_morning(browser, live_server, morning, language):  # noqa: F81
     page.locator("#id_contact-0-name").fill("Inger Østergård")
     page.locator("#id_contact-0-phone").fill("20304050")
     page.locator("input[name=_save]").click()
+    # The answer is a new page: wait for its warning before reading it (content() taken while
+    # it loads holds only its <head>).
+    page.locator(".errornote").wait_for()
     assert words["duplicate"] in page.content()
     assert inger.registry_id in page.content()
     assert Patient.objects.count() == 1
