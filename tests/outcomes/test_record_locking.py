@@ -281,7 +281,7 @@ def test_freeze_data_lock_locks_what_it_froze_and_lists_what_stayed_unlocked(
     assert RecordLock.objects.get(patient=verified).reason == "data freeze paper-2026"
     assert RecordLock.objects.get(patient=verified).locked_by == data_manager
     assert f"{queried.registry_id}: not locked:" in out.err
-    assert "1 record(s) locked, 1 stayed unlocked." in out.err
+    assert "1 record(s) locked, 1 not." in out.err
     refused(lambda: Patient.objects.filter(pk=verified.pk).update(karnofsky=50))
     # Without --lock nothing is locked; a custom reason needs --lock.
     call_command("freeze_data", "paper-2026b", "--as-of", AS_OF, "--by", data_manager.username)

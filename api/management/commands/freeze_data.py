@@ -62,6 +62,4 @@ class Command(BaseCommand):
         if locked is not None:
             for registry_id, why in locked.refused:
                 self.stderr.write(f"{registry_id}: not locked: {why}")
-            self.stderr.write(
-                f"{len(locked.done)} record(s) locked, {len(locked.refused)} stayed unlocked."
-            )
+            self.stderr.write(f"{len(locked.done)} record(s) locked, {len(locked.refused)} not.")
