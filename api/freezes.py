@@ -7,12 +7,20 @@ filter, every site), as their data stood when the freeze was made; the report is
 with the as-of date as its cut-off. Every file is stored as bytes with its row count and
 SHA-256 in a manifest; database triggers refuse any change or removal afterwards. Files are
 named ``freeze-<name>_<file>`` and the report says which freeze it comes from.
+
+The records a freeze **includes** are the patients with a row in one of its stored export
+files (``freeze_registry_ids``): read back from the frozen bytes, so a patient added or
+back-dated after the freeze was made is never included, whatever its procedure date.
+``freeze_records_lock`` / ``freeze_records_unlock`` lock or unlock those records
+(``manage.py freeze_data --lock``, ``lock_records --freeze``, ``unlock_records --freeze``).
 """
 
 from __future__ import annotations
 
+import csv
 import datetime
 import hashlib
+import io
 import json
 import re
 
@@ -32,10 +40,12 @@ from rest_framework.views import APIView
 from api import codebook, exports
 from api.models import DataFreeze, DataFreezeFile, ExportLog
 from api.services import export_log_finish, export_log_read, export_log_start
+from outcomes.records.locking import BulkResult, records_lock, records_unlock
 from outcomes.reports.dataset import parse_report_filter
 from outcomes.reports.formats import report_csv, report_markdown, report_tidy_csv
 from outcomes.reports.tables import cohort_report
 from registry.access import is_registry_manager
+from registry.models import Patient
 from registry.project.admin_site import otp_required
 
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,59}")
@@ -135,6 +145,48 @@ def data_freeze_create(*, name: str, as_of: datetime.date, user) -> DataFreeze:
         )
         export_log_finish(log=log, rows=len(files), completed=True)
     return freeze
+
+
+# --- the records a freeze includes, and locking them --------------------------------------------
+
+
+def freeze_registry_ids(freeze: DataFreeze) -> list[str]:
+    """The registry ids of the patients the freeze includes: every id in the ``registry_id``
+    column of one of its frozen export files (patients, procedures, levels, responses,
+    complications, follow-ups, ...), read from the stored bytes after checking each file
+    against its SHA-256. Sorted."""
+    names = {freeze_file_name(freeze.name, name) for name in exports.EXPORTS}
+    ids: set[str] = set()
+    for file in freeze.files.filter(name__in=names).order_by("name"):
+        content = bytes(file.content)
+        if hashlib.sha256(content).hexdigest() != file.sha256:  # the database was tampered with
+            raise FreezeError(f"{file.name} no longer matches its checksum")
+        reader = csv.DictReader(io.StringIO(content.decode("utf-8-sig")))
+        if "registry_id" in (reader.fieldnames or ()):
+            ids.update(row["registry_id"] for row in reader if row["registry_id"])
+    return sorted(ids)
+
+
+def _freeze_records(freeze: DataFreeze, *, act, user, reason: str) -> BulkResult:
+    ids = freeze_registry_ids(freeze)
+    patients = Patient.objects.filter(registry_id__in=ids).order_by("registry_id")
+    result = act(patients=patients.iterator(), user=user, reason=reason)
+    found = set(result.done) | {registry_id for registry_id, _why in result.refused}
+    gone = [registry_id for registry_id in ids if registry_id not in found]
+    result.refused.extend((registry_id, "no longer in the registry") for registry_id in gone)
+    return result
+
+
+def freeze_records_lock(freeze: DataFreeze, *, user, reason: str) -> BulkResult:
+    """Lock the whole record of every patient the freeze includes (each in its own
+    transaction; open queries or an existing lock leave a record out, listed in
+    ``refused``)."""
+    return _freeze_records(freeze, act=records_lock, user=user, reason=reason)
+
+
+def freeze_records_unlock(freeze: DataFreeze, *, user, reason: str) -> BulkResult:
+    """Lift every active lock of every patient the freeze includes, with ``reason``."""
+    return _freeze_records(freeze, act=records_unlock, user=user, reason=reason)
 
 
 # --- the views: listed and downloaded by registry managers --------------------------------------
