@@ -14,7 +14,8 @@ DB_CONN_MAX_AGE=60, LOG_FORMAT=json) and drives it from BENCH_CLIENTS client pro
 
 Each phase lasts BENCH_SECONDS (default 10). Prints completed questionnaires/s, requests/s,
 p50/p95/p99 per step, the queries each step costs (counted in-process on the same code) and the
-ratio of the questionnaire path's requests/s to the constant view's (goal ≥ 0.25).
+ratio of the questionnaire path's requests/s to the constant view's (goal ≥ 0.25), and fails
+when a request fails or the ratio is under its goal.
 """
 
 from __future__ import annotations
@@ -249,6 +250,7 @@ def test_questionnaire_throughput_against_a_constant_view(tmp_path):
     print(f"ratio questionnaire/constant requests/s: {ratio:.3f} (goal ≥ {RATIO_GOAL})")
     assert maximum["errors"] == steady["errors"] == constant["errors"] == 0
     assert maximum["completed"] > 0 and steady["completed"] > 0
+    assert ratio >= RATIO_GOAL, f"ratio {ratio:.3f} is under its goal {RATIO_GOAL}"
 
 
 def _answers(port: int) -> bool:

@@ -12,6 +12,7 @@ from django.urls import reverse
 from outcomes.followups.sending import contact_attempt_send
 from outcomes.followups.sweep import followups_ensure, followups_sweep
 from outcomes.models import FollowUp
+from outcomes.staff import dashboard
 from tests.factories import (
     make_complication,
     make_contact,
@@ -150,6 +151,37 @@ def test_dashboard_is_paginated_with_a_constant_number_of_queries(client_a, site
         page = client_a.get(reverse("staff_dashboard") + "?cohort=osteoporotic")
     assert page.context["page"].paginator.count == 8
     assert len(many) == len(few)
+
+
+def test_dashboard_totals_count_the_patients_of_the_page_shown(client_a, site_a, monkeypatch):
+    # Adversary: totals aggregated over every filtered patient, which made page 50 of a
+    # national registry scan all 1.4M follow-ups (issue 32).
+    monkeypatch.setattr(dashboard, "PAGE_SIZE", 2)
+    for _ in range(3):
+        chased_patient(site_a)
+    sweep()
+    url = reverse("staff_dashboard")
+    for page_number, patients in ((1, 2), (2, 1)):
+        page = client_a.get(url, {"page": page_number})
+        totals = {t["state"].value: t["counts"] for t in page.context["totals"]}
+        assert len(page.context["table"]) == patients
+        # Columns: baseline, post-op, 3 months, 12 months.
+        assert totals["completed"][0] == totals["invited"][2] == patients
+        assert totals["scheduled"][3] == totals["missed"][1] == patients
+        assert sum(sum(counts) for counts in totals.values()) == 4 * patients
+        assert "Totals of the patients on this page" in page.content.decode()
+
+
+def test_dashboard_page_runs_at_most_eight_queries(client_a, site_a):
+    for _ in range(3):
+        chased_patient(site_a)
+    sweep()
+    url = reverse("staff_dashboard")
+    client_a.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        page = client_a.get(url, {"cohort": "osteoporotic", "state": "invited"})
+    assert len(page.context["table"]) == 3
+    assert len(queries) <= 8, [q["sql"][:120] for q in queries.captured_queries]
 
 
 def test_due_list_worklist_with_outcome_buttons_and_print_view(client_a, site_a):
