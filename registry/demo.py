@@ -20,7 +20,16 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from registry.access import AUDITOR, REGISTRY_MANAGER, SITE_STAFF
-from registry.models import Complication, Patient, PatientContact, Procedure, Site, TreatedLevel
+from registry.models import (
+    Complication,
+    Patient,
+    PatientContact,
+    Procedure,
+    Site,
+    TreatedLevel,
+    registry_id_counter_raise,
+    registry_id_format,
+)
 
 DEMO_PASSWORD = "registry-demo"  # noqa: S105 - printed by the run command, demo users only
 DEMO_SITES = [
@@ -123,7 +132,9 @@ def plan_patient(index: int, sites: dict[str, Site], today: datetime.date) -> Pa
         )[0]
         confirmation = rng.choice(Patient.MalignancyConfirmation.values)
 
-    registry_id = f"{site_code}-{index + 1:05d}"
+    # The generator's format (one width everywhere); the number is the demo index, so a second
+    # run finds the same ids, and the site's counter is raised past them afterwards.
+    registry_id = registry_id_format(site_code, index + 1)
     patient = Patient(
         registry_id=registry_id,
         site=site,
@@ -280,11 +291,15 @@ def create_demo_cohort(
     today = today or datetime.date.today()
     sites = ensure_demo_sites_and_users()
     plans = [plan_patient(index, sites, today) for index in range(patients)]
-    existing = set(
-        Patient.objects.filter(
-            registry_id__in=[plan.patient.registry_id for plan in plans]
-        ).values_list("registry_id", flat=True)
-    )
+    # Demos seeded before ids had one width hold ``AAR-00001``: those patients exist too.
+    legacy = {
+        f"{plan.patient.registry_id.split('-')[0]}-{index + 1:05d}": plan.patient.registry_id
+        for index, plan in enumerate(plans)
+    }
+    taken = Patient.objects.filter(
+        registry_id__in=[plan.patient.registry_id for plan in plans] + list(legacy)
+    ).values_list("registry_id", flat=True)
+    existing = {legacy.get(registry_id, registry_id) for registry_id in taken}
     new_plans = [plan for plan in plans if plan.patient.registry_id not in existing]
     if progress and existing:
         progress(len(existing))
@@ -312,4 +327,9 @@ def create_demo_cohort(
             Complication.objects.bulk_create(complications)
         if progress:
             progress(len(batch))
+    for site in sites.values():
+        numbers = [int(p.patient.registry_id.rsplit("-", 1)[1]) for p in plans
+                   if p.patient.site_id == site.pk]  # fmt: skip
+        if numbers:
+            registry_id_counter_raise(site.pk, max(numbers))
     return len(new_plans)

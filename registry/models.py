@@ -719,6 +719,29 @@ class RegistryIdCounter(models.Model):
         return f"{self.site_id}: {self.last_number}"
 
 
+REGISTRY_NUMBER_WIDTH = 6  # AAR-000123: one width, so ids sort as numbers within a site
+
+
+def registry_id_format(code: str, number: int) -> str:
+    """The registry id of a site's ``number``-th patient, e.g. ``AAR-000123``: the one format
+    of every generated id (the generator, the demo)."""
+    return f"{code}-{number:0{REGISTRY_NUMBER_WIDTH}d}"
+
+
+def registry_id_counter_raise(site_id: int, number: int) -> None:
+    """Move a site's counter up to ``number`` (never down), after ids up to it were given out
+    in bulk (the demo), so the generator continues after them instead of skipping each."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO registry_registryidcounter (site_id, last_number) VALUES (%s, %s) "
+            "ON CONFLICT (site_id) DO UPDATE SET last_number = "
+            "greatest(registry_registryidcounter.last_number, EXCLUDED.last_number)",
+            [site_id, number],
+        )
+
+
 def next_registry_id(site_id: int) -> str:
     """The next free registry id of a site, e.g. ``AAR-000123``.
 
@@ -737,7 +760,7 @@ def next_registry_id(site_id: int) -> str:
                 "registry_registryidcounter.last_number + 1 RETURNING last_number",
                 [site_id],
             )
-            candidate = f"{code}-{cursor.fetchone()[0]:06d}"
+            candidate = registry_id_format(code, cursor.fetchone()[0])
             if not Patient.objects.filter(registry_id=candidate).exists():
                 return candidate
 

@@ -91,6 +91,9 @@ class DataQueryAdmin(ReadOnlyAdminMixin, ScopedObjectsMixin, HistoryMixin, admin
         "answered_at",
         "closed_at",
     ]
+    # The record column is our own link to the query's page; the admin's row link around it
+    # would nest two links, leaving an empty one for a screen reader (axe ``link-name``).
+    list_display_links = None
     list_filter = ["state", site_filter("site")]
     list_select_related = ["site", "raised_by"]
     search_fields = ["record_label", "comment", "answer"]

@@ -30,12 +30,14 @@ import numpy as np
 import pandas as pd
 from django import forms
 from django.conf import settings
+from django.contrib.admin.widgets import AdminDateWidget
 from django.db import connections, transaction
 from django.db.models import Count, Exists, F, FilteredRelation, Max, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.followups.schedule import PLAN_BY_TIMEPOINT
 from outcomes.models import Timepoint
+from registry.locale import DATE_HINT, DateField
 from registry.models import (
     Cohort,
     CompletedYears,
@@ -115,9 +117,10 @@ class ReportFilter:
             f"{self.as_of}."
         )
 
-    def slug(self) -> str:
-        """The filter and cut-off for a download's file name."""
-        sites = "-".join(self.sites) or "all-sites"
+    def slug(self, in_scope: tuple[str, ...] = ()) -> str:
+        """The filter and cut-off for a download's file name; no site chosen names the sites
+        in scope (``in_scope``: the user's own), "all-sites" only when that is every site."""
+        sites = "-".join(self.sites or in_scope) or "all-sites"
         start = self.date_from.isoformat() if self.date_from else "start"
         end = self.date_to.isoformat() if self.date_to else "end"
         return f"{sites}_{start}_to_{end}_cutoff-{self.as_of.isoformat()}"
@@ -137,9 +140,18 @@ class ReportFilterForm(forms.Form):
     separated by commas; only the user's sites are accepted (every site for ``user=None``)."""
 
     site = forms.MultipleChoiceField(label=_("sites"), required=False)
-    date_from = forms.DateField(label=_("index procedure from"), required=False)
-    date_to = forms.DateField(label=_("index procedure to"), required=False)
-    as_of = forms.DateField(label=_("data cut-off"), required=False)
+    # The date entry of every other date field: the same formats, hint and calendar widget.
+    date_from = DateField(
+        label=_("index procedure from"), required=False, widget=AdminDateWidget,
+        help_text=DATE_HINT,
+    )  # fmt: skip
+    date_to = DateField(
+        label=_("index procedure to"), required=False, widget=AdminDateWidget,
+        help_text=DATE_HINT,
+    )  # fmt: skip
+    as_of = DateField(
+        label=_("data cut-off"), required=False, widget=AdminDateWidget, help_text=DATE_HINT
+    )
 
     def __init__(self, data=None, *, user, **kwargs):
         if data is not None and hasattr(data, "getlist"):

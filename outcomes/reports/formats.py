@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from matplotlib.figure import Figure
 
@@ -17,10 +18,35 @@ COLOURS = {"pathologic": "#b2182b", "osteoporotic": "#2166ac", "overall": "#0000
 MARKERS = {"pathologic": "o", "osteoporotic": "s", "other": "^"}
 
 
-def download_name(report: dict, kind: str) -> str:
-    """File name of a download: the filter and the data cut-off, then the kind
-    (``csv``, ``tidy.csv``, ``md``, ``docx``)."""
-    return f"cohort-report_{report['filter_slug']}.{kind}"
+def download_name(report: dict, kind: str, slug: str | None = None) -> str:
+    """File name of a download: the filter and the data cut-off (``slug``, else the
+    report's own), then the kind (``csv``, ``tidy.csv``, ``md``, ``docx``)."""
+    return f"cohort-report_{slug or report['filter_slug']}.{kind}"
+
+
+_DECIMAL_POINT = re.compile(r"(?<=[0-9])\.(?=[0-9])")
+
+
+def decimals_localised(text: str, separator: str) -> str:
+    """A cell's text with ``separator`` as its decimal mark (Danish ``0,331 ± 0,457``,
+    ``3/20 (15,0%)``, ``<0,001``). The report writes no thousands separator, so every point
+    between two digits is a decimal mark."""
+    if separator == ".":
+        return text
+    return _DECIMAL_POINT.sub(separator, text)
+
+
+def report_localised(report: dict, separator: str) -> dict:
+    """The report with the decimal marks of its tables' cells (not row labels, notes or the
+    numbers of the JSON) written with ``separator``; the report given is left as it is."""
+    if separator == ".":
+        return report
+    tables = [
+        {**table, "rows": [[row[0], *(decimals_localised(str(cell), separator)
+                                      for cell in row[1:])] for row in table["rows"]]}
+        for table in report["tables"]
+    ]  # fmt: skip
+    return {**report, "tables": tables}
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -327,6 +353,27 @@ def chart_svgs(report: dict) -> list[tuple[str, str, str]]:
         (f"{key}-chart", title, _svg(figure))
         for key, (title, figure) in zip(keys, _charts(report), strict=True)
     ]
+
+
+def chart_keys(report: dict) -> list[tuple[str, str]]:
+    """(key, caption) of every chart, in the report's order, without drawing any."""
+    charts = report["charts"]["trajectories"]
+    return [
+        *(
+            (key, f"{chart['label']}: mean and 95% CI per timepoint")
+            for key, chart in charts.items()
+        ),  # fmt: skip
+        ("survival", "Kaplan–Meier survival with numbers at risk"),
+    ]
+
+
+def chart_svg(report: dict, key: str) -> str:
+    """One chart as SVG (``key``: an outcome of the trajectories, or ``survival``); KeyError
+    for any other key."""
+    if key == "survival":
+        return _svg(survival_figure(report))
+    report["charts"]["trajectories"][key]  # KeyError: no such chart
+    return _svg(trajectory_figure(report, key))
 
 
 def chart_pngs(report: dict) -> list[tuple[str, bytes]]:

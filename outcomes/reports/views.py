@@ -4,12 +4,17 @@ the list of patients behind each count."""
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.formats import get_format
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
@@ -18,12 +23,15 @@ from outcomes.reports.annual import annual_report, annual_report_docx
 from outcomes.reports.dataset import ReportFilter, ReportFilterForm
 from outcomes.reports.formats import (
     benchmark_tables,
-    chart_svgs,
+    chart_keys,
+    chart_svg,
+    decimals_localised,
     download_name,
     funnel_svgs,
     model_tables,
     report_csv,
     report_docx,
+    report_localised,
     report_markdown,
     report_tidy_csv,
 )
@@ -46,23 +54,32 @@ DOWNLOADS = {
 }
 
 
-def download(report: dict, fmt: str) -> HttpResponse:
+def sites_in_scope(user) -> tuple[str, ...]:
+    """The codes of the user's sites for a file name; none (read "all-sites") when the user
+    sees every site, a registry manager."""
+    if is_registry_manager(user):
+        return ()
+    return tuple(Site.objects.for_user(user).order_by("code").values_list("code", flat=True))
+
+
+def download(report: dict, fmt: str, *, slug: str | None = None) -> HttpResponse:
     render_body, content_type, suffix = DOWNLOADS[fmt]
     response = HttpResponse(render_body(report), content_type=content_type)
-    filename = download_name(report, suffix)
+    filename = download_name(report, suffix, slug)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
 def _query(request: HttpRequest) -> str:
     query = request.GET.copy()
-    for key in ("format", "cell"):
+    for key in ("format", "cell", "lang"):
         query.pop(key, None)
     return query.urlencode()
 
 
-def _display(table: dict, query: str) -> dict:
-    """A table with each count's link to the patients it counts."""
+def _display(table: dict, query: str, separator: str = ".") -> dict:
+    """A table with each count's link to the patients it counts, its numbers with the
+    decimal mark of the page's language (``separator``)."""
     base = f"{reverse('cohort_report_patients')}?{query}{'&' if query else ''}"
     rows = []
     for r, row in enumerate(table["rows"]):
@@ -70,7 +87,8 @@ def _display(table: dict, query: str) -> dict:
         for c, text in enumerate(row):
             key = table["links"].get(f"{r}.{c}")
             href = f"{base}{urlencode({'cell': key})}" if key else None
-            cells.append({"text": text, "href": href})
+            shown = decimals_localised(str(text), separator) if c else text
+            cells.append({"text": shown, "href": href})
         rows.append(cells)
     return {**table, "display_rows": rows}
 
@@ -85,18 +103,32 @@ def cohort_report_page(request: HttpRequest) -> HttpResponse:
             report = cohort_report(user=request.user, filters=filters)
         fmt = request.GET.get("format")
         if fmt in DOWNLOADS:
-            return download(report, fmt)
+            # Downloads go into manuscripts: English (a decimal point) unless asked otherwise.
+            language = request.GET.get("lang") or "en"
+            if language not in dict(settings.LANGUAGES):
+                return HttpResponseBadRequest(
+                    f"lang: give one of {', '.join(dict(settings.LANGUAGES))}, or leave it out.",
+                    content_type="text/plain; charset=utf-8",
+                )
+            report = report_localised(report, get_format("DECIMAL_SEPARATOR", lang=language))
+            # The file says whose patients it holds: "AAR-ODE", not "all-sites", for a user
+            # of two sites who chose none.
+            slug = filters.slug(in_scope=sites_in_scope(request.user))
+            return download(report, fmt, slug=slug)
     query = _query(request)
     context = {
         **admin.site.each_context(request),
         "title": _("Cohort report: pathologic vs osteoporotic"),
         "form": form,
         "report": report,
-        "tables": [_display(t, query) for t in report["tables"]] if report else [],
-        # Our own matplotlib output, with our own labels: safe to inline.
+        "tables": [_display(t, query, get_format("DECIMAL_SEPARATOR")) for t in report["tables"]]
+        if report
+        else [],
+        # Drawn by their own requests (matplotlib takes about a second a chart, the whole
+        # page without them a fifth of that), so the tables show at once.
         "charts": [
-            (key, caption, mark_safe(svg))  # noqa: S308
-            for key, caption, svg in (chart_svgs(report) if report else [])
+            (f"{key}-chart", caption, f"{reverse('cohort_report_chart', args=[key])}?{query}")
+            for key, caption in (chart_keys(report) if report else [])
         ],
         "query": query,
         "downloads": [
@@ -107,6 +139,36 @@ def cohort_report_page(request: HttpRequest) -> HttpResponse:
         ],
     }
     return render(request, "admin/outcomes/cohort_report.html", context)
+
+
+CHART_CACHE_SECONDS = 24 * 3600
+
+
+@staff_member_required
+def cohort_report_chart(request: HttpRequest, key: str) -> HttpResponse:
+    """One chart of the cohort report as SVG, for the same filters as the page. A drawing is
+    kept by the hash of the numbers it shows: the same numbers (a reload, another user of the
+    same sites) are not drawn again, and new data draws anew."""
+    form = ReportFilterForm(request.GET, user=request.user)
+    if not form.is_valid():
+        raise Http404("Not a report filter.")
+    with reading_from_replica():
+        report = cohort_report(user=request.user, filters=form.report_filter())
+    if key == "survival":
+        shown = report["charts"]["survival"]
+    elif key in report["charts"]["trajectories"]:
+        shown = report["charts"]["trajectories"][key]
+    else:
+        raise Http404("No such chart in the report.")
+    digest = hashlib.sha256(json.dumps([key, shown], sort_keys=True).encode()).hexdigest()
+    cache_key = f"cohort-chart:{digest}"
+    svg = cache.get(cache_key)
+    if svg is None:
+        svg = chart_svg(report, key)
+        cache.set(cache_key, svg, CHART_CACHE_SECONDS)
+    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
 
 
 @staff_member_required
@@ -137,6 +199,9 @@ def cohort_report_patients(request: HttpRequest) -> HttpResponse:
         "row": row.strip(),
         "column": column,
         "patients": patients,
+        # The record page, where a reviewer sees the whole patient (the same permission
+        # as the record page itself).
+        "can_see_records": request.user.has_perm("registry.view_patient"),
         "count": len(ids),
         "filter_text": report.data["filter_text"],
         "back": f"{reverse('cohort_report')}?{_query(request)}",

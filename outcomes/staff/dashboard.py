@@ -22,6 +22,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.models import FollowUp, Timepoint, on_worklist_q
+from registry.access import may_see_contact
 from registry.models import Cohort, Patient, RecordLock, Site
 
 PAGE_SIZE = 50
@@ -58,6 +59,7 @@ CELL_STATE = Case(
 
 
 class DashboardFilter(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False, max_length=200, strip=True)
     site = forms.ChoiceField(label=_("Site"), required=False)
     cohort = forms.ChoiceField(
         label=_("Cohort (index procedure)"),
@@ -69,14 +71,25 @@ class DashboardFilter(forms.Form):
         required=False,
         choices=[("", _("Any state")), *[(s.value, s.label) for s in STATES]],
     )
+    timepoint = forms.ChoiceField(
+        label=_("At timepoint"),
+        required=False,
+        choices=[("", _("any timepoint")), *Timepoint.choices],
+    )
     locked = forms.ChoiceField(
         label=_("Lock"),
         required=False,
         choices=[("", _("Locked or not")), ("yes", _("Locked records")), ("no", _("Not locked"))],
     )
 
-    def __init__(self, *args, sites, **kwargs):
+    def __init__(self, *args, sites, by_contact: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        # Who may see contact details finds patients by them too (PatientQuerySet.search).
+        self.fields["q"].help_text = (
+            _("Registry id, name, phone, email or date of birth")
+            if by_contact
+            else _("Registry id")
+        )
         self.fields["site"].choices = [("", _("All my sites"))] + [
             (site.code, f"{site.code} – {site.name}") for site in sites
         ]
@@ -89,15 +102,26 @@ RECORD_LOCKED = Exists(
 
 
 def dashboard_patients(
-    *, user, site: str = "", cohort: str = "", state: str = "", locked: str = ""
+    *,
+    user,
+    site: str = "",
+    cohort: str = "",
+    state: str = "",
+    locked: str = "",
+    timepoint: str = "",
+    q: str = "",
 ):
     """The patients the dashboard lists: those with an index procedure (stored, with its
-    cohort, on the patient by ``registry.derived``)."""
+    cohort, on the patient by ``registry.derived``); ``state`` with ``timepoint``: a
+    follow-up of that timepoint is in that state (any timepoint without it); ``q``: the
+    patient search (registry id, and contact details for who may see them)."""
     patients = (
         Patient.objects.for_user(user)
         .filter(index_procedure__isnull=False)
         .annotate(locked=RECORD_LOCKED)
     )
+    if q:
+        patients = patients.search(q, by_contact=may_see_contact(user))
     if locked:
         patients = patients.filter(locked=locked == "yes")
     if site:
@@ -105,13 +129,12 @@ def dashboard_patients(
     if cohort:
         patients = patients.filter(index_cohort=cohort)
     if state:
-        patients = patients.filter(
-            Exists(
-                FollowUp.objects.annotate(cell=CELL_STATE).filter(
-                    procedure_id=OuterRef("index_procedure_id"), cell=state
-                )
-            )
+        followups = FollowUp.objects.annotate(cell=CELL_STATE).filter(
+            procedure_id=OuterRef("index_procedure_id"), cell=state
         )
+        if timepoint:
+            followups = followups.filter(timepoint=timepoint)
+        patients = patients.filter(Exists(followups))
     return patients
 
 
@@ -120,7 +143,7 @@ def status_dashboard(request: HttpRequest) -> HttpResponse:
     if not user.has_perm("outcomes.view_followup"):
         raise PermissionDenied
     sites = list(Site.objects.for_user(user).order_by("code"))
-    form = DashboardFilter(request.GET or None, sites=sites)
+    form = DashboardFilter(request.GET or None, sites=sites, by_contact=may_see_contact(user))
     filters = form.cleaned_data if form.is_valid() else {}
     patients = dashboard_patients(
         user=user,
@@ -128,6 +151,8 @@ def status_dashboard(request: HttpRequest) -> HttpResponse:
         cohort=filters.get("cohort", ""),
         state=filters.get("state", ""),
         locked=filters.get("locked", ""),
+        timepoint=filters.get("timepoint", ""),
+        q=filters.get("q", ""),
     )
     paginator = Paginator(
         patients.order_by("registry_id").values(

@@ -319,15 +319,21 @@ def test_admin_page_renders_tables_and_charts_and_downloads_match_the_json(cohor
     assert page.status_code == 200
     html = page.content.decode()
     for chart in ("eq5d_index", "odi_score", "vas_pain", "survival"):
-        assert f'<figure id="{chart}-chart"><svg' in html
-    assert "Pathologic (n=6)" in html  # the survival curve's legend
+        assert (
+            f'<figure id="{chart}-chart"><img src="/admin/reports/cohorts/charts/{chart}.svg?'
+            in html
+        )
+    survival = client_a.get(
+        reverse("cohort_report_chart", args=["survival"]), {"as_of": AS_OF.isoformat()}
+    )
+    assert "Pathologic (n=6)" in survival.content.decode()  # the survival curve's legend
     assert "3/20 (15.0%)" in html
     assert "Paired t-test" in html or "paired t-test" in html  # footnotes
 
     api = client_a.get("/api/v1/reports/cohorts", {"as_of": AS_OF.isoformat()}).json()
     downloaded = client_a.get(url, {"as_of": AS_OF.isoformat(), "format": "csv"})
     assert downloaded["Content-Disposition"] == (
-        'attachment; filename="cohort-report_all-sites_start_to_end_cutoff-2026-06-01.csv"'
+        'attachment; filename="cohort-report_AAA_start_to_end_cutoff-2026-06-01.csv"'
     )
     lines = list(csv.reader(io.StringIO(downloaded.content.decode())))
     assert lines[0] == ["table", "row", "column", "value"]

@@ -1,11 +1,12 @@
 import datetime
+import re
 
 import pytest
 from django.core.management import call_command
 from django.db.models import Count
 
 from registry.demo import create_demo_cohort
-from registry.models import Patient, Procedure, Site, TreatedLevel
+from registry.models import Patient, Procedure, Site, TreatedLevel, next_registry_id
 
 
 @pytest.mark.django_db
@@ -69,3 +70,33 @@ def test_demo_seeds_data_errors_the_quality_page_lists(client, capsys):
     page = client.get(reverse("data_quality")).content.decode()
     assert page.count('class="quality-rule"') == 3 * 11  # three sites, eleven rules
     assert "AAR-" in page and "/admin/registry/complication/" in page
+
+
+@pytest.mark.django_db
+def test_demo_ids_have_the_generators_width_and_the_generator_continues_after_them():
+    """The demo once made ``AAR-00001`` beside generated ``AAR-000001``: one sorted above the
+    other. Every demo id now has the generator's format, and a patient registered after the
+    demo gets the next number at its site, in the same width."""
+    create_demo_cohort(patients=40, today=datetime.date(2026, 6, 1))
+    ids = list(Patient.objects.values_list("registry_id", flat=True))
+    assert len(ids) == 40
+    assert all(re.fullmatch(r"(AAR|ODE|LDN)-\d{6}", registry_id) for registry_id in ids), ids
+    aar = Site.objects.get(code="AAR")
+    highest = max(int(i.split("-")[1]) for i in ids if i.startswith("AAR-"))
+    generated = next_registry_id(aar.pk)
+    assert generated == f"AAR-{highest + 1:06d}"
+    assert max(i for i in [*ids, generated] if i.startswith("AAR-")) == generated
+
+
+@pytest.mark.django_db
+def test_a_demo_seeded_with_five_digit_ids_is_not_seeded_twice():
+    """Ids already given out are never rewritten (they may be on paper): a demo seeded before
+    the change keeps its ``AAR-00001`` ids, and seeding again adds no second copy."""
+    today = datetime.date(2026, 6, 1)
+    create_demo_cohort(patients=10, today=today)
+    for patient in Patient.objects.all():
+        code, number = patient.registry_id.split("-")
+        Patient.objects.filter(pk=patient.pk).update(registry_id=f"{code}-{int(number):05d}")
+    assert create_demo_cohort(patients=12, today=today) == 2
+    assert Patient.objects.count() == 12
+    assert Patient.objects.filter(registry_id__regex=r"^[A-Z]+-\d{5}$").count() == 10

@@ -1,0 +1,181 @@
+# ruff: noqa: F401, F811 - the cohort fixture is shared with test_reports.py
+"""The cohort report page as staff use it: charts drawn by their own requests (the page cost
+9× the JSON when it drew them inline), a constant number of queries, patient lists that open
+the record, download names that say whose patients they hold, the date entry of every other
+date field, and numbers in the page's language while downloads stay English."""
+
+import csv
+import datetime
+import io
+import re
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from outcomes.reports import views as report_views
+from tests.factories import make_level, make_patient, make_procedure, make_response, make_user
+from tests.outcomes.test_reports import AS_OF, cohort, rows
+
+CHARTS = ("eq5d_index", "odi_score", "vas_pain", "survival")
+
+
+def test_page_links_its_charts_and_each_chart_is_an_svg_of_the_same_report(
+    cohort, client_a, monkeypatch
+):
+    page = client_a.get(reverse("cohort_report"), {"as_of": AS_OF.isoformat()})
+    html = page.content.decode()
+    assert "matplotlib" not in html  # nothing drawn while the page is built
+    for key in CHARTS:
+        src = f"{reverse('cohort_report_chart', args=[key])}?as_of={AS_OF.isoformat()}"
+        assert f'<figure id="{key}-chart"><img src="{src}"' in html
+    cache.clear()
+    drawn = []
+    draw = report_views.chart_svg
+    monkeypatch.setattr(
+        report_views, "chart_svg", lambda report, key: drawn.append(key) or draw(report, key)
+    )
+    survival = client_a.get(reverse("cohort_report_chart", args=["survival"]), {"as_of": AS_OF})
+    assert survival["Content-Type"].startswith("image/svg+xml")
+    body = survival.content.decode()
+    assert body.startswith("<svg") and "Pathologic (n=6)" in body  # the legend of this cohort
+    # Drawn once: the second request is served from the drawing kept for the same numbers.
+    again = client_a.get(reverse("cohort_report_chart", args=["survival"]), {"as_of": AS_OF})
+    assert again.content == survival.content
+    assert drawn == ["survival"]
+
+
+def test_a_chart_of_other_numbers_is_drawn_anew_not_taken_from_the_cache(cohort, client_a):
+    url = reverse("cohort_report_chart", args=["survival"])
+    before = client_a.get(url, {"as_of": AS_OF.isoformat()}).content.decode()
+    patient = make_patient(cohort[1][0].patient.site, consent_date=AS_OF, sex="male")
+    make_level(make_procedure(patient, date=AS_OF - datetime.timedelta(days=30)),
+               etiology="metastasis")  # fmt: skip
+    after = client_a.get(url, {"as_of": AS_OF.isoformat()}).content.decode()
+    assert "Pathologic (n=6)" in before and "Pathologic (n=7)" in after
+
+
+@pytest.mark.parametrize(
+    "key, query", [("nonsense", {}), ("survival", {"date_from": "31-31-2025"})]
+)
+def test_a_chart_that_is_not_in_the_report_is_not_found(cohort, client_a, key, query):
+    response = client_a.get(reverse("cohort_report_chart", args=[key]), query)
+    assert response.status_code == 404
+
+
+def test_the_page_makes_the_same_number_of_queries_whatever_the_cohort_size(
+    cohort,
+    client_a,
+    django_assert_max_num_queries,
+    django_assert_num_queries,
+):
+    """The page once built its charts and tables with repeated work; its queries now are the
+    session, the user's roles and sites, the filter's site choices and the report's two."""
+    url, query = reverse("cohort_report"), {"as_of": AS_OF.isoformat()}
+    client_a.get(url, query)
+    with django_assert_max_num_queries(12) as captured:
+        client_a.get(url, query)
+    first = len(captured.captured_queries)
+    site = cohort[0][0].patient.site
+    for _ in range(8):
+        procedure = make_procedure(
+            make_patient(site, consent_date=AS_OF), "osteoporotic", date=AS_OF
+        )
+        make_response(procedure, "baseline", vas_pain=40)
+    with django_assert_num_queries(first):
+        page = client_a.get(url, query)
+    patients = rows(page.context["report"], "table_1")["Patients, n"]
+    assert patients[:3] == [6, 18, 24]  # pathologic, osteoporotic, overall
+
+
+def test_counted_patients_open_the_record_page_for_users_who_may_see_records(
+    cohort,
+    client_a,
+    site_a,
+):
+    report = client_a.get(reverse("cohort_report"), {"as_of": AS_OF.isoformat()})
+    cell = re.search(r'href="(/admin/reports/cohorts/patients/\?[^"]+)"', report.content.decode())
+    listing = client_a.get(cell.group(1).replace("&amp;", "&"))
+    html = listing.content.decode()
+    patients = listing.context["patients"]
+    assert patients
+    for patient in patients:
+        record = reverse("staff_record", args=[patient.registry_id])
+        assert f'<a href="{record}">{patient.registry_id}</a>' in html
+    assert not re.search(r"/admin/registry/patient/\d+/change/", html)
+
+    no_records = make_user("Auditor", site_a)
+    no_records.groups.clear()  # staff with no role: may open the report, not records
+    client_a.force_login(no_records)
+    html = client_a.get(cell.group(1).replace("&amp;", "&")).content.decode()
+    assert patients[0].registry_id in html
+    assert reverse("staff_record", args=[patients[0].registry_id]) not in html
+
+
+def _filename(client, **query) -> str:
+    response = client.get(reverse("cohort_report"), {"as_of": AS_OF.isoformat(), **query})
+    return re.search(r'filename="([^"]+)"', response["Content-Disposition"]).group(1)
+
+
+def test_download_names_say_the_users_sites_and_all_sites_only_for_every_site(
+    cohort,
+    client,
+    site_a,
+    site_b,
+    manager,
+):
+    one_site = make_user("Site staff", site_a)
+    client.force_login(one_site)
+    assert _filename(client, format="csv") == "cohort-report_AAA_start_to_end_cutoff-2026-06-01.csv"
+    two_sites = make_user("Site staff", site_b, site_a)
+    client.force_login(two_sites)
+    assert (
+        _filename(client, format="md") == "cohort-report_AAA-BBB_start_to_end_cutoff-2026-06-01.md"
+    )
+    assert _filename(client, format="md", site="BBB").startswith("cohort-report_BBB_")
+    client.force_login(manager)
+    assert _filename(client, format="tidy") == (
+        "cohort-report_all-sites_start_to_end_cutoff-2026-06-01.tidy.csv"
+    )
+
+
+def test_report_dates_are_typed_like_every_other_date_field(cohort, client_a):
+    """The filters once were browser date boxes (which show the browser's own format);
+    now they take the registry's day-month-year entry, with its hint and calendar."""
+    url = reverse("cohort_report")
+    page = client_a.get(url, HTTP_ACCEPT_LANGUAGE="da")
+    html = page.content.decode()
+    assert 'type="date"' not in html
+    for name in ("date_from", "date_to", "as_of"):
+        assert re.search(rf'<input type="text" name="{name}"[^>]*class="vDateField', html), name
+    assert "admin/js/admin/DateTimeShortcuts.js" in html
+    typed = client_a.get(url, {"as_of": "01-06-2026", "date_from": "1.1.2025"})
+    iso = client_a.get(url, {"as_of": "2026-06-01", "date_from": "2025-01-01"})
+    assert typed.context["report"]["filters"] == iso.context["report"]["filters"]
+    assert typed.context["report"]["filters"]["as_of"] == "2026-06-01"
+    refused = client_a.get(url, {"as_of": "31-02-2026"})
+    assert refused.context["report"] is None
+    assert "28-11-2026" in str(refused.context["form"].errors["as_of"])
+
+
+def test_danish_page_shows_decimal_commas_and_downloads_stay_english_unless_asked(
+    cohort,
+    client_a,
+):
+    url, query = reverse("cohort_report"), {"as_of": AS_OF.isoformat()}
+    english = client_a.get(url, query, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    danish = client_a.get(url, query, HTTP_ACCEPT_LANGUAGE="da").content.decode()
+    assert ">3/20 (15.0%)<" in english and "15,0%" not in english
+    assert ">3/20 (15,0%)<" in danish and "(15.0%)" not in danish
+
+    def csv_cells(**extra) -> list[str]:
+        response = client_a.get(url, {**query, "format": "csv", **extra},
+                                HTTP_ACCEPT_LANGUAGE="da")  # fmt: skip
+        return [row[3] for row in csv.reader(io.StringIO(response.content.decode()))]
+
+    assert "3/20 (15.0%)" in csv_cells() and not any("15,0" in c for c in csv_cells())
+    assert "3/20 (15,0%)" in csv_cells(lang="da")
+    markdown = client_a.get(url, {**query, "format": "md", "lang": "da"}).content.decode()
+    assert "3/20 (15,0%)" in markdown and "Table 1. Patients" in markdown
+    refused = client_a.get(url, {**query, "format": "csv", "lang": "xx"})
+    assert refused.status_code == 400 and b"lang" in refused.content
