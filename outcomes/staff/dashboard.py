@@ -1,9 +1,10 @@
 """The record status dashboard: patients × timepoints of their index procedure, like REDCap's.
 
-Four queries per page whatever the cohort size: the count, one page of patients, their
-follow-ups, and the column totals (one aggregate). The index procedure and its cohort are
-``Patient.index_procedure`` and ``Patient.index_cohort``, stored from the one rule of each
-(``registry.derived``), so the dashboard, the report and the exports agree.
+Five queries per page whatever the cohort size: the count, one page of patients, their
+follow-ups, their open queries to the site, and the column totals (one aggregate). The index
+procedure and its cohort are ``Patient.index_procedure`` and ``Patient.index_cohort``, stored
+from the one rule of each (``registry.derived``), so the dashboard, the report and the exports
+agree.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.models import FollowUp, Timepoint, on_worklist_q
+from outcomes.quality.queries import open_queries_by_patient
 from registry.models import Cohort, Patient, RecordLock, Site
 
 PAGE_SIZE = 50
@@ -139,6 +141,7 @@ def status_dashboard(request: HttpRequest) -> HttpResponse:
         procedure_id__in=[row["index_procedure_id"] for row in rows]
     ).annotate(cell=CELL_STATE)
     cells = {(f.procedure_id, f.timepoint): f for f in followups}
+    open_queries = open_queries_by_patient(user=user, patient_ids=[row["pk"] for row in rows])
     timepoints = list(Timepoint)
     table = []
     for row in rows:
@@ -151,7 +154,7 @@ def status_dashboard(request: HttpRequest) -> HttpResponse:
                     "state": STATE_BY_VALUE.get(followup.cell) if followup else None,
                 }
             )
-        table.append({**row, "cells": row_cells})
+        table.append({**row, "cells": row_cells, "open_queries": open_queries.get(row["pk"], 0)})
     totals = _totals(patients, timepoints)
     query = request.GET.copy()
     query.pop("page", None)
