@@ -33,8 +33,8 @@ def digests_sent(now) -> dict[str, mail.EmailMessage]:
     return {message.to[0]: message for message in mail.outbox}
 
 
-def test_a_query_can_be_about_a_contact_detail_and_is_answered_from_the_record(
-    client_a, manager, patient
+def test_a_query_can_be_about_a_contact_detail_and_the_record_names_it_by_label(
+    client_a, manager, staff_a, patient
 ):
     raise_page = reverse(
         "admin:outcomes_dataquery_raise",
@@ -46,6 +46,10 @@ def test_a_query_can_be_about_a_contact_detail_and_is_answered_from_the_record(
         user=manager, record=patient, field_name="contact.phone", comment="Number unobtainable?"
     )
     assert (query.record_label, query.field_name) == (patient.registry_id, "contact.phone")
+    client_a.force_login(staff_a)
+    record = client_a.get(reverse("staff_record", args=[patient.registry_id])).content.decode()
+    assert f"{patient.registry_id} · phone (contact details)</strong>" in record
+    assert "Number unobtainable?" in record and f'id="answer-{query.pk}"' in record
     with pytest.raises(ValidationError, match="Choose a field of this record"):
         dataquery_raise(
             user=manager, record=patient, field_name="contact.sms_stopped_at", comment="?"
