@@ -64,9 +64,20 @@ COMPUTED_FIELDS = [
 ]
 
 
+TYPED_RULE = _(
+    "Paper questionnaire: type the answers as digits in the box, or choose them below. A "
+    "filled box wins: its digits replace the choices, and the chosen answers are read back "
+    "under it before saving."
+)
+
+
 @admin.register(QuestionnaireResponse)
 class QuestionnaireResponseAdmin(SiteScopedAdmin):
     form = StaffResponseForm
+
+    class Media:
+        js = ["outcomes/typed_digits.js"]
+
     list_display = [
         "__str__",
         "answered_on",
@@ -86,10 +97,19 @@ class QuestionnaireResponseAdmin(SiteScopedAdmin):
     autocomplete_fields = ["procedure"]
     readonly_fields = COMPUTED_FIELDS
     fieldsets = [
-        (None, {"fields": ["procedure", "timepoint", "mode", "answered_on"]}),
+        (None, {"fields": ["procedure", "timepoint", "mode", "answered_on", "typed_checked"]}),
         (_("Pain"), {"fields": ["vas_pain"]}),
-        (_("EQ-5D"), {"fields": [*EQ5D_FIELDS, "eq_vas"]}),
-        (_("Oswestry Disability Index v2.1a"), {"fields": ODI_FIELDS}),
+        (
+            _("EQ-5D"),
+            {
+                "fields": ["eq5d_digits", *EQ5D_FIELDS, "eq_vas"],
+                "description": TYPED_RULE,
+            },
+        ),
+        (
+            _("Oswestry Disability Index v2.1a"),
+            {"fields": ["odi_digits", *ODI_FIELDS], "description": TYPED_RULE},
+        ),
         (
             _("Warnings"),
             {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.followups.schedule import FAR_OUTSIDE_WINDOW_DAYS, days_outside_window
@@ -17,6 +18,7 @@ from outcomes.models import (
     Timepoint,
 )
 from outcomes.questionnaire import items
+from outcomes.typed_digits import digits_normalise, digits_parse, eq5d_scale, odi_scale
 from registry import validation
 from registry.forms import RegistryModelForm, SaveAnywayFormMixin, save_anyway_given
 from registry.locale import DATE_INPUT_FORMATS
@@ -28,6 +30,18 @@ from registry.warnings import (
 )
 
 ANSWER_FIELDS = ["vas_pain", *EQ5D_FIELDS, "eq_vas", *ODI_FIELDS]
+
+# The typed-digit boxes (outcomes.typed_digits) and the items each one fills, in order.
+TYPED_BOXES = {"eq5d_digits": EQ5D_FIELDS, "odi_digits": ODI_FIELDS}
+TYPED_CHECKED = "typed_checked"
+TYPED_PREVIEW_MESSAGE = _(
+    "Check the answers read back under the typed digits, then save again. Nothing is saved yet."
+)
+
+
+def typed_signature(boxes: dict[str, str]) -> str:
+    """What the nurse was shown read back: both boxes as typed (without spaces)."""
+    return ";".join(f"{name}={boxes.get(name, '')}" for name in TYPED_BOXES)
 
 
 def answer_field(label, choices) -> forms.TypedChoiceField:
@@ -47,6 +61,28 @@ class StaffResponseForm(SaveAnywayFormMixin, RegistryModelForm):
     The EQ-5D items carry the wording of the version the procedure's site uses (3L or 5L);
     the form refuses a partly answered EQ-5D and levels outside the version.
     """
+
+    eq5d_digits = forms.CharField(
+        label=_("EQ-5D typed as digits"),
+        required=False,
+        max_length=40,
+        widget=forms.TextInput(attrs={"size": 12, "autocomplete": "off", "inputmode": "numeric"}),
+        help_text=_(
+            "Type the five answers in the printed order, one digit each 1–%(max)d, e.g. 11223. "
+            "A filled box replaces the choices below."
+        ),
+    )
+    odi_digits = forms.CharField(
+        label=_("ODI typed as digits"),
+        required=False,
+        max_length=40,
+        widget=forms.TextInput(attrs={"size": 16, "autocomplete": "off", "data-missing-mark": "-"}),
+        help_text=_(
+            "Type the ten answers in the printed order, one digit each 0–5, and - for an "
+            "unanswered section, e.g. 3122121-22. A filled box replaces the choices below."
+        ),
+    )
+    typed_checked = forms.CharField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = QuestionnaireResponse
@@ -84,9 +120,73 @@ class StaffResponseForm(SaveAnywayFormMixin, RegistryModelForm):
             )
         for name, heading, _answers in items.ODI_SECTIONS:
             self.fields[f"odi_{name}"] = answer_field(heading, items.odi_choices(name))
+        self._typed_boxes_add(eq5d_levels)
+
+    def _typed_boxes_add(self, eq5d_levels: int) -> None:
+        """One box per instrument for the digits of a paper questionnaire.
+
+        The rule, stated on the page: a filled box wins, its digits replace the choices of
+        its items (with JavaScript the choices follow the box as it is typed, and a choice
+        clicked afterwards rewrites its digit, so the two agree). A box is refused beside it
+        when its length or a digit is wrong, and then no choice is changed. The texts of the
+        chosen answers are shown read back under the box, and a save with typed digits the
+        nurse has not seen read back is refused once (``typed_checked`` carries what was shown;
+        the JavaScript shows them as typed and fills it in).
+        """
+        self.fields["eq5d_digits"].help_text = self.fields["eq5d_digits"].help_text % {
+            "max": eq5d_levels
+        }
+        self.typed_values: dict[str, tuple[int | None, ...]] = {}
+        self.typed_errors: dict[str, ValidationError] = {}
+        if not self.is_bound:
+            return
+        scales = {"eq5d_digits": eq5d_scale(eq5d_levels), "odi_digits": odi_scale()}
+        data = self.data.copy()
+        for box, fields in TYPED_BOXES.items():
+            text = digits_normalise(str(data.get(self.add_prefix(box), "")))
+            if not text:
+                continue
+            try:
+                values = digits_parse(text, scales[box])
+            except ValidationError as error:
+                self.typed_errors[box] = error
+                continue
+            self.typed_values[box] = values
+            for field, value in zip(fields, values, strict=True):
+                data[self.add_prefix(field)] = "" if value is None else str(value)
+            self.fields[box].help_text = format_html(
+                '{}<ul class="typed-readback">{}</ul>',
+                self.fields[box].help_text,
+                format_html_join(
+                    "",
+                    "<li>{}: {}</li>",
+                    (
+                        (self.fields[field].label, self._answer_text(field, value))
+                        for field, value in zip(fields, values, strict=True)
+                    ),
+                ),
+            )
+        self.data = data
+
+    def _answer_text(self, field: str, value: int | None) -> str:
+        if value is None:
+            return str(_("not answered"))
+        return f"{value} – {dict(self.fields[field].choices)[value]}"
+
+    def clean_eq5d_digits(self) -> str:
+        return self._typed_clean("eq5d_digits")
+
+    def clean_odi_digits(self) -> str:
+        return self._typed_clean("odi_digits")
+
+    def _typed_clean(self, box: str) -> str:
+        if box in self.typed_errors:
+            raise self.typed_errors[box]
+        return digits_normalise(self.cleaned_data.get(box, ""))
 
     def clean(self):
         cleaned = super().clean()
+        self._typed_preview(cleaned)
         procedure = cleaned.get("procedure")
         levels = {field: cleaned.get(field) for field in EQ5D_FIELDS}
         answered = [field for field, level in levels.items() if level is not None]
@@ -106,11 +206,15 @@ class StaffResponseForm(SaveAnywayFormMixin, RegistryModelForm):
         maximum = site.eq5d_levels
         for field in answered:
             if levels[field] > maximum:
+                typed = "eq5d_digits" in self.typed_values
                 self.add_error(
-                    field,
+                    # The box typed it, so the box says it (once).
+                    "eq5d_digits" if typed else field,
                     _("%(site)s uses EQ-5D-%(version)s: answer 1–%(max)d.")
                     % {"site": site.code, "version": site.eq5d_version, "max": maximum},
                 )
+                if typed:
+                    break
         if answered and len(answered) < len(EQ5D_FIELDS):
             for field in EQ5D_FIELDS:
                 if levels[field] is None:
@@ -121,6 +225,17 @@ class StaffResponseForm(SaveAnywayFormMixin, RegistryModelForm):
         self.instance.eq5d_version = site.eq5d_version if answered else ""
         self._warn_far_outside_window(cleaned, procedure)
         return cleaned
+
+    def _typed_preview(self, cleaned) -> None:
+        """Refuse once a save whose typed digits were not yet read back to the nurse."""
+        if not self.typed_values:
+            return
+        signature = typed_signature({box: cleaned.get(box, "") for box in self.typed_values})
+        shown = self.data.get(self.add_prefix(TYPED_CHECKED), "")
+        # The page re-rendered now shows them read back: a save of the same digits then goes.
+        self.data[self.add_prefix(TYPED_CHECKED)] = signature
+        if shown != signature:
+            self.add_error(None, ValidationError(TYPED_PREVIEW_MESSAGE, code="typed_preview"))
 
     def _post_clean(self) -> None:
         super()._post_clean()

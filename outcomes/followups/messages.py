@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import EmailMessage
+from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from outcomes.followups import texting
 from outcomes.models import ContactAttempt, FollowUp
+from outcomes.quality.queries import queries_raised_between, query_field_label, query_patient
 
 
 def patient_message(kind: str, followup: FollowUp, url: str) -> tuple[str, str]:
@@ -49,7 +51,9 @@ def patient_message(kind: str, followup: FollowUp, url: str) -> tuple[str, str]:
 
 def digest_message(attempt: ContactAttempt) -> EmailMessage:
     """The site's daily digest: the follow-ups that joined its phone worklist since the last
-    digest (each is announced in exactly one), by registry id only, never a name."""
+    digest (each is announced in exactly one), and the data queries raised since the last
+    digest, each with a link to the patient's record page (where it is answered in place). By
+    registry id only: never a name, nor the query's text (a monitor may have typed anything)."""
     announced = (
         FollowUp.objects.filter(announced_in=attempt)
         .select_related("procedure__patient")
@@ -60,12 +64,18 @@ def digest_message(attempt: ContactAttempt) -> EmailMessage:
         f"window closes {f.window_end.isoformat()} ({f.get_worklist_reason_display() or '-'})"
         for f in announced
     ]
-    subject = (
-        f"Phone follow-up worklist for {attempt.site.code}: "
-        f"{len(lines)} new on {attempt.digest_date.isoformat()}"
-    )
-    body = "\n".join(
-        [
+    queries = _digest_queries(attempt)
+    day = attempt.digest_date.isoformat()
+    new_queries = _count(len(queries), "new data query", "new data queries")
+    if lines:
+        subject = f"Phone follow-up worklist for {attempt.site.code}: {len(lines)} new on {day}"
+        if queries:
+            subject += f", {new_queries}"
+    else:
+        subject = f"Data queries for {attempt.site.code}: {new_queries} on {day}"
+    body: list[str] = []
+    if lines:
+        body += [
             "These follow-ups joined the phone worklist (no answer after two reminders, no "
             "email on file, or the email address was refused):",
             "",
@@ -73,10 +83,49 @@ def digest_message(attempt: ContactAttempt) -> EmailMessage:
             "",
             f"Work through them at {settings.SITE_URL}/admin/outcomes/followup/?worklist=yes",
         ]
+    if queries:
+        body += [
+            *([""] if body else []),
+            f"{new_queries} (answer each on the record page, under Open queries):",
+            "",
+            *queries,
+        ]
+    message = EmailMessage(
+        subject, "\n".join(body), settings.DEFAULT_FROM_EMAIL, [attempt.site.contact_email]
     )
-    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [attempt.site.contact_email])
     message.extra_headers["X-Registry-Message"] = str(attempt.pk)
     return message
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+def _digest_queries(attempt: ContactAttempt) -> list[str]:
+    """One line per query raised at the site since its previous digest, up to this one."""
+    previous = (
+        ContactAttempt.objects.filter(
+            kind=ContactAttempt.Kind.DIGEST,
+            site_id=attempt.site_id,
+            created_at__lt=attempt.created_at,
+        )
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    lines = []
+    for query in queries_raised_between(
+        site=attempt.site, after=previous, until=attempt.created_at
+    ):
+        patient = query_patient(query)
+        where = (
+            f"{settings.SITE_URL}{reverse('staff_record', args=[patient.registry_id])}"
+            f"#query-{query.pk}"
+            if patient is not None
+            else f"{settings.SITE_URL}{reverse('admin:outcomes_dataquery_detail', args=[query.pk])}"
+        )
+        lines.append(f"- {query.record_label} · {query_field_label(query)}: {where}")
+    return lines
 
 
 def patient_text(kind: str, followup: FollowUp, url: str) -> str:

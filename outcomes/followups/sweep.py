@@ -38,6 +38,7 @@ from outcomes.models import (
     patient_emailable,
     patient_textable,
 )
+from outcomes.quality.models import DataQuery
 from registry.models import Patient, PatientContact, Procedure, Site
 from registry.sqlbulk import rows_update
 
@@ -324,10 +325,23 @@ def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> None:
 
 def _create_digests(now) -> int:
     """One digest per site and day announcing the follow-ups that joined the site's phone
-    worklist and were not yet announced. Each follow-up is announced in exactly one digest:
-    those that join after the day's digest was created wait for the next day's."""
+    worklist and were not yet announced, and the data queries raised since the site's last
+    digest. Each follow-up is announced in exactly one digest: those that join after the day's
+    digest was created wait for the next day's (queries likewise, by their raising time)."""
     unannounced = FollowUp.objects.on_worklist().filter(announced_in__isnull=True)
-    sites = Site.objects.filter(Exists(unannounced.filter(procedure__patient__site=OuterRef("pk"))))
+    # Queries raised since the site's last digest (or ever): its "new data queries".
+    last_digest = ContactAttempt.objects.filter(
+        kind=ContactAttempt.Kind.DIGEST, site=OuterRef("site")
+    ).order_by("-created_at")
+    new_queries = (
+        DataQuery.objects.exclude(state=DataQuery.State.CLOSED)
+        .annotate(last_digest_at=Subquery(last_digest.values("created_at")[:1]))
+        .filter(Q(last_digest_at__isnull=True) | Q(raised_at__gt=F("last_digest_at")))
+    )
+    sites = Site.objects.filter(
+        Exists(unannounced.filter(procedure__patient__site=OuterRef("pk")))
+        | Exists(new_queries.filter(site=OuterRef("pk")))
+    )
     created = 0
     for site in sites:
         try:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.quality.models import DataQuery
+from registry.models import Patient, PatientContact
 
 RAISE_PERMISSION = "outcomes.raise_dataquery"
 ANSWER_PERMISSION = "outcomes.answer_dataquery"
@@ -35,14 +36,41 @@ def record_site(record):
     raise ValueError(f"{record!r} belongs to no site")
 
 
+# The contact details a query on a patient can be about (issue 27: a wrong phone or email
+# stops the chase). The query stays on the patient record, so its label, links and digest
+# line name the registry id only; the field is named ``contact.<field>``.
+CONTACT_QUERY_FIELDS = (
+    "name",
+    "phone",
+    "email",
+    "preferred_channel",
+    "preferred_language",
+    "consent_to_contact",
+)
+CONTACT_PREFIX = "contact."
+
+
 def queryable_fields(model) -> list[tuple[str, str]]:
-    """(name, label) of the fields of ``model`` a query can be about."""
+    """(name, label) of the fields of ``model`` a query can be about; for a patient, also
+    the fields of its contact details (``contact.phone``, …)."""
     skip = {"id", "created_at", "updated_at"}
-    return [
+    fields = [
         (field.name, str(field.verbose_name))
         for field in model._meta.concrete_fields
         if field.name not in skip
     ]
+    if model is Patient:
+        fields += [
+            (
+                f"{CONTACT_PREFIX}{name}",
+                str(
+                    _("%(field)s (contact details)")
+                    % {"field": PatientContact._meta.get_field(name).verbose_name}
+                ),
+            )
+            for name in CONTACT_QUERY_FIELDS
+        ]
+    return fields
 
 
 def _locked(query: DataQuery) -> DataQuery:
@@ -137,3 +165,72 @@ def open_query_counts(user) -> list[tuple[object, int, int]]:
         )
         .order_by("code")
     ]
+
+
+def queries_raised_between(*, site, after, until):
+    """Queries raised at ``site`` after ``after`` (None: ever) up to ``until``, not closed: the
+    daily digest's "new data queries" (each in the digest that follows its raising)."""
+    queries = DataQuery.objects.filter(site=site, raised_at__lte=until).exclude(
+        state=DataQuery.State.CLOSED
+    )
+    if after is not None:
+        queries = queries.filter(raised_at__gt=after)
+    return queries.select_related("content_type").order_by("raised_at", "pk")
+
+
+def query_field_label(query: DataQuery) -> str:
+    """The label of the field a query is about (its name when the field is gone)."""
+    model = query.content_type.model_class()
+    return dict(queryable_fields(model)).get(query.field_name, query.field_name)
+
+
+def query_patient(query: DataQuery):
+    """The patient whose record a query is about (the record page lists its queries)."""
+    record = query.record
+    if isinstance(record, Patient):
+        return record
+    for path in ("patient", "procedure.patient"):
+        obj = record
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+        except AttributeError:
+            continue
+        return obj
+    return None
+
+
+def open_queries_by_patient(*, user, patient_ids) -> dict[int, int]:
+    """{patient id: number of open queries on any of the patient's records} (the patient,
+    their procedures, treated levels, complications and questionnaire responses), for the
+    dashboard's rows: one query, over the unresolved queries of the user's sites only."""
+    from django.db.models import Case, Count, IntegerField, OuterRef, Subquery, When
+
+    from outcomes.models import QuestionnaireResponse
+    from registry.models import Complication, Procedure, TreatedLevel
+
+    def patient_of(model, path):
+        return Subquery(model.objects.filter(pk=OuterRef("object_id")).values(path)[:1])
+
+    of = ContentType.objects.get_for_model
+    patient = Case(
+        When(content_type=of(Patient), then="object_id"),
+        When(content_type=of(Procedure), then=patient_of(Procedure, "patient_id")),
+        When(content_type=of(TreatedLevel), then=patient_of(TreatedLevel, "procedure__patient_id")),
+        When(content_type=of(Complication), then=patient_of(Complication, "patient_id")),
+        When(
+            content_type=of(QuestionnaireResponse),
+            then=patient_of(QuestionnaireResponse, "procedure__patient_id"),
+        ),
+        output_field=IntegerField(),
+    )
+    rows = (
+        DataQuery.objects.for_user(user)
+        .filter(state=DataQuery.State.OPEN)
+        .annotate(patient_id=patient)
+        .filter(patient_id__in=list(patient_ids))
+        .values("patient_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {row["patient_id"]: row["n"] for row in rows}

@@ -1,11 +1,12 @@
 """The record status dashboard: patients × timepoints of their index procedure, like REDCap's.
 
-Three queries per page whatever the cohort size: the count, one page of patients and their
-follow-ups. The column totals are counted from the page's own cells: an aggregate over every
-filtered patient cost a scan of all follow-ups on every page (2.8 s at 1.4M follow-ups, issue
-32), so the page's cost grows with the page, not the registry. The index procedure and its
-cohort are ``Patient.index_procedure`` and ``Patient.index_cohort``, stored from the one rule of
-each (``registry.derived``), so the dashboard, the report and the exports agree.
+Four queries per page whatever the cohort size: the count, one page of patients, their
+follow-ups and their open queries to the site. The column totals are counted from the page's
+own cells: an aggregate over every filtered patient cost a scan of all follow-ups on every page
+(2.8 s at 1.4M follow-ups, issue 32), so the page's cost grows with the page, not the registry.
+The index procedure and its cohort are ``Patient.index_procedure`` and ``Patient.index_cohort``,
+stored from the one rule of each (``registry.derived``), so the dashboard, the report and the
+exports agree.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from outcomes.models import FollowUp, Timepoint, on_worklist_q
+from outcomes.quality.queries import open_queries_by_patient
 from registry.access import may_see_contact
 from registry.models import Cohort, Patient, RecordLock, Site
 
@@ -166,6 +168,7 @@ def status_dashboard(request: HttpRequest) -> HttpResponse:
         procedure_id__in=[row["index_procedure_id"] for row in rows]
     ).annotate(cell=CELL_STATE)
     cells = {(f.procedure_id, f.timepoint): f for f in followups}
+    open_queries = open_queries_by_patient(user=user, patient_ids=[row["pk"] for row in rows])
     timepoints = list(Timepoint)
     table = []
     for row in rows:
@@ -178,7 +181,7 @@ def status_dashboard(request: HttpRequest) -> HttpResponse:
                     "state": STATE_BY_VALUE.get(followup.cell) if followup else None,
                 }
             )
-        table.append({**row, "cells": row_cells})
+        table.append({**row, "cells": row_cells, "open_queries": open_queries.get(row["pk"], 0)})
     totals = _totals(table)
     query = request.GET.copy()
     query.pop("page", None)

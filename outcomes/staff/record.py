@@ -22,7 +22,7 @@ from outcomes.consent.services import STATE_LABELS, consent_status
 from outcomes.followups.links import ANSWERABLE_STATES
 from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, Timepoint
 from outcomes.quality.models import DataQuery
-from outcomes.quality.queries import ANSWER_PERMISSION, dataquery_answer
+from outcomes.quality.queries import ANSWER_PERMISSION, dataquery_answer, query_field_label
 from outcomes.records.locking import LOCK_PERMISSION
 from outcomes.records.signing import SIGN_PERMISSION, signatures_of
 from registry.access import may_see_contact
@@ -73,13 +73,17 @@ def _open_queries(user, patient, procedures, complications) -> list[DataQuery]:
         if ids:
             content_type = ContentType.objects.get_for_model(model)
             condition |= Q(content_type=content_type, object_id__in=ids)
-    return list(
+    queries = list(
         DataQuery.objects.for_user(user)
         .filter(condition)
         .exclude(state=DataQuery.State.CLOSED)
-        .select_related("raised_by")
+        .select_related("raised_by", "content_type")
         .order_by("raised_at", "pk")
     )
+    for query in queries:
+        # "phone (contact details)", not "contact.phone".
+        query.field_label = query_field_label(query)
+    return queries
 
 
 def _answer_query(request: HttpRequest, patient: Patient) -> HttpResponse:
