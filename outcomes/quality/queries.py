@@ -200,11 +200,14 @@ def query_patient(query: DataQuery):
     return None
 
 
-def open_queries_by_patient(*, user, patient_ids) -> dict[int, int]:
-    """{patient id: number of open queries on any of the patient's records} (the patient,
-    their procedures, treated levels, complications and questionnaire responses), for the
-    dashboard's rows: one query, over the unresolved queries of the user's sites only."""
-    from django.db.models import Case, Count, IntegerField, OuterRef, Subquery, When
+def open_query_count(*, user, patient_ref: str = "pk"):
+    """The number of open queries on any of a patient's records (the patient, their
+    procedures, treated levels, complications and questionnaire responses), over the user's
+    sites only: a subquery to annotate patients with (``patient_ref`` names the patient's id),
+    so a page of patients gets its counts in its own query (PostgreSQL evaluates it after the
+    page's LIMIT)."""
+    from django.db.models import Case, Count, IntegerField, OuterRef, Subquery, Value, When
+    from django.db.models.functions import Coalesce
 
     from outcomes.models import QuestionnaireResponse
     from registry.models import Complication, Procedure, TreatedLevel
@@ -228,9 +231,10 @@ def open_queries_by_patient(*, user, patient_ids) -> dict[int, int]:
         DataQuery.objects.for_user(user)
         .filter(state=DataQuery.State.OPEN)
         .annotate(patient_id=patient)
-        .filter(patient_id__in=list(patient_ids))
+        .filter(patient_id=OuterRef(patient_ref))
         .values("patient_id")
         .annotate(n=Count("pk"))
         .order_by()
+        .values("n")
     )
-    return {row["patient_id"]: row["n"] for row in rows}
+    return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
