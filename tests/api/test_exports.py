@@ -138,6 +138,10 @@ def test_dictionary_covers_every_exported_column(registry, api_a):
     volume = by_column[("levels.csv", "cement_volume_ml")]
     assert (volume["label"], volume["type"], volume["unit"]) == ("Cement volume", "decimal", "mL")
     assert "osteoporotic = Osteoporotic" in by_column[("levels.csv", "etiology")]["allowed"]
+    # An etiology not known at entry, and the cohort it leaves its procedure in (design §7).
+    assert "unknown = Unknown" in by_column[("levels.csv", "etiology")]["allowed"]
+    for name in ("levels.csv", "procedures.csv"):
+        assert "unknown = Unknown etiology" in by_column[(name, "cohort")]["allowed"]
     assert by_column[("levels.csv", "cement_leakage")]["type"] == "boolean (true, false)"
     assert by_column[("procedures.csv", "vas_pain_month_3")]["unit"] == "0–100 mm"
 

@@ -32,6 +32,9 @@ def test_sav_has_variable_and_value_labels_from_the_dictionary(registry, api_a, 
     assert labels["level"] == "Vertebral level"
     etiology = meta.variable_value_labels["etiology"]
     assert etiology[1] == "Osteoporotic" and "Multiple myeloma" in etiology.values()
+    # Unknown added last: the codes of the other seven stay what earlier files had.
+    assert (etiology[7], etiology[8]) == ("Other", "Unknown")
+    assert "Unknown etiology" in meta.variable_value_labels["cohort"].values()
     assert meta.variable_value_labels["cement_leakage"] == {0: "No", 1: "Yes"}
     assert meta.variable_value_labels["level"][18] == "T12"  # C2 = 1, C7 = 6, T1 = 7 … T12 = 18
     by_id = {int(row.level_id): row for row in frame.itertuples()}
