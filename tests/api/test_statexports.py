@@ -101,7 +101,9 @@ def test_analysis_file_has_one_row_per_patient_agreeing_with_the_report(registry
 def test_analysis_file_in_spss_and_stata(registry, api_a, tmp_path):
     frame, meta = pyreadstat.read_sav(download(api_a, "/api/v1/exports/analysis.sav", tmp_path))
     assert len(frame) == 3
-    assert meta.variable_value_labels["cohort"] == {1: "Pathologic", 2: "Osteoporotic", 3: "Other"}
+    assert meta.variable_value_labels["cohort"] == {
+        1: "Pathologic", 2: "Osteoporotic", 3: "Other", 4: "Unknown etiology",
+    }  # fmt: skip
     assert meta.variable_value_labels["survival_status"] == {0: "Censored", 1: "Died"}
     frame, meta = pyreadstat.read_dta(download(api_a, "/api/v1/exports/analysis.dta", tmp_path))
     assert sorted(frame["vas_pain_baseline"]) == [70, 80, 90]
