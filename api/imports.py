@@ -366,7 +366,13 @@ def parse_cell(model_field: models.Field, value):
         if number != number.to_integral_value():
             raise CellError("not a whole number")
         return int(number)
-    return _text(value)
+    text = _text(value)
+    if model_field.choices and isinstance(model_field, models.CharField):
+        # Codes in any case, as site codes and levels are: "Unknown" is the code "unknown".
+        # A text matching no code is left for validation to refuse with the allowed codes.
+        codes = {str(code).casefold(): code for code, _label in model_field.flatchoices}
+        return codes.get(text.casefold(), text)
+    return text
 
 
 # Dates as sites type them: ISO first, then day-first with -, . or / (Danish and most European

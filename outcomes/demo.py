@@ -24,7 +24,7 @@ DEMO_SITE_CODES = [site[0] for site in DEMO_SITES]
 
 ANSWER_RATE = {Timepoint.BASELINE: 0.97, Timepoint.MONTH_3: 0.8, Timepoint.MONTH_12: 0.7}
 # Mean improvement, as a share of the scale, at each follow-up.
-RELIEF = {Cohort.OSTEOPOROTIC: 0.45, Cohort.PATHOLOGIC: 0.3, Cohort.OTHER: 0.4}
+RELIEF = {Cohort.OSTEOPOROTIC: 0.45, Cohort.PATHOLOGIC: 0.3, Cohort.OTHER: 0.4, Cohort.UNKNOWN: 0.4}
 
 
 def _clip(value: float, low: int, high: int) -> int:

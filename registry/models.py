@@ -125,6 +125,8 @@ class Cohort(models.TextChoices):
     PATHOLOGIC = "pathologic", _("Pathologic")
     OSTEOPOROTIC = "osteoporotic", _("Osteoporotic")
     OTHER = "other", _("Other")
+    # A level of unknown etiology and none malignant: could be either cohort, so in neither.
+    UNKNOWN = "unknown", _("Unknown etiology")
 
 
 class SiteQuerySet(models.QuerySet):
@@ -887,10 +889,12 @@ def procedure_cohort(path: str = "pk") -> Coalesce:
     ``Procedure.objects.with_cohort()``, the API and the exports alike.
 
     pathologic: any treated level's etiology is malignant (metastasis, myeloma,
-    lymphoma/leukaemia); osteoporotic: every level is osteoporotic; otherwise other (including
-    a procedure with no levels recorded yet). ``path`` leads from the outer row to the
-    procedure's primary key (``"pk"`` on procedures, ``"procedure"`` on levels).
-    One aggregate over the procedure's levels, so the whole rule is one subquery.
+    lymphoma/leukaemia); unknown: otherwise, any level's etiology is unknown (it could be
+    malignant, so the procedure is in neither compared cohort); osteoporotic: every level is
+    osteoporotic; otherwise other (including a procedure with no levels recorded yet).
+    ``path`` leads from the outer row to the procedure's primary key (``"pk"`` on procedures,
+    ``"procedure"`` on levels). One aggregate over the procedure's levels, so the whole rule
+    is one subquery.
     """
 
     def flag(condition: Q) -> ExpressionWrapper:
@@ -901,6 +905,10 @@ def procedure_cohort(path: str = "pk") -> Coalesce:
         When(
             BoolOr(flag(Q(etiology__in=TreatedLevel.MALIGNANT_ETIOLOGIES))),
             then=Value(Cohort.PATHOLOGIC),
+        ),
+        When(
+            BoolOr(flag(Q(etiology=TreatedLevel.Etiology.UNKNOWN))),
+            then=Value(Cohort.UNKNOWN),
         ),
         When(
             BoolAnd(flag(Q(etiology=TreatedLevel.Etiology.OSTEOPOROTIC))),
@@ -996,6 +1004,9 @@ class ProcedureQuerySet(ScopedQuerySet):
 
     def other(self) -> ProcedureQuerySet:
         return self.filter(cohort=Cohort.OTHER)
+
+    def unknown(self) -> ProcedureQuerySet:
+        return self.filter(cohort=Cohort.UNKNOWN)
 
 
 @track_history("cohort")
@@ -1270,6 +1281,9 @@ class TreatedLevel(models.Model):
         HAEMANGIOMA = "haemangioma", _("Haemangioma")
         TRAUMATIC = "traumatic", _("Traumatic")
         OTHER = "other", _("Other")
+        # Not known at entry (a hospital file often says so): the procedure's cohort is
+        # "unknown" unless another level is malignant (design.md §7).
+        UNKNOWN = "unknown", _("Unknown")
 
     class Approach(models.TextChoices):
         UNIPEDICULAR = "unipedicular", _("Unipedicular")

@@ -78,8 +78,11 @@ def make_contact(patient: Patient, **fields) -> PatientContact:
     return PatientContact.objects.create(patient=patient, **(defaults | fields))
 
 
-def make_procedure(patient: Patient, *etiologies: str, **fields) -> Procedure:
-    """A procedure with one treated level per etiology given, from T12 downwards."""
+def make_procedure(
+    patient: Patient, *etiologies: str, first_level: int = TreatedLevel.Level.T12, **fields
+) -> Procedure:
+    """A procedure with one treated level per etiology given, from ``first_level`` (T12)
+    downwards."""
     defaults = {
         "date": TODAY,
         "technique": Procedure.Technique.VERTEBROPLASTY,
@@ -91,7 +94,7 @@ def make_procedure(patient: Patient, *etiologies: str, **fields) -> Procedure:
     with transaction.atomic():
         procedure = Procedure.objects.create(patient=patient, **(defaults | fields))
         for offset, etiology in enumerate(etiologies):
-            make_level(procedure, level=TreatedLevel.Level.T12 + offset, etiology=etiology)
+            make_level(procedure, level=first_level + offset, etiology=etiology)
     return procedure
 
 

@@ -154,6 +154,12 @@ def _procedure_without_level(sites, today):
     )
 
 
+def _unknown_etiology(sites, today):
+    # Cohort "unknown" (design.md §7): a level of unknown etiology and none malignant. A
+    # pathologic procedure with an unknown level is compared all the same, so not listed.
+    return Procedure.objects.filter(patient__site__in=sites).unknown().select_related("patient")
+
+
 def _death_without_cause(sites, today):
     return Patient.objects.filter(site__in=sites, date_of_death__isnull=False, cause_of_death="")
 
@@ -237,6 +243,15 @@ RULES = (
         "Mulig dublet: en anden patient har samme fødselsdato og et lignende navn eller samme "
         "telefon eller e-mail.",
         _likely_duplicate,
+    ),
+    Rule(
+        "DQ12",
+        WARNING,
+        "Treated level of unknown etiology: the procedure is left out of the cohort "
+        "comparison until the etiology is recorded.",
+        "Behandlet niveau med ukendt ætiologi: indgrebet indgår ikke i sammenligningen af "
+        "kohorter, før ætiologien er registreret.",
+        _unknown_etiology,
     ),
 )
 RULES_BY_ID = {rule.id: rule for rule in RULES}

@@ -177,9 +177,9 @@ def methods_text(report: dict) -> list[str]:
         "otherwise (design §7). Age is in completed years at the index procedure.",
         "Outcomes: EQ-5D-3L/5L index (each site's national value set), Oswestry Disability "
         "Index v2.1a (0–100%) and pain VAS (0–100) at baseline, 3 months (day 91) and 12 "
-        "months (day 365). Paired t-tests compare follow-up with baseline in patients with "
-        "both; Welch's t-test compares the cohorts' mean changes; Fisher's exact or the "
-        "chi-squared test compare proportions (the test is named in each table).",
+        f"months (day 365). The {st.PAIRED_T} compares follow-up with baseline in patients "
+        f"with both; the {st.WELCH} compares the cohorts' mean changes; the {st.FISHER} or "
+        f"the {st.CHI_SQUARED} compares proportions (the test is named in each table).",
         f"Responders: EQ-5D improvement ≥ {mcid[0]}, ODI ≥ {mcid[1]} points, VAS ≥ {mcid[2]} "
         "points, compared exactly on the stored values; a good result is a ≥ 50% VAS "
         "reduction (patients with a baseline VAS of 0 are left out of its denominator).",
@@ -195,7 +195,8 @@ def methods_text(report: dict) -> list[str]:
         "Site benchmarking (case-mix adjustment): for each outcome a model is fitted on every "
         "site's patients — ordinary least squares for the ODI and EQ-5D changes, logistic "
         "regression for the rates (statsmodels) — with the baseline score of the outcome where "
-        "it has one, age, sex, cohort (pathologic and other against osteoporotic), number of "
+        "it has one, age, sex, cohort (pathologic, other and unknown etiology against "
+        "osteoporotic), number of "
         "treated levels, Karnofsky (per 10 points) and ASA class where recorded, each with an "
         "indicator of not recorded. A site's expected value is the mean prediction for its own "
         "patients (indirect standardisation); O − E is shown with its 95% CI (t interval for "

@@ -16,10 +16,11 @@ Outcomes (each patient's index procedure; the MCID as configured):
   procedure (design §8); logistic.
 
 Predictors, for every model: the baseline score of the outcome where it has one (ODI, EQ-5D,
-VAS), age (years), male sex, cohort (pathologic and other against osteoporotic), the number
-of treated levels, Karnofsky (per 10 points) and ASA class (1–6, linear) where recorded, each
-with an indicator of "not recorded" (missing-indicator method: patients without them are
-kept, at the registry's level for their group). A predictor that does not vary is left out.
+VAS), age (years), male sex, cohort (pathologic, other and unknown etiology against
+osteoporotic), the number of treated levels, Karnofsky (per 10 points) and ASA class (1–6,
+linear) where recorded, each with an indicator of "not recorded" (missing-indicator method:
+patients without them are kept, at the registry's level for their group). A predictor that
+does not vary is left out.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from outcomes.followups.schedule import PLAN_BY_TIMEPOINT
 
 Columns = dict[str, np.ndarray]
 BASELINE, MONTH_3, MONTH_12 = "baseline", "month_3", "month_12"
-# Positions in ``dataset.COHORTS``: pathologic, osteoporotic, other.
-PATHOLOGIC, OSTEOPOROTIC, OTHER = 0, 1, 2
+# Positions in ``dataset.COHORTS``: pathologic, osteoporotic, other, unknown etiology.
+PATHOLOGIC, OSTEOPOROTIC, OTHER, UNKNOWN = 0, 1, 2, 3
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -85,6 +86,7 @@ PREDICTOR_LABELS = {
     "male": "Male",
     "pathologic": "Cohort: pathologic (vs osteoporotic)",
     "other": "Cohort: other (vs osteoporotic)",
+    "unknown": "Cohort: unknown etiology (vs osteoporotic)",
     "levels": "Treated levels, n",
     "karnofsky": "Karnofsky (per 10 points)",
     "karnofsky_missing": "Karnofsky not recorded",
@@ -101,6 +103,8 @@ def predictors(p: Columns, baseline: np.ndarray | None) -> tuple[np.ndarray, lis
         "male": p["male"],
         "pathologic": (p["cohort"] == PATHOLOGIC).astype(float),
         "other": (p["cohort"] == OTHER).astype(float),
+        # Its own indicator, so that it never counts as the osteoporotic reference.
+        "unknown": (p["cohort"] == UNKNOWN).astype(float),
         "levels": p["levels"],
         "karnofsky": np.nan_to_num(karnofsky / 10, nan=0.0),
         "karnofsky_missing": np.isnan(karnofsky).astype(float),

@@ -50,11 +50,14 @@ from registry.models import (
 )
 from registry.project.db_router import read_alias
 
-COHORTS = [Cohort.PATHOLOGIC, Cohort.OSTEOPOROTIC, Cohort.OTHER]
+# Positions are the ``cohort`` codes of the dataset. "unknown" (a level of unknown etiology
+# and none malignant) is in no column: the report counts it in a footnote (design §8).
+COHORTS = [Cohort.PATHOLOGIC, Cohort.OSTEOPOROTIC, Cohort.OTHER, Cohort.UNKNOWN]
 COLUMN_LABELS = {
     Cohort.PATHOLOGIC: "Pathologic",
     Cohort.OSTEOPOROTIC: "Osteoporotic",
     Cohort.OTHER: "Other",
+    Cohort.UNKNOWN: "Unknown etiology",
     "overall": "Overall",
 }
 FOLLOW_UP_TIMEPOINTS = [Timepoint.MONTH_3, Timepoint.MONTH_12]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 
 from matplotlib.figure import Figure
@@ -156,6 +157,125 @@ def _md(value) -> str:
 
 
 PAPER_MM = {"a4": (297, 210), "letter": (279.4, 215.9)}  # landscape width, height
+MARGIN_MM = 15
+FONT_PT = 9.0  # the document's text; a table too wide for the page is set smaller, down to
+SMALLEST_FONT_PT = 6.0  # this, in half points, before any word would have to break
+# Width of a character in ems, a generous estimate for Word's default font (Calibri's letters
+# are 0.23–0.89 em, its average about 0.5): wide letters, capitals and the rest. Bold is wider.
+WIDE_CHARACTERS = frozenset("MWmw@%—–±≥≤")
+CHARACTER_EM = {"wide": 0.95, "capital": 0.72, "other": 0.6}
+BOLD_FACTOR = 1.08
+# Space a cell takes besides its text: Table Grid's left and right cell margins (0.08 inch
+# each) and a border.
+CELL_PADDING_PT = 2 * 5.76 + 1.0
+_WORDS = re.compile(r"^\s*\S+|\S+")  # a line's leading indent stays with its first word
+
+
+def text_width_pt(text: str, size: float, *, bold: bool = False) -> float:
+    """Estimated width in points of ``text`` on one line at font ``size``."""
+    ems = sum(
+        CHARACTER_EM["wide"] if ch in WIDE_CHARACTERS
+        else CHARACTER_EM["capital"] if ch.isupper()
+        else CHARACTER_EM["other"]
+        for ch in text
+    )  # fmt: skip
+    return ems * size * (BOLD_FACTOR if bold else 1.0)
+
+
+def word_width_pt(text: str, size: float, *, bold: bool = False) -> float:
+    """Width a cell holding ``text`` needs so that no word breaks mid-letters (its longest
+    word, with the cell's padding)."""
+    words = _WORDS.findall(str(text))
+    longest = max((text_width_pt(w, size, bold=bold) for w in words), default=0.0)
+    return longest + CELL_PADDING_PT
+
+
+def text_width_mm(paper: str) -> float:
+    """The width between the margins of a landscape page."""
+    return PAPER_MM[paper][0] - 2 * MARGIN_MM
+
+
+def _needs(table: dict, size: float) -> tuple[list[float], list[float]]:
+    """(least, natural) width of each column of ``table`` in points at font ``size``: least
+    fits its longest word, natural its longest text unwrapped. A header group spanning
+    columns needs its label's width over them together."""
+    columns = table["columns"]
+    header = table.get("header")
+    least, natural = [0.0] * len(columns), [0.0] * len(columns)
+
+    def take(column: int, text: str, bold: bool) -> None:
+        least[column] = max(least[column], word_width_pt(text, size, bold=bold))
+        natural[column] = max(
+            natural[column], text_width_pt(text, size, bold=bold) + CELL_PADDING_PT
+        )
+
+    for column, label in enumerate(header["labels"] if header else columns):
+        take(column, str(label), True)
+    for row in table["rows"]:
+        for column, value in enumerate(row):
+            take(column, str(value), False)
+    if header:
+        position = 0
+        for label, span in header["groups"]:
+            spanned = range(position, position + span)
+            for widths, need in (
+                (least, word_width_pt(label, size, bold=True)),
+                (natural, text_width_pt(label, size, bold=True) + CELL_PADDING_PT),
+            ):
+                short = need - sum(widths[c] for c in spanned)
+                for c in spanned:
+                    widths[c] += max(short, 0.0) / span
+            position += span
+    return least, [max(a, b) for a, b in zip(least, natural, strict=True)]
+
+
+def column_widths(table: dict, available_pt: float) -> tuple[float, list[float]]:
+    """The font size and column widths (points) of a Word table: every column at least as
+    wide as its longest word, the spare width shared out towards each column's unwrapped
+    text, the total within ``available_pt``. A table whose words do not fit at the
+    document's font is set smaller (half a point at a time)."""
+    size = FONT_PT
+    while True:
+        least, natural = _needs(table, size)
+        if sum(natural) <= available_pt:
+            return size, natural
+        if sum(least) <= available_pt:
+            spare = available_pt - sum(least)
+            wanted = [n - m for m, n in zip(least, natural, strict=True)]
+            total = sum(wanted)
+            return size, [m + w * spare / total for m, w in zip(least, wanted, strict=True)]
+        if size <= SMALLEST_FONT_PT:
+            raise ValueError(
+                f"table {table.get('id')!r}: its words do not fit the page even at "
+                f"{SMALLEST_FONT_PT} pt"
+            )
+        size -= 0.5
+
+
+def _set_widths(grid, size: float, widths: list[float]) -> None:
+    """Fixed column widths (Word does not autofit them away) and the table's font size."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    from docx.shared import Pt, Twips
+
+    grid.autofit = False
+    properties = grid._tbl.tblPr
+    layout = OxmlElement("w:tblLayout")
+    layout.set(qn("w:type"), "fixed")
+    properties.append(layout)
+    # Word stores widths in whole twips (1/20 pt): rounded up, never below a word's width.
+    twips = [math.ceil(width * 20) for width in widths]
+    for column, width in zip(grid.columns, twips, strict=True):
+        column.width = Twips(width)
+    for row in grid.rows:
+        position = 0
+        for cell in row._tr.tc_lst:
+            span = cell.grid_span
+            cell.width = Twips(sum(twips[position : position + span]))
+            position += span
+            if size != FONT_PT:
+                for run in cell.iter(qn("w:r")):
+                    run.get_or_add_rPr().sz_val = Pt(size)
 
 
 def report_docx(report: dict, *, paper: str = "a4") -> bytes:
@@ -173,8 +293,9 @@ def report_docx(report: dict, *, paper: str = "a4") -> bytes:
     width, height = PAPER_MM[paper]
     section.page_width, section.page_height = Mm(width), Mm(height)
     for margin in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
-        setattr(section, margin, Cm(1.5))
-    document.styles["Normal"].font.size = Pt(9)
+        setattr(section, margin, Mm(MARGIN_MM))
+    available = Mm(text_width_mm(paper)).pt
+    document.styles["Normal"].font.size = Pt(FONT_PT)
     document.add_heading("Cohort report: pathologic vs osteoporotic", level=1)
     document.add_paragraph(
         f"{report['filter_text']} Cells from fewer than {report['min_n']} patients: n too small."
@@ -209,6 +330,8 @@ def report_docx(report: dict, *, paper: str = "a4") -> bytes:
                     run.bold = True
         for grid_row in grid.rows:
             _keep_row_together(grid_row)
+        # Less a twentieth of a point per column, for the rounding up to whole twips.
+        _set_widths(grid, *column_widths(table, available - 0.05 * len(columns)))
         for note in table["footnotes"]:
             document.add_paragraph(note, style="List Bullet")
     document.add_heading("Figures", level=2)

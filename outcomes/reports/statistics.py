@@ -246,9 +246,20 @@ class Comparison:
     too_small: bool = False
 
 
+# The one spelling of each test's name, in every table, footnote and tidy CSV label
+# (``p (<name>)``) of the reports (tests/outcomes/test_report_files.py).
+PAIRED_T = "Paired t-test"
 WELCH = "Welch t-test"
 FISHER = "Fisher's exact test"
 CHI_SQUARED = "Chi-squared test"
+TEST_NAMES = (PAIRED_T, WELCH, FISHER, CHI_SQUARED)
+
+
+def p_label(test: str) -> str:
+    """The tidy CSV's statistic of a test's p value: ``p (Welch t-test)``."""
+    if test not in TEST_NAMES:
+        raise ValueError(f"not one of the report's test names: {test!r}")
+    return f"p ({test})"
 
 
 def chi_squared(table: Sequence[Sequence[int]], *, min_n: int, group_n=None) -> Comparison:

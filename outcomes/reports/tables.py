@@ -144,7 +144,7 @@ def test_cells(result: st.Comparison) -> list[Cell]:
     if result.too_small:
         return [Cell(text=TOO_SMALL, n=result.total), Cell(text=result.test)]
     return [
-        Cell(text=p_text(result.p), numbers=((f"p ({result.test})", result.p),), n=result.total),
+        Cell(text=p_text(result.p), numbers=((st.p_label(result.test), result.p),), n=result.total),
         Cell(text=result.test),
     ]
 
@@ -258,6 +258,11 @@ class _Builder:
                 "Other: index procedures neither pathologic nor osteoporotic (design §7); "
                 "not in Overall."
             )
+        notes.append(
+            f"Left out for unknown etiology: {_count(self.groups[Cohort.UNKNOWN])} patients "
+            "whose index procedure has a level of unknown etiology and none malignant "
+            "(design §7); in no column."
+        )
         return notes
 
     def per_group(self, fn) -> list[Cell]:
@@ -475,8 +480,8 @@ class _Builder:
             )
         table.footnotes = [
             *self.common_footnotes(),
-            "p: pathologic against osteoporotic; Welch t-test for age, Fisher's exact test "
-            "(two-sided) for 2 × 2 tables, chi-squared test for larger tables (categories "
+            f"p: pathologic against osteoporotic; {st.WELCH} for age, {st.FISHER} "
+            f"(two-sided) for 2 × 2 tables, {st.CHI_SQUARED} for larger tables (categories "
             "nobody is in left out). Per-vertebra tests count vertebrae.",
             "Age in completed years at the index procedure. Tumour types among pathologic "
             "patients. Region per treated vertebra: cervical C2–C7, thoracic T1–T12, lumbar "
@@ -569,7 +574,7 @@ class _Builder:
             *self.common_footnotes(),
             "For each follow-up, only patients with both the baseline and that follow-up "
             "value (paired); n is their number. Mean change = follow-up − baseline. t and p: "
-            "paired t-test, scipy.stats.ttest_rel(baseline, follow-up) (t > 0 when values "
+            f"{st.PAIRED_T}, scipy.stats.ttest_rel(baseline, follow-up) (t > 0 when values "
             "fell).",
             "Answers dated up to the cut-off. EQ-5D index on the site's value set (higher is "
             "better); ODI 0–100% and pain VAS 0–100 (lower is better).",
@@ -595,7 +600,7 @@ class _Builder:
             Cell(text=_signed(result.change, d), numbers=(("mean_change", result.change),), n=n),
             Cell(text=_fixed(result.t),
                  numbers=(("t", result.t),), n=n),
-            Cell(text=p_text(result.p), numbers=(("p (paired t-test)", result.p),), n=n),
+            Cell(text=p_text(result.p), numbers=((st.p_label(st.PAIRED_T), result.p),), n=n),
         ]  # fmt: skip
 
     # -- Table 3
@@ -648,7 +653,7 @@ class _Builder:
         for label, statistic, fmt in (
             ("Chi-squared", "chi_squared", lambda r: _fixed(r.statistic)),
             ("Degrees of freedom", "df", lambda r: f"{r.dof:d}"),
-            ("p", "p (chi-squared test)", lambda r: p_text(r.p)),
+            ("p", st.p_label(st.CHI_SQUARED), lambda r: p_text(r.p)),
         ):
             cells = []
             for c in self.shown:
@@ -663,7 +668,7 @@ class _Builder:
         table.footnotes = [
             *self.common_footnotes(),
             "Not paired: baseline over every patient with a baseline answer, 12 months over "
-            "every patient with a 12-month answer. Chi-squared test "
+            f"every patient with a 12-month answer. {st.CHI_SQUARED} "
             "(scipy.stats.chi2_contingency) on the 2 × 6 table of each column pair, "
             "categories nobody chose left out (degrees of freedom shown); statistics need "
             f"{self.min_n} patients at each timepoint.",
@@ -715,7 +720,7 @@ class _Builder:
                             n=total,
                         ),
                         Cell(text=_fixed(result.t), numbers=(("t", result.t),), n=total),
-                        Cell(text=p_text(result.p), numbers=(("p (Welch t-test)", result.p),),
+                        Cell(text=p_text(result.p), numbers=((st.p_label(st.WELCH), result.p),),
                              n=total),
                     ]  # fmt: skip
                 table.add(f"{outcome.label}, {Timepoint(timepoint).label}", cells)
@@ -723,7 +728,7 @@ class _Builder:
             *self.common_footnotes(),
             "Change = follow-up − baseline per patient with both values. Difference of mean "
             "changes (pathologic − osteoporotic) with its 95% confidence interval, t and p of "
-            "Welch's t-test (scipy.stats.ttest_ind, equal_var=False).",
+            f"the {st.WELCH} (scipy.stats.ttest_ind, equal_var=False).",
         ]
         return table
 
@@ -789,7 +794,7 @@ class _Builder:
             "ODI to 1 decimal, VAS in whole points): an EQ-5D change of +0.120 reaches 0.12.",
             "≥ 50% pain reduction: 2 × (baseline − follow-up) ≥ baseline; patients with a "
             "baseline VAS of 0 cannot be halved and are left out of N (their number below).",
-            "p: Fisher's exact test (two-sided), pathologic against osteoporotic.",
+            f"p: {st.FISHER} (two-sided), pathologic against osteoporotic.",
         ]
         return table
 

@@ -138,6 +138,10 @@ def test_dictionary_covers_every_exported_column(registry, api_a):
     volume = by_column[("levels.csv", "cement_volume_ml")]
     assert (volume["label"], volume["type"], volume["unit"]) == ("Cement volume", "decimal", "mL")
     assert "osteoporotic = Osteoporotic" in by_column[("levels.csv", "etiology")]["allowed"]
+    # An etiology not known at entry, and the cohort it leaves its procedure in (design §7).
+    assert "unknown = Unknown" in by_column[("levels.csv", "etiology")]["allowed"]
+    for name in ("levels.csv", "procedures.csv"):
+        assert "unknown = Unknown etiology" in by_column[(name, "cohort")]["allowed"]
     assert by_column[("levels.csv", "cement_leakage")]["type"] == "boolean (true, false)"
     assert by_column[("procedures.csv", "vas_pain_month_3")]["unit"] == "0–100 mm"
 
@@ -208,30 +212,89 @@ def test_export_cohorts_follow_the_rule_on_all_levels_of_the_procedure(registry,
         assert row["cohort"] == expected[int(row["procedure_id"])]
 
 
-def _cohort_truth(etiologies: frozenset[str]) -> str:
-    """design.md §7 written out independently of the code under test."""
-    if etiologies & {"metastasis", "multiple_myeloma", "lymphoma_leukaemia"}:
-        return "pathologic"
-    if etiologies == {"osteoporotic"}:
-        return "osteoporotic"
-    return "other"
+# design.md §7 written out by hand, independently of the code under test: every combination
+# of the eight etiologies. A row is the set of non-malignant etiologies (osteoporotic,
+# haemangioma, traumatic, other, unknown; "." where absent); its cells the expected cohort
+# with no malignant level, then with each set of malignant ones (metastasis M, multiple
+# myeloma Y, lymphoma / leukaemia L). No level at all: "other".
+COHORT_TRUTH = """
+osteo haem trau othr unkn | none         | M    Y    L    MY   ML   YL   MYL
+.     .    .    .    .    | other        | path path path path path path path
+osteo .    .    .    .    | osteoporotic | path path path path path path path
+.     haem .    .    .    | other        | path path path path path path path
+osteo haem .    .    .    | other        | path path path path path path path
+.     .    trau .    .    | other        | path path path path path path path
+osteo .    trau .    .    | other        | path path path path path path path
+.     haem trau .    .    | other        | path path path path path path path
+osteo haem trau .    .    | other        | path path path path path path path
+.     .    .    othr .    | other        | path path path path path path path
+osteo .    .    othr .    | other        | path path path path path path path
+.     haem .    othr .    | other        | path path path path path path path
+osteo haem .    othr .    | other        | path path path path path path path
+.     .    trau othr .    | other        | path path path path path path path
+osteo .    trau othr .    | other        | path path path path path path path
+.     haem trau othr .    | other        | path path path path path path path
+osteo haem trau othr .    | other        | path path path path path path path
+.     .    .    .    unkn | unknown      | path path path path path path path
+osteo .    .    .    unkn | unknown      | path path path path path path path
+.     haem .    .    unkn | unknown      | path path path path path path path
+osteo haem .    .    unkn | unknown      | path path path path path path path
+.     .    trau .    unkn | unknown      | path path path path path path path
+osteo .    trau .    unkn | unknown      | path path path path path path path
+.     haem trau .    unkn | unknown      | path path path path path path path
+osteo haem trau .    unkn | unknown      | path path path path path path path
+.     .    .    othr unkn | unknown      | path path path path path path path
+osteo .    .    othr unkn | unknown      | path path path path path path path
+.     haem .    othr unkn | unknown      | path path path path path path path
+osteo haem .    othr unkn | unknown      | path path path path path path path
+.     .    trau othr unkn | unknown      | path path path path path path path
+osteo .    trau othr unkn | unknown      | path path path path path path path
+.     haem trau othr unkn | unknown      | path path path path path path path
+osteo haem trau othr unkn | unknown      | path path path path path path path
+"""
+_ROW_CODES = {
+    "osteo": "osteoporotic", "haem": "haemangioma", "trau": "traumatic", "othr": "other",
+    "unkn": "unknown",
+}  # fmt: skip
+_COLUMN_CODES = {"M": "metastasis", "Y": "multiple_myeloma", "L": "lymphoma_leukaemia"}
+
+
+def _cohort_truth_table() -> dict[frozenset[str], str]:
+    lines = COHORT_TRUTH.strip().splitlines()
+    header = lines[0].split("|")[2].split()
+    truth = {}
+    for line in lines[1:]:
+        row, first, rest = (part.split() for part in line.split("|"))
+        benign = frozenset(_ROW_CODES[code] for code in row if code != ".")
+        truth[benign] = first[0]
+        for column, cell in zip(header, rest, strict=True):
+            malignant = frozenset(_COLUMN_CODES[letter] for letter in column)
+            truth[benign | malignant] = {"path": "pathologic"}[cell]
+    return truth
 
 
 def test_one_cohort_rule_agrees_everywhere_on_every_combination_of_etiologies(api_a, site_a):
+    table = _cohort_truth_table()
+    # The table covers every combination of the model's etiologies, and nothing else.
     etiologies = [e.value for e in TreatedLevel.Etiology]
     combinations = [
         frozenset(e for bit, e in enumerate(etiologies) if mask >> bit & 1)
         for mask in range(2 ** len(etiologies))
     ]
+    assert len(etiologies) == 8
+    assert set(table) == set(combinations)
     truth = {}
     for combination in combinations:
         if combination:
-            procedure = make_procedure(make_patient(site_a), *sorted(combination), date=DAY)
+            procedure = make_procedure(
+                make_patient(site_a), *sorted(combination), date=DAY,
+                first_level=TreatedLevel.Level.T5,
+            )  # fmt: skip
         else:  # as rows written before the database required a level
             procedure = make_procedure_without_levels(make_patient(site_a), date=DAY)
-        truth[procedure.pk] = _cohort_truth(combination)
-    assert len(truth) == 128
-    assert set(truth.values()) == {"pathologic", "osteoporotic", "other"}
+        truth[procedure.pk] = table[combination]
+    assert len(truth) == 256
+    assert set(truth.values()) == {"pathologic", "osteoporotic", "other", "unknown"}
 
     # The rule itself, and the cohort its triggers stored (registry.derived).
     annotated = dict(Procedure.objects.annotate(rule=procedure_cohort()).values_list("pk", "rule"))
@@ -241,6 +304,7 @@ def test_one_cohort_rule_agrees_everywhere_on_every_combination_of_etiologies(ap
         "pathologic": set(Procedure.objects.pathologic().values_list("pk", flat=True)),
         "osteoporotic": set(Procedure.objects.osteoporotic().values_list("pk", flat=True)),
         "other": set(Procedure.objects.other().values_list("pk", flat=True)),
+        "unknown": set(Procedure.objects.unknown().values_list("pk", flat=True)),
     }
     assert partitions == {c: {pk for pk, t in truth.items() if t == c} for c in partitions}
     procedures = read_csv(api_a, "/api/v1/exports/procedures.csv")
@@ -248,6 +312,11 @@ def test_one_cohort_rule_agrees_everywhere_on_every_combination_of_etiologies(ap
     levels = read_csv(api_a, "/api/v1/exports/levels.csv")
     assert len(levels) == sum(len(c) for c in combinations)
     assert all(r["cohort"] == truth[int(r["procedure_id"])] for r in levels)
-    api_levels = api_a.get("/api/v1/levels", {"page_size": 1000}).json()["results"]
+    api_levels, page = [], api_a.get("/api/v1/levels", {"page_size": 1000}).json()
+    while True:  # 1,024 levels: more than one page
+        api_levels += page["results"]
+        if not page["next"]:
+            break
+        page = api_a.get(page["next"]).json()
     assert len(api_levels) == len(levels)
     assert all(r["cohort"] == truth[r["procedure"]] for r in api_levels)

@@ -67,6 +67,33 @@ def test_a_refused_code_lists_the_allowed_codes(aarhus):
     assert problem.column == "technique" and problem.rule.endswith(f"Allowed: {allowed}.")
 
 
+def test_an_unknown_etiology_imports_in_any_case_and_its_procedure_is_in_no_compared_cohort(
+    aarhus,
+):
+    # A hospital file that says the etiology is not known at entry, in its own case.
+    files = edited("levels.csv", "T12,osteoporotic,", "T12,Unknown,")
+    files = [(n, c.replace(b",L2,multiple_myeloma,", b",L2,UNKNOWN,")) for n, c in files]
+    result = cases_import(files=files)
+    assert result.ok, result.problems
+    levels = TreatedLevel.objects.filter(procedure__patient__registry_id="AAR-H0001")
+    assert sorted(levels.values_list("etiology", flat=True)) == ["osteoporotic", "unknown"]
+    # Unknown with osteoporotic: not silently osteoporotic. H0002's only level was the myeloma.
+    cohorts = dict(Procedure.objects.values_list("patient__registry_id", "cohort"))
+    assert cohorts["AAR-H0001"] == cohorts["AAR-H0002"] == "unknown"
+    assert cohorts["AAR-H0003"] == "osteoporotic"
+
+
+def test_codes_are_read_in_any_case_and_a_wrong_etiology_lists_unknown_among_the_allowed(aarhus):
+    result = cases_import(files=edited("patients.csv", ",female,", ",Female,", count=3))
+    assert result.ok, result.problems
+    assert "Female" not in set(Patient.objects.values_list("sex", flat=True))
+    refused = cases_import(files=edited("levels.csv", "T12,osteoporotic,", "T12,unclear,"))
+    (problem,) = [p for p in refused.problems if p.table == "levels"]
+    allowed = ", ".join(TreatedLevel.Etiology.values)
+    assert "unknown" in allowed
+    assert problem.column == "etiology" and problem.rule.endswith(f"Allowed: {allowed}.")
+
+
 def test_site_codes_are_case_insensitive(aarhus):
     result = cases_import(files=edited("patients.csv", ",AAR,", ",aar,", count=10))
     assert result.ok, result.problems
@@ -82,14 +109,14 @@ def test_a_renamed_column_gets_did_you_mean(aarhus):
 
 def test_identical_problems_are_grouped_with_row_ranges(aarhus, capsys):
     header = (SAMPLE / "patients.csv").read_text().splitlines()[0]
-    rows = [f"AAR-H{n:04d},AAR,Female,1941-04-12,2019-02-01,,,,,2,,,,,," for n in range(1, 2707)]
+    rows = [f"AAR-H{n:04d},AAR,Kvinde,1941-04-12,2019-02-01,,,,,2,,,,,," for n in range(1, 2707)]
     rows.insert(5, "AAR-X0001,AAR,woman,1941-04-12,2019-02-01,,,,,2,,,,,,")
     content = "\n".join([header, *rows]) + "\n"
     result = cases_import(files=[("patients.csv", content.encode())])
     assert len(result.problems) == 2707
     groups = group_problems(result.problems)
     assert [str(g) for g in groups] == [
-        "patients, column sex: 'Female' in rows 2–6, 8–2708: Value 'Female' is not a valid "
+        "patients, column sex: 'Kvinde' in rows 2–6, 8–2708: Value 'Kvinde' is not a valid "
         "choice. Allowed: female, male.",
         "patients, column sex: 'woman' in row 7: Value 'woman' is not a valid choice. "
         "Allowed: female, male.",

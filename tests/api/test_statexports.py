@@ -32,6 +32,9 @@ def test_sav_has_variable_and_value_labels_from_the_dictionary(registry, api_a, 
     assert labels["level"] == "Vertebral level"
     etiology = meta.variable_value_labels["etiology"]
     assert etiology[1] == "Osteoporotic" and "Multiple myeloma" in etiology.values()
+    # Unknown added last: the codes of the other seven stay what earlier files had.
+    assert (etiology[7], etiology[8]) == ("Other", "Unknown")
+    assert "Unknown etiology" in meta.variable_value_labels["cohort"].values()
     assert meta.variable_value_labels["cement_leakage"] == {0: "No", 1: "Yes"}
     assert meta.variable_value_labels["level"][18] == "T12"  # C2 = 1, C7 = 6, T1 = 7 … T12 = 18
     by_id = {int(row.level_id): row for row in frame.itertuples()}
@@ -98,7 +101,9 @@ def test_analysis_file_has_one_row_per_patient_agreeing_with_the_report(registry
 def test_analysis_file_in_spss_and_stata(registry, api_a, tmp_path):
     frame, meta = pyreadstat.read_sav(download(api_a, "/api/v1/exports/analysis.sav", tmp_path))
     assert len(frame) == 3
-    assert meta.variable_value_labels["cohort"] == {1: "Pathologic", 2: "Osteoporotic", 3: "Other"}
+    assert meta.variable_value_labels["cohort"] == {
+        1: "Pathologic", 2: "Osteoporotic", 3: "Other", 4: "Unknown etiology",
+    }  # fmt: skip
     assert meta.variable_value_labels["survival_status"] == {0: "Censored", 1: "Died"}
     frame, meta = pyreadstat.read_dta(download(api_a, "/api/v1/exports/analysis.dta", tmp_path))
     assert sorted(frame["vas_pain_baseline"]) == [70, 80, 90]

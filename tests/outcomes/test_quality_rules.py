@@ -200,6 +200,16 @@ def dq11_good(site):
     return fine
 
 
+def dq12_bad(site):
+    # Osteoporotic with an unknown level: not silently osteoporotic, and listed to resolve.
+    return make_procedure(patient(site), "osteoporotic", "unknown", date=DAY)
+
+
+def dq12_good(site):
+    # A malignant level makes it pathologic whatever the unknown level is: compared as is.
+    return make_procedure(patient(site), "metastasis", "unknown", date=DAY)
+
+
 CASES = [
     ("DQ01", dq01_bad, dq01_good),
     ("DQ02", dq02_bad, dq02_good),
@@ -213,6 +223,7 @@ CASES = [
     ("DQ09", dq09_bad, dq09_good),
     ("DQ10", dq10_bad, dq10_good),
     ("DQ11", dq11_bad, dq11_good),
+    ("DQ12", dq12_bad, dq12_good),
 ]
 
 

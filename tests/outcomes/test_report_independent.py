@@ -511,7 +511,7 @@ def _expected(patients) -> dict:
                     np.mean(after) - np.mean(before),
                 )
                 put("table_2", row, f"{tp}: t", "t", test.statistic)
-                put("table_2", row, f"{tp}: p", "p (paired t-test)", test.pvalue)
+                put("table_2", row, f"{tp}: p", "p (Paired t-test)", test.pvalue)
         for timepoint, (tp, _due, _end) in TIMEPOINTS.items():
             row = f"{label}, {tp}"
             changes = {}
@@ -646,7 +646,7 @@ def _expected(patients) -> dict:
             result = stats.chi2_contingency(array)
             put("table_3", "Chi-squared", f"{column}: baseline", "chi_squared", result.statistic)
             put("table_3", "Degrees of freedom", f"{column}: baseline", "df", result.dof)
-            put("table_3", "p", f"{column}: baseline", "p (chi-squared test)", result.pvalue)
+            put("table_3", "p", f"{column}: baseline", "p (Chi-squared test)", result.pvalue)
     return e
 
 

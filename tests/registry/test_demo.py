@@ -68,7 +68,7 @@ def test_demo_seeds_data_errors_the_quality_page_lists(client, capsys):
 
     client.force_login(make_user("Registry manager"))
     page = client.get(reverse("data_quality")).content.decode()
-    assert page.count('class="quality-rule"') == 3 * 11  # three sites, eleven rules
+    assert page.count('class="quality-rule"') == 3 * 12  # three sites, twelve rules
     assert "AAR-" in page and "/admin/registry/complication/" in page
 
 
