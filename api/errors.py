@@ -54,13 +54,24 @@ CSV_ERROR = {"type": "string"}
 
 
 PAGING = {"cursor", "page_size"}
+# RefuseNulMiddleware answers 400 to a NUL character anywhere in the path or the query.
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _refuse_nul(schema: dict) -> None:
+    if schema.get("type") == "string" and "enum" not in schema:
+        schema.setdefault("pattern", NO_NUL)
 
 
 def _refuse_empty(parameter: dict) -> None:
-    """A filter given empty is refused (400): say so in its schema."""
+    """A filter given empty, or any parameter with a NUL character, is refused (400): say so
+    in its schema."""
+    schema = parameter.get("schema", {})
+    if parameter.get("in") in ("query", "path"):
+        _refuse_nul(schema)
+        _refuse_nul(schema.get("items", {}))
     if parameter.get("in") != "query" or parameter["name"] in PAGING:
         return
-    schema = parameter.get("schema", {})
     if schema.get("type") == "array":
         schema["minItems"] = 1
         schema.setdefault("items", {})["minLength"] = 1

@@ -468,6 +468,14 @@ class FHIRError(exceptions.APIException):
 PREFIXES = ("ge", "gt", "le", "lt", "eq")
 # Always allowed: our paging cursor, the format (``format`` is the API's own ?format=json).
 COMMON_PARAMETERS = {"_count", "_page_after", "_format", "format"}
+
+
+def _is_id(text: str) -> bool:
+    """A database id in ASCII digits: ``str.isdigit`` also accepts ``²`` and other digits
+    ``int()`` refuses (schemathesis found the 500)."""
+    return text.isascii() and text.isdigit()
+
+
 # _format values that mean JSON (http://hl7.org/fhir/R4/http.html#mime-type); anything else,
 # XML and Turtle included, is 406.
 JSON_FORMATS = {"json", "application/json", "application/fhir+json"}
@@ -638,7 +646,7 @@ INSTRUMENT_ORDER = {name: i for i, name in enumerate(INSTRUMENTS)}
 
 def _response_cursor(value: str) -> tuple[int, int]:
     pk, _, instrument = value.partition("-")
-    if not pk.isdigit() or instrument not in INSTRUMENT_ORDER:
+    if not _is_id(pk) or instrument not in INSTRUMENT_ORDER:
         raise ValueError(f"_page_after: {value!r} is not a QuestionnaireResponse id")
     return int(pk), INSTRUMENT_ORDER[instrument]
 
@@ -672,7 +680,7 @@ class QuestionnaireResponseView(FHIRView):
                 queryset = queryset.filter(procedure__patient__registry_id=registry_id)
             if "part-of" in params:
                 procedure = _one(params["part-of"], "part-of").removeprefix("Procedure/")
-                if not procedure.isdigit():
+                if not _is_id(procedure):
                     raise ValueError(f"part-of: {procedure!r} is not Procedure/<id>")
                 queryset = queryset.filter(procedure_id=int(procedure))
             if "_page_after" in params:
@@ -723,7 +731,7 @@ class QuestionnaireResponseReadView(FHIRView):
     def get(self, request: Request, resource_id: str) -> Response:
         pk, _, instrument = resource_id.partition("-")
         row = None
-        if pk.isdigit() and instrument in INSTRUMENTS:
+        if _is_id(pk) and instrument in INSTRUMENTS:
             row = responses_for(request.user).filter(pk=int(pk)).first()
         if row is None or instrument not in instruments_answered(row):
             raise FHIRError(f"QuestionnaireResponse/{resource_id} is not known", 404)
@@ -814,7 +822,7 @@ class ProcedureView(FHIRView):
             for name in ("_id", "_page_after"):
                 if name in params:
                     value = _one(params[name], name)
-                    if not value.isdigit():
+                    if not _is_id(value):
                         raise ValueError(f"{name}: {value!r} is not a Procedure id")
                     lookup = "pk" if name == "_id" else "pk__gt"
                     queryset = queryset.filter(**{lookup: int(value)})
@@ -842,7 +850,7 @@ class ProcedureReadView(FHIRView):
     @extend_schema(operation_id="fhir_procedure_read", responses=FHIR_RESPONSES)
     def get(self, request: Request, resource_id: str) -> Response:
         row = None
-        if resource_id.isdigit():
+        if _is_id(resource_id):
             row = procedures_for(request.user).filter(pk=int(resource_id)).first()
         if row is None:
             raise FHIRError(f"Procedure/{resource_id} is not known", 404)

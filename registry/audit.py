@@ -46,6 +46,17 @@ class StrictTriggerSql(compiler.UpsertTriggerSql):
         """
 
 
+class StrictTrigger(pgtrigger.Trigger):
+    """``pgtrigger.Trigger`` whose function consults no session setting (no
+    ``pgtrigger.ignore``): for rules that guard a table against the application's own role."""
+
+    def compile(self, model) -> compiler.Trigger:
+        compiled = super().compile(model)
+        kwargs: dict[str, Any] = dict(compiled.sql.kwargs)
+        kwargs.pop("ignore_func_name", None)
+        return compiler.Trigger(name=compiled.name, sql=StrictTriggerSql(**kwargs))
+
+
 class Refuse(pgtrigger.Protect):
     """``pgtrigger.Protect`` whose refusal cannot be switched off by a session setting."""
 

@@ -3,7 +3,8 @@ application's role, which the web processes, the worker and beat connect as.
 
 The owner owns every table, so only it can TRUNCATE, ``ALTER TABLE … DISABLE TRIGGER`` or
 ``DROP TRIGGER``. The application's role owns nothing and gets, table by table, only what the
-code needs: SELECT, INSERT, UPDATE and DELETE on the working tables; on the audit tables (every
+code needs: SELECT, INSERT, UPDATE and DELETE on the working tables (no DELETE on the
+queries to sites, ``NO_DELETE_TABLES``); on the audit tables (every
 table an append-only trigger of ``registry.audit`` guards) SELECT and INSERT only, plus UPDATE
 of the few columns that are written once after the insert (pghistory's context of the running
 transaction, an export's closing figures); SELECT only on ``django_migrations``. Never
@@ -26,6 +27,10 @@ AUDIT_UPDATABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "api_exportlog": ("rows", "completed", "finished_at"),
 }
 READ_ONLY_TABLES = ("django_migrations",)
+# Working tables whose rows are never deleted; their trigger allows only the designed updates
+# (outcomes.quality.models.QUERY_STEPS_ONLY). Named here, not found by their trigger: outcomes
+# owns the rule, and the registry app does not import it.
+NO_DELETE_TABLES = ("registry_dataquery",)
 AUDIT_TRIGGER_MARK = "The audit trail cannot be changed"
 
 
@@ -70,7 +75,7 @@ def grant_app_role(role: str, *, using: str = "default") -> dict[str, list[str]]
         schema = sql.Identifier(cursor.fetchone()[0])
         cursor.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, role_id))
         cursor.execute(sql.SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(schema, role_id))
-        kinds: dict[str, list[str]] = {"working": [], "audit": [], "read-only": []}
+        kinds: dict[str, list[str]] = {"working": [], "audit": [], "no-delete": [], "read-only": []}
         for table in tables:
             table_id = sql.Identifier(table)
             cursor.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(table_id, role_id))
@@ -80,6 +85,9 @@ def grant_app_role(role: str, *, using: str = "default") -> dict[str, list[str]]
             elif table in READ_ONLY_TABLES:
                 privileges = sql.SQL("SELECT")
                 kinds["read-only"].append(table)
+            elif table in NO_DELETE_TABLES:
+                privileges = sql.SQL("SELECT, INSERT, UPDATE")
+                kinds["no-delete"].append(table)
             else:
                 privileges = sql.SQL("SELECT, INSERT, UPDATE, DELETE")
                 kinds["working"].append(table)

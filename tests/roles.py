@@ -51,7 +51,9 @@ def audit_attacks() -> list[str]:
     attacks = []
     for table, names in triggers.items():
         ignore = "SET LOCAL pgtrigger.ignore = '{" + ",".join(names) + "}';"
-        settable = {"pghistory_context": "metadata", "api_exportlog": "rows"}.get(table, "pgh_id")
+        settable = {"pghistory_context": "metadata", "api_exportlog": "rows"}.get(
+            table, "pgh_id" if table.endswith("event") else "id"
+        )
         attacks += [
             f"TRUNCATE {table}",
             f"TRUNCATE {table} CASCADE",

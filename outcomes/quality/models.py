@@ -16,6 +16,7 @@ its tables (``registry_dataquery`` …); their content types and permissions mov
 
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -24,6 +25,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from registry import audit
 from registry.models import ScopedQuerySet, Site, constrain_choices, track_history
 from registry.validation import no_cpr_check, validate_no_cpr
 
@@ -126,9 +128,51 @@ class WarningAcknowledgement(models.Model):
         ]
         verbose_name = _("warning saved anyway")
         verbose_name_plural = _("warnings saved anyway")
+        # A saved warning is evidence of what staff were shown and why they went on: insert
+        # only, for every role (the application's role also lacks UPDATE and DELETE,
+        # registry.roles). docs/security.md, *Which tables change how*.
+        triggers = [audit.append_only()]
 
     def __str__(self) -> str:
         return f"{', '.join(self.codes)}: {self.reason[:60]}"
+
+
+# The steps of outcomes.quality.queries, in the database: the record, field, author and time
+# raised never change; open → answered sets the answer and who answered; open or answered →
+# closed sets who closed; answered or closed → open (reopen) brings a new question and clears
+# the close. Nothing else: no rewrite of a question, an answer or a closing in place, no
+# closed → answered, no DELETE.
+QUERY_STEPS_ONLY = """
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION 'A query to a site is never deleted: DELETE on % refused.',
+            TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF (NEW.id, NEW.site_id, NEW.content_type_id, NEW.object_id, NEW.record_label,
+        NEW.field_name, NEW.raised_by_id, NEW.raised_at)
+       IS DISTINCT FROM (OLD.id, OLD.site_id, OLD.content_type_id, OLD.object_id,
+        OLD.record_label, OLD.field_name, OLD.raised_by_id, OLD.raised_at) THEN
+        RAISE EXCEPTION 'A query''s record, field and author never change.'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF OLD.state = 'open' AND NEW.state = 'answered'
+       AND NEW.comment = OLD.comment
+       AND NEW.answered_by_id IS NOT NULL AND NEW.answered_at IS NOT NULL
+       AND NEW.answered_at IS DISTINCT FROM OLD.answered_at
+       AND (NEW.closed_by_id, NEW.closed_at) IS NOT DISTINCT FROM (OLD.closed_by_id, OLD.closed_at)
+    THEN RETURN NEW; END IF;
+    IF OLD.state IN ('open', 'answered') AND NEW.state = 'closed'
+       AND (NEW.comment, NEW.answer, NEW.answered_by_id, NEW.answered_at)
+           IS NOT DISTINCT FROM (OLD.comment, OLD.answer, OLD.answered_by_id, OLD.answered_at)
+       AND NEW.closed_by_id IS NOT NULL AND NEW.closed_at IS NOT NULL
+    THEN RETURN NEW; END IF;
+    IF OLD.state IN ('answered', 'closed') AND NEW.state = 'open'
+       AND (NEW.answer, NEW.answered_by_id, NEW.answered_at)
+           IS NOT DISTINCT FROM (OLD.answer, OLD.answered_by_id, OLD.answered_at)
+       AND NEW.closed_by_id IS NULL AND NEW.closed_at IS NULL
+    THEN RETURN NEW; END IF;
+    RAISE EXCEPTION 'A query to a site changes only by answer, close or reopen: % -> % refused.',
+        OLD.state, NEW.state USING ERRCODE = 'insufficient_privilege';
+"""
 
 
 @track_history(meta={"db_table": "registry_dataqueryevent"})
@@ -214,6 +258,17 @@ class DataQuery(models.Model):
                 name="dataquery_closed_has_time",
             ),
             no_cpr_check("dataquery", "comment", "answer"),
+        ]
+        triggers = [
+            # Each update is one step of outcomes.quality.queries (answer, close, reopen); a
+            # query is never deleted (the application's role has no DELETE either,
+            # registry.roles). Consults no session setting (registry.audit.StrictTrigger).
+            audit.StrictTrigger(
+                name="steps_only",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                func=QUERY_STEPS_ONLY,
+            )
         ]
 
     def __str__(self) -> str:

@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "knox",
     "axes",
     "django_otp",
@@ -118,6 +119,8 @@ MIDDLEWARE = [
     # The request id and the request's log line cover everything below.
     "registry.project.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response that has none of its own (django-csp).
+    "csp.middleware.CSPMiddleware",
     # Static files with hashed names, gzip-compressed, cached for a year.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -319,6 +322,28 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy of every staff page (the admin, reports, data quality, import, API
+# docs) and every other response without its own; the questionnaire and consent pages send
+# their stricter one (outcomes.questionnaire.views), which django-csp leaves in place. No
+# inline script anywhere: Django's admin keeps its data in data-* attributes and JSON blocks,
+# our scripts are static files, and the API docs load their script from a URL
+# (SpectacularSwaggerSplitView). The one inline <style> of Django's change list is allowed by
+# its hash, never by 'unsafe-inline'.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'sha256-blvLUW3UscWqsXGByNOqdBboM+ShWAuugp2mC/wbafU='"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Celery. The demo uses kombu's filesystem transport under var/ so it needs no broker server;
 # production sets CELERY_BROKER_URL=redis://...

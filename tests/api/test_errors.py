@@ -299,3 +299,16 @@ def test_a_malformed_multipart_body_is_a_400(client, staff_a):
         content_type="multipart/form-data; boundary=",
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/fhir/Procedure/%C2%B2",  # ² passes str.isdigit, not int()
+        "/api/v1/fhir/QuestionnaireResponse/%C2%B2-odi",
+    ],
+)
+def test_a_unicode_digit_as_an_id_is_not_found_not_a_500(registry, api_a, url):
+    """schemathesis sent ``/fhir/Procedure/²``: a 500 until ids were read as ASCII digits."""
+    response = api_a.get(url)
+    assert response.status_code == 404, (url, response.status_code)

@@ -44,6 +44,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         self.stdout.write(
             f"{app}: read and write on {len(kinds['working'])} tables, insert-only on "
-            f"{len(kinds['audit'])} audit tables ({', '.join(kinds['audit'])}), read-only on "
+            f"{len(kinds['audit'])} audit tables ({', '.join(kinds['audit'])}), no delete on "
+            f"{', '.join(kinds['no-delete'])}, read-only on "
             f"{', '.join(kinds['read-only'])}."
         )
