@@ -319,6 +319,16 @@ def patient_textable(patient: str = "") -> Q:
     )
 
 
+def attempt_refused_q(channel: str) -> Q:
+    """The one rule "this attempt shows the channel refused for good" (for attempts): the
+    server or provider refused it when sent (``failed``), or the SMS provider's receipt said
+    afterwards that the text was ``undelivered`` or ``failed``. A follow-up with one such
+    attempt takes the other channel for its later steps (sweep.py, sending.py)."""
+    return Q(channel=channel) & (
+        Q(status="failed") | Q(delivery_status__in=["undelivered", "failed"])
+    )
+
+
 def on_worklist_q(followup: str = "") -> Q:
     """The one rule "this follow-up is on the phone worklist": pending, put there, not called
     off it, and the patient agreed to be contacted (no one else is called or counted).
@@ -378,6 +388,7 @@ class FollowUp(models.Model):
         NO_ANSWER = "no_answer", _("No answer after two reminders")
         EMAIL_REFUSED = "email_refused", _("Email address refused by the mail server")
         SMS_REFUSED = "sms_refused", _("Phone number refused by the SMS provider")
+        SMS_UNDELIVERED = "sms_undelivered", _("Text message not delivered (provider's receipt)")
 
     # Spelled once, in the pure schedule module; the model's choices must contain them.
     FINAL_STATES = tuple(map(State, schedule.FINAL_STATES))

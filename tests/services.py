@@ -579,6 +579,10 @@ class SmsProvider:
     def release(self) -> None:
         self._release.set()
 
+    def hold(self) -> None:
+        """``hang`` hangs again (after a ``release()``)."""
+        self._release.clear()
+
     def start(self) -> SmsProvider:
         import base64
         import json

@@ -67,7 +67,13 @@ from outcomes.followups import links, sms, texting
 from outcomes.followups.delivery import Delivery
 from outcomes.followups.messages import digest_message, patient_message, patient_text
 from outcomes.followups.schedule import local_today
-from outcomes.models import ContactAttempt, FollowUp, patient_emailable, patient_textable
+from outcomes.models import (
+    ContactAttempt,
+    FollowUp,
+    attempt_refused_q,
+    patient_emailable,
+    patient_textable,
+)
 from registry.models import Patient, PatientContact
 
 logger = logging.getLogger(__name__)
@@ -444,9 +450,17 @@ def _skip(attempt: ContactAttempt, followup: FollowUp, worker: str, now, reason:
 
 
 def _other_channel_open(followup: FollowUp, channel: str) -> bool:
+    """The channel other than ``channel`` may reach the patient: usable now, and not refused
+    for good earlier in this follow-up (a bounced address is not tried again for the next
+    step, as the sweep would not)."""
+    other = Channel.EMAIL if channel == Channel.SMS else Channel.SMS
     if channel == Channel.SMS:
-        return bool(followup.emailable)
-    return bool(followup.textable) and sms.sms_configured()
+        usable = bool(followup.emailable)
+    else:
+        usable = bool(followup.textable) and sms.sms_configured()
+    return usable and not (
+        ContactAttempt.objects.filter(attempt_refused_q(other), followup_id=followup.pk).exists()
+    )
 
 
 def _fallback(attempt: ContactAttempt, followup: FollowUp, now, *, reason: str) -> None:
@@ -531,7 +545,7 @@ DUPLICATE_ADDRESS = "the same message went to this email address today (a likely
 
 
 def _same_message_to_address(attempt: ContactAttempt, followup: FollowUp, now):
-    """Other patients' messages of the same kind and timepoint to the same email address
+    """Other patients' emails of the same kind and timepoint to the same email address
     (any case), started today at the site (None without an address): a patient entered twice
     (a likely duplicate) gets one invitation, not two."""
     zone = followup.procedure.patient.site.time_zone
@@ -545,7 +559,10 @@ def _same_message_to_address(attempt: ContactAttempt, followup: FollowUp, now):
     )
     if not email:
         return None
+    # Emails only: the same step's text to the patient (then undelivered, so the step went
+    # by email) is not a duplicate email.
     return ContactAttempt.objects.filter(
+        channel=Channel.EMAIL,
         kind=attempt.kind,
         followup__timepoint=followup.timepoint,
         followup__procedure__patient__contact__email__iexact=email,
@@ -806,6 +823,42 @@ def _record_delivery_once(
                 provider_error_code=delivery.provider_code,
             )
     return _status(attempt.pk)
+
+
+def sms_receipt_apply(
+    *,
+    attempt_id: int,
+    message_sid: str,
+    status: str,
+    error_code: str,
+    now: datetime.datetime | None = None,
+) -> bool:
+    """A delivery receipt (``sms.sms_receipt_record``) and, when it says the text was
+    ``undelivered`` or ``failed``, what a refusal at send time does: the same step by email
+    when the patient may be emailed, else the phone worklist (``SMS_UNDELIVERED``). Nothing
+    more for a follow-up no longer pending, a patient who died or withdrew, or a digest.
+
+    At most once per text: the receipt's conditional UPDATE (only while the attempt has no
+    final word) and the fallback are one transaction, so of a receipt replayed or delivered
+    twice at once only the one whose UPDATE changed the row goes on (the other waits on the
+    row lock, then matches nothing); the unique constraint per step and channel makes the
+    email attempt once even so. Returns whether the receipt changed the attempt."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        changed = sms.sms_receipt_record(
+            attempt_id=attempt_id, message_sid=message_sid, status=status, error_code=error_code
+        )
+        if not changed or status not in sms.NOT_DELIVERED:
+            return changed
+        attempt = ContactAttempt.objects.get(pk=attempt_id)
+        if attempt.followup_id is None or attempt.kind not in STEP_KINDS:
+            return changed
+        followup = _followup(attempt)
+        skip = _skip_reason(followup, Channel.EMAIL)
+        if skip and skip != NO_EMAIL:  # died, withdrew, answered or closed: no one to chase
+            return changed
+        _fallback(attempt, followup, now, reason=FollowUp.WorklistReason.SMS_UNDELIVERED)
+    return changed
 
 
 def followup_to_worklist(*, followup: FollowUp, now, reason: str) -> None:

@@ -146,6 +146,8 @@ def classify_transport(exc: requests.exceptions.RequestException):
 # Twilio's final delivery states (its status callback's MessageStatus); the others (queued,
 # sending, sent) say nothing the attempt does not already say.
 FINAL_DELIVERY = ("delivered", "undelivered", "failed")
+# The receipts that make the step go by the other channel (sending.sms_receipt_apply).
+NOT_DELIVERED = ("undelivered", "failed")
 
 # Replies that stop texts (Twilio's standard opt-out keywords, and the Danish "stop" and
 # "afmeld"), compared on the reply's first word, case-insensitively.

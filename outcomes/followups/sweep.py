@@ -35,6 +35,7 @@ from outcomes.models import (
     ContactAttempt,
     FollowUp,
     QuestionnaireResponse,
+    attempt_refused_q,
     patient_emailable,
     patient_textable,
 )
@@ -142,11 +143,10 @@ def _sent_at(kind: str):
 
 def _refused(channel: str):
     """This follow-up's messages were refused for good by ``channel`` (a bounced address, a
-    number the provider refused): its later steps take the other channel."""
+    number the provider refused, a text its receipt says was not delivered): its later steps
+    take the other channel."""
     return Exists(
-        ContactAttempt.objects.filter(
-            followup=OuterRef("pk"), channel=channel, status=ContactAttempt.Status.FAILED
-        )
+        ContactAttempt.objects.filter(attempt_refused_q(channel), followup=OuterRef("pk"))
     )
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from outcomes.followups import sms
+from outcomes.followups import sending, sms
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -31,7 +31,8 @@ def _signed(request: HttpRequest) -> bool:
 def sms_status(request: HttpRequest, attempt_id: int) -> HttpResponse:
     if not _signed(request):
         return HttpResponseForbidden("invalid signature")
-    sms.sms_receipt_record(
+    # Not delivered: the step goes by email, or to the phone worklist (sending.py).
+    sending.sms_receipt_apply(
         attempt_id=attempt_id,
         message_sid=request.POST.get("MessageSid", ""),
         status=request.POST.get("MessageStatus", ""),

@@ -3,14 +3,22 @@ workers are SIGKILLed and Redis restarts without persistence (not part of the no
 
     .venv/bin/python -m pytest tests/benchmarks/test_chaos_benchmark.py -s
 
+A reduced run (under 10 minutes on 2 shared cores), as in docs/benchmarks.md:
+
+    BENCH_CHAOS_FOLLOWUPS=1000 BENCH_CHAOS_KILLS=3 \
+        .venv/bin/python -m pytest tests/benchmarks/test_chaos_benchmark.py -s \
+        -k "test_chaos and not scenario"
+
 A third of the cohort prefers texts and has no email: their invitations go to a fake Twilio on
 loopback (tests/services.py ``SmsProvider``), the rest to the SMTP server, through the same
-outbox. Prints expected, delivered, duplicated, lost and unknown messages (both channels), and
+outbox. While they flow the provider misbehaves in turn (``ProviderFaults``: 429, 503, 500
+after taking the text, a hang past SMS_TIMEOUT, a connection dropped after taking the text).
+Prints expected, delivered, duplicated, lost and unknown messages, per channel too, and
 the p50/p99 delay from due (the sweep created the attempt) to delivered (the SMTP server or the
-SMS provider took it). Lost and
-duplicated must be 0; unknown counts only attempts whose worker died between the message body
-and recording it. BENCH_CHAOS_FOLLOWUPS sets the size (default 10000), BENCH_CHAOS_KILLS the
-number of worker SIGKILLs (default 5).
+SMS provider took it). Lost and duplicated must be 0 on each channel; unknown counts attempts
+whose worker died between the message body and recording it, and texts the provider took
+without a readable answer (500, hang, drop). BENCH_CHAOS_FOLLOWUPS sets the size (default
+10000), BENCH_CHAOS_KILLS the number of worker SIGKILLs (default 5).
 
 ``test_chaos_scenario`` runs three more, each on its own cohort (BENCH_CHAOS_SCENARIO_FOLLOWUPS,
 default 2000; two workers, one beat) and prints lost, doubled and unknown per scenario:
@@ -28,6 +36,7 @@ import datetime
 import os
 import random
 import statistics
+import threading
 import time
 import zoneinfo
 from decimal import Decimal
@@ -137,13 +146,61 @@ def sms_env(provider: SmsProvider) -> dict[str, object]:
         "TWILIO_AUTH_TOKEN": provider.auth_token,
         "SMS_FROM": "Chaos",
         "SMS_API_BASE_URL": provider.url,
-        "SMS_TIMEOUT": 3,  # five of them within CHASE_CLAIM_SECONDS
-    }
+    }  # SMS_TIMEOUT is CHASE's (five of them within CHASE_CLAIM_SECONDS)
 
 
 def text_attempt(text) -> str:
     """The attempt a text belongs to: its status callback names it."""
     return text.fields["StatusCallback"].rstrip("/").rsplit("/", 1)[-1]
+
+
+class ProviderFaults:
+    """The fake Twilio misbehaving while the texts flow, as in test_sms_real_services.py: in
+    turn, for a moment each, rate-limiting (429), unavailable (503), failing after taking the
+    text (500), hanging past SMS_TIMEOUT, and dropping the connection after taking the text,
+    with normal service in between. ``stop()`` restores service and answers the hung ones
+    (their clients gave up long before: the texts count as taken, the attempts ``unknown``)."""
+
+    CYCLE = (
+        ("rate_limit", 1.0),
+        ("unavailable", 1.0),
+        ("error", 0.5),
+        ("hang", 1.0),
+        ("drop", 0.5),
+    )
+
+    def __init__(self, provider: SmsProvider, events: list[str], started: float):
+        self.provider = provider
+        self.events = events
+        self.started = started
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        # Chaos timing, not a readiness wait: how long each fault lasts is the scenario.
+        while not self._stop.is_set():
+            for mode, seconds in self.CYCLE:
+                if self._stop.wait(3.0):  # normal service in between
+                    return
+                if mode == "hang":
+                    self.provider.hold()
+                self.provider.mode = mode
+                self.counts[mode] += 1
+                self._stop.wait(seconds)
+                self.provider.mode = "accept"
+                if mode == "hang":
+                    self.provider.release()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self.provider.mode = "accept"
+        self.provider.release()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -165,7 +222,8 @@ def test_chaos(tmp_path):
             EMAIL_HOST="127.0.0.1",
             EMAIL_PORT=smtp.port,
             **sms_env(provider),
-            LOG_LEVEL="WARNING",
+            # INFO: the worker's "ready." line (wait_ready) is an INFO record.
+            LOG_LEVEL="INFO",
             **CHASE,
         )
         workers = [
@@ -180,6 +238,8 @@ def test_chaos(tmp_path):
         started = time.time()
         spawned = WORKERS
         events = []
+        faults = ProviderFaults(provider, events, started)
+        faults.start()
         try:
             # Chaos while the messages flow: KILLS workers SIGKILLed (and replaced) at random
             # points of the sending, and one Redis restart without persistence half-way.
@@ -205,6 +265,8 @@ def test_chaos(tmp_path):
                 events.append(
                     f"{time.time() - started:6.1f} s worker {victim} SIGKILLed at {share:.0%} sent"
                 )
+            # The provider answers again (texts rate-limited or unavailable are retried).
+            faults.stop()
             unfinished = ContactAttempt.objects.filter(status__in=["pending", "sending"])
             wait_for(
                 lambda: (
@@ -217,16 +279,16 @@ def test_chaos(tmp_path):
             )
             elapsed = time.time() - started
         finally:
+            faults.stop()
             for process in [*beats, *workers]:
                 process.kill()
         received = [(m.header("X-Registry-Message"), m.received_at) for m in smtp.messages]
         received += [(text_attempt(t), t.received_at) for t in provider.texts]
-    attempts = {
-        str(pk): (status, created_at)
-        for pk, status, created_at in ContactAttempt.objects.filter(kind="invitation").values_list(
-            "pk", "status", "created_at"
-        )
-    }
+    rows = ContactAttempt.objects.filter(kind="invitation").values_list(
+        "pk", "status", "created_at", "channel"
+    )
+    attempts = {str(pk): (status, created_at) for pk, status, created_at, _ch in rows}
+    channel_of = {str(pk): channel for pk, _s, _c, channel in rows}
     counts = collections.Counter(key for key, _at in received)
     first_seen: dict[str, float] = {}
     for key, received_at in received:
@@ -241,9 +303,17 @@ def test_chaos(tmp_path):
     delays = [first_seen[key] - created.timestamp() for key, (_s, created) in attempts.items()
               if key in first_seen]  # fmt: skip
     statuses = collections.Counter(status for status, _c in attempts.values())
-    channels = collections.Counter(
-        ContactAttempt.objects.filter(kind="invitation").values_list("channel", flat=True)
-    )
+    channels = collections.Counter(channel_of.values())
+    per_channel = {}
+    for channel in ("email", "sms"):
+        keys = [key for key in attempts if channel_of[key] == channel]
+        per_channel[channel] = {
+            "expected": len(keys),
+            "sent": sum(1 for key in keys if counts[key]),
+            "lost": sum(1 for key in keys if not counts[key] and attempts[key][0] != "unknown"),
+            "doubled": sum(counts[key] - 1 for key in keys if counts[key] > 1),
+            "unknown": sum(1 for key in keys if attempts[key][0] == "unknown"),
+        }
     print(
         "\n" + "\n".join(events) + "\n"
         f"follow-ups due: {TOTAL}, workers: {WORKERS} (+{spawned - WORKERS} replacements), "
@@ -251,11 +321,18 @@ def test_chaos(tmp_path):
         f"expected {expected}, delivered {delivered}, duplicated {duplicated}, lost {lost}, "
         f"unknown {unknown} (statuses {dict(statuses)}, channels {dict(channels)})\n"
         f"delay due -> delivered: p50 {percentile(delays, 50):.1f} s, "
-        f"p99 {percentile(delays, 99):.1f} s, max {max(delays, default=0):.1f} s"
+        f"p99 {percentile(delays, 99):.1f} s, max {max(delays, default=0):.1f} s\n"
+        f"per channel: {per_channel}\n"
+        f"provider faults: {dict(faults.counts)}; provider requests {provider.requests}"
     )
     assert expected == TOTAL
     assert duplicated == 0
     assert lost == 0
+    for channel, figures in per_channel.items():
+        assert figures["expected"] > 0, channel  # both channels were chased
+        assert (channel, figures["lost"], figures["doubled"]) == (channel, 0, 0)
+    # The provider's faults happened while texts were due (not after the last one went).
+    assert set(faults.counts) >= {"rate_limit", "error", "hang", "drop", "unavailable"}
 
 
 # --- the second round's scenarios (issue 33): a frozen worker and Send again, database

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
 import zoneinfo
 
 import pytest
@@ -15,16 +16,18 @@ import time_machine
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.test import Client
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
 from outcomes.followups import texting
 from outcomes.followups.sending import contact_attempt_send
+from outcomes.followups.services import followup_complete
 from outcomes.followups.sweep import followups_ensure, followups_sweep
 from outcomes.models import ContactAttempt, FollowUp
 from registry.models import PatientContact
 from tests.factories import make_contact, make_patient, make_procedure
-from tests.services import SmsProvider
+from tests.services import SmsProvider, scaled, wait_for
 
 PROCEDURE_DAY = datetime.date(2026, 1, 12)
 COPENHAGEN = zoneinfo.ZoneInfo("Europe/Copenhagen")
@@ -315,6 +318,185 @@ def test_delivery_receipts_update_the_attempt_and_bad_signatures_are_refused(cli
     signed_post(client, path, receipt | {"MessageStatus": "delivered"}, sms.auth_token)
     attempt.refresh_from_db()
     assert attempt.delivery_status == "undelivered"
+
+
+def undelivered_receipt(attempt: ContactAttempt, status: str = "undelivered") -> dict:
+    return {
+        "MessageSid": attempt.provider_id,
+        "MessageStatus": status,
+        "ErrorCode": "30005",  # Twilio's "unknown destination handset"
+        "To": PHONE,
+    }
+
+
+def test_undelivered_receipt_sends_the_step_by_email_once_however_often_replayed(
+    client, site_a, sms, caplog
+):
+    # The adversary: Twilio retrying its callback (the same receipt three times), then a
+    # contradicting "failed" for the same text.
+    followup = make_texted(site_a, email="karen@example.org", preferred="sms")
+    with caplog.at_level(logging.DEBUG):
+        sweep_and_send(at(70))
+        (text,) = ContactAttempt.objects.filter(followup=followup)
+        path = reverse("sms-status", args=[text.pk])
+        for _replay in range(3):
+            assert (
+                signed_post(client, path, undelivered_receipt(text), sms.auth_token).status_code
+                == 204
+            )
+        signed_post(client, path, undelivered_receipt(text, "failed"), sms.auth_token)
+    text.refresh_from_db()
+    assert (text.status, text.delivery_status, text.provider_error_code) == (
+        "sent",
+        "undelivered",
+        30005,
+    )
+    (email,) = ContactAttempt.objects.filter(followup=followup, channel="email")
+    assert (email.kind, email.status) == ("invitation", "pending")
+    sweep_and_send(at(70, minute=15))
+    sweep_and_send(at(70, minute=30))
+    email.refresh_from_db()
+    assert (email.status, email.error) == ("sent", "")
+    assert [m.to for m in mail.outbox] == [["karen@example.org"]]
+    assert ContactAttempt.objects.filter(followup=followup).count() == 2
+    # The next step avoids the number the provider could not deliver to.
+    sweep_and_send(at(84))
+    reminder = ContactAttempt.objects.get(followup=followup, kind="reminder_1")
+    assert reminder.channel == "email"
+    assert len(sms.texts) == 1
+    followup.refresh_from_db()
+    assert followup.on_phone_worklist_since is None
+    no_number_anywhere(caplog)
+
+
+def test_undelivered_receipt_without_email_puts_the_followup_on_the_phone_worklist(
+    client, site_a, sms
+):
+    followup = make_texted(site_a, email="")
+    sweep_and_send(at(70))
+    text = ContactAttempt.objects.get(followup=followup)
+    path = reverse("sms-status", args=[text.pk])
+    signed_post(client, path, undelivered_receipt(text, "failed"), sms.auth_token)
+    followup.refresh_from_db()
+    assert followup.worklist_reason == "sms_undelivered"
+    assert followup.on_phone_worklist_since is not None
+    assert list(ContactAttempt.objects.filter(followup=followup)) == [text]
+
+
+def test_undelivered_receipt_after_the_email_bounced_goes_to_the_worklist(client, site_a, sms):
+    # Email preferred but refused for good; the step went by text, which was not delivered:
+    # the bounced address is not tried again.
+    followup = make_texted(site_a, email="karen@example.org", preferred="email")
+    ContactAttempt.objects.create(
+        followup=followup, site=site_a, kind="invitation", channel="sms", status="sent",
+        provider_id="SM" + "1" * 32,
+    )  # fmt: skip
+    ContactAttempt.objects.create(
+        followup=followup, site=site_a, kind="reminder_1", channel="email", status="failed"
+    )
+    text = ContactAttempt.objects.get(followup=followup, channel="sms")
+    signed_post(
+        client, reverse("sms-status", args=[text.pk]), undelivered_receipt(text), sms.auth_token
+    )
+    assert not ContactAttempt.objects.filter(
+        followup=followup, kind="invitation", channel="email"
+    ).exists()
+    followup.refresh_from_db()
+    assert followup.worklist_reason == "sms_undelivered"
+
+
+def test_undelivered_receipt_for_a_completed_followup_creates_nothing(client, site_a, sms):
+    followup = make_texted(site_a, email="karen@example.org")
+    sweep_and_send(at(70))
+    text = ContactAttempt.objects.get(followup=followup)
+    assert followup_complete(procedure_id=followup.procedure_id, timepoint="month_3") == 1
+    path = reverse("sms-status", args=[text.pk])
+    assert signed_post(client, path, undelivered_receipt(text), sms.auth_token).status_code == 204
+    text.refresh_from_db()
+    assert text.delivery_status == "undelivered"  # recorded all the same
+    assert list(ContactAttempt.objects.filter(followup=followup)) == [text]
+    followup.refresh_from_db()
+    assert (followup.on_phone_worklist_since, followup.worklist_reason) == (None, "")
+    sweep_and_send(at(70, minute=15))
+    assert mail.outbox == []
+
+
+def test_forged_undelivered_receipt_creates_nothing(client, site_a, sms):
+    # The adversary: someone without the auth token posting "undelivered" to turn a text into
+    # an email (or a call) of their choosing.
+    followup = make_texted(site_a, email="karen@example.org")
+    sweep_and_send(at(70))
+    text = ContactAttempt.objects.get(followup=followup)
+    path = reverse("sms-status", args=[text.pk])
+    forged = signed_post(client, path, undelivered_receipt(text), "x", valid=False)
+    unsigned = client.post(path, undelivered_receipt(text))
+    assert (forged.status_code, unsigned.status_code) == (403, 403)
+    assert list(ContactAttempt.objects.filter(followup=followup)) == [text]
+    text.refresh_from_db()
+    assert text.delivery_status == ""
+    followup.refresh_from_db()
+    assert followup.on_phone_worklist_since is None
+
+
+def receipts_waiting_on_the_attempt() -> int:
+    # pghistory puts its context statement before each query: the UPDATE is inside the text.
+    with connection.cursor() as cursor:
+        # Asked inside the test's transaction, which would otherwise see its first reading.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+            """ AND query LIKE '%%UPDATE "outcomes_contactattempt" SET "delivery_status"%%'"""
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_receipts_racing_create_one_email(site_a, sms):
+    # The adversary: Twilio's retry arriving while the first delivery of the receipt is still
+    # being handled, on two gunicorn threads. Both are made to reach the UPDATE together: the
+    # test holds the attempt's row lock until both wait on it.
+    followup = make_texted(site_a, email="karen@example.org")
+    sweep_and_send(at(70))
+    text = ContactAttempt.objects.get(followup=followup)
+    path = reverse("sms-status", args=[text.pk])
+    answers: list[int] = []
+
+    def post() -> None:
+        try:
+            answers.append(
+                signed_post(Client(), path, undelivered_receipt(text), sms.auth_token).status_code
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    with transaction.atomic():
+        ContactAttempt.objects.select_for_update().get(pk=text.pk)
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: receipts_waiting_on_the_attempt() == 2, timeout=20, what="both receipts")
+    for thread in threads:
+        thread.join(timeout=scaled(20))
+    assert answers == [204, 204]
+    (email,) = ContactAttempt.objects.filter(followup=followup, channel="email")
+    sweep_and_send(at(70, minute=15))
+    sweep_and_send(at(70, minute=30))
+    email.refresh_from_db()
+    assert (email.status, len(mail.outbox)) == ("sent", 1)
+
+
+def test_the_database_refuses_a_second_attempt_for_one_step_and_channel(site_a, sms):
+    # The backstop under the receipt's conditional UPDATE: whatever the Python does, one step
+    # has one email attempt.
+    followup = make_texted(site_a, email="karen@example.org")
+    ContactAttempt.objects.create(
+        followup=followup, site=site_a, kind="invitation", channel="email"
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ContactAttempt.objects.create(
+            followup=followup, site=site_a, kind="invitation", channel="email"
+        )
 
 
 def test_stop_reply_stops_the_next_reminder(client, site_a, sms):
