@@ -4,12 +4,8 @@ a stored script that slips past the admin's escaping (a name, a note, an import 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
-from pathlib import Path
 
-import django.contrib.admin
 import pytest
 from django.conf import settings
 
@@ -33,7 +29,7 @@ def assert_no_inline_script(url: str, header: str | None) -> None:
     assert script_src is not None, url
     assert "'unsafe-inline'" not in script_src, url
     assert "'unsafe-eval'" not in script_src, url
-    assert "'unsafe-inline'" not in header, url
+    assert policy["style-src"] == ["'self'", "'unsafe-inline'"], url  # styles only
     assert policy["object-src"] == ["'none'"], url
     assert policy["frame-ancestors"] == ["'none'"], url
 
@@ -78,11 +74,9 @@ def test_the_questionnaire_keeps_its_stricter_policy(client, db):
     assert response["Content-Security-Policy"] == PATIENT_POLICY
 
 
-def test_the_allowed_style_hash_is_that_of_djangos_change_list_block():
-    """The one inline <style> of Django's admin (change_list.html) is allowed by its hash; a
-    Django upgrade that changes the block must change the hash with it."""
-    template = Path(django.contrib.admin.__file__).parent / "templates/admin/change_list.html"
-    block = re.search(r"<style>(.*?)</style>", template.read_text(), re.S).group(1)
-    digest = base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()
-    style_src = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]["style-src"]
-    assert style_src == ["'self'", f"'sha256-{digest}'"]
+def test_styles_may_be_inline_and_scripts_never():
+    """The report pages draw matplotlib SVG charts inline, styled by attributes, which only
+    'unsafe-inline' allows (and a hash beside it would turn it off); scripts stay 'self' only."""
+    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    assert directives["style-src"] == ["'self'", "'unsafe-inline'"]
+    assert directives["script-src"] == ["'self'"]
