@@ -46,6 +46,12 @@ def _rows(sql: str, params=()) -> list[tuple]:
         return cursor.fetchall()
 
 
+LATER_BASE_TABLE_GUARDS = {
+    ("registry_dataquery", "pgtrigger_steps_only_c3501"),
+    ("registry_warningacknowledgement", "pgtrigger_append_only_b8152"),
+}
+
+
 def _history_triggers() -> list[tuple[str, str]]:
     return _rows(
         "SELECT tgrelid::regclass::text, tgname FROM pg_trigger"
@@ -100,7 +106,11 @@ def test_moving_from_the_old_schema_keeps_rows_grants_and_append_only_history(si
         (name, "outcomes", codename) for name, _app, codename in grants_before
     ]
     # New trigger names only (the old ones would write every event twice), on the same tables.
-    new_triggers = _history_triggers()
+    # (Later migrations guard the base tables too: outcomes 0024_i26 adds the query's steps and
+    # the saved warnings' insert-only trigger; they are not part of the move.)
+    new_triggers = [
+        trigger for trigger in _history_triggers() if trigger not in LATER_BASE_TABLE_GUARDS
+    ]
     assert len(new_triggers) == 8
     assert not set(new_triggers) & set(old_triggers)
     assert [table for table, _name in new_triggers] == [table for table, _name in old_triggers]
