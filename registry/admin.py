@@ -15,12 +15,15 @@ from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from pghistory.models import Events
 
 from registry.access import is_registry_manager, may_see_contact
@@ -631,3 +634,20 @@ class ComplicationAdmin(SiteScopedAdmin):
     class Media:
         # On the add page, choosing the patient reloads it with their procedures and levels.
         js = ["registry/complication.js"]
+
+
+class RegistryTOTPDeviceAdmin(TOTPDeviceAdmin):
+    """django-otp's device admin, whose config and QR-code views look the device up with
+    ``objects.get`` and answer 500 for an id that does not exist: here they answer 404."""
+
+    def config_view(self, request, pk):
+        get_object_or_404(TOTPDevice, pk=pk)
+        return super().config_view(request, pk)
+
+    def qrcode_view(self, request, pk):
+        get_object_or_404(TOTPDevice, pk=pk)
+        return super().qrcode_view(request, pk)
+
+
+admin.site.unregister(TOTPDevice)
+admin.site.register(TOTPDevice, RegistryTOTPDeviceAdmin)
