@@ -34,6 +34,7 @@ from django.contrib.admin.widgets import AdminDateWidget
 from django.db import connections, transaction
 from django.db.models import Count, Exists, F, FilteredRelation, Max, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from outcomes.followups.schedule import PLAN_BY_TIMEPOINT
 from outcomes.models import Timepoint
@@ -53,19 +54,23 @@ from registry.project.db_router import read_alias
 # Positions are the ``cohort`` codes of the dataset. "unknown" (a level of unknown etiology
 # and none malignant) is in no column: the report counts it in a footnote (design §8).
 COHORTS = [Cohort.PATHOLOGIC, Cohort.OSTEOPOROTIC, Cohort.OTHER, Cohort.UNKNOWN]
+# English (the downloads' and the API's); the page translates them with gettext.
 COLUMN_LABELS = {
-    Cohort.PATHOLOGIC: "Pathologic",
-    Cohort.OSTEOPOROTIC: "Osteoporotic",
-    Cohort.OTHER: "Other",
-    Cohort.UNKNOWN: "Unknown etiology",
-    "overall": "Overall",
+    Cohort.PATHOLOGIC: gettext_noop("Pathologic"),
+    Cohort.OSTEOPOROTIC: gettext_noop("Osteoporotic"),
+    Cohort.OTHER: gettext_noop("Other"),
+    Cohort.UNKNOWN: gettext_noop("Unknown etiology"),
+    "overall": gettext_noop("Overall"),
 }
 FOLLOW_UP_TIMEPOINTS = [Timepoint.MONTH_3, Timepoint.MONTH_12]
 # Due day D of each follow-up timepoint (3 months = day 91, 12 months = day 365) and the last
 # day of its window, from the follow-up plan.
 DUE_DAY = {tp: PLAN_BY_TIMEPOINT[tp].due_offset for tp in FOLLOW_UP_TIMEPOINTS}
 WINDOW_END_DAY = {tp: PLAN_BY_TIMEPOINT[tp].window_end_offset for tp in FOLLOW_UP_TIMEPOINTS}
-SURVIVAL_DAYS = {"3 months": DUE_DAY[Timepoint.MONTH_3], "1 year": DUE_DAY[Timepoint.MONTH_12]}
+SURVIVAL_DAYS = {
+    gettext_noop("3 months"): DUE_DAY[Timepoint.MONTH_3],
+    gettext_noop("1 year"): DUE_DAY[Timepoint.MONTH_12],
+}
 TOO_SMALL = "n too small"
 
 

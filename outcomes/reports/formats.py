@@ -8,6 +8,7 @@ import io
 import math
 import re
 
+from django.utils.translation import gettext
 from matplotlib.figure import Figure
 
 from outcomes.reports.dataset import COLUMN_LABELS
@@ -479,14 +480,19 @@ def chart_svgs(report: dict) -> list[tuple[str, str, str]]:
 
 
 def chart_keys(report: dict) -> list[tuple[str, str]]:
-    """(key, caption) of every chart, in the report's order, without drawing any."""
+    """(key, caption) of every chart, in the report's order, without drawing any; the captions
+    in the active language (the page's)."""
     charts = report["charts"]["trajectories"]
     return [
         *(
-            (key, f"{chart['label']}: mean and 95% CI per timepoint")
+            (
+                key,
+                gettext("%(outcome)s: mean and 95%% CI per timepoint")
+                % {"outcome": chart["label"]},
+            )
             for key, chart in charts.items()
         ),  # fmt: skip
-        ("survival", "Kaplan–Meier survival with numbers at risk"),
+        ("survival", gettext("Kaplan–Meier survival with numbers at risk")),
     ]
 
 

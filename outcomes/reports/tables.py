@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.utils import translation
+from django.utils.translation import gettext
 
 from outcomes.models import Timepoint
 from outcomes.questionnaire.items import odi_choices
@@ -174,19 +175,24 @@ class Report:
     patient_ids: np.ndarray
 
 
-def cohort_report(*, user, filters: ReportFilter) -> dict:
-    """The whole report for ``user``'s sites within ``filters``, as JSON-ready data."""
-    return build_report(load_patients(user=user, filters=filters), filters).data
+def cohort_report(*, user, filters: ReportFilter, language: str = "en") -> dict:
+    """The whole report for ``user``'s sites within ``filters``, as JSON-ready data; its labels
+    in ``language`` (English, the language of the papers, for the API and the downloads)."""
+    return build_report(load_patients(user=user, filters=filters), filters, language=language).data
 
 
-def cohort_report_traced(*, user, filters: ReportFilter) -> Report:
+def cohort_report_traced(*, user, filters: ReportFilter, language: str = "en") -> Report:
     """The report with the patients behind every count (for the admin's cell lists)."""
-    return build_report(load_patients(user=user, filters=filters), filters, trace=True)
+    patients = load_patients(user=user, filters=filters)
+    return build_report(patients, filters, trace=True, language=language)
 
 
-def build_report(patients: Columns, filters: ReportFilter, *, trace: bool = False) -> Report:
-    """Every table and chart of the report from the analysis dataset (``PATIENT_COLUMNS``)."""
-    with translation.override("en"):  # the report's labels are English, like its tables
+def build_report(
+    patients: Columns, filters: ReportFilter, *, trace: bool = False, language: str = "en"
+) -> Report:
+    """Every table and chart of the report from the analysis dataset (``PATIENT_COLUMNS``),
+    its labels in ``language``: English unless the page asks for its user's language."""
+    with translation.override(language):
         return _build(patients, filters, trace=trace)
 
 
@@ -209,7 +215,7 @@ def _build(patients: Columns, filters: ReportFilter, *, trace: bool) -> Report:
         "filter_slug": filters.slug(),
         "min_n": min_n,
         "mcid": {o.key: o.mcid for o in outcomes_measured()},
-        "columns": [COLUMN_LABELS[c] for c in builder.shown],
+        "columns": [gettext(COLUMN_LABELS[c]) for c in builder.shown],
         "tables": [t.as_dict(masks) for t in tables],
         "charts": {"trajectories": builder.trajectories(), "survival": builder.survival_curves()},
     }
@@ -244,7 +250,7 @@ class _Builder:
         return proportion_cell(n, total, patients, of=of, small=small)
 
     def header(self, first: str = "", *extra: str) -> list[str]:
-        return [first, *(COLUMN_LABELS[c] for c in self.shown), *extra]
+        return [first, *(gettext(COLUMN_LABELS[c]) for c in self.shown), *extra]
 
     def common_footnotes(self) -> list[str]:
         notes = [
@@ -302,8 +308,8 @@ class _Builder:
 
     def table_1(self) -> Table:
         p = self.p
-        table = Table("table_1", "Table 1. Patients, treated vertebrae and complications",
-                      self.header("", "p", "Test"))  # fmt: skip
+        table = Table("table_1", gettext("Table 1. Patients, treated vertebrae and complications"),
+                      self.header("", "p", gettext("Test")))  # fmt: skip
         levels = p["levels"]
 
         def of_patients(label, test_mask, *, compare=True):
@@ -336,10 +342,10 @@ class _Builder:
             )
             table.add(label, [*cells, *tests])
 
-        table.add("Patients, n", [*self.per_group(count_cell), *self.no_test()])
+        table.add(gettext("Patients, n"), [*self.per_group(count_cell), *self.no_test()])
         ages = {c: p["age"][self.groups[c]] for c in self.shown}
         table.add(
-            "Age at procedure, years, mean ± SD (range)",
+            gettext("Age at procedure, years, mean ± SD (range)"),
             [
                 *(self._age_cell(ages[c]) for c in self.shown),
                 *test_cells(
@@ -349,13 +355,13 @@ class _Builder:
                 ),
             ],
         )
-        of_patients("Male, n (%)", p["male"] == 1)
+        of_patients(gettext("Male, n (%)"), p["male"] == 1)
         self._tumours(table)
 
         categories = [("1", levels == 1), ("2", levels == 2), ("3", levels == 3),
                       ("≥ 4", levels >= 4)]  # fmt: skip
         table.add(
-            "Treated levels per patient, n (%)",
+            gettext("Treated levels per patient, n (%)"),
             [
                 *(Cell() for _ in self.shown),
                 *self.compare(lambda g: [_count(g & m) for _l, m in categories], st.chi_squared),
@@ -363,15 +369,15 @@ class _Builder:
         )
         for label, category in categories:
             of_patients(f"  {label}", category, compare=False)
-        of_patients("Single treated level, n (%)", levels == 1)
-        of_patients("Multiple treated levels, n (%)", levels > 1, compare=False)
-        table.add("Treated vertebrae, n", [
+        of_patients(gettext("Single treated level, n (%)"), levels == 1)
+        of_patients(gettext("Multiple treated levels, n (%)"), levels > 1, compare=False)
+        table.add(gettext("Treated vertebrae, n"), [
             *self.per_group(lambda g: sum_cell(levels[g], g & (levels > 0))), *self.no_test(),
         ])  # fmt: skip
 
         regions = [region.value for region in TreatedLevel.Region]
         table.add(
-            "Region per treated vertebra, n/N (%)",
+            gettext("Region per treated vertebra, n/N (%)"),
             [
                 *(Cell() for _ in self.shown),
                 *self.compare(lambda g: [int(p[r][g].sum()) for r in regions], st.chi_squared),
@@ -396,7 +402,7 @@ class _Builder:
             )
         other = p[TreatedLevel.Region.CERVICAL] + p[TreatedLevel.Region.SACRAL]
         table.add(
-            "  Other (cervical + sacral)",
+            "  " + gettext("Other (cervical + sacral)"),
             [
                 *self.per_group(
                     lambda g: self.share(
@@ -410,12 +416,14 @@ class _Builder:
                 *self.no_test(),
             ],
         )
-        of_vertebrae("Posterior wall defect per vertebra, n/N (%)", "posterior_wall")
-        of_vertebrae("Cement leakage per vertebra, n/N (%)", "leaks")
-        of_vertebrae("Symptomatic cement leakage per vertebra, n/N (%)", "symptomatic_leaks")
+        of_vertebrae(gettext("Posterior wall defect per vertebra, n/N (%)"), "posterior_wall")
+        of_vertebrae(gettext("Cement leakage per vertebra, n/N (%)"), "leaks")
+        of_vertebrae(
+            gettext("Symptomatic cement leakage per vertebra, n/N (%)"), "symptomatic_leaks"
+        )
         leaked = p["leaks"] > 0
         table.add(
-            "Cement leakage per patient, n/N (%)",
+            gettext("Cement leakage per patient, n/N (%)"),
             [
                 *self.per_group(
                     lambda g: self.share(_count(g & leaked), _count(g), g & leaked, of=True)
@@ -426,23 +434,23 @@ class _Builder:
         )  # fmt: skip
 
         records = p["complications"]
-        table.add("Complications, records n", [
+        table.add(gettext("Complications, records n"), [
             *self.per_group(lambda g: sum_cell(records[g], g & (records > 0))), *self.no_test(),
         ])  # fmt: skip
-        of_patients("Complications, patients n (%)", records > 0)
+        of_patients(gettext("Complications, patients n (%)"), records > 0)
         symptomatic = p["symptomatic_complications"]
-        table.add("Symptomatic complications, records n", [
+        table.add(gettext("Symptomatic complications, records n"), [
             *self.per_group(lambda g: sum_cell(symptomatic[g], g & (symptomatic > 0))),
             *self.no_test(),
         ])  # fmt: skip
-        of_patients("Symptomatic complications, patients n (%)", symptomatic > 0)
+        of_patients(gettext("Symptomatic complications, patients n (%)"), symptomatic > 0)
         unknown = p["unknown_symptomatic"]
-        table.add("Complications with symptoms not recorded, records n", [
+        table.add(gettext("Complications with symptoms not recorded, records n"), [
             *self.per_group(lambda g: sum_cell(unknown[g], g & (unknown > 0))), *self.no_test(),
         ])  # fmt: skip
         worst = p["worst_grade"]
         table.add(
-            "Worst CIRSE grade per patient (none, 1–6)",
+            gettext("Worst CIRSE grade per patient (none, 1–6)"),
             [
                 *(Cell() for _ in self.shown),
                 *self.compare(lambda g: [_count(g & (worst == k)) for k in range(7)],
@@ -451,17 +459,18 @@ class _Builder:
         )  # fmt: skip
         for grade in CIRSE_GRADES:
             per_grade = p[f"grade_{grade}"]
-            table.add(f"  CIRSE grade {grade}, records n", [
+            table.add(gettext("  CIRSE grade %(grade)s, records n") % {"grade": grade}, [
                 *self.per_group(lambda g, v=per_grade: sum_cell(v[g], g & (v > 0))),
                 *self.no_test(),
             ])  # fmt: skip
-            of_patients(f"  CIRSE grade {grade}, patients (worst grade) n (%)", worst == grade,
-                        compare=False)  # fmt: skip
+            worst_label = gettext("  CIRSE grade %(grade)s, patients (worst grade) n (%%)")
+            of_patients(worst_label % {"grade": grade}, worst == grade, compare=False)
 
         for label, day in SURVIVAL_DAYS.items():
             alive, known = st.alive_at(self.days, self.died, day)
             table.add(
-                f"Alive at {label} (day {day}), n/N (%)",
+                gettext("Alive at %(time)s (day %(day)s), n/N (%%)")
+                % {"time": gettext(label), "day": day},
                 [
                     *self.per_group(
                         lambda g, a=alive, k=known: self.share(
@@ -475,7 +484,7 @@ class _Builder:
                 ],
             )
             table.add(
-                f"Survival at {label}, Kaplan–Meier (%)",
+                gettext("Survival at %(time)s, Kaplan–Meier (%%)") % {"time": gettext(label)},
                 [*(self._km_cell(c, day) for c in self.shown), *self.no_test()],
             )
         table.footnotes = [
@@ -517,7 +526,7 @@ class _Builder:
         tumour = self.p["tumour"]
         total = _count(pathologic)
         table.add(
-            "Primary tumour (pathologic patients), n (%)",
+            gettext("Primary tumour (pathologic patients), n (%)"),
             [*(Cell() for _ in self.shown), *self.no_test()],
         )
         found = [
@@ -527,7 +536,7 @@ class _Builder:
         ]
         missing = pathologic & np.isnan(tumour)
         if missing.any():
-            found.append(("Not recorded", np.isnan(tumour)))
+            found.append((gettext("Not recorded"), np.isnan(tumour)))
         for label, mask in found:
             cells = [
                 self.share(_count(pathologic & mask), total, pathologic & mask)
@@ -551,7 +560,14 @@ class _Builder:
     # -- Table 2
 
     def table_2(self) -> Table:
-        sub = ["n", "Baseline, mean ± SD", "Follow-up, mean ± SD", "Mean change", "t", "p"]
+        sub = [
+            "n",
+            gettext("Baseline, mean ± SD"),
+            gettext("Follow-up, mean ± SD"),
+            gettext("Mean change"),
+            "t",
+            "p",
+        ]
         columns, groups = [""], [("", 1)]
         for timepoint in FOLLOW_UP_TIMEPOINTS:
             label = str(Timepoint(timepoint).label)
@@ -559,7 +575,7 @@ class _Builder:
             groups.append((label, len(sub)))
         table = Table(
             "table_2",
-            "Table 2. Outcomes at baseline and follow-up (patients with both values)",
+            gettext("Table 2. Outcomes at baseline and follow-up (patients with both values)"),
             columns,
             groups=groups,
             labels=["", *sub * len(FOLLOW_UP_TIMEPOINTS)],
@@ -569,7 +585,7 @@ class _Builder:
                 cells = []
                 for timepoint in FOLLOW_UP_TIMEPOINTS:
                     cells += self._paired_cells(outcome, self.groups[column], timepoint)
-                table.add(f"{outcome.label}, {COLUMN_LABELS[column]}", cells)
+                table.add(f"{outcome.label}, {gettext(COLUMN_LABELS[column])}", cells)
         table.footnotes = [
             *self.common_footnotes(),
             "For each follow-up, only patients with both the baseline and that follow-up "
@@ -608,13 +624,14 @@ class _Builder:
     def table_3(self) -> Table:
         columns, groups, labels = [""], [("", 1)], [""]
         for column in self.shown:
-            name = COLUMN_LABELS[column]
-            columns += [f"{name}: baseline", f"{name}: 12 months"]
+            name = gettext(COLUMN_LABELS[column])
+            columns += [gettext("%(column)s: baseline") % {"column": name},
+                        gettext("%(column)s: 12 months") % {"column": name}]  # fmt: skip
             groups.append((name, 2))
-            labels += ["Baseline", "12 months"]
+            labels += [gettext("Baseline"), gettext("12 months")]
         table = Table(
             "table_3",
-            "Table 3. ODI section 1 (pain intensity) at baseline and 12 months, n (%)",
+            gettext("Table 3. ODI section 1 (pain intensity) at baseline and 12 months, n (%)"),
             columns,
             groups=groups,
             labels=labels,
@@ -634,7 +651,7 @@ class _Builder:
             sizes = [totals[c, t] for t in answers]
             tests[c] = st.chi_squared(counts, min_n=self.min_n, group_n=sizes)
         table.add(
-            "Patients answering, n",
+            gettext("Patients answering, n"),
             [count_cell(self.groups[c] & answered[t]) for c in self.shown for t in answers],
         )
         for category in range(6):
@@ -651,8 +668,8 @@ class _Builder:
                 ],
             )
         for label, statistic, fmt in (
-            ("Chi-squared", "chi_squared", lambda r: _fixed(r.statistic)),
-            ("Degrees of freedom", "df", lambda r: f"{r.dof:d}"),
+            (gettext("Chi-squared"), "chi_squared", lambda r: _fixed(r.statistic)),
+            (gettext("Degrees of freedom"), "df", lambda r: f"{r.dof:d}"),
             ("p", st.p_label(st.CHI_SQUARED), lambda r: p_text(r.p)),
         ):
             cells = []
@@ -680,14 +697,14 @@ class _Builder:
     def changes(self) -> Table:
         table = Table(
             "changes",
-            "Change from baseline, pathologic against osteoporotic",
+            gettext("Change from baseline, pathologic against osteoporotic"),
             [
                 "",
-                "Pathologic: n",
-                "Pathologic: change, mean ± SD",
-                "Osteoporotic: n",
-                "Osteoporotic: change, mean ± SD",
-                "Difference (95% CI)",
+                gettext("Pathologic: n"),
+                gettext("Pathologic: change, mean ± SD"),
+                gettext("Osteoporotic: n"),
+                gettext("Osteoporotic: change, mean ± SD"),
+                gettext("Difference (95% CI)"),
                 "t",
                 "p",
             ],
@@ -748,13 +765,15 @@ class _Builder:
     def responders(self) -> Table:
         table = Table(
             "responders",
-            "Responders at 3 and 12 months (patients with both values), n/N (%)",
-            self.header("", "p", "Test"),
+            gettext("Responders at 3 and 12 months (patients with both values), n/N (%)"),
+            self.header("", "p", gettext("Test")),
         )
         for timepoint in FOLLOW_UP_TIMEPOINTS:
             tp = Timepoint(timepoint).label
             for outcome in outcomes_measured():
-                direction = "improvement" if outcome.higher_is_better else "reduction"
+                direction = (
+                    gettext("improvement") if outcome.higher_is_better else gettext("reduction")
+                )
 
                 def responder(mask, o=outcome, timepoint=timepoint):
                     before, after, both = self.pairs(mask, o.key, timepoint)
@@ -774,9 +793,14 @@ class _Builder:
                 hit[both], denominator[both] = good, counted
                 return hit, denominator
 
-            self._responder_row(table, f"Pain VAS: reduction ≥ 50%, {tp}", halved)
+            self._responder_row(
+                table,
+                gettext("Pain VAS: reduction ≥ 50%%, %(timepoint)s") % {"timepoint": tp},
+                halved,
+            )
             table.add(
-                f"  Pain VAS baseline 0, left out of ≥ 50%, {tp}, n",
+                gettext("  Pain VAS baseline 0, left out of ≥ 50%%, %(timepoint)s, n")
+                % {"timepoint": tp},
                 [
                     *self.per_group(
                         lambda g, timepoint=timepoint: count_cell(
@@ -815,7 +839,9 @@ class _Builder:
     # -- completeness
 
     def completeness(self) -> Table:
-        table = Table("completeness", "Follow-up completeness per timepoint", self.header(""))
+        table = Table(
+            "completeness", gettext("Follow-up completeness per timepoint"), self.header("")
+        )
         for timepoint in FOLLOW_UP_TIMEPOINTS:
             tp = Timepoint(timepoint).label
             result = st.completeness(
@@ -826,22 +852,28 @@ class _Builder:
                 due_day=DUE_DAY[timepoint],
                 window_end_day=WINDOW_END_DAY[timepoint],
             )
-            table.add(f"{tp}: patients, n", self.per_group(count_cell))
+            table.add(
+                gettext("%(timepoint)s: patients, n") % {"timepoint": tp},
+                self.per_group(count_cell),
+            )
             for label, mask in (
-                ("died before", result.died),
-                ("withdrawn before", result.withdrawn),
-                ("eligible", result.eligible),
+                (gettext("died before"), result.died),
+                (gettext("withdrawn before"), result.withdrawn),
+                (gettext("eligible"), result.eligible),
             ):
                 table.add(f"{tp}: {label}, n", self.per_group(lambda g, m=mask: count_cell(g & m)))
             table.add(
-                f"{tp}: completed, n/N (%)",
+                gettext("%(timepoint)s: completed, n/N (%%)") % {"timepoint": tp},
                 self.per_group(
                     lambda g, r=result: self.share(
                         _count(g & r.completed), _count(g & r.eligible), g & r.completed, of=True
                     )
                 ),
             )
-            for label, mask in (("missed", result.missed), ("still open", result.still_open)):
+            for label, mask in (
+                (gettext("missed"), result.missed),
+                (gettext("still open"), result.still_open),
+            ):
                 table.add(f"{tp}: {label}, n", self.per_group(lambda g, m=mask: count_cell(g & m)))
         table.footnotes = [
             *self.common_footnotes(),
@@ -860,13 +892,13 @@ class _Builder:
     def numbers_at_risk(self) -> Table:
         table = Table(
             "at_risk",
-            "Kaplan–Meier: patients at risk",
-            ["", *(f"Day {day}" for day in RISK_DAYS)],
+            gettext("Kaplan–Meier: patients at risk"),
+            ["", *(gettext("Day %(day)s") % {"day": day} for day in RISK_DAYS)],
         )
         for column in self.shown:
             group = self.groups[column]
             table.add(
-                COLUMN_LABELS[column],
+                gettext(COLUMN_LABELS[column]),
                 [count_cell(group & st.at_risk(self.days, day)) for day in RISK_DAYS],
             )
         table.footnotes = [

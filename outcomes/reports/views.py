@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.formats import get_format
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
@@ -70,6 +71,13 @@ def download(report: dict, fmt: str, *, slug: str | None = None) -> HttpResponse
     return response
 
 
+def page_language() -> str:
+    """The active language when the site offers it (the report's labels are translated into
+    each), else English."""
+    language = translation.get_language() or "en"
+    return language if language in dict(settings.LANGUAGES) else "en"
+
+
 def _query(request: HttpRequest) -> str:
     query = request.GET.copy()
     for key in ("format", "cell", "lang"):
@@ -97,11 +105,18 @@ def _display(table: dict, query: str, separator: str = ".") -> dict:
 def cohort_report_page(request: HttpRequest) -> HttpResponse:
     form = ReportFilterForm(request.GET or None, user=request.user)
     report = None
+    labels_language = page_language()
     if not request.GET or form.is_valid():
         filters = form.report_filter() if form.is_bound else ReportFilter()
-        with reading_from_replica():
-            report = cohort_report(user=request.user, filters=filters)
         fmt = request.GET.get("format")
+        # The page's labels follow its user's language; downloads (for manuscripts) keep
+        # English labels, whatever ``lang`` asks of their numbers.
+        with reading_from_replica():
+            report = cohort_report(
+                user=request.user,
+                filters=filters,
+                language="en" if fmt in DOWNLOADS else labels_language,
+            )
         if fmt in DOWNLOADS:
             # Downloads go into manuscripts: English (a decimal point) unless asked otherwise.
             language = request.GET.get("lang") or "en"
@@ -120,6 +135,7 @@ def cohort_report_page(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": _("Cohort report: pathologic vs osteoporotic"),
         "form": form,
+        "report_language": labels_language,
         "report": report,
         "tables": [_display(t, query, get_format("DECIMAL_SEPARATOR")) for t in report["tables"]]
         if report
@@ -178,7 +194,9 @@ def cohort_report_patients(request: HttpRequest) -> HttpResponse:
     form = ReportFilterForm(request.GET, user=request.user)
     if not form.is_valid():
         raise Http404("Not a report filter.")
-    report = cohort_report_traced(user=request.user, filters=form.report_filter())
+    report = cohort_report_traced(
+        user=request.user, filters=form.report_filter(), language=page_language()
+    )
     found = report.masks.get(request.GET.get("cell", ""))
     if found is None:
         raise Http404("No such count in the report.")

@@ -9,11 +9,13 @@ import datetime
 import io
 import re
 
+import docx
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
 from outcomes.reports import views as report_views
+from outcomes.reports.statistics import TEST_NAMES
 from tests.factories import make_level, make_patient, make_procedure, make_response, make_user
 from tests.outcomes.test_reports import AS_OF, cohort, rows
 
@@ -179,3 +181,76 @@ def test_danish_page_shows_decimal_commas_and_downloads_stay_english_unless_aske
     assert "3/20 (15,0%)" in markdown and "Table 1. Patients" in markdown
     refused = client_a.get(url, {**query, "format": "csv", "lang": "xx"})
     assert refused.status_code == 400 and b"lang" in refused.content
+
+
+def _row(tables: list[dict], label: str) -> list[dict]:
+    """The displayed cells (label first) of the page's row ``label``."""
+    found = [row for table in tables for row in table["display_rows"] if row[0]["text"] == label]
+    assert len(found) == 1, label
+    return found[0]
+
+
+def test_danish_page_labels_its_tables_in_danish_and_every_download_stays_english(cohort, client_a):
+    """The adversary: a report built once in English and shown to a Danish user, or built in
+    the page's language and handed to a download (a manuscript) or its patient list."""
+    url, query = reverse("cohort_report"), {"as_of": AS_OF.isoformat()}
+    danish = client_a.get(url, query, HTTP_ACCEPT_LANGUAGE="da")
+    html = danish.content.decode()
+    for text in (
+        "<caption>Tabel 1. Patienter, behandlede hvirvler og komplikationer</caption>",
+        "<caption>Kaplan–Meier: patienter i risiko</caption>",
+        '<th scope="row">Mænd, n (%)</th>',
+        '<th scope="row">I live efter 3 måneder (dag 91), n/N (%)</th>',
+        '<th scope="row">Overlevelse efter 1 år, Kaplan–Meier (%)</th>',
+        '<th scope="row">  Anden (cervikal + sakral)</th>',
+        '<th scope="col">Osteoporotisk</th>',
+        '<th scope="col">Samlet</th>',
+        '<th scope="col">Dag 91</th>',
+        "Patologisk: ændring, gennemsnit ± SD",
+    ):
+        assert text in html, text
+    for text in ("Table 1. Patients", ">Male, n (%)<", ">Overall<", "Treated vertebrae, n",
+                 "Kaplan–Meier: patients at risk", ">Day 91<"):  # fmt: skip
+        assert text not in html, text
+    # Translated labels stay on their own numbers (3 of the 20 osteoporotic vertebrae leak).
+    tables = danish.context["tables"]
+    leaks = _row(tables, "Cementlækage pr. hvirvel, n/N (%)")
+    assert "3/20 (15,0%)" in [cell["text"] for cell in leaks]
+    # The test names stay the constants, in English, on the Danish page too.
+    table_1 = next(t for t in tables if t["id"] == "table_1")
+    tested = {row[-1]["text"] for row in table_1["display_rows"] if row[-1]["text"]}
+    assert tested and tested <= set(TEST_NAMES)
+    # Its patient list names the Danish row it came from.
+    href = next(cell["href"] for cell in leaks if cell["text"] == "3/20 (15,0%)")
+    listed = client_a.get(href, HTTP_ACCEPT_LANGUAGE="da")
+    assert listed.context["row"] == "Cementlækage pr. hvirvel, n/N (%)"
+    assert listed.context["table"] == "Tabel 1. Patienter, behandlede hvirvler og komplikationer"
+
+    english = client_a.get(url, query, HTTP_ACCEPT_LANGUAGE="en")
+    english_leaks = _row(english.context["tables"], "Cement leakage per vertebra, n/N (%)")
+    assert "3/20 (15.0%)" in [cell["text"] for cell in english_leaks]
+    english_html = english.content.decode()
+    assert "<caption>Table 1. Patients, treated vertebrae and complications</caption>" in (
+        english_html
+    )
+    assert "Tabel 1" not in english_html and "Mænd" not in english_html
+
+    # Downloads for manuscripts: English labels from a Danish page, with or without lang=da.
+    for extra in ({}, {"lang": "da"}):
+        for fmt in ("csv", "tidy", "md", "docx"):
+            response = client_a.get(url, {**query, "format": fmt, **extra},
+                                    HTTP_ACCEPT_LANGUAGE="da")  # fmt: skip
+            assert response.status_code == 200
+            if fmt == "docx":
+                document = docx.Document(io.BytesIO(response.content))
+                text = "\n".join(
+                    [p.text for p in document.paragraphs]
+                    + [c.text for t in document.tables for r in t.rows for c in r.cells]
+                )
+            else:
+                text = response.content.decode()
+            if fmt in ("md", "docx"):  # the CSVs name tables by id
+                assert "Table 1. Patients, treated vertebrae and complications" in text, fmt
+            assert "Cement leakage per vertebra, n/N (%)" in text and "Overall" in text, fmt
+            for danish_word in ("Tabel", "Mænd", "Patologisk", "Samlet", "Cementlækage"):
+                assert danish_word not in text, (fmt, extra, danish_word)

@@ -481,3 +481,37 @@ def test_command_line_gives_the_numbers_of_the_api(cohort, manager, client, caps
     )
     with pytest.raises(CommandError, match="date_to"):
         call_command("cohort_report", "--from", "2026-01-01", "--to", "2025-01-01")
+
+
+# Labels that read the same in Danish: row numbers, statistics and the "Test" column.
+SAME_IN_DANISH = {"", "n", "t", "p", "Test", "  1", "  2", "  3", "  ≥ 4"}
+
+
+def test_every_label_of_the_report_has_its_danish_translation_and_english_stays_the_default(
+    cohort, staff_a
+):
+    """The adversary: a new row, column or title added as a plain English string, which the
+    Danish page would show in English among Danish labels."""
+    english = cohort_report(user=staff_a, filters=FILTER)
+    assert cohort_report(user=staff_a, filters=FILTER, language="en") == english
+    danish = cohort_report(user=staff_a, filters=FILTER, language="da")
+    assert danish["columns"] == ["Patologisk", "Osteoporotisk", "Samlet"]
+    assert [t["id"] for t in danish["tables"]] == [t["id"] for t in english["tables"]]
+    for en, da in zip(english["tables"], danish["tables"], strict=True):
+        assert da["title"] != en["title"], en["title"]
+        header_en, header_da = en.get("header", {}), da.get("header", {})
+        pairs = [
+            *zip(en["columns"], da["columns"], strict=True),
+            *zip(header_en.get("labels", []), header_da.get("labels", []), strict=True),
+            *((e[0], d[0]) for e, d in zip(header_en.get("groups", []),
+                                           header_da.get("groups", []), strict=True)),
+            *((e[0], d[0]) for e, d in zip(en["rows"], da["rows"], strict=True)),
+        ]  # fmt: skip
+        same = {e for e, d in pairs if e == d}
+        assert same <= SAME_IN_DANISH, (en["id"], same)
+        # The same numbers under the translated labels.
+        assert [row[1:] for row in da["rows"]] == [row[1:] for row in en["rows"]]
+        assert da["links"] == en["links"]
+    table_1 = {row[0]: row[1:] for row in danish["tables"][0]["rows"]}
+    assert table_1["Patienter, n"][:3] == [6, 10, 16]
+    assert "Male, n (%)" not in table_1 and "Mænd, n (%)" in table_1
