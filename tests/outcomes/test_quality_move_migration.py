@@ -116,6 +116,7 @@ def test_moving_from_the_old_schema_keeps_rows_grants_and_append_only_history(si
     assert [table for table, _name in new_triggers] == [table for table, _name in old_triggers]
     query.state = DataQuery.State.CLOSED
     query.closed_at = query.raised_at
+    query.closed_by = monitor  # a close names who closed it (the query's steps, i26)
     query.save()
     assert _rows(
         "SELECT pgh_label FROM registry_dataqueryevent WHERE pgh_obj_id = %s ORDER BY pgh_id",
