@@ -25,7 +25,18 @@ ANSWER_PERMISSION = "outcomes.answer_dataquery"
 def record_site(record):
     """The site a clinical record belongs to (patient, procedure, level, complication,
     questionnaire response, follow-up)."""
-    for path in ("site", "patient.site", "procedure.patient.site"):
+    site = _first_attribute(record, ("site", "patient.site", "procedure.patient.site"), _NONE)
+    if site is _NONE:
+        raise ValueError(f"{record!r} belongs to no site")
+    return site
+
+
+_NONE = object()
+
+
+def _first_attribute(record, paths, default=None):
+    """The value at the first dotted attribute path that ``record`` has, else ``default``."""
+    for path in paths:
         obj = record
         try:
             for part in path.split("."):
@@ -33,7 +44,7 @@ def record_site(record):
         except AttributeError:
             continue
         return obj
-    raise ValueError(f"{record!r} belongs to no site")
+    return default
 
 
 # The contact details a query on a patient can be about (issue 27: a wrong phone or email
@@ -189,15 +200,7 @@ def query_patient(query: DataQuery):
     record = query.record
     if isinstance(record, Patient):
         return record
-    for path in ("patient", "procedure.patient"):
-        obj = record
-        try:
-            for part in path.split("."):
-                obj = getattr(obj, part)
-        except AttributeError:
-            continue
-        return obj
-    return None
+    return _first_attribute(record, ("patient", "procedure.patient"))
 
 
 def open_query_count(*, user, patient_ref: str = "pk"):
