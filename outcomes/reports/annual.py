@@ -16,6 +16,7 @@ import io
 
 import numpy as np
 from django.conf import settings
+from django.utils import translation
 
 import outcomes.reports.statistics as st
 from outcomes.followups.schedule import PLAN_BY_TIMEPOINT
@@ -215,6 +216,11 @@ def methods_text(report: dict) -> list[str]:
     return paragraphs
 
 
+def _english_filter_text(filters: ReportFilter) -> str:
+    with translation.override("en"):
+        return filters.describe(every_site=True)
+
+
 def annual_report(*, year: int, site: Site | None = None, today=None) -> dict:
     """The annual report of ``year`` (the whole registry, or ``site``'s edition)."""
     filters = annual_filters(year, today=today)
@@ -261,7 +267,8 @@ def annual_report(*, year: int, site: Site | None = None, today=None) -> dict:
         "year": year,
         "site": site.code if site else None,
         "filters": filters.as_dict(),
-        "filter_text": filters.describe().replace("Sites: all in scope", "Sites: every site"),
+        # English like the rest of the report, whatever language the page's request is in.
+        "filter_text": _english_filter_text(filters),
         "patients": int(len(patients["patient_id"])),
         "sections": sections,
         "benchmark": bench,

@@ -33,8 +33,8 @@ from django.conf import settings
 from django.contrib.admin.widgets import AdminDateWidget
 from django.db import connections, transaction
 from django.db.models import Count, Exists, F, FilteredRelation, Max, OuterRef, Q
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop
 
 from outcomes.followups.schedule import PLAN_BY_TIMEPOINT
 from outcomes.models import Timepoint
@@ -71,7 +71,8 @@ SURVIVAL_DAYS = {
     gettext_noop("3 months"): DUE_DAY[Timepoint.MONTH_3],
     gettext_noop("1 year"): DUE_DAY[Timepoint.MONTH_12],
 }
-TOO_SMALL = "n too small"
+# A cell from fewer than the minimum n patients; English, the page translates it.
+TOO_SMALL = gettext_noop("n too small")
 
 
 @dataclass(frozen=True)
@@ -117,13 +118,25 @@ class ReportFilter:
             "as_of": self.as_of.isoformat(),
         }
 
-    def describe(self) -> str:
-        """The filter in words, for footnotes."""
-        return (
-            f"Sites: {', '.join(self.sites) or 'all in scope'}; index procedures "
-            f"{self.date_from or 'any date'} to {self.date_to or 'any date'}; data cut-off "
-            f"{self.as_of}."
-        )
+    def describe(self, *, every_site: bool = False) -> str:
+        """The filter in words, for footnotes, in the active language (build under
+        ``translation.override("en")`` for a manuscript). No site chosen reads "all in scope"
+        (the user's sites), or "every site" with ``every_site`` (a benchmark, an annual
+        report: the whole registry whoever asks)."""
+        if self.sites:
+            sites = ", ".join(self.sites)
+        else:
+            sites = gettext("every site") if every_site else gettext("all in scope")
+        any_date = gettext("any date")
+        return gettext(
+            "Sites: %(sites)s; index procedures %(date_from)s to %(date_to)s; "
+            "data cut-off %(as_of)s."
+        ) % {
+            "sites": sites,
+            "date_from": self.date_from or any_date,
+            "date_to": self.date_to or any_date,
+            "as_of": self.as_of,
+        }
 
     def slug(self, in_scope: tuple[str, ...] = ()) -> str:
         """The filter and cut-off for a download's file name; no site chosen names the sites

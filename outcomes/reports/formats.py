@@ -8,10 +8,11 @@ import io
 import math
 import re
 
+from django.utils import translation
 from django.utils.translation import gettext
 from matplotlib.figure import Figure
 
-from outcomes.reports.dataset import COLUMN_LABELS
+from outcomes.reports.dataset import COLUMN_LABELS, TOO_SMALL
 
 FORMATTED_CSV_HEADER = ["table", "row", "column", "value"]
 TIDY_CSV_HEADER = ["table", "row", "column", "statistic", "value", "n"]
@@ -39,13 +40,14 @@ def decimals_localised(text: str, separator: str) -> str:
 
 
 def report_localised(report: dict, separator: str) -> dict:
-    """The report with the decimal marks of its tables' cells (not row labels, notes or the
-    numbers of the JSON) written with ``separator``; the report given is left as it is."""
+    """The report with the decimal marks of its tables' cells and row labels (a responder's
+    threshold, ``≥ 0,12``; not notes or the numbers of the JSON) written with ``separator``;
+    the report given is left as it is."""
     if separator == ".":
         return report
     tables = [
-        {**table, "rows": [[row[0], *(decimals_localised(str(cell), separator)
-                                      for cell in row[1:])] for row in table["rows"]]}
+        {**table, "rows": [[decimals_localised(str(cell), separator) for cell in row]
+                           for row in table["rows"]]}
         for table in report["tables"]
     ]  # fmt: skip
     return {**report, "tables": tables}
@@ -133,12 +135,24 @@ def report_tidy_csv(report: dict) -> str:
     return out.getvalue()
 
 
-def report_markdown(report: dict) -> str:
-    lines = [
-        "# Cohort report: pathologic vs osteoporotic",
-        "",
-        f"{report['filter_text']} Cells from fewer than {report['min_n']} patients: n too small.",
-    ]
+def _heading() -> str:
+    return gettext("Cohort report: pathologic vs osteoporotic")
+
+
+def _too_small_note(report: dict) -> str:
+    """The filter and the minimum n, under a download's heading (in the active language)."""
+    note = gettext("Cells from fewer than %(min_n)s patients: %(too_small)s.")
+    return f"{report['filter_text']} " + note % {
+        "min_n": report["min_n"],
+        "too_small": gettext(TOO_SMALL),
+    }
+
+
+def report_markdown(report: dict, *, language: str = "en") -> str:
+    """The report as Markdown; its own words in ``language``, the report's (built in the
+    same language) as they are."""
+    with translation.override(language):
+        lines = ["# " + _heading(), "", _too_small_note(report)]
     for table in report["tables"]:
         lines += ["", f"## {table['title']}", ""]
         lines.append("| " + " | ".join(_md(c) for c in table["columns"]) + " |")
@@ -279,7 +293,7 @@ def _set_widths(grid, size: float, widths: list[float]) -> None:
                     run.get_or_add_rPr().sz_val = Pt(size)
 
 
-def report_docx(report: dict, *, paper: str = "a4") -> bytes:
+def report_docx(report: dict, *, paper: str = "a4", language: str = "en") -> bytes:
     """A Word document with every table (header groups, footnotes) and the charts (PNG), in
     a form that pastes into a manuscript: A4 landscape (``paper="letter"`` for US Letter),
     header rows repeated on every page a table continues on, rows never split across
@@ -297,10 +311,9 @@ def report_docx(report: dict, *, paper: str = "a4") -> bytes:
         setattr(section, margin, Mm(MARGIN_MM))
     available = Mm(text_width_mm(paper)).pt
     document.styles["Normal"].font.size = Pt(FONT_PT)
-    document.add_heading("Cohort report: pathologic vs osteoporotic", level=1)
-    document.add_paragraph(
-        f"{report['filter_text']} Cells from fewer than {report['min_n']} patients: n too small."
-    )
+    with translation.override(language):
+        document.add_heading(_heading(), level=1)
+        document.add_paragraph(_too_small_note(report))
     for table in report["tables"]:
         document.add_heading(table["title"], level=2)
         header = table.get("header")
@@ -335,8 +348,10 @@ def report_docx(report: dict, *, paper: str = "a4") -> bytes:
         _set_widths(grid, *column_widths(table, available - 0.05 * len(columns)))
         for note in table["footnotes"]:
             document.add_paragraph(note, style="List Bullet")
-    document.add_heading("Figures", level=2)
-    for title, png in chart_pngs(report):
+    with translation.override(language):
+        document.add_heading(gettext("Figures"), level=2)
+        figures = chart_pngs(report)
+    for title, png in figures:
         caption = document.add_paragraph(title)
         caption.paragraph_format.keep_with_next = True  # never a title alone at a page's end
         document.add_picture(io.BytesIO(png), width=Cm(16))
@@ -464,10 +479,12 @@ def survival_figure(report: dict) -> Figure:
 
 
 def _charts(report: dict):
+    """(caption, figure) of every chart; the captions those of ``chart_keys`` (the active
+    language), the drawings English."""
+    captions = dict(chart_keys(report))
     for key in report["charts"]["trajectories"]:
-        title = report["charts"]["trajectories"][key]["label"]
-        yield f"{title}: mean and 95% CI per timepoint", trajectory_figure(report, key)
-    yield "Kaplan–Meier survival with numbers at risk", survival_figure(report)
+        yield captions[key], trajectory_figure(report, key)
+    yield captions["survival"], survival_figure(report)
 
 
 def chart_svgs(report: dict) -> list[tuple[str, str, str]]:

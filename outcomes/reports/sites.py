@@ -10,6 +10,7 @@ anyone else sees the sites they belong to by name and the others as letters.
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils import translation
 
 from outcomes.reports import benchmarking
 from outcomes.reports.dataset import Columns, ReportFilter, load_patients
@@ -24,14 +25,15 @@ def named_sites(user) -> set[int] | None:
     return set(site_ids(user))
 
 
-def site_benchmark_report(*, user, filters: ReportFilter) -> dict:
+def site_benchmark_report(*, user, filters: ReportFilter, language: str = "en") -> dict:
     """Observed, expected, funnel limits and n per site and outcome (design.md §8a) for the
     index procedures in the filter's dates up to its cut-off, at every site (the filter's
-    sites are not used: a benchmark compares every site), labelled for ``user``."""
+    sites are not used: a benchmark compares every site), labelled for ``user``; its filter
+    described in ``language`` (English for the API)."""
     filters = ReportFilter.of(date_from=filters.date_from, date_to=filters.date_to,
                               as_of=filters.as_of)  # fmt: skip
     patients = load_patients(user=None, filters=filters)
-    return benchmark_from_patients(patients, filters, named=named_sites(user))
+    return benchmark_from_patients(patients, filters, named=named_sites(user), language=language)
 
 
 def registry_site_labels(patients: Columns, *, named: set[int] | None):
@@ -47,17 +49,20 @@ def registry_site_labels(patients: Columns, *, named: set[int] | None):
 
 
 def benchmark_from_patients(
-    patients: Columns, filters: ReportFilter, *, named: set[int] | None
+    patients: Columns, filters: ReportFilter, *, named: set[int] | None, language: str = "en"
 ) -> dict:
     """The benchmark report of ``patients`` (every site's, loaded with ``user=None``), with
-    the sites in ``named`` (every site for None) by name and the others as letters."""
+    the sites in ``named`` (every site for None) by name and the others as letters; its
+    filter described in ``language``."""
     results = benchmarking.benchmark(
         patients, min_n=settings.REPORT_MIN_N, mcid_vas=str(settings.REPORT_MCID_VAS)
     )
     labels = registry_site_labels(patients, named=named)
+    with translation.override(language):
+        filter_text = filters.describe(every_site=True)
     return {
         "filters": filters.as_dict(),
-        "filter_text": filters.describe().replace("Sites: all in scope", "Sites: every site"),
+        "filter_text": filter_text,
         "filter_slug": filters.slug(),
         "min_n": settings.REPORT_MIN_N,
         "mcid_vas": str(settings.REPORT_MCID_VAS),

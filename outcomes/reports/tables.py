@@ -140,10 +140,16 @@ def p_text(p: float | None) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def too_small() -> str:
+    """The text of a cell from fewer than the minimum n patients, in the active language."""
+    return gettext(TOO_SMALL)
+
+
 def test_cells(result: st.Comparison) -> list[Cell]:
-    """The p and test-name cells of a between-cohort comparison."""
+    """The p and test-name cells of a between-cohort comparison (the test's name is its
+    constant in every language)."""
     if result.too_small:
-        return [Cell(text=TOO_SMALL, n=result.total), Cell(text=result.test)]
+        return [Cell(text=too_small(), n=result.total), Cell(text=result.test)]
     return [
         Cell(text=p_text(result.p), numbers=((st.p_label(result.test), result.p),), n=result.total),
         Cell(text=result.test),
@@ -152,7 +158,7 @@ def test_cells(result: st.Comparison) -> list[Cell]:
 
 def _mean_sd(summary: st.Summary, decimals: int) -> str:
     if summary.too_small or summary.mean is None:
-        return TOO_SMALL
+        return too_small()
     sd = "–" if summary.sd is None else f"{summary.sd:.{decimals}f}"
     return f"{summary.mean:.{decimals}f} ± {sd}"
 
@@ -253,21 +259,31 @@ class _Builder:
         return [first, *(gettext(COLUMN_LABELS[c]) for c in self.shown), *extra]
 
     def common_footnotes(self) -> list[str]:
+        """The notes under every table, in the active language; placeholders carry the
+        numbers and the test names (their constants, the same in every language)."""
         notes = [
-            f"{self.filters.describe()} Each patient counts once, with the index (first) "
-            f"procedure. Cells from fewer than {self.min_n} patients show the count only "
-            f"({TOO_SMALL}).",
-            "Overall = pathologic + osteoporotic.",
+            self.filters.describe()
+            + " "
+            + gettext(
+                "Each patient counts once, with the index (first) procedure. Cells from fewer "
+                "than %(min_n)s patients show the count only (%(too_small)s)."
+            )
+            % {"min_n": self.min_n, "too_small": too_small()},
+            gettext("Overall = pathologic + osteoporotic."),
         ]
         if Cohort.OTHER in self.shown:
             notes.append(
-                "Other: index procedures neither pathologic nor osteoporotic (design §7); "
-                "not in Overall."
+                gettext(
+                    "Other: index procedures neither pathologic nor osteoporotic (design §7); "
+                    "not in Overall."
+                )
             )
         notes.append(
-            f"Left out for unknown etiology: {_count(self.groups[Cohort.UNKNOWN])} patients "
-            "whose index procedure has a level of unknown etiology and none malignant "
-            "(design §7); in no column."
+            gettext(
+                "Left out for unknown etiology: %(n)s patients whose index procedure has a "
+                "level of unknown etiology and none malignant (design §7); in no column."
+            )
+            % {"n": _count(self.groups[Cohort.UNKNOWN])}
         )
         return notes
 
@@ -489,29 +505,41 @@ class _Builder:
             )
         table.footnotes = [
             *self.common_footnotes(),
-            f"p: pathologic against osteoporotic; {st.WELCH} for age, {st.FISHER} "
-            f"(two-sided) for 2 × 2 tables, {st.CHI_SQUARED} for larger tables (categories "
-            "nobody is in left out). Per-vertebra tests count vertebrae.",
-            "Age in completed years at the index procedure. Tumour types among pathologic "
-            "patients. Region per treated vertebra: cervical C2–C7, thoracic T1–T12, lumbar "
-            "L1–L5, sacral S1.",
-            "Symptomatic cement leakage: the level records a symptomatic leakage, or a "
-            "symptomatic complication of type symptomatic cement leakage or pulmonary cement "
-            "embolism is linked to it.",
-            "Complications of the index procedure not judged unrelated (definite, probable, "
-            "possible), dated up to the cut-off; symptomatic as recorded, unknown where not "
-            "yet recorded.",
-            f"Alive at day t: no death, or death more than t days after the procedure (a death "
-            f"on day t counts as dead); N leaves out patients followed less than t days "
-            f"(censored at withdrawal or the cut-off). Kaplan–Meier S(t) = P(T > t); 3 months "
-            f"= day {_M3}, 1 year = day {_M12}.",
+            gettext(
+                "p: pathologic against osteoporotic; %(welch)s for age, %(fisher)s (two-sided) "
+                "for 2 × 2 tables, %(chi_squared)s for larger tables (categories nobody is in "
+                "left out). Per-vertebra tests count vertebrae."
+            )
+            % {"welch": st.WELCH, "fisher": st.FISHER, "chi_squared": st.CHI_SQUARED},
+            gettext(
+                "Age in completed years at the index procedure. Tumour types among pathologic "
+                "patients. Region per treated vertebra: cervical C2–C7, thoracic T1–T12, "
+                "lumbar L1–L5, sacral S1."
+            ),
+            gettext(
+                "Symptomatic cement leakage: the level records a symptomatic leakage, or a "
+                "symptomatic complication of type symptomatic cement leakage or pulmonary "
+                "cement embolism is linked to it."
+            ),
+            gettext(
+                "Complications of the index procedure not judged unrelated (definite, "
+                "probable, possible), dated up to the cut-off; symptomatic as recorded, "
+                "unknown where not yet recorded."
+            ),
+            gettext(
+                "Alive at day t: no death, or death more than t days after the procedure (a "
+                "death on day t counts as dead); N leaves out patients followed less than t "
+                "days (censored at withdrawal or the cut-off). Kaplan–Meier S(t) = P(T > t); "
+                "3 months = day %(month_3)s, 1 year = day %(month_12)s."
+            )
+            % {"month_3": _M3, "month_12": _M12},
         ]
         return table
 
     def _age_cell(self, ages: np.ndarray) -> Cell:
         summary = st.summarise(ages, min_n=self.min_n)
         if summary.too_small:
-            return Cell(text=TOO_SMALL, n=summary.n)
+            return Cell(text=too_small(), n=summary.n)
         sd = summary.sd
         text = (
             f"{summary.mean:.1f} ± {'–' if sd is None else f'{sd:.1f}'} "
@@ -549,10 +577,10 @@ class _Builder:
     def _km_cell(self, column: str, day: int) -> Cell:
         result = self.survival(column)
         if result.too_small:
-            return Cell(text=TOO_SMALL, n=result.n)
+            return Cell(text=too_small(), n=result.n)
         estimate = result.at[day]
         if estimate is None:
-            return Cell(text="not yet reached", n=result.n)
+            return Cell(text=gettext("not yet reached"), n=result.n)
         return Cell(
             text=f"{100 * estimate:.1f}", numbers=(("km_percent", 100 * estimate),), n=result.n
         )
@@ -588,12 +616,17 @@ class _Builder:
                 table.add(f"{outcome.label}, {gettext(COLUMN_LABELS[column])}", cells)
         table.footnotes = [
             *self.common_footnotes(),
-            "For each follow-up, only patients with both the baseline and that follow-up "
-            "value (paired); n is their number. Mean change = follow-up − baseline. t and p: "
-            f"{st.PAIRED_T}, scipy.stats.ttest_rel(baseline, follow-up) (t > 0 when values "
-            "fell).",
-            "Answers dated up to the cut-off. EQ-5D index on the site's value set (higher is "
-            "better); ODI 0–100% and pain VAS 0–100 (lower is better).",
+            gettext(
+                "For each follow-up, only patients with both the baseline and that follow-up "
+                "value (paired); n is their number. Mean change = follow-up − baseline. t and "
+                "p: %(paired_t)s, scipy.stats.ttest_rel(baseline, follow-up) (t > 0 when "
+                "values fell)."
+            )
+            % {"paired_t": st.PAIRED_T},
+            gettext(
+                "Answers dated up to the cut-off. EQ-5D index on the site's value set (higher "
+                "is better); ODI 0–100% and pain VAS 0–100 (lower is better)."
+            ),
         ]
         return table
 
@@ -603,7 +636,7 @@ class _Builder:
         n = result.n
         count = Cell(text=n, numbers=(("n", n),), n=n, patients=both)
         if result.too_small:
-            return [count, *(Cell(text=TOO_SMALL, n=n) for _ in range(5))]
+            return [count, *(Cell(text=too_small(), n=n) for _ in range(5))]
         d = outcome.decimals
         return [
             count,
@@ -677,18 +710,21 @@ class _Builder:
                 result = tests[c]
                 value = {"chi_squared": result.statistic, "df": result.dof}.get(statistic, result.p)
                 if result.too_small:
-                    cells += [Cell(text=TOO_SMALL, n=result.total), Cell()]
+                    cells += [Cell(text=too_small(), n=result.total), Cell()]
                 else:
                     cells += [Cell(text=fmt(result), numbers=((statistic, value),),
                                    n=result.total), Cell()]  # fmt: skip
             table.add(label, cells)
         table.footnotes = [
             *self.common_footnotes(),
-            "Not paired: baseline over every patient with a baseline answer, 12 months over "
-            f"every patient with a 12-month answer. {st.CHI_SQUARED} "
-            "(scipy.stats.chi2_contingency) on the 2 × 6 table of each column pair, "
-            "categories nobody chose left out (degrees of freedom shown); statistics need "
-            f"{self.min_n} patients at each timepoint.",
+            gettext(
+                "Not paired: baseline over every patient with a baseline answer, 12 months "
+                "over every patient with a 12-month answer. %(chi_squared)s "
+                "(scipy.stats.chi2_contingency) on the 2 × 6 table of each column pair, "
+                "categories nobody chose left out (degrees of freedom shown); statistics need "
+                "%(min_n)s patients at each timepoint."
+            )
+            % {"chi_squared": st.CHI_SQUARED, "min_n": self.min_n},
         ]
         return table
 
@@ -725,13 +761,15 @@ class _Builder:
                 )
                 total = result.n_a + result.n_b
                 if result.too_small:
-                    cells += [Cell(text=TOO_SMALL, n=total) for _ in range(3)]
+                    cells += [Cell(text=too_small(), n=total) for _ in range(3)]
                 else:
                     d = outcome.decimals
                     cells += [
                         Cell(
-                            text=f"{_signed(result.difference, d)} "
-                            f"({_signed(result.ci_low, d)} to {_signed(result.ci_high, d)})",
+                            text=f"{_signed(result.difference, d)} ("
+                            + gettext("%(low)s to %(high)s")
+                            % {"low": _signed(result.ci_low, d), "high": _signed(result.ci_high, d)}
+                            + ")",
                             numbers=(("difference", result.difference),
                                      ("ci_low", result.ci_low), ("ci_high", result.ci_high)),
                             n=total,
@@ -743,16 +781,19 @@ class _Builder:
                 table.add(f"{outcome.label}, {Timepoint(timepoint).label}", cells)
         table.footnotes = [
             *self.common_footnotes(),
-            "Change = follow-up − baseline per patient with both values. Difference of mean "
-            "changes (pathologic − osteoporotic) with its 95% confidence interval, t and p of "
-            f"the {st.WELCH} (scipy.stats.ttest_ind, equal_var=False).",
+            gettext(
+                "Change = follow-up − baseline per patient with both values. Difference of "
+                "mean changes (pathologic − osteoporotic) with its 95%% confidence interval, "
+                "t and p of the %(welch)s (scipy.stats.ttest_ind, equal_var=False)."
+            )
+            % {"welch": st.WELCH},
         ]
         return table
 
     def _change_cell(self, change: np.ndarray, decimals: int) -> Cell:
         summary = st.summarise(change, min_n=self.min_n)
         if summary.too_small:
-            return Cell(text=TOO_SMALL, n=summary.n)
+            return Cell(text=too_small(), n=summary.n)
         sd = "–" if summary.sd is None else f"{summary.sd:.{decimals}f}"
         return Cell(
             text=f"{_signed(summary.mean, decimals)} ± {sd}",
@@ -813,12 +854,19 @@ class _Builder:
             )
         table.footnotes = [
             *self.common_footnotes(),
-            "N = patients with both the baseline and the follow-up value. Thresholds (MCID, "
-            "configurable) compared exactly on the stored values (EQ-5D index to 3 decimals, "
-            "ODI to 1 decimal, VAS in whole points): an EQ-5D change of +0.120 reaches 0.12.",
-            "≥ 50% pain reduction: 2 × (baseline − follow-up) ≥ baseline; patients with a "
-            "baseline VAS of 0 cannot be halved and are left out of N (their number below).",
-            f"p: {st.FISHER} (two-sided), pathologic against osteoporotic.",
+            gettext(
+                "N = patients with both the baseline and the follow-up value. Thresholds "
+                "(MCID, configurable) compared exactly on the stored values (EQ-5D index to 3 "
+                "decimals, ODI to 1 decimal, VAS in whole points): an EQ-5D change of +0.120 "
+                "reaches 0.12."
+            ),
+            gettext(
+                "≥ 50% pain reduction: 2 × (baseline − follow-up) ≥ baseline; patients with a "
+                "baseline VAS of 0 cannot be halved and are left out of N (their number "
+                "below)."
+            ),
+            gettext("p: %(fisher)s (two-sided), pathologic against osteoporotic.")
+            % {"fisher": st.FISHER},
         ]
         return table
 
@@ -877,13 +925,20 @@ class _Builder:
                 table.add(f"{tp}: {label}, n", self.per_group(lambda g, m=mask: count_cell(g & m)))
         table.footnotes = [
             *self.common_footnotes(),
-            f"Due day D: 3 months = day {_M3}, 12 months = day {_M12}; windows close on day "
-            f"{WINDOW_END_DAY[Timepoint.MONTH_3]} and {WINDOW_END_DAY[Timepoint.MONTH_12]}. "
-            "Died before: death ≤ D days after the procedure. Withdrawn before: consent "
-            "withdrawn before day D. Eligible: the rest. Completed: eligible with an answer at "
-            "that timepoint by the cut-off. Missed: eligible without one once the window has "
-            "closed, or who died after the due day without answering. Still open: eligible, "
-            "window not yet closed.",
+            gettext(
+                "Due day D: 3 months = day %(month_3)s, 12 months = day %(month_12)s; windows "
+                "close on day %(end_3)s and %(end_12)s. Died before: death ≤ D days after the "
+                "procedure. Withdrawn before: consent withdrawn before day D. Eligible: the "
+                "rest. Completed: eligible with an answer at that timepoint by the cut-off. "
+                "Missed: eligible without one once the window has closed, or who died after "
+                "the due day without answering. Still open: eligible, window not yet closed."
+            )
+            % {
+                "month_3": _M3,
+                "month_12": _M12,
+                "end_3": WINDOW_END_DAY[Timepoint.MONTH_3],
+                "end_12": WINDOW_END_DAY[Timepoint.MONTH_12],
+            },
         ]
         return table
 
@@ -903,8 +958,10 @@ class _Builder:
             )
         table.footnotes = [
             *self.common_footnotes(),
-            "At risk at day t: followed at least t days after the index procedure (to death, "
-            "withdrawal of consent or the cut-off).",
+            gettext(
+                "At risk at day t: followed at least t days after the index procedure (to "
+                "death, withdrawal of consent or the cut-off)."
+            ),
         ]
         return table
 

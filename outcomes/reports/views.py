@@ -43,9 +43,14 @@ from registry.models import Patient, Site
 from registry.project.db_router import reading_from_replica
 
 DOWNLOADS = {
-    # format parameter: (body, content type, file name suffix)
-    "csv": (report_csv, "text/csv; charset=utf-8", "csv"),
-    "tidy": (report_tidy_csv, "text/csv; charset=utf-8", "tidy.csv"),
+    # format parameter: (body, content type, file name suffix); a body takes the report and,
+    # where it writes words of its own, their ``language``
+    "csv": (lambda report, language: report_csv(report), "text/csv; charset=utf-8", "csv"),
+    "tidy": (
+        lambda report, language: report_tidy_csv(report),
+        "text/csv; charset=utf-8",
+        "tidy.csv",
+    ),
     "md": (report_markdown, "text/markdown; charset=utf-8", "md"),
     "docx": (
         report_docx,
@@ -63,9 +68,13 @@ def sites_in_scope(user) -> tuple[str, ...]:
     return tuple(Site.objects.for_user(user).order_by("code").values_list("code", flat=True))
 
 
-def download(report: dict, fmt: str, *, slug: str | None = None) -> HttpResponse:
+def download(
+    report: dict, fmt: str, *, slug: str | None = None, language: str = "en"
+) -> HttpResponse:
+    """``report`` (built in ``language``) as the file ``fmt``, its own words in ``language``
+    too, whatever language the request is in."""
     render_body, content_type, suffix = DOWNLOADS[fmt]
-    response = HttpResponse(render_body(report), content_type=content_type)
+    response = HttpResponse(render_body(report, language=language), content_type=content_type)
     filename = download_name(report, suffix, slug)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -95,7 +104,8 @@ def _display(table: dict, query: str, separator: str = ".") -> dict:
         for c, text in enumerate(row):
             key = table["links"].get(f"{r}.{c}")
             href = f"{base}{urlencode({'cell': key})}" if key else None
-            shown = decimals_localised(str(text), separator) if c else text
+            # Row labels carry numbers too (a responder's threshold, "≥ 0,12").
+            shown = decimals_localised(str(text), separator)
             cells.append({"text": shown, "href": href})
         rows.append(cells)
     return {**table, "display_rows": rows}
@@ -109,27 +119,25 @@ def cohort_report_page(request: HttpRequest) -> HttpResponse:
     if not request.GET or form.is_valid():
         filters = form.report_filter() if form.is_bound else ReportFilter()
         fmt = request.GET.get("format")
-        # The page's labels follow its user's language; downloads (for manuscripts) keep
-        # English labels, whatever ``lang`` asks of their numbers.
-        with reading_from_replica():
-            report = cohort_report(
-                user=request.user,
-                filters=filters,
-                language="en" if fmt in DOWNLOADS else labels_language,
-            )
         if fmt in DOWNLOADS:
-            # Downloads go into manuscripts: English (a decimal point) unless asked otherwise.
+            # Downloads go into manuscripts: English (words and a decimal point) whatever the
+            # page's language, unless ``lang`` asks for another.
             language = request.GET.get("lang") or "en"
             if language not in dict(settings.LANGUAGES):
                 return HttpResponseBadRequest(
                     f"lang: give one of {', '.join(dict(settings.LANGUAGES))}, or leave it out.",
                     content_type="text/plain; charset=utf-8",
                 )
+            with reading_from_replica():
+                report = cohort_report(user=request.user, filters=filters, language=language)
             report = report_localised(report, get_format("DECIMAL_SEPARATOR", lang=language))
             # The file says whose patients it holds: "AAR-ODE", not "all-sites", for a user
             # of two sites who chose none.
             slug = filters.slug(in_scope=sites_in_scope(request.user))
-            return download(report, fmt, slug=slug)
+            return download(report, fmt, slug=slug, language=language)
+        # The page follows its user's language: labels, notes, the filter and cell texts.
+        with reading_from_replica():
+            report = cohort_report(user=request.user, filters=filters, language=labels_language)
     query = _query(request)
     context = {
         **admin.site.each_context(request),
@@ -214,7 +222,7 @@ def cohort_report_patients(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": _("Patients counted in the cohort report"),
         "table": table["title"],
-        "row": row.strip(),
+        "row": decimals_localised(row.strip(), get_format("DECIMAL_SEPARATOR")),
         "column": column,
         "patients": patients,
         # The record page, where a reviewer sees the whole patient (the same permission
@@ -237,7 +245,9 @@ def site_benchmark_page(request: HttpRequest) -> HttpResponse:
     if not request.GET or form.is_valid():
         filters = form.report_filter() if form.is_bound else ReportFilter()
         with reading_from_replica():
-            report = site_benchmark_report(user=request.user, filters=filters)
+            report = site_benchmark_report(
+                user=request.user, filters=filters, language=page_language()
+            )
     context = {
         **admin.site.each_context(request),
         "title": _("Site benchmarking: case-mix adjusted outcomes"),

@@ -13,11 +13,22 @@ import docx
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
+from scipy import stats
 
+from outcomes.reports import statistics as st
 from outcomes.reports import views as report_views
 from outcomes.reports.statistics import TEST_NAMES
 from tests.factories import make_level, make_patient, make_procedure, make_response, make_user
-from tests.outcomes.test_reports import AS_OF, cohort, rows
+from tests.outcomes.test_reports import (
+    AS_OF,
+    INDEX,
+    OSTEO_3M,
+    OSTEO_BASE,
+    PATH_3M,
+    PATH_BASE,
+    cohort,
+    rows,
+)
 
 CHARTS = ("eq5d_index", "odi_score", "vas_pain", "survival")
 
@@ -178,7 +189,7 @@ def test_danish_page_shows_decimal_commas_and_downloads_stay_english_unless_aske
     assert "3/20 (15.0%)" in csv_cells() and not any("15,0" in c for c in csv_cells())
     assert "3/20 (15,0%)" in csv_cells(lang="da")
     markdown = client_a.get(url, {**query, "format": "md", "lang": "da"}).content.decode()
-    assert "3/20 (15,0%)" in markdown and "Table 1. Patients" in markdown
+    assert "3/20 (15,0%)" in markdown and "Tabel 1. Patienter" in markdown
     refused = client_a.get(url, {**query, "format": "csv", "lang": "xx"})
     assert refused.status_code == 400 and b"lang" in refused.content
 
@@ -235,22 +246,168 @@ def test_danish_page_labels_its_tables_in_danish_and_every_download_stays_englis
     )
     assert "Tabel 1" not in english_html and "Mænd" not in english_html
 
-    # Downloads for manuscripts: English labels from a Danish page, with or without lang=da.
-    for extra in ({}, {"lang": "da"}):
-        for fmt in ("csv", "tidy", "md", "docx"):
-            response = client_a.get(url, {**query, "format": fmt, **extra},
-                                    HTTP_ACCEPT_LANGUAGE="da")  # fmt: skip
-            assert response.status_code == 200
+    # Downloads for manuscripts: English labels from a Danish page unless lang=da asks for
+    # Danish (test_downloads_are_english_from_a_danish_page_and_danish_when_asked).
+    for fmt in ("csv", "tidy", "md", "docx"):
+        response = client_a.get(url, {**query, "format": fmt}, HTTP_ACCEPT_LANGUAGE="da")
+        assert response.status_code == 200
+        text = _download_text(response, fmt)
+        if fmt in ("md", "docx"):  # the CSVs name tables by id
+            assert "Table 1. Patients, treated vertebrae and complications" in text, fmt
+        assert "Cement leakage per vertebra, n/N (%)" in text and "Overall" in text, fmt
+        for danish_word in ("Tabel", "Mænd", "Patologisk", "Samlet", "Cementlækage"):
+            assert danish_word not in text, (fmt, danish_word)
+
+
+def _download_text(response, fmt: str) -> str:
+    """Every text of a download: a Word document's paragraphs and cells, else its body."""
+    if fmt != "docx":
+        return response.content.decode()
+    document = docx.Document(io.BytesIO(response.content))
+    return "\n".join(
+        [p.text for p in document.paragraphs]
+        + [c.text for t in document.tables for r in t.rows for c in r.cells]
+    )
+
+
+DANISH_FILTER = (
+    "Afdelinger: alle, du har adgang til; indeksindgreb fra enhver dato til enhver dato; "
+    "dataskæringsdato 2026-06-01."
+)
+ENGLISH_FILTER = (
+    "Sites: all in scope; index procedures any date to any date; data cut-off 2026-06-01."
+)
+# Words of the English notes, filter and cells that must not be left on the Danish page.
+ENGLISH_WORDS = (
+    "Sites: all in scope",
+    "Each patient counts once",
+    "n too small",
+    "not yet reached",
+    "Left out for unknown etiology",
+    "Overall = pathologic",
+)
+DANISH_WORDS = (
+    "Afdelinger:",
+    "Hver patient tælles",
+    "n for lille",
+    "ikke nået endnu",
+    "Udeladt på grund af ukendt ætiologi",
+    "Samlet = patologisk",
+)
+
+
+def _cells(tables: list[dict], label: str) -> list[str]:
+    return [cell["text"] for cell in _row(tables, label)[1:]]
+
+
+def test_danish_page_writes_its_notes_filter_and_cell_words_in_danish_and_marks_none_english(
+    cohort, client_a, settings
+):
+    """The adversary: the notes under each table, the filter's description or a cell's
+    words ("n too small", "not yet reached", "to" in a range) left English on the Danish
+    page and marked lang="en"; or the Danish words leaking into the English page."""
+    url, query = reverse("cohort_report"), {"as_of": AS_OF.isoformat()}
+    danish = client_a.get(url, query, HTTP_ACCEPT_LANGUAGE="da")
+    html = danish.content.decode()
+    # Only the language switcher's "English" button is marked English.
+    assert 'lang="en"' not in html.split('<div id="content-main">', 1)[1]
+    report_body = html.split('<div lang="da">', 1)[1]
+    assert (
+        f"<p>{DANISH_FILTER} Celler beregnet ud fra færre end 5 patienter viser “n for lille”."
+    ) in html
+    assert (
+        f'<ul class="footnotes"><li>{DANISH_FILTER} Hver patient tælles én gang, med '
+        "indeksindgrebet (det første). Celler med færre end 5 patienter viser kun antallet "
+        "(n for lille).</li><li>Samlet = patologisk + osteoporotisk.</li><li>Udeladt på grund "
+        "af ukendt ætiologi: 0 patienter, hvis indeksindgreb"
+    ) in report_body
+    assert f"p: patologisk mod osteoporotisk; {st.WELCH} for alder" in report_body
+    for text in ENGLISH_WORDS:
+        assert text not in html, text
+    tables = danish.context["tables"]
+    # A p value with a decimal comma beside the test's one name; too few patients' cells.
+    fisher = f"{stats.fisher_exact([[6, 0], [3, 7]]).pvalue:.3f}"
+    assert _cells(tables, "Mænd, n (%)")[3:] == [fisher.replace(".", ","), st.FISHER]
+    assert _cells(tables, "Pain VAS (0–100), Patologisk")[:6] == ["4", *["n for lille"] * 5]
+    # A row label's number too: the responders' EQ-5D threshold.
+    threshold = str(settings.REPORT_MCID_EQ5D)
+    assert "." in threshold
+    _row(tables, f"EQ-5D index: forbedring ≥ {threshold.replace('.', ',')}, 3 måneder")
+
+    english = client_a.get(url, query, HTTP_ACCEPT_LANGUAGE="en")
+    english_html = english.content.decode()
+    assert (
+        f'<ul class="footnotes"><li>{ENGLISH_FILTER} Each patient counts once, with the index '
+        "(first) procedure. Cells from fewer than 5 patients show the count only (n too "
+        "small).</li><li>Overall = pathologic + osteoporotic.</li>"
+    ) in english_html
+    assert f"<p>{ENGLISH_FILTER} Cells computed from fewer than 5 patients" in english_html
+    assert _cells(english.context["tables"], "Male, n (%)")[3:] == [fisher, st.FISHER]
+    assert _cells(english.context["tables"], "Pain VAS (0–100), Pathologic")[:6] == [
+        "4",
+        *["n too small"] * 5,
+    ]
+    for text in DANISH_WORDS:
+        assert text not in english_html, text
+    _row(english.context["tables"], f"EQ-5D index: improvement ≥ {threshold}, 3 months")
+
+    # A confidence interval "a til b", with decimal commas (numbers from SciPy directly).
+    settings.REPORT_MIN_N = 2
+    path = [a - b for b, a in zip(PATH_BASE, PATH_3M, strict=True) if a is not None]
+    osteo = [a - b for b, a in zip(OSTEO_BASE, OSTEO_3M, strict=True) if a and b]
+    ci = stats.ttest_ind(path, osteo, equal_var=False).confidence_interval(0.95)
+
+    def signed(value: float) -> str:
+        return f"{value:+.1f}".replace("-", "−").replace(".", ",")
+
+    difference = signed(sum(path) / len(path) - sum(osteo) / len(osteo))
+    tables = client_a.get(url, query, HTTP_ACCEPT_LANGUAGE="da").context["tables"]
+    assert _cells(tables, "Pain VAS (0–100), 3 måneder")[4] == (
+        f"{difference} ({signed(ci.low)} til {signed(ci.high)})"
+    )
+    # Survival at a day nobody has been followed to yet.
+    early = {"as_of": (INDEX + datetime.timedelta(days=100)).isoformat()}
+    tables = client_a.get(url, early, HTTP_ACCEPT_LANGUAGE="da").context["tables"]
+    assert _cells(tables, "Overlevelse efter 1 år, Kaplan–Meier (%)")[0] == "ikke nået endnu"
+
+
+def test_downloads_are_english_from_a_danish_page_and_danish_when_asked(cohort, client_a):
+    """The adversary: a download built in the request's language (Danish notes in an
+    English manuscript), or ``lang=da`` giving Danish numbers under English words."""
+    url, query = reverse("cohort_report"), {"as_of": AS_OF.isoformat()}
+    page = client_a.get(url, query, HTTP_ACCEPT_LANGUAGE="da").content.decode()
+    # The Danish page offers the downloads in English and in Danish.
+    assert "format=docx&amp;lang=da" in page and 'format=docx">' in page
+    for fmt in ("csv", "tidy", "md", "docx"):
+        text = _download_text(
+            client_a.get(url, {**query, "format": fmt}, HTTP_ACCEPT_LANGUAGE="da"), fmt
+        )
+        for word in DANISH_WORDS:
+            assert word not in text, (fmt, word)
+        if fmt in ("md", "docx"):
+            assert f"{ENGLISH_FILTER} Cells from fewer than 5 patients: n too small." in text
+            assert "Each patient counts once" in text and "Tabel 1" not in text
+            assert "Cohort report: pathologic vs osteoporotic" in text
+        if fmt == "docx":
+            assert "Figures" in text and "Figurer" not in text
+        if fmt != "tidy":  # the tidy CSV holds numbers, not cells' words
+            assert "n too small" in text and "3/20 (15.0%)" in text, fmt
+        # Asked for Danish (from an English page too): Danish words and decimal commas.
+        for language in ("da", "en"):
+            response = client_a.get(
+                url, {**query, "format": fmt, "lang": "da"}, HTTP_ACCEPT_LANGUAGE=language
+            )
+            text = _download_text(response, fmt)
+            for word in ENGLISH_WORDS:
+                assert word not in text, (fmt, language, word)
+            if fmt in ("md", "docx"):
+                assert f"{DANISH_FILTER} Celler med færre end 5 patienter: n for lille." in text
+                assert "Hver patient tælles én gang" in text and "Table 1" not in text
+                assert "Kohorterapport: patologiske vs. osteoporotiske" in text
+                assert "Tabel 1. Patienter, behandlede hvirvler og komplikationer" in text
             if fmt == "docx":
-                document = docx.Document(io.BytesIO(response.content))
-                text = "\n".join(
-                    [p.text for p in document.paragraphs]
-                    + [c.text for t in document.tables for r in t.rows for c in r.cells]
-                )
-            else:
-                text = response.content.decode()
-            if fmt in ("md", "docx"):  # the CSVs name tables by id
-                assert "Table 1. Patients, treated vertebrae and complications" in text, fmt
-            assert "Cement leakage per vertebra, n/N (%)" in text and "Overall" in text, fmt
-            for danish_word in ("Tabel", "Mænd", "Patologisk", "Samlet", "Cementlækage"):
-                assert danish_word not in text, (fmt, extra, danish_word)
+                assert "Figurer" in text and "Figures" not in text
+            if fmt != "tidy":
+                assert "n for lille" in text and "3/20 (15,0%)" in text, fmt
+            else:  # its rows named in Danish, its numbers plain
+                assert '"Cementlækage pr. hvirvel, n/N (%)",Osteoporotisk,percent,15.0,' in text

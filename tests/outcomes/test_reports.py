@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from scipy import stats
 
+from outcomes.reports import statistics as st
 from outcomes.reports.dataset import ReportFilter
 from outcomes.reports.tables import cohort_report
 from registry.models import TreatedLevel
@@ -483,6 +484,14 @@ def test_command_line_gives_the_numbers_of_the_api(cohort, manager, client, caps
         call_command("cohort_report", "--from", "2026-01-01", "--to", "2025-01-01")
 
 
+def _in_english(cell):
+    """A Danish cell's text with its words back in English (its numbers untouched)."""
+    if not isinstance(cell, str):
+        return cell
+    cell = {"n for lille": "n too small", "ikke nået endnu": "not yet reached"}.get(cell, cell)
+    return cell.replace(" til ", " to ")
+
+
 # Labels that read the same in Danish: row numbers, statistics and the "Test" column.
 SAME_IN_DANISH = {"", "n", "t", "p", "Test", "  1", "  2", "  3", "  ≥ 4"}
 
@@ -509,9 +518,80 @@ def test_every_label_of_the_report_has_its_danish_translation_and_english_stays_
         ]  # fmt: skip
         same = {e for e, d in pairs if e == d}
         assert same <= SAME_IN_DANISH, (en["id"], same)
-        # The same numbers under the translated labels.
-        assert [row[1:] for row in da["rows"]] == [row[1:] for row in en["rows"]]
+        # The same numbers under the translated labels, the cells' words translated.
+        assert [[_in_english(c) for c in row[1:]] for row in da["rows"]] == [
+            row[1:] for row in en["rows"]
+        ]
         assert da["links"] == en["links"]
     table_1 = {row[0]: row[1:] for row in danish["tables"][0]["rows"]}
     assert table_1["Patienter, n"][:3] == [6, 10, 16]
     assert "Male, n (%)" not in table_1 and "Mænd, n (%)" in table_1
+
+
+def test_danish_report_writes_its_notes_filter_and_cell_texts_in_danish(cohort, staff_a, settings):
+    """The adversary: footnotes, the filter's description or a cell's words ("n too small",
+    "not yet reached", "to" in a range) built once in English and shown on the Danish page;
+    or a test's name translated, so that one test had two spellings."""
+    settings.REPORT_MIN_N = 2
+    english = cohort_report(user=staff_a, filters=FILTER)
+    danish = cohort_report(user=staff_a, filters=FILTER, language="da")
+    assert english["filter_text"] == (
+        "Sites: all in scope; index procedures any date to any date; data cut-off 2026-06-01."
+    )
+    assert danish["filter_text"] == (
+        "Afdelinger: alle, du har adgang til; indeksindgreb fra enhver dato til enhver dato; "
+        "dataskæringsdato 2026-06-01."
+    )
+    chosen = ReportFilter.of(sites=["AAA"], date_from=INDEX, as_of=AS_OF)
+    assert cohort_report(user=staff_a, filters=chosen, language="da")["filter_text"] == (
+        "Afdelinger: AAA; indeksindgreb fra 2025-01-06 til enhver dato; "
+        "dataskæringsdato 2026-06-01."
+    )
+    english_notes = {note for t in english["tables"] for note in t["footnotes"]}
+    for en, da in zip(english["tables"], danish["tables"], strict=True):
+        assert len(da["footnotes"]) == len(en["footnotes"]), en["id"]
+        assert not set(da["footnotes"]) & english_notes, en["id"]
+        assert da["footnotes"][0] == (
+            f"{danish['filter_text']} Hver patient tælles én gang, med indeksindgrebet (det "
+            "første). Celler med færre end 2 patienter viser kun antallet (n for lille)."
+        )
+        assert "Udeladt på grund af ukendt ætiologi: 0 patienter" in da["footnotes"][2]
+    table_1 = table(danish, "table_1")["footnotes"]
+    # The test names stay their constants inside the Danish sentence.
+    assert (
+        f"p: patologisk mod osteoporotisk; {st.WELCH} for alder, {st.FISHER} (tosidet) for "
+        f"2 × 2-tabeller, {st.CHI_SQUARED} for større tabeller"
+    ) in table_1[3]
+    assert "3 måneder = dag 91, 1 år = dag 365." in table_1[-1]
+    responders = table(danish, "responders")["footnotes"]
+    assert "en EQ-5D-ændring på +0,120 når 0,12." in responders[3]
+    assert responders[-1] == f"p: {st.FISHER} (tosidet), patologisk mod osteoporotisk."
+
+    # A difference with its confidence interval: "to" is "til", the numbers the same.
+    path = [a - b for b, a in zip(PATH_BASE, PATH_3M, strict=True) if a is not None]
+    osteo = [a - b for b, a in zip(OSTEO_BASE, OSTEO_3M, strict=True) if a and b]
+    result = stats.ttest_ind(path, osteo, equal_var=False)
+    ci = result.confidence_interval(0.95)
+    signed = lambda v: f"{v:+.1f}".replace("-", "−")  # noqa: E731
+    difference = signed(sum(path) / len(path) - sum(osteo) / len(osteo))
+    row = "Pain VAS (0–100), 3 months"
+    assert rows(english, "changes")[row][4] == (
+        f"{difference} ({signed(ci.low)} to {signed(ci.high)})"
+    )
+    assert rows(danish, "changes")["Pain VAS (0–100), 3 måneder"][4] == (
+        f"{difference} ({signed(ci.low)} til {signed(ci.high)})"
+    )
+    # Too few patients: "n for lille"; a day beyond the follow-up: "ikke nået endnu".
+    settings.REPORT_MIN_N = 5
+    assert rows(cohort_report(user=staff_a, filters=FILTER, language="da"), "table_2")[
+        "Pain VAS (0–100), Patologisk"
+    ][:6] == [4, *["n for lille"] * 5]
+    early = ReportFilter(as_of=INDEX + datetime.timedelta(days=100))
+    found = rows(cohort_report(user=staff_a, filters=early, language="da"), "table_1")
+    assert found["Overlevelse efter 1 år, Kaplan–Meier (%)"][0] == "ikke nået endnu"
+    assert (
+        rows(cohort_report(user=staff_a, filters=early), "table_1")[
+            "Survival at 1 year, Kaplan–Meier (%)"
+        ][0]
+        == "not yet reached"
+    )

@@ -187,3 +187,37 @@ def test_the_annual_report_page_is_the_same_report_in_html(demo, client):
     assert client.get(reverse("annual_report"), {"year": "20x6"}).status_code == 400
     own = client.get(reverse("annual_report"), {"year": "2026", "site": "ODE"})
     assert own.status_code == 200 and "ODE – Odense University Hospital" in own.content.decode()
+
+
+def test_benchmark_and_annual_pages_describe_the_filter_in_their_own_language(demo, client):
+    """The adversary: "every site" made by replacing words of the English description
+    (which the Danish one does not have), the API following its caller's Accept-Language, or
+    the annual report (English, for papers) describing its scope in the page's Danish."""
+    manager = make_user("Registry manager", username="boss.language")
+    client.force_login(manager)
+    query = {"as_of": AS_OF.isoformat()}
+    danish = client.get(reverse("site_benchmark"), query, HTTP_ACCEPT_LANGUAGE="da")
+    html = danish.content.decode()
+    assert (
+        "<p>Afdelinger: alle; indeksindgreb fra enhver dato til enhver dato; "
+        "dataskæringsdato 2027-06-01. Hvert center"
+    ) in html
+    assert "Sites:" not in html and "alle, du har adgang til" not in html
+    # The benchmark's tables and plots stay English, marked so, and the page says so.
+    assert "Benchmarkingens diagrammer, tabeller og noter er på engelsk" in html
+    assert '<div lang="en">' in html and '<span lang="en">' not in html
+    english = client.get(reverse("site_benchmark"), query, HTTP_ACCEPT_LANGUAGE="en")
+    every_site = "Sites: every site; index procedures any date to any date; data cut-off"
+    assert f"<p>{every_site} 2027-06-01. Each site against" in english.content.decode()
+    api = token_client(manager).get(reverse("api_site_benchmark"), query, HTTP_ACCEPT_LANGUAGE="da")
+    assert api.json()["filter_text"] == f"{every_site} 2027-06-01."
+
+    annual = client.get(reverse("annual_report"), {"year": "2026"}, HTTP_ACCEPT_LANGUAGE="da")
+    body = annual.content.decode().split('<div lang="en">', 1)[1]
+    cut_off = annual_filters(2026).as_of.isoformat()
+    assert (
+        f"<p>Sites: every site; index procedures any date to 2026-12-31; data cut-off "
+        f"{cut_off}. Patients:"
+    ) in body
+    assert "Afdelinger:" not in annual.content.decode()
+    assert "Årsrapporten er på engelsk" in annual.content.decode()

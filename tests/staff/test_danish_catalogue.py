@@ -264,24 +264,26 @@ def test_admin_index_names_apps_and_models_in_danish(client_a):
     assert {"Outcomes", "Procedures", "Treated levels", "Follow ups"} & page.texts == set()
 
 
-def test_danish_report_page_has_danish_controls_and_tables_and_marks_its_english_notes(
+def test_danish_report_page_has_danish_controls_tables_and_notes_and_names_what_stays_english(
     client_a, site_a
 ):
-    """The report's tables follow the page's language; its charts, footnotes and test names
-    stay English (the papers' language, the same in every download and the API): the page
-    says so and marks the footnotes lang="en" for screen readers."""
+    """The report's tables and the notes under them follow the page's language; its drawn
+    charts and test names stay English (the papers' language): the page says so, and
+    downloads stay English unless asked for Danish."""
     from tests.factories import make_patient, make_procedure
 
     make_procedure(make_patient(site_a), "osteoporotic")
     html = client_a.get("/admin/reports/cohorts/", HTTP_ACCEPT_LANGUAGE="da").content.decode()
     page = get_page(client_a, "/admin/reports/cohorts/", "da")
     assert {"Indeksindgreb fra", "Dataskæringsdato", "Vis"} <= page.texts
-    assert "Diagrammerne, noterne under hver tabel og navnene på de statistiske test er på " \
-        "engelsk" in html  # fmt: skip
+    assert "De tegnede diagrammer og navnene på de statistiske test er på engelsk." in html
+    assert "Download på dit sprog:" in html
     tables = html.split('<div lang="da">')[1]
     assert "Tabel 1. Patienter, behandlede hvirvler og komplikationer" in tables
     assert "Table 1. Patients" not in html
-    assert '<ul class="footnotes" lang="en"><li>Sites:' in tables
+    assert '<ul class="footnotes"><li>Afdelinger:' in tables
+    assert 'lang="en"' not in html.split('<div id="content-main">', 1)[1]  # not the switcher
     english = get_page(client_a, "/admin/reports/cohorts/", "en")
-    assert not any("Diagrammerne" in text for text in english.texts)
+    assert not any("tegnede diagrammer" in text for text in english.texts)
+    assert not any("Download på dit sprog" in text for text in english.texts)
     assert "Table 1. Patients, treated vertebrae and complications" in english.texts
