@@ -891,7 +891,9 @@ class Importer:
                 patient = Patient(registry_id=registry_id, site=site)
             row.instance = patient
             self._fill(row, patient, existing=not row.is_new)
-            self._validate(row, exclude=["site"])
+            # Not the columns the database derives (the index procedure: a look-up per
+            # patient already in the registry, of a value the import never writes).
+            self._validate(row, exclude=["site", *Patient.derived_fields])
             self.patients[registry_id] = patient
             row.key = (registry_id,)
         self._write(rows)

@@ -132,3 +132,16 @@ def test_the_import_puts_the_sessions_rules_back(ben):
         with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         transaction.set_rollback(True)
+
+
+def test_re_importing_four_times_the_patients_runs_as_many_statements(ben):
+    """No look-up per row of what the registry holds (a patient's index procedure was
+    validated with one query per patient already imported)."""
+    small_files, large_files = _files(5, 0), _files(20, 1000)
+    assert cases_import(files=small_files).ok
+    assert cases_import(files=large_files).ok
+    with CaptureQueriesContext(connection) as small:
+        assert cases_import(files=small_files).ok
+    with CaptureQueriesContext(connection) as large:
+        assert cases_import(files=large_files).ok
+    assert len(small.captured_queries) == len(large.captured_queries)
