@@ -48,13 +48,15 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 from django.utils import timezone
 
 from api.exports import COMPLICATIONS, LEVELS, PATIENTS, PROCEDURES, RESPONSES, Export
-from outcomes.followups.sweep import followups_ensure
+from outcomes.followups.schedule import PLAN, schedule_for
 from outcomes.models import FollowUp, QuestionnaireResponse, Timepoint
 from outcomes.responses import SCORE_FIELDS, response_score
 from registry.access import is_registry_manager
 from registry.models import Complication, Patient, Procedure, Site, TreatedLevel
 
 BATCH_SIZE = 1000
+# Procedures whose follow-ups are written per round of statements (_follow_ups).
+FOLLOW_UP_CHUNK = 5000
 LEVEL_BY_LABEL = {label.upper(): value for value, label in TreatedLevel.Level.choices}
 TRUE = {"true", "t", "yes", "y", "1"}
 FALSE = {"false", "f", "no", "n", "0"}
@@ -510,13 +512,21 @@ class Importer:
         # Site codes as typed: "aaa" is AAA.
         self.sites = {site.code.upper(): site for site in self._allowed_sites()}
         self.progress = progress
+        nested = connection.in_atomic_block
         try:
             with transaction.atomic():
-                for name in ORDER:
-                    for sheet in self.sheets[name]:
-                        rows = self._rows(TABLES[name], sheet)
-                        self.rows[name] += rows
-                        getattr(self, f"_import_{name}")(rows)
+                restore = self._short_trigger_queue()
+                try:
+                    for name in ORDER:
+                        for sheet in self.sheets[name]:
+                            rows = self._rows(TABLES[name], sheet)
+                            self.rows[name] += rows
+                            getattr(self, f"_import_{name}")(rows)
+                        if name == "levels":
+                            self._check_levels_now(top_level=not nested)
+                finally:
+                    if nested:
+                        restore()
                 if not self.result.problems:
                     self._check_deferred()
                 self._follow_ups()
@@ -529,6 +539,91 @@ class Importer:
             # transaction is rolled back; report, never raise.
             self._report_deferred(error)
         return self.result
+
+    # the trigger queue ----------------------------------------------------------------
+
+    def _short_trigger_queue(self) -> Callable[[], None]:
+        """Keep PostgreSQL's queue of deferred trigger events short while the import
+        writes; returns what puts the session's settings back.
+
+        Every row trigger of django-pgtrigger and django-pghistory reads a session setting
+        in a PL/pgSQL ``BEGIN … EXCEPTION`` block (``pgtrigger.ignore``,
+        ``pghistory.context_id``); an unset one raises there, which rolls back a
+        subtransaction, and each such rollback walks the transaction's whole queue of
+        deferred trigger events (AfterTriggerEndSubXact). Django's foreign keys are
+        ``DEFERRABLE INITIALLY DEFERRED``, so each row written queued its checks there until
+        commit: time per row grew with the rows already written in the file (issue 32,
+        docs/benchmarks.md "Import"). So for the import's transaction:
+
+        - ``pgtrigger.ignore`` is set to the empty list (nothing is ignored; the setting now
+          reads without an error, so pgtrigger's triggers roll nothing back);
+        - the foreign keys of the tables the import writes are checked at the end of each
+          statement (``SET CONSTRAINTS … IMMEDIATE``) instead of queued: the same rules,
+          checked sooner; a batch that breaks one is written again row by row and the row
+          named, as for any other rule;
+        - the procedures' "at least one treated level" rule stays deferred (levels are
+          written after their procedure) and is run once the levels are written
+          (``_check_levels_now``).
+        """
+        tables = [
+            model._meta.db_table
+            for model in (
+                Patient,
+                Procedure,
+                TreatedLevel,
+                QuestionnaireResponse,
+                Complication,
+                FollowUp,
+            )
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT conname FROM pg_constraint WHERE contype = 'f' AND condeferrable "
+                "AND condeferred AND conrelid = ANY(%s::regclass[]) ORDER BY conname",
+                [tables],
+            )
+            foreign_keys = [name for (name,) in cursor.fetchall()]
+            cursor.execute("SELECT current_setting('pgtrigger.ignore', true)")
+            (ignore,) = cursor.fetchone()
+            cursor.execute("SELECT set_config('pgtrigger.ignore', '{}', true)")
+            if foreign_keys:
+                cursor.execute(f"SET CONSTRAINTS {_names(foreign_keys)} IMMEDIATE")
+
+        def restore() -> None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", [ignore or ""])
+                if foreign_keys:
+                    cursor.execute(f"SET CONSTRAINTS {_names(foreign_keys)} DEFERRED")
+
+        return restore
+
+    def _check_levels_now(self, *, top_level: bool) -> None:
+        """Run the deferred "a procedure has at least one treated level" checks of the
+        procedures written so far, now that their levels are written, and drop them from the
+        queue (PostgreSQL frees fired events only outside a savepoint: ``top_level``).
+
+        Only when every procedure written has a level: otherwise the rule fails, and it is
+        left to ``_check_deferred``, which names every such procedure as before."""
+        if not top_level or self.result.problems:
+            return
+        written = {
+            row.instance.pk
+            for row in self.rows["procedures"]
+            if row.is_new and not row.failed and row.instance is not None and row.instance.pk
+        }
+        with_levels = {level.procedure_id for level in self.levels.values() if level.pk}
+        if not written or written - with_levels:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT conname FROM pg_constraint WHERE contype = 't' AND condeferred "
+                "AND conrelid = %s::regclass ORDER BY conname",
+                [Procedure._meta.db_table],
+            )
+            rules = [name for (name,) in cursor.fetchall()]
+            if rules:
+                cursor.execute(f"SET CONSTRAINTS {_names(rules)} IMMEDIATE")
+                cursor.execute(f"SET CONSTRAINTS {_names(rules)} DEFERRED")
 
     def _each(self, rows: list[Row]) -> Iterable[Row]:
         """``rows``, telling the progress callback every 500."""
@@ -796,7 +891,9 @@ class Importer:
                 patient = Patient(registry_id=registry_id, site=site)
             row.instance = patient
             self._fill(row, patient, existing=not row.is_new)
-            self._validate(row, exclude=["site"])
+            # Not the columns the database derives (the index procedure: a look-up per
+            # patient already in the registry, of a value the import never writes).
+            self._validate(row, exclude=["site", *Patient.derived_fields])
             self.patients[registry_id] = patient
             row.key = (registry_id,)
         self._write(rows)
@@ -1126,20 +1223,97 @@ class Importer:
 
     def _follow_ups(self) -> None:
         """Give imported procedures their follow-up schedule and complete the follow-ups
-        whose answers were imported (as ``followup_complete`` does for one response)."""
+        whose answers were imported (as ``followup_complete`` does for one response).
+
+        The same rows as ``followups_ensure`` and one ``followup_complete`` per answer would
+        write, found through the indexes on ``procedure_id`` only: a fixed number of
+        statements per ``FOLLOW_UP_CHUNK`` procedures, whose cost does not grow with the
+        follow-ups and answers the registry already holds (issue 32)."""
         if self.result.problems:
             return
-        procedure_ids = [p.pk for p in self.procedures.values() if p.pk]
-        for start in range(0, len(procedure_ids), 10_000):
-            followups_ensure(procedure_ids=procedure_ids[start : start + 10_000])
-        answered = QuestionnaireResponse.objects.filter(procedure_id__in=procedure_ids)
-        for timepoint in Timepoint.values:
-            FollowUp.objects.filter(
-                procedure_id__in=answered.filter(timepoint=timepoint).values("procedure_id"),
-                timepoint=timepoint,
-            ).exclude(state=FollowUp.State.COMPLETED).update(
-                state=FollowUp.State.COMPLETED, completed_at=self.now, cancel_reason=""
+        procedure_ids = sorted({p.pk for p in self.procedures.values() if p.pk})
+        for start in range(0, len(procedure_ids), FOLLOW_UP_CHUNK):
+            chunk = procedure_ids[start : start + FOLLOW_UP_CHUNK]
+            self._schedule(chunk)
+            self._complete_answered(chunk)
+
+    def _schedule(self, procedure_ids: list[int]) -> None:
+        """``followups_ensure`` for ``procedure_ids``: a procedure without its baseline or
+        12-month follow-up gets every missing one of its schedule; follow-ups not started
+        whose dates no longer match their procedure's date take the schedule's."""
+        have: dict[int, set[str]] = {}
+        for procedure_id, timepoint in FollowUp.objects.filter(
+            procedure_id__in=procedure_ids
+        ).values_list("procedure_id", "timepoint"):
+            have.setdefault(procedure_id, set()).add(timepoint)
+        dates = {p.pk: p.date for p in self.procedures.values() if p.pk}
+        missing = [
+            FollowUp(
+                procedure_id=procedure_id,
+                timepoint=planned.timepoint,
+                due_date=planned.due_date,
+                window_start=planned.window_start,
+                window_end=planned.window_end,
             )
+            for procedure_id in procedure_ids
+            if not {"baseline", "month_12"} <= have.get(procedure_id, set())
+            for planned in schedule_for(dates[procedure_id])
+            if planned.timepoint not in have.get(procedure_id, set())
+        ]
+        FollowUp.objects.bulk_create(missing, batch_size=2000, ignore_conflicts=True)
+        day = datetime.timedelta(days=1)
+        moved = models.Q()
+        for plan in PLAN:
+            moved |= models.Q(timepoint=plan.timepoint) & ~models.Q(
+                due_date=models.F("procedure__date") + plan.due_offset * day
+            )
+        stale = FollowUp.objects.filter(
+            moved, procedure_id__in=procedure_ids, state=FollowUp.State.SCHEDULED
+        ).order_by()
+        for followup_id, timepoint, procedure_date in stale.values_list(
+            "pk", "timepoint", "procedure__date"
+        ):
+            (planned,) = [d for d in schedule_for(procedure_date) if d.timepoint == timepoint]
+            FollowUp.objects.filter(pk=followup_id, state=FollowUp.State.SCHEDULED).update(
+                due_date=planned.due_date,
+                window_start=planned.window_start,
+                window_end=planned.window_end,
+            )
+
+    def _complete_answered(self, procedure_ids: list[int]) -> None:
+        """Complete, in one statement, the follow-ups of ``procedure_ids`` that have answers
+        (imported now or before): joined on the answers' (procedure, timepoint) pairs through
+        the follow-ups' unique index, not by scanning the answers per timepoint."""
+        pairs = list(
+            QuestionnaireResponse.objects.filter(procedure_id__in=procedure_ids)
+            .order_by()
+            .values_list("procedure_id", "timepoint")
+        )
+        if not pairs:
+            return
+        quote = connection.ops.quote_name
+        table = quote(FollowUp._meta.db_table)
+        sql = (
+            f"UPDATE {table} AS f SET state = %s, completed_at = %s, cancel_reason = '' "  # noqa: S608
+            "FROM unnest(%s::bigint[], %s::text[]) AS a(procedure_id, timepoint) "
+            "WHERE f.procedure_id = a.procedure_id AND f.timepoint = a.timepoint "
+            "AND f.state <> %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql,
+                [
+                    str(FollowUp.State.COMPLETED),
+                    self.now,
+                    [procedure_id for procedure_id, _timepoint in pairs],
+                    [str(timepoint) for _procedure_id, timepoint in pairs],
+                    str(FollowUp.State.COMPLETED),
+                ],
+            )
+
+
+def _names(constraints: list[str]) -> str:
+    return ", ".join(connection.ops.quote_name(name) for name in constraints)
 
 
 def _allowed_codes(model, name: str) -> str:

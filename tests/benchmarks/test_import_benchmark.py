@@ -1,12 +1,16 @@
-"""Benchmark: ``import_cases`` speed (not part of the normal test run).
+"""Benchmark: ``import_cases`` speed and linearity (not part of the normal test run).
 
     .venv/bin/python -m pytest tests/benchmarks/test_import_benchmark.py -s
 
-Writes CSV files for BENCH_IMPORT_PATIENTS patients (default 2000: one procedure with one or
-two levels, baseline and 3-month answers each, so about 5.5 rows per patient), imports them
-through ``cases_import`` (parsing, full_clean of every row, scoring, batched writes with
-every trigger and history row, follow-up schedules) and prints rows per minute, the ratio to
-the 50 000 rows/min target (must be ≥ 1), and the time of a second, unchanged re-import.
+Writes CSV files for series of BENCH_IMPORT_SIZES patients (default ``1000,20000``; e.g.
+``1000,5000,20000``), each patient with one procedure with one or two levels and baseline and
+3-month answers (about 5.5 rows per patient), and imports them one after the other through
+``cases_import`` into the same registry, each series after the ones before it (parsing,
+full_clean of every row, scoring, batched writes with every trigger and history row,
+follow-up schedules). Prints rows per minute per size, the ratio to the 50 000 rows/min target,
+and the linearity figure: time per row of the largest series over that of the smallest (must
+be ≤ 1.5, whatever the load); then the time of an unchanged re-import of the first series.
+Fails when a size imports below the target or time per row grows more than 1.5×.
 """
 
 import csv
@@ -19,9 +23,11 @@ import time
 import pytest
 
 from api.imports import cases_import
+from tests.benchmarks.conftest import load_average
 from tests.factories import make_site
 
 TARGET_ROWS_PER_MINUTE = 50_000
+MAX_GROWTH = 1.5  # time per row, largest series over smallest
 
 
 def _csv(rows: list[dict]) -> bytes:
@@ -32,10 +38,11 @@ def _csv(rows: list[dict]) -> bytes:
     return out.getvalue().encode()
 
 
-def _files(total: int) -> list[tuple[str, bytes]]:
-    rng = random.Random(18)
+def _files(total: int, first: int = 0) -> list[tuple[str, bytes]]:
+    """A series of ``total`` patients numbered from ``first``."""
+    rng = random.Random(18 + first)
     patients, procedures, levels, responses = [], [], [], []
-    for n in range(total):
+    for n in range(first, first + total):
         registry_id = f"BEN-{n:06d}"
         day = datetime.date(2020, 1, 1) + datetime.timedelta(days=n % 1500)
         patients.append({
@@ -76,23 +83,45 @@ def _files(total: int) -> list[tuple[str, bytes]]:
     ]
 
 
+def _sizes() -> list[int]:
+    return [int(size) for size in os.environ.get("BENCH_IMPORT_SIZES", "1000,20000").split(",")]
+
+
 @pytest.mark.django_db(transaction=True)
-def test_import_rows_per_minute():
+def test_import_rows_per_minute_and_linearity():
     make_site("BEN")
-    files = _files(int(os.environ.get("BENCH_IMPORT_PATIENTS", "2000")))
-    rows = sum(content.count(b"\n") - 1 for _name, content in files)
+    first = 0
+    measured = []  # (patients, rows, seconds)
+    for size in _sizes():
+        files = _files(size, first)
+        rows = sum(content.count(b"\n") - 1 for _name, content in files)
+        started = time.perf_counter()
+        result = cases_import(files=files)
+        seconds = time.perf_counter() - started
+        assert result.ok, result.problems[:5]
+        assert result.tables["patients"].created == size
+        per_minute = rows / seconds * 60
+        print(
+            f"\nimport of {size} patients after {first}: {rows} rows in {seconds:.1f} s = "
+            f"{per_minute:,.0f} rows/min (ratio to {TARGET_ROWS_PER_MINUTE:,} rows/min: "
+            f"{per_minute / TARGET_ROWS_PER_MINUTE:.2f}), {seconds / rows * 1000:.2f} ms/row; "
+            f"{load_average()}"
+        )
+        measured.append((size, rows, seconds))
+        if first == 0:
+            first_files = files
+        first += size
+    per_row = [seconds / rows for _size, rows, seconds in measured]
+    growth = per_row[-1] / per_row[0]
     started = time.perf_counter()
-    result = cases_import(files=files)
-    seconds = time.perf_counter() - started
-    assert result.ok, result.problems[:5]
-    per_minute = rows / seconds * 60
-    started = time.perf_counter()
-    again = cases_import(files=files)
+    again = cases_import(files=first_files)
     again_seconds = time.perf_counter() - started
     assert again.ok and all(t.created == t.changed == 0 for t in again.tables.values())
     print(
-        f"\nimport: {rows} rows in {seconds:.1f} s = {per_minute:,.0f} rows/min "
-        f"(ratio to {TARGET_ROWS_PER_MINUTE:,} rows/min target: "
-        f"{per_minute / TARGET_ROWS_PER_MINUTE:.2f}); unchanged re-import {again_seconds:.1f} s"
+        f"\nlinearity: time per row {measured[-1][0]} patients / {measured[0][0]} patients = "
+        f"{growth:.2f} (at most {MAX_GROWTH}); unchanged re-import of the first series "
+        f"{again_seconds:.1f} s"
     )
-    assert per_minute >= TARGET_ROWS_PER_MINUTE
+    slowest = min(rows / seconds * 60 for _size, rows, seconds in measured)
+    assert growth <= MAX_GROWTH, f"time per row grew {growth:.2f}×"
+    assert slowest >= TARGET_ROWS_PER_MINUTE, f"{slowest:,.0f} rows/min"
