@@ -244,6 +244,15 @@ class _StreamingReplica:
         with connection.cursor() as cursor:
             cursor.execute("SHOW server_version_num")
             major = int(cursor.fetchone()[0]) // 10000
+            # A hot standby refuses to start with any of these lower than on its primary.
+            cursor.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('max_connections', "
+                "'max_worker_processes', 'max_wal_senders', 'max_prepared_transactions', "
+                "'max_locks_per_transaction')"
+            )
+            as_primary = [
+                arg for name, value in cursor.fetchall() for arg in ("-c", f"{name}={value}")
+            ]
         bindir = Path(f"/usr/lib/postgresql/{major}/bin")
         if not (bindir / "pg_basebackup").exists():
             raise _NoReplica(f"no {bindir}/pg_basebackup")
@@ -301,8 +310,7 @@ class _StreamingReplica:
                 f"listen_addresses={LOCAL}",
                 "-c",
                 f"unix_socket_directories={self.dir}",
-                "-c",
-                "max_connections=60",
+                *as_primary,
                 "-c",
                 "shared_buffers=64MB",
             ],  # fmt: skip
