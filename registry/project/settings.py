@@ -190,6 +190,12 @@ if _replica_url:
     )
     DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+# Behind PgBouncer in transaction mode a named (server-side) cursor, which QuerySet.iterator()
+# opens outside a transaction, may be asked for on a server connection that never had it
+# (docs/operations.md, *Past one machine*): fetch such reads whole instead.
+if env_bool("DB_DISABLE_SERVER_SIDE_CURSORS", False):
+    for _alias in DATABASES:
+        DATABASES[_alias]["DISABLE_SERVER_SIDE_CURSORS"] = True
 # The role the web processes, the worker and beat connect as (DATABASE_URL), when migrate runs
 # as the tables' owner (MIGRATE_DATABASE_URL): migrate then grants it exactly its privileges
 # (registry.roles; docs/operations.md, *Database roles*). Empty: the same role does both.

@@ -133,11 +133,15 @@ def _load(sites: list[Site]) -> dict[str, int]:
                 "email",
                 "phone",
                 "preferred_language",
+                "preferred_channel",
                 "consent_to_contact",
                 "created_at",
                 "updated_at",
             ],
-            ((pid, "", "", "+4570000000", "da", pid % 5 != 0, NOW, NOW) for pid in patient_ids),
+            (
+                (pid, "", "", "+4570000000", "da", "email", pid % 5 != 0, NOW, NOW)
+                for pid in patient_ids
+            ),
         )
         techniques = ["vertebroplasty", "balloon_kyphoplasty"]
         load.copy(
@@ -347,6 +351,8 @@ def _load(sites: list[Site]) -> dict[str, int]:
                     1,
                     "",
                     "",
+                    "",
+                    "",
                     created,
                 )
 
@@ -361,6 +367,8 @@ def _load(sites: list[Site]) -> dict[str, int]:
                 "tries",
                 "error",
                 "claimed_by",
+                "provider_id",
+                "delivery_status",
                 "created_at",
             ],
             attempts(),
