@@ -4,12 +4,14 @@ footnotes; every statistical test is named with its one spelling
 (``outcomes.reports.statistics.TEST_NAMES``) in the tidy CSV, the tables and the footnotes;
 the Word tables fit their words and the page."""
 
+import copy
 import csv
 import datetime
 import io
 import re
 
 import pytest
+from django.db import transaction
 
 from outcomes.demo import create_demo_responses
 from outcomes.followups.sweep import followups_ensure
@@ -19,7 +21,7 @@ from outcomes.reports.statistics import TEST_NAMES
 from outcomes.reports.tables import cohort_report
 from registry.demo import create_demo_cohort
 from registry.models import Patient, Site
-from tests.factories import make_patient, make_procedure
+from tests.factories import make_patient, make_procedure, make_user
 from tests.outcomes.test_report_files import word_fits
 
 TODAY = datetime.date(2026, 6, 1)
@@ -32,23 +34,39 @@ TEST_NAME_LIKE = re.compile(
 )
 
 
-@pytest.fixture
-def demo(db, manager):
+@pytest.fixture(scope="module")
+def demo_report(django_db_setup, django_db_blocker):
     """About 200 demo patients with their answers, plus three whose only procedure has an
     osteoporotic and an unknown level (left out) and one with a metastasis and an unknown
-    level (pathologic: compared all the same)."""
-    create_demo_cohort(patients=200, today=TODAY)
-    followups_ensure()
-    create_demo_responses(today=TODAY)
-    site = Site.objects.get(code="AAR")
-    for i in range(3):
-        patient = make_patient(
-            site, registry_id=f"AAR-U{i:04d}", date_of_birth=datetime.date(1940, 1, 1 + i)
-        )
-        make_procedure(patient, "osteoporotic", "unknown", date=datetime.date(2025, 2, 1))
-    pathologic = make_patient(site, registry_id="AAR-M0001", primary_tumour="breast")
-    make_procedure(pathologic, "metastasis", "unknown", date=datetime.date(2025, 2, 1))
-    return cohort_report(user=manager, filters=ReportFilter(as_of=TODAY))
+    level (pathologic: compared all the same); and their report as a registry manager sees
+    it. Built once for the module (a minute or more) inside a transaction rolled back
+    afterwards; each test runs in a savepoint within it."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            create_demo_cohort(patients=200, today=TODAY)
+            followups_ensure()
+            create_demo_responses(today=TODAY)
+            site = Site.objects.get(code="AAR")
+            for i in range(3):
+                patient = make_patient(
+                    site, registry_id=f"AAR-U{i:04d}", date_of_birth=datetime.date(1940, 1, 1 + i)
+                )
+                make_procedure(patient, "osteoporotic", "unknown", date=datetime.date(2025, 2, 1))
+            pathologic = make_patient(site, registry_id="AAR-M0001", primary_tumour="breast")
+            make_procedure(pathologic, "metastasis", "unknown", date=datetime.date(2025, 2, 1))
+            manager = make_user("Registry manager", username="demo.report.manager")
+            yield cohort_report(user=manager, filters=ReportFilter(as_of=TODAY))
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def demo(demo_report, db):
+    """The module's report, a copy per test (no test sees another's changes to it)."""
+    return copy.deepcopy(demo_report)
 
 
 def cells(report, table_id: str) -> dict[str, list]:

@@ -5,13 +5,31 @@ from __future__ import annotations
 import datetime
 import logging
 
+from django.conf import global_settings
+from django.contrib.auth.hashers import check_password, get_hasher, make_password
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core import mail
 from django.utils import timezone
 
+import registry.project.settings as project_settings
 from outcomes.tasks import clear_sessions
+from tests.conftest import FAST_PASSWORD_HASHERS
 from tests.factories import make_user
+
+
+def test_production_hashes_passwords_with_pbkdf2(settings):
+    """The test run hashes with MD5 (tests/conftest.py); the project's own settings keep
+    Django's default, PBKDF2-SHA256 with its full rounds, first."""
+    assert settings.PASSWORD_HASHERS == FAST_PASSWORD_HASHERS  # the run's override is on
+    configured = getattr(project_settings, "PASSWORD_HASHERS", global_settings.PASSWORD_HASHERS)
+    assert configured[0] == "django.contrib.auth.hashers.PBKDF2PasswordHasher"
+    assert not any("MD5" in name or "Unsalted" in name for name in configured)
+    settings.PASSWORD_HASHERS = configured
+    encoded = make_password("pw-for-tests-only")
+    assert encoded.startswith("pbkdf2_sha256$")
+    assert int(encoded.split("$")[1]) == get_hasher().iterations >= 1_000_000
+    assert check_password("pw-for-tests-only", encoded)
 
 
 def test_a_login_with_a_refused_next_lands_on_the_admin(client, site_a):
