@@ -41,30 +41,32 @@ def staff_code_of(user_id: int | None) -> str | None:
     return f"{STAFF_CODE_PREFIX}{user_id:0{STAFF_CODE_DIGITS}d}"
 
 
-# Our own SQL over Django's auth tables; the user id is a parameter.
-ROLES_AND_PERMISSIONS_SQL = """
+# Our own SQL over Django's auth tables. ``{user}`` is the user's id: a parameter when read
+# on its own, the outer query's column when read with the user (registry.project.auth).
+GRANTS_SQL = """
 SELECT 'user', ct.app_label, p.codename
   FROM auth_user_user_permissions up
   JOIN auth_permission p ON p.id = up.permission_id
   JOIN django_content_type ct ON ct.id = p.content_type_id
- WHERE up.user_id = %(user)s
+ WHERE up.user_id = {user}
 UNION ALL
 SELECT 'group', ct.app_label, p.codename
   FROM auth_user_groups ug
   JOIN auth_group_permissions gp ON gp.group_id = ug.group_id
   JOIN auth_permission p ON p.id = gp.permission_id
   JOIN django_content_type ct ON ct.id = p.content_type_id
- WHERE ug.user_id = %(user)s
+ WHERE ug.user_id = {user}
 UNION ALL
 SELECT 'role', g.name, ''
   FROM auth_user_groups ug
   JOIN auth_group g ON g.id = ug.group_id
- WHERE ug.user_id = %(user)s
+ WHERE ug.user_id = {user}
 UNION ALL
 SELECT 'site', m.site_id::text, ''
   FROM registry_site_members m
- WHERE m.user_id = %(user)s
+ WHERE m.user_id = {user}
 """
+ROLES_AND_PERMISSIONS_SQL = GRANTS_SQL.format(user="%(user)s")
 
 
 def load_roles_and_permissions(user) -> None:
@@ -73,21 +75,27 @@ def load_roles_and_permissions(user) -> None:
     ``_site_ids_cache`` (for this request's user object)."""
     from django.db import DEFAULT_DB_ALIAS, connections
 
-    user_perms: set[str] = set()
-    group_perms: set[str] = set()
-    roles: set[str] = set()
-    sites: set[int] = set()
     # From the primary, even inside reading_from_replica(): a revoked role or site must not
     # live on in a replica's lagging copy.
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(ROLES_AND_PERMISSIONS_SQL, {"user": user.pk})
-        for kind, first, second in cursor.fetchall():
-            if kind == "role":
-                roles.add(first)
-            elif kind == "site":
-                sites.add(int(first))
-            else:
-                (user_perms if kind == "user" else group_perms).add(f"{first}.{second}")
+        fill_roles_and_permissions(user, cursor.fetchall())
+
+
+def fill_roles_and_permissions(user, grants) -> None:
+    """The caches of ``load_roles_and_permissions`` from the rows of ``GRANTS_SQL``
+    (kind, app label or role or site id, codename)."""
+    user_perms: set[str] = set()
+    group_perms: set[str] = set()
+    roles: set[str] = set()
+    sites: set[int] = set()
+    for kind, first, second in grants:
+        if kind == "role":
+            roles.add(first)
+        elif kind == "site":
+            sites.add(int(first))
+        else:
+            (user_perms if kind == "user" else group_perms).add(f"{first}.{second}")
     user._user_perm_cache = user_perms
     user._group_perm_cache = group_perms
     user._registry_manager_cache = user.is_superuser or REGISTRY_MANAGER in roles

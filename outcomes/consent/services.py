@@ -300,15 +300,27 @@ def state_of(
     return "reconsent" if any(d.requires_reconsent for d in later) else "older"
 
 
-def consent_status(patient: Patient, *, on: datetime.date) -> tuple[PatientConsent | None, str]:
-    """The patient's latest consent and its state (``state_of``)."""
-    consent = (
-        PatientConsent.objects.filter(patient=patient)
-        .select_related("document")
-        .order_by("-given_at", "-pk")
-        .first()
-    )
-    documents = list(ConsentDocument.objects.filter(site=patient.site_id))
+def consent_status(
+    patient: Patient,
+    *,
+    on: datetime.date,
+    consents: list[PatientConsent] | None = None,
+    documents: list[ConsentDocument] | None = None,
+) -> tuple[PatientConsent | None, str]:
+    """The patient's latest consent and its state (``state_of``). A page that has read them
+    already passes ``consents`` (the patient's, newest first, with their documents) and
+    ``documents`` (the site's), and no query is run."""
+    if consents is None:
+        consent = (
+            PatientConsent.objects.filter(patient=patient)
+            .select_related("document")
+            .order_by("-given_at", "-pk")
+            .first()
+        )
+    else:
+        consent = consents[0] if consents else None
+    if documents is None:
+        documents = list(ConsentDocument.objects.filter(site=patient.site_id))
     document = consent.document if consent else None
     withdrawn = consent.withdrawn_at if consent else None
     return consent, state_of(document, withdrawn=withdrawn, documents=documents, on=on)

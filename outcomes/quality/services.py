@@ -8,6 +8,8 @@ import io
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from outcomes.quality.models import QualityFinding, QualityRun
@@ -52,13 +54,41 @@ def quality_run(*, sites=None, user=None, now: datetime.datetime | None = None) 
 
 
 def latest_runs(sites) -> list[QualityRun]:
-    """The latest finished run of each of ``sites`` (sites never checked are left out)."""
+    """The latest finished run of each of ``sites`` (sites never checked are left out), with
+    its site and who asked for it."""
     return list(
         QualityRun.objects.filter(site__in=sites, finished_at__isnull=False)
         .order_by("site_id", "-started_at", "-pk")
         .distinct("site_id")
-        .select_related("site")
+        .select_related("site", "requested_by")
     )
+
+
+FINDINGS_SHOWN = 100  # records listed per rule and site on the page; the CSV has them all
+
+
+def findings_shown(runs: list[QualityRun], per_rule: int = FINDINGS_SHOWN) -> dict[int, list]:
+    """The first ``per_rule`` findings of each rule of each run (in the findings' order), by
+    run id, in one query: the page's cost follows what it lists, not how many records a rule
+    found at a national registry (the count of each rule is the run's own)."""
+    if not runs:
+        return {}
+    ranked = (
+        QualityFinding.objects.filter(run__in=runs)
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("run_id"), F("rule_id")],
+                order_by=[F("record_label").asc(), F("object_id").asc()],
+            )
+        )
+        .filter(rank__lte=per_rule)
+        .order_by("run_id", "rule_id", "record_label", "object_id")
+    )
+    by_run: dict[int, list] = {run.pk: [] for run in runs}
+    for finding in ranked:
+        by_run[finding.run_id].append(finding)
+    return by_run
 
 
 @dataclass(frozen=True)
@@ -68,9 +98,11 @@ class RuleCount:
     findings: list
 
 
-def run_summary(run: QualityRun) -> list[RuleCount]:
+def run_summary(run: QualityRun, findings: list | None = None) -> list[RuleCount]:
+    """Each rule's count in ``run`` with its findings: ``findings`` when given (the page's
+    first few, from ``findings_shown``), else every finding of the run."""
     by_rule: dict[str, list] = {}
-    for finding in run.findings.all():
+    for finding in run.findings.all() if findings is None else findings:
         by_rule.setdefault(finding.rule_id, []).append(finding)
     return [
         RuleCount(rule=rule, count=run.counts.get(rule.id, 0), findings=by_rule.get(rule.id, []))

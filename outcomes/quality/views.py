@@ -13,7 +13,13 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.quality.services import findings_csv, latest_runs, quality_run, run_summary
+from outcomes.quality.services import (
+    findings_csv,
+    findings_shown,
+    latest_runs,
+    quality_run,
+    run_summary,
+)
 from registry.models import Site
 
 
@@ -29,12 +35,12 @@ def record_url(finding) -> str | None:
 def data_quality_page(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("registry.view_patient"):
         raise PermissionDenied
-    sites = Site.objects.for_user(request.user)
+    # The user's sites once: the filter's choices, the sites to run or show, the unchecked.
+    choices = list(Site.objects.for_user(request.user))
     code = request.GET.get("site") or request.POST.get("site")
-    if code:
-        sites = sites.filter(code=code)
+    sites = [site for site in choices if site.code == code] if code else choices
     if request.method == "POST":
-        quality_run(sites=list(sites), user=request.user)
+        quality_run(sites=sites, user=request.user)
         messages.success(request, _("The data-quality rules were run just now."))
         return redirect(reverse("data_quality") + (f"?site={code}" if code else ""))
     runs = latest_runs(sites)
@@ -43,17 +49,19 @@ def data_quality_page(request: HttpRequest) -> HttpResponse:
         stamp = timezone.now().strftime("%Y%m%d")
         response["Content-Disposition"] = f'attachment; filename="data-quality-{stamp}.csv"'
         return response
+    shown = findings_shown(runs)
     language = get_language()
     sections = []
     for run in runs:
         rows = []
-        for item in run_summary(run):
+        for item in run_summary(run, shown[run.pk]):
             rows.append(
                 {
                     "rule": item.rule,
                     "message": item.rule.message(language),
                     "count": item.count,
                     "records": [(f, record_url(f)) for f in item.findings],
+                    "more": item.count - len(item.findings),
                 }
             )
         sections.append({"run": run, "rows": rows})
@@ -61,7 +69,7 @@ def data_quality_page(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": _("Data quality per site"),
         "sections": sections,
-        "site_choices": Site.objects.for_user(request.user),
+        "site_choices": choices,
         "selected": code or "",
         "unchecked": [s for s in sites if s.pk not in {run.site_id for run in runs}],
     }

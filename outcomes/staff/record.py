@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Prefetch, Q
+from django.db.models import OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +18,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from outcomes.consent.models import PatientConsent
+from outcomes.consent.models import ConsentDocument, PatientConsent
 from outcomes.consent.services import STATE_LABELS, consent_status
 from outcomes.followups.links import ANSWERABLE_STATES
 from outcomes.models import ContactAttempt, FollowUp, QuestionnaireResponse, Timepoint
@@ -26,6 +27,7 @@ from outcomes.quality.queries import ANSWER_PERMISSION, dataquery_answer, query_
 from outcomes.records.locking import LOCK_PERMISSION
 from outcomes.records.signing import SIGN_PERMISSION, signatures_of
 from registry.access import may_see_contact
+from registry.json_rows import json_instances, json_rows
 from registry.models import (
     Cohort,
     Complication,
@@ -35,6 +37,8 @@ from registry.models import (
     RecordLock,
     TreatedLevel,
 )
+
+USER_FIELDS = ["id", "username"]  # a staff user named on the page: str(user) is the username
 
 
 @dataclass
@@ -64,9 +68,9 @@ def _open_queries(user, patient, procedures, complications) -> list[DataQuery]:
     records = {
         Patient: [patient.pk],
         Procedure: [p.pk for p in procedures],
-        TreatedLevel: [level.pk for p in procedures for level in p.levels.all()],
+        TreatedLevel: [level.pk for p in procedures for level in p.level_list],
         Complication: [c.pk for c in complications],
-        QuestionnaireResponse: [r.pk for p in procedures for r in p.responses.all()],
+        QuestionnaireResponse: [r.pk for p in procedures for r in p.response_list],
     }
     condition = Q()
     for model, ids in records.items():
@@ -109,49 +113,85 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
     user = request.user
     if not user.has_perm("registry.view_patient"):
         raise PermissionDenied
-    patient = (
+    can_contact = may_see_contact(user)
+    # The patient with their complications, active locks and their site's consent documents;
+    # the procedures with their levels, follow-ups, messages and responses: two queries
+    # (registry.json_rows), not one per relation, so the page keeps to eight (issue 32).
+    patients = (
         Patient.objects.for_user(user)
-        .select_related("site")
+        .select_related("site", *(["contact"] if can_contact else []))
         .with_index_procedure()
         .filter(registry_id=registry_id)
-        .first()
+        .annotate(
+            complication_rows=json_rows(
+                Complication.objects.filter(patient=OuterRef("pk")).order_by("date", "pk")
+            ),
+            lock_rows=json_rows(
+                RecordLock.objects.active().filter(patient=OuterRef("pk")),
+                related={"locked_by": USER_FIELDS},
+            ),
+            document_rows=json_rows(
+                ConsentDocument.objects.filter(site=OuterRef("site_id")).order_by(
+                    *ConsentDocument._meta.ordering
+                ),
+                exclude=["text"],
+            ),
+        )
     )
+    patient = patients.first()
     if patient is None:
         raise Http404(_("No such record at your sites."))
     if request.method == "POST":
         return _answer_query(request, patient)
     site_zone = ZoneInfo(patient.site.time_zone)
     today = timezone.now().astimezone(site_zone).date()
-    can_contact = may_see_contact(user)
-    contact = PatientContact.objects.filter(patient=patient).first() if can_contact else None
+    contact = None
+    if can_contact:
+        try:
+            contact = patient.contact
+        except PatientContact.DoesNotExist:
+            contact = None
+    user_model = get_user_model()
     procedures = list(
         Procedure.objects.filter(patient=patient)
         .order_by("date", "pk")
-        .prefetch_related(
-            Prefetch("levels", queryset=TreatedLevel.objects.order_by("level")),
-            Prefetch(
-                "followups",
-                queryset=FollowUp.objects.order_by("due_date").prefetch_related(
-                    Prefetch(
-                        "attempts",
-                        queryset=ContactAttempt.objects.select_related("sent_by").order_by(
-                            "created_at"
-                        ),
-                    )
-                ),
+        .annotate(
+            level_rows=json_rows(
+                TreatedLevel.objects.filter(procedure=OuterRef("pk")).order_by("level", "pk")
             ),
-            Prefetch("responses", queryset=QuestionnaireResponse.objects.all()),
+            followup_rows=json_rows(
+                FollowUp.objects.filter(procedure=OuterRef("pk")).order_by("due_date", "pk")
+            ),
+            attempt_rows=json_rows(
+                ContactAttempt.objects.filter(followup__procedure=OuterRef("pk")).order_by(
+                    "created_at", "pk"
+                ),
+                related={"sent_by": USER_FIELDS},
+            ),
+            response_rows=json_rows(QuestionnaireResponse.objects.filter(procedure=OuterRef("pk"))),
         )
     )
-    complications = list(
-        Complication.objects.filter(patient=patient)
-        .select_related("treated_level")
-        .order_by("date", "pk")
-    )
+    levels_by_id = {}
+    for procedure in procedures:
+        procedure.level_list = json_instances(TreatedLevel, procedure.level_rows)
+        procedure.response_list = json_instances(QuestionnaireResponse, procedure.response_rows)
+        procedure.followup_list = json_instances(FollowUp, procedure.followup_rows)
+        attempts = json_instances(
+            ContactAttempt, procedure.attempt_rows, related={"sent_by": user_model}
+        )
+        for followup in procedure.followup_list:
+            followup.attempt_list = [a for a in attempts if a.followup_id == followup.pk]
+        levels_by_id.update((level.pk, level) for level in procedure.level_list)
+    complications = json_instances(Complication, patient.complication_rows)
+    for complication in complications:
+        # The level named is one of the patient's, read with the procedures.
+        complication._state.fields_cache["treated_level"] = levels_by_id.get(
+            complication.treated_level_id
+        )
     can_change = user.has_perm("outcomes.change_followup")
     can_enter = user.has_perm("outcomes.add_questionnaireresponse")
     here = request.get_full_path()
-    locks = list(RecordLock.objects.active().filter(patient=patient).select_related("locked_by"))
+    locks = json_instances(RecordLock, patient.lock_rows, related={"locked_by": user_model})
     record_lock = next((lock for lock in locks if lock.procedure_id is None), None)
     can_lock = user.has_perm(LOCK_PERMISSION)
     can_sign = user.has_perm(SIGN_PERMISSION)
@@ -162,22 +202,25 @@ def patient_record(request: HttpRequest, registry_id: str) -> HttpResponse:
         .defer("snapshot_pdf", "scan")
         .order_by("-given_at", "-pk")
     )
-    _latest, consent_state = consent_status(patient, on=today)
+    documents = json_instances(ConsentDocument, patient.document_rows, exclude=["text"])
+    _latest, consent_state = consent_status(
+        patient, on=today, consents=consents, documents=documents
+    )
     record_signatures = [s for s in signatures if s.signature.procedure_id is None]
     blocks = []
     for procedure in procedures:
-        responses = {r.timepoint: r for r in procedure.responses.all()}
+        responses = {r.timepoint: r for r in procedure.response_list}
         block = ProcedureBlock(
             procedure=procedure,
             cohort_label=Cohort(procedure.cohort).label,
-            levels=list(procedure.levels.all()),
+            levels=procedure.level_list,
             complications=[c for c in complications if c.procedure_id == procedure.pk],
         )
-        for followup in procedure.followups.all():
+        for followup in procedure.followup_list:
             row = FollowUpRow(
                 followup=followup,
                 response=responses.get(followup.timepoint),
-                attempts=list(followup.attempts.all()),
+                attempts=followup.attempt_list,
             )
             if row.response is None and can_enter and followup.window_start <= today:
                 mode = "clinic" if followup.timepoint == Timepoint.BASELINE else "paper"

@@ -23,9 +23,11 @@ def otp_required(user) -> bool:
     the admin asks on every permission check)."""
     cached = getattr(user, "_otp_required_cache", None)
     if cached is None:
-        cached = user_has_device(user, confirmed=True) or (
-            settings.OTP_REQUIRED_FOR_MANAGERS and is_registry_manager(user)
-        )
+        # Read with the request's user by registry.project.auth, when it was.
+        has_device = getattr(user, "_has_confirmed_device_cache", None)
+        if has_device is None:
+            has_device = user_has_device(user, confirmed=True)
+        cached = has_device or (settings.OTP_REQUIRED_FOR_MANAGERS and is_registry_manager(user))
         user._otp_required_cache = cached
     return cached
 

@@ -14,8 +14,11 @@ Then, as a registry manager and as site staff of the largest and of the smallest
 every change list unfiltered, on page 2, with every filter's first choice, and searched by a
 whole and a partial registry id, plus the record status dashboard. Each page is timed as the
 best of three after a warm-up, and prints milliseconds, the ratio to the 500 ms limit (1 s for
-the dashboard) and the number of queries. It fails if a page is at or over its limit, if a
-change list page runs more than 8 queries, or if dashboard pages differ in their number.
+the dashboard) and the number of queries; then the other staff pages (issue 32): the due
+list's three sections by page, the admin's phone worklist, a patient record and the
+data-quality page (a run at every site whose rules each find one patient in fifty). It
+prints the load average and fails if a page is at or over its limit, if any page runs more
+than 8 queries, or if dashboard pages differ in their number.
 """
 
 from __future__ import annotations
@@ -132,14 +135,14 @@ def _load(sites: list[Site]) -> dict[str, int]:
                 "name",
                 "email",
                 "phone",
-                "preferred_language",
                 "preferred_channel",
+                "preferred_language",
                 "consent_to_contact",
                 "created_at",
                 "updated_at",
             ],
             (
-                (pid, "", "", "+4570000000", "da", "email", pid % 5 != 0, NOW, NOW)
+                (pid, "", "", "+4570000000", "none", "da", pid % 5 != 0, NOW, NOW)
                 for pid in patient_ids
             ),
         )
@@ -351,9 +354,9 @@ def _load(sites: list[Site]) -> dict[str, int]:
                     1,
                     "",
                     "",
-                    "",
-                    "",
                     created,
+                    "",
+                    "",
                 )
 
         load.copy(
@@ -367,9 +370,9 @@ def _load(sites: list[Site]) -> dict[str, int]:
                 "tries",
                 "error",
                 "claimed_by",
+                "created_at",
                 "provider_id",
                 "delivery_status",
-                "created_at",
             ],
             attempts(),
         )
@@ -449,12 +452,75 @@ def _pages(client: Client, changelist: str, search: tuple[str, str]) -> list[tup
     return pages
 
 
+def _staff_pages(code: str) -> list[tuple[str, str, str]]:
+    """The staff pages beside the change lists: the due list's sections (12 weeks, the
+    longest period, and a later page), the admin's phone worklist, a patient record (one with
+    two procedures) and the data-quality page."""
+    due = reverse("staff_due_list")
+    worklist = reverse("admin:outcomes_followup_changelist")
+    # A patient with two procedures at the user's site (ids are given by the load).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT p.registry_id FROM registry_patient p
+                 JOIN registry_procedure r ON r.patient_id = p.id
+                WHERE p.registry_id LIKE %s GROUP BY p.id HAVING count(*) = 2
+                ORDER BY p.id LIMIT 1""",
+            [f"{code}-%"],
+        )
+        (registry_id,) = cursor.fetchone()
+    return [
+        ("due list", "worklist, 12 weeks", f"{due}?weeks=12"),
+        ("due list", "worklist, page 2", f"{due}?weeks=12&page=2"),
+        ("due list", "opening, 12 weeks", f"{due}?weeks=12&section=opening"),
+        ("due list", "closing, 12 weeks, page 3", f"{due}?weeks=12&section=closing&page=3"),
+        ("due list", f"closing, site {code}", f"{due}?weeks=12&section=closing&site={code}"),
+        ("phone worklist", "admin list", f"{worklist}?worklist=yes"),
+        ("record", f"{registry_id} (2 procedures)", reverse("staff_record", args=[registry_id])),
+        ("data quality", "all my sites", reverse("data_quality")),
+    ]
+
+
+def _quality_runs(sites: list[Site]) -> None:
+    """The latest data-quality run of every site as the nightly task leaves it, written
+    directly (running the rules over the whole load takes minutes): each rule finds one
+    patient in fifty, so a site's run lists thousands of records at 300k patients."""
+    from outcomes.quality.models import QualityRun
+    from outcomes.quality.rules import RULES
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, site_id, registry_id FROM registry_patient ORDER BY id")
+        patients = cursor.fetchall()
+    runs = {}
+    for site in sites:
+        counts = {
+            rule.id: sum(1 for pid, site_id, _ in patients if site_id == site.pk and pid % 50 == n)
+            for n, rule in enumerate(RULES)
+        }
+        run = QualityRun.objects.create(
+            site=site, started_at=NOW, finished_at=NOW, requested_by=None, counts=counts
+        )
+        runs[site.pk] = run.pk
+    with connection.cursor() as cursor:
+        Loader(cursor, random.Random(0)).copy(
+            "outcomes_qualityfinding",
+            ["run_id", "rule_id", "model", "object_id", "record_label"],
+            (
+                (runs[site_id], rule.id, "registry.patient", pid, registry_id)
+                for pid, site_id, registry_id in patients
+                for n, rule in enumerate(RULES)
+                if pid % 50 == n
+            ),
+        )
+        cursor.execute("ANALYZE outcomes_qualityrun, outcomes_qualityfinding")
+
+
 @pytest.mark.django_db(transaction=False)
 def test_admin_change_lists_at_scale():
     sites = [make_site(code) for code, _share in SITE_SHARES]
     started = time.perf_counter()
     counts = _load(sites)
     print(f"\nloaded with COPY in {time.perf_counter() - started:.0f} s: {counts}")
+    _quality_runs(sites)
     users = {
         "manager": make_user("Registry manager", username="bench-manager"),
         "staff AAR (40%)": make_user("Site staff", sites[0], username="bench-aar"),
@@ -479,21 +545,21 @@ def test_admin_change_lists_at_scale():
             ("dashboard", "state on worklist", f"{dashboard}?state=reminded"),
             ("dashboard", "page 50", f"{dashboard}?page=50"),
         ]
+        targets += _staff_pages(code)
         for changelist, label, url in targets:
             ms, queries, status = _measure(client, url)
             limit = DASHBOARD_LIMIT_MS if changelist == "dashboard" else LIMIT_MS
             rows.append((who, changelist, label, ms, ms / limit, queries))
-            too_many = changelist != "dashboard" and queries > MAX_QUERIES
-            if status != 200 or ms >= limit or too_many:
+            if status != 200 or ms >= limit or queries > MAX_QUERIES:
                 failures.append((who, changelist, label, status, round(ms), queries))
     print(f"\n{'user':<17} {'list':<31} {'page':<46} {'ms':>7} {'ratio':>6} {'queries':>7}")
     for who, changelist, label, ms, ratio, queries in rows:
         print(f"{who:<17} {changelist:<31} {label[:46]:<46} {ms:7.0f} {ratio:6.2f} {queries:7d}")
     worst = max(rows, key=lambda row: row[4])
     print(f"\nworst: {worst[0]} {worst[1]} {worst[2]}: {worst[3]:.0f} ms, ratio {worst[4]:.2f}")
-    lists = [row[5] for row in rows if row[1] != "dashboard"]
     dashboard = {row[5] for row in rows if row[1] == "dashboard"}
-    print(f"most queries on a change list page: {max(lists)} (limit {MAX_QUERIES})")
+    print(f"most queries on a page: {max(row[5] for row in rows)} (limit {MAX_QUERIES})")
+    print(f"load average (1, 5, 15 min): {', '.join(f'{n:.2f}' for n in os.getloadavg())}")
     print(f"queries on every dashboard page: {sorted(dashboard)} (constant)")
     assert failures == []
     assert len(dashboard) == 1

@@ -148,16 +148,42 @@ def test_the_session_is_written_at_most_once_a_minute(client, staff_a, time_mach
     time_machine.move_to("2026-03-02 09:00Z", tick=False)
     client.force_login(staff_a)
 
-    def session_writes() -> int:
+    def session_writes() -> tuple[int, int]:
         with CaptureQueriesContext(connection) as queries:
             assert client.get(PATIENTS).status_code == 200
-        return sum('UPDATE "django_session"' in q["sql"] for q in queries.captured_queries)
+        writes = sum('UPDATE "django_session"' in q["sql"] for q in queries.captured_queries)
+        return writes, len(queries)
 
-    assert session_writes() == 1  # renews
+    assert session_writes()[0] == 1  # renews
     time_machine.move_to("2026-03-02 09:00:30Z", tick=False)
-    assert session_writes() == 0
+    not_written, page = session_writes()
+    assert not_written == 0
     time_machine.move_to("2026-03-02 09:01:01Z", tick=False)
-    assert session_writes() == 1
+    written, renewed_page = session_writes()
+    assert written == 1
+    # The renewal costs the page one statement: no SAVEPOINT/RELEASE (issue 32: it cost 3).
+    assert renewed_page == page + 1
+
+
+def test_a_renewed_session_keeps_its_data_and_lasts_another_idle_period(
+    client, staff_a, time_machine
+):
+    from django.contrib.sessions.models import Session
+
+    from registry.project.middleware import RenewSessionMiddleware
+
+    time_machine.move_to("2026-03-02 09:00Z", tick=False)
+    client.force_login(staff_a)
+    client.get(PATIENTS)
+    time_machine.move_to("2026-03-02 09:10Z", tick=False)
+    client.get(PATIENTS)
+    row = Session.objects.get(session_key=client.session.session_key)
+    assert row.expire_date == datetime.datetime(2026, 3, 2, 9, 40, tzinfo=datetime.UTC)
+    data = row.get_decoded()
+    assert data[RenewSessionMiddleware.KEY] == int(
+        datetime.datetime(2026, 3, 2, 9, 10, tzinfo=datetime.UTC).timestamp()
+    )
+    assert data["_auth_user_id"] == str(staff_a.pk)
 
 
 def test_a_procedure_list_count_does_not_group_levels(client, manager, two_sites):

@@ -212,7 +212,7 @@ def test_due_list_worklist_with_outcome_buttons_and_print_view(client_a, site_a)
 
 def test_due_list_shows_windows_opening_and_closing_in_the_coming_weeks(client_a, site_a):
     chased_patient(site_a)
-    page = client_a.get(reverse("staff_due_list") + "?weeks=8")
+    page = client_a.get(reverse("staff_due_list") + "?weeks=8&section=closing")
     closing = [(f.timepoint, f.window_end) for f in page.context["closing"]]
     assert closing == [("month_3", datetime.date(2026, 5, 12))]
 
@@ -263,11 +263,55 @@ def test_dashboard_and_due_list_count_the_same_worklist(client_a, site_a):
     chased_patient(site_a, email=False)
     chased_patient(site_a, email=False, consent=False)  # not called, not counted
     sweep()
-    due = client_a.get(reverse("staff_due_list")).context["worklist"]
+    due = client_a.get(reverse("staff_due_list"))
     dashboard = client_a.get(reverse("staff_dashboard"), {"state": "worklist"})
     admin_list = client_a.get(reverse("admin:outcomes_followup_changelist"), {"worklist": "yes"})
-    assert len(due) == 1
+    assert len(due.context["worklist"]) == 1
+    assert due.context["counts"]["worklist"] == due.context["page"].paginator.count == 1
+    assert "1 patient to call" in due.content.decode()
     assert dashboard.context["page"].paginator.count == 1
     assert admin_list.context["cl"].result_count == 1
     html = dashboard.content.decode()
     assert "Not yet due" not in html and "Scheduled" in html
+
+
+def test_due_list_pages_a_section_with_its_true_count_and_keeps_the_filters(
+    client_a, site_a, site_b, monkeypatch
+):
+    from outcomes.staff import duelist
+
+    monkeypatch.setattr(duelist, "PAGE_SIZE", 2)
+    patients = {chased_patient(site_a, email=False)[0].registry_id for _ in range(3)}
+    chased_patient(site_b, email=False)  # another site's: neither listed nor counted
+    sweep()
+    url = reverse("staff_due_list")
+
+    first = client_a.get(url, {"site": "AAA", "weeks": 8})
+    second = client_a.get(url, {"site": "AAA", "weeks": 8, "page": 2})
+
+    assert first.context["section"] == "worklist"
+    assert first.context["counts"] == {"worklist": 3, "opening": 0, "closing": 3}
+    listed = [f.procedure.patient.registry_id for f in first.context["worklist"]]
+    listed += [f.procedure.patient.registry_id for f in second.context["worklist"]]
+    assert len(listed) == 3 and set(listed) == patients
+    html = first.content.decode().replace("&amp;", "&")
+    assert "3 patients to call" in html and "Page 1 of 2" in html
+    assert "?site=AAA&weeks=8&section=worklist&page=2" in html  # the next page keeps filters
+    assert "site=AAA&weeks=8&section=closing" in html  # so do the tabs
+    assert "Windows closing (3)" in html
+    closing = client_a.get(url, {"site": "AAA", "weeks": 8, "section": "closing", "page": 2})
+    assert len(closing.context["closing"]) == 1 and closing.context["worklist"] == []
+    assert "Page 2 of 2" in closing.content.decode()
+    printed = client_a.get(url, {"site": "AAA", "weeks": 8, "page": 2, "print": 1})
+    assert len(printed.context["worklist"]) == 1
+    assert "Page 2 of 2" in printed.content.decode()
+
+
+def test_due_list_for_a_site_not_the_users_selects_nothing(client_a, site_a, site_b):
+    chased_patient(site_a, email=False)
+    chased_patient(site_b, email=False)
+    sweep()
+    page = client_a.get(reverse("staff_due_list"), {"site": "BBB", "weeks": 8})
+    assert page.context["counts"] == {"worklist": 0, "opening": 0, "closing": 0}
+    assert page.context["worklist"] == []
+    assert "Select a valid choice" in page.content.decode()
