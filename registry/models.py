@@ -343,10 +343,14 @@ class PatientQuerySet(ScopedQuerySet):
         number containing its digits (three or more) or a date of birth equal to it (any of
         the entry formats: 17-05-1950, 17.05.1950, 1950-05-17).
 
-        Each word is looked up on its own through trigram indexes (``patient_registry_id_trgm``,
-        ``contact_name_trgm``, ``contact_email_trgm``, ``contact_phone_digits_trgm``) and the
-        date-of-birth index, and the patients matched by every word are kept: an OR across
-        the patient and contact tables would scan both.
+        Two statements whatever the number of words, each through indexes: the patients whose
+        registry id or date of birth matches a word (``patient_registry_id_trgm``, the
+        date-of-birth index), then the contacts matching every word by name, email or phone
+        or whose patient matched the word in the first (``contact_name_trgm``,
+        ``contact_email_trgm``, ``contact_phone_digits_trgm``, the contact's patient index),
+        one condition per word ANDed, so the planner intersects the words' bitmaps before
+        reading a row: "Inger Hansen" reads the contacts of both, not of all Ingers and all
+        Hansens. An OR across the patient and contact tables in one statement would scan both.
         """
         words = text.split()
         if len(words) > 1 and _PHONE_TYPED.fullmatch(text.strip()):
@@ -354,58 +358,83 @@ class PatientQuerySet(ScopedQuerySet):
             words = [re.sub(r"\D", "", text)]
         if not words:
             return self
-        matched: set[int] | None = None
-        for word in words[:6]:
-            ids = set(self._search_word(word, by_contact=by_contact))
-            matched = ids if matched is None else matched & ids
-            if not matched:
-                break
+        words = words[:6]
+        by_patient = self._search_patients(words, by_contact=by_contact)
+        # Patients matching every word by their registry id or date of birth (with or without
+        # a contact).
+        matched = set.intersection(*by_patient)
+        if by_contact:
+            conditions = [
+                self._contact_condition(word, patients)
+                for word, patients in zip(words, by_patient, strict=True)
+            ]
+            if all(condition is not None for condition in conditions):
+                matched |= set(
+                    PatientContact.objects.order_by()
+                    .annotate(_name=Upper("name"), _email=Upper("email"), _digits=PHONE_DIGITS)
+                    .filter(*conditions)
+                    .values_list("patient_id", flat=True)
+                )
         # One array parameter, not one placeholder per id: a common surname matches thousands
         # of patients, and the list and its count each send the condition. (As a subquery per
         # word in the list's statement, the planner walked the whole registry-id index.)
         return self.filter(
             RawSQL(  # noqa: S611 - the table name is ours, the ids go as one parameter
                 f'"{self.model._meta.db_table}"."id" = ANY(%s)',
-                [sorted(matched or ())],
+                [sorted(matched)],
                 output_field=models.BooleanField(),
             )
         )
 
-    def _search_word(self, word: str, *, by_contact: bool):
-        upper = word.upper()
-        base = Patient.objects.order_by()
-        queries = [
-            base.annotate(_rid=Upper(Cast("registry_id", models.TextField())))
-            .filter(_rid__contains=upper)
-            .values_list("pk", flat=True)
-        ]
-        if by_contact:
-            born = _parse_entry_date(word)
+    @staticmethod
+    def _search_patients(words: list[str], *, by_contact: bool) -> list[set[int]]:
+        """For each word, the patients whose registry id contains it or (``by_contact``) whose
+        date of birth it is: one statement for all the words."""
+        matches = []
+        for word in words:
+            match = Q(_rid__contains=word.upper())
+            born = _parse_entry_date(word) if by_contact else None
             if born is not None:
-                queries.append(base.filter(date_of_birth=born).values_list("pk", flat=True))
-            contacts = PatientContact.objects.order_by()
+                match |= Q(date_of_birth=born)
+            matches.append(match)
+        flags = {
+            f"_w{i}": ExpressionWrapper(m, models.BooleanField()) for i, m in enumerate(matches)
+        }
+        any_word = matches[0]
+        for match in matches[1:]:
+            any_word |= match
+        rows = (
+            Patient.objects.order_by()
+            .annotate(_rid=Upper(Cast("registry_id", models.TextField())))
+            .filter(any_word)
+            .annotate(**flags)
+            .values_list("pk", *flags)
+        )
+        found: list[set[int]] = [set() for _ in words]
+        for pk, *hits in rows:
+            for patients, hit in zip(found, hits, strict=True):
+                if hit:
+                    patients.add(pk)
+        return found
+
+    @staticmethod
+    def _contact_condition(word: str, patients: set[int]) -> Q | None:
+        """A contact matches ``word`` by name, email or phone digits, or its patient matched
+        it by registry id or date of birth (``patients``); None when nothing can match."""
+        condition = Q()
+        if _parse_entry_date(word) is None:
+            upper = word.upper()
             phone_typed = _PHONE_TYPED.fullmatch(word) is not None
-            if born is None and not phone_typed:
-                queries.append(
-                    contacts.annotate(_name=Upper("name"))
-                    .filter(_name__contains=upper)
-                    .values_list("patient_id", flat=True)
-                )
-            if born is None:
-                queries.append(
-                    contacts.annotate(_email=Upper("email"))
-                    .filter(_email__contains=upper)
-                    .values_list("patient_id", flat=True)
-                )
+            condition = Q(_email__contains=upper)
+            if not phone_typed:
+                condition |= Q(_name__contains=upper)
             digits = re.sub(r"\D", "", word)
-            if len(digits) >= 3 and born is None and phone_typed:
-                queries.append(
-                    contacts.annotate(_digits=PHONE_DIGITS)
-                    .filter(_digits__contains=digits)
-                    .values_list("patient_id", flat=True)
-                )
-        first, *rest = queries
-        return first.union(*rest) if rest else first
+            if phone_typed and len(digits) >= 3:
+                condition |= Q(_digits__contains=digits)
+        if patients:
+            # As one array: the planner ORs the contact's patient index into the bitmap.
+            condition |= Q(patient_id__in=sorted(patients))
+        return condition or None
 
 
 @track_history("index_procedure", "index_cohort")

@@ -6,6 +6,8 @@ import datetime
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from registry.admin import PatientAdmin
@@ -149,3 +151,38 @@ def test_patient_count_is_unchanged_by_a_search_with_no_words(client_a, inger):
     page = client_a.get(reverse("admin:registry_patient_changelist"), {"q": "   "})
     assert [p.pk for p in page.context["cl"].result_list] == [inger.pk]
     assert Patient.objects.count() == 1
+
+
+def test_the_words_are_looked_up_in_contacts_by_one_statement(client_a, inger):
+    """A word matches a name or an email (both found); all the words go in one statement on
+    the contacts (their conditions ANDed, so the planner intersects them before reading rows),
+    a common surname's rows are read once, not once for its name and once for its email."""
+    by_email = make_patient(inger.site)
+    make_contact(by_email, name="Karen Hansen", phone="+4511223344", email="ostergaard@x.dk")
+    url = reverse("admin:registry_patient_changelist")
+    for term in ("østergaard", "inger østergaard", "OSTERGAARD", "inger 29-02-1944"):
+        with CaptureQueriesContext(connection) as queries:
+            page = client_a.get(url, {"q": term})
+        lookups = [
+            q["sql"]
+            for q in queries.captured_queries
+            if "registry_patientcontact" in q["sql"] and "LIKE" in q["sql"]
+        ]
+        assert len(lookups) == 1, (term, lookups)
+        assert all('"name"' in sql and '"email"' in sql for sql in lookups)
+        found = {p.pk for p in page.context["cl"].result_list}
+        assert found == ({inger.pk} if term != "OSTERGAARD" else {by_email.pk}), term
+
+
+def test_the_words_may_match_different_fields_and_patients_without_contact(client_a, inger):
+    no_contact = make_patient(inger.site, date_of_birth=BORN)
+    url = reverse("admin:registry_patient_changelist")
+
+    def found(term):
+        return {p.pk for p in client_a.get(url, {"q": term}).context["cl"].result_list}
+
+    assert found(f"{inger.registry_id} Inger") == {inger.pk}  # registry id and name
+    assert found(f"{no_contact.registry_id} 29-02-1944") == {no_contact.pk}  # no contact row
+    assert found("29-02-1944") == {inger.pk, no_contact.pk}
+    assert found("29-02-1944 inger") == {inger.pk}
+    assert found(f"{no_contact.registry_id} Inger") == set()
