@@ -33,6 +33,7 @@ from psycopg import ClientCursor
 from api.exports import LEVELS, export_sql
 from api.services import api_token_create
 from registry.models import Patient, Procedure, TreatedLevel, recompute_all
+from tests.benchmarks.analyze import analyze_project_tables
 from tests.factories import make_level, make_patient, make_procedure, make_site, make_user
 
 RATIO_TARGET = 0.8
@@ -90,7 +91,7 @@ def _fill(total_levels: int) -> tuple:
         # The copied rows' stored cohorts and index procedures, as the skipped triggers would.
         recompute_all(cursor)
         cursor.execute("SET session_replication_role = DEFAULT")
-        cursor.execute("ANALYZE")
+        analyze_project_tables(cursor)
     return small, big
 
 
