@@ -25,9 +25,10 @@ def _param(value):
     return str(value) if isinstance(value, str) else value
 
 
-def rows_update(model: type[models.Model], objs: Sequence[models.Model], fields: list[str]) -> int:
-    """Write ``fields`` of every object in ``objs`` (saved rows of ``model``) in one
-    ``UPDATE … FROM unnest(…)``; return the number of rows updated. Like ``bulk_update`` it
+def rows_update(model: type[models.Model], objs: Sequence, fields: list[str]) -> int:
+    """Write ``fields`` of every object in ``objs`` (saved rows of ``model``: instances, or any
+    objects with ``pk`` and the fields as attributes) in one ``UPDATE … FROM unnest(…)``;
+    return the number of rows updated. Like ``bulk_update`` it
     calls no ``save()`` and sends no signals."""
     if not objs:
         return 0
