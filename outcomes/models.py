@@ -354,7 +354,8 @@ class FollowUpQuerySet(ScopedQuerySet):
         return self.filter(on_worklist_q())
 
 
-@track_history()
+# Statement-level update history: the chasing sweep moves 500 follow-ups in one UPDATE.
+@track_history(update_level=pgtrigger.Statement)
 @constrain_choices
 class FollowUp(models.Model):
     """One timepoint of a procedure's follow-up schedule (design.md §3, §5)."""
@@ -485,7 +486,7 @@ class FollowUp(models.Model):
             ),
             validation.no_cpr_check("followup", "phone_note"),
         ]
-        triggers = [touch_updated_at()]
+        triggers = [touch_updated_at(switchable=False)]
 
     def __str__(self) -> str:
         return f"{self.procedure.patient} – {self.get_timepoint_display()}"
@@ -578,7 +579,8 @@ class PhoneCall(models.Model):
 
 
 @audit.track(
-    pghistory.InsertEvent(),
+    # Statement-level: the sweep inserts a batch's attempts in one statement (issue 32).
+    pghistory.InsertEvent(level=pgtrigger.Statement),
     # Every change of status (claimed, sent, failed, unknown, resolved by staff) with its actor.
     pghistory.UpdateEvent(condition=pghistory.AnyChange("status")),
     fields=["status", "tries", "error", "error_code", "claimed_by", "sent_at"],

@@ -61,22 +61,37 @@ from registry.validation import (
 TRACK_EXCLUDE = ["created_at", "updated_at"]
 
 
-def track_history(*derived: str, meta: dict | None = None):
+def track_history(
+    *derived: str, meta: dict | None = None, update_level: pgtrigger.Level = pgtrigger.Row
+):
     """History of every insert, update and delete; ``derived`` names stored copies of derived
     values (``registry.derived``), left out because the rows they derive from have history.
-    ``meta`` goes to the event model's Meta (e.g. the ``db_table`` of a model that moved)."""
+    ``meta`` goes to the event model's Meta (e.g. the ``db_table`` of a model that moved).
+
+    ``update_level=pgtrigger.Statement`` writes the update events of a statement with one
+    ``INSERT … SELECT`` from its transition tables (the rows whose tracked columns changed,
+    with their new values: the same events as the row trigger writes) instead of one trigger
+    call per row, each with two PL/pgSQL exception blocks (``pgtrigger.ignore`` and the
+    pghistory context), which cost milliseconds a row inside a long transaction (issue 32)."""
     return audit.track(
         pghistory.InsertEvent(),
-        pghistory.UpdateEvent(),
+        pghistory.UpdateEvent(level=update_level),
         pghistory.DeleteEvent(),
         exclude=[*TRACK_EXCLUDE, *derived],
         meta=meta,
     )
 
 
-def touch_updated_at() -> pgtrigger.Trigger:
-    """Keep ``updated_at`` true for ``QuerySet.update()`` too (the API's ``updated_since``)."""
-    return pgtrigger.Trigger(
+def touch_updated_at(*, switchable: bool = True) -> pgtrigger.Trigger:
+    """Keep ``updated_at`` true for ``QuerySet.update()`` too (the API's ``updated_since``).
+
+    ``switchable=False`` compiles it without pgtrigger's look-up of ``pgtrigger.ignore``: that
+    look-up is a PL/pgSQL exception block per row (a subtransaction, rolled back whenever the
+    setting was never set in the session), which was most of this trigger's cost on the
+    chasing sweep's batch UPDATE (issue 32). The trigger then cannot be switched off by
+    ``pgtrigger.ignore``, which nothing in the registry does."""
+    kind = pgtrigger.Trigger if switchable else audit.StrictTrigger
+    return kind(
         name="touch_updated_at",
         when=pgtrigger.Before,
         operation=pgtrigger.Update,

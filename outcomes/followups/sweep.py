@@ -15,6 +15,7 @@ import datetime
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -41,7 +42,7 @@ from outcomes.models import (
 )
 from outcomes.quality.models import DataQuery
 from registry.models import Patient, PatientContact, Procedure, Site
-from registry.sqlbulk import rows_update
+from registry.sqlbulk import rows_insert, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def _refused(channel: str):
     )
 
 
-def followup_channel(followup: FollowUp, *, sms_on: bool) -> str | None:
+def followup_channel(followup, *, sms_on: bool) -> str | None:
     """The channel of a follow-up's next message (``texting.channel_choose``) from the sweep's
     annotations: ``None`` when it can be reached by neither (the phone worklist)."""
     return texting.channel_choose(
@@ -182,7 +183,6 @@ def followups_sweep(
                 FollowUp.objects.pending()
                 .select_for_update(skip_locked=True, of=("self",))
                 .filter(pk__gt=last_pk, window_start__lte=horizon)
-                .select_related("procedure__patient__site")
                 .annotate(
                     has_response=Exists(
                         QuestionnaireResponse.objects.filter(
@@ -209,10 +209,13 @@ def followups_sweep(
                     invitation_sent_at=_sent_at(ContactAttempt.Kind.INVITATION),
                     reminder_1_sent_at=_sent_at(ContactAttempt.Kind.REMINDER_1),
                 )
-                .order_by("pk")[:batch_size]
+                .order_by("pk")
+                .values(*BATCH_COLUMNS)[:batch_size]
             )
             if not batch:
                 break
+            # Plain rows, not four model instances a follow-up (13 % of the sweep's time).
+            batch = [SimpleNamespace(**row) for row in batch]
             last_pk = batch[-1].pk
             report.batches += 1
             _advance_batch(batch, now, report)
@@ -225,14 +228,51 @@ def _local_date(moment: datetime.datetime | None, time_zone: str) -> datetime.da
     return None if moment is None else local_today(moment, time_zone)
 
 
-def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> None:
+# The columns the batch's rows are read with (``_advance_batch``), and those it writes back.
+UPDATED_FIELDS = [
+    "state",
+    "completed_at",
+    "cancel_reason",
+    "invited_on",
+    "reminders_sent",
+    "on_phone_worklist_since",
+    "worklist_reason",
+    "link_nonce",
+    "link_token_hash",
+    "link_issued_at",
+    "link_opened_at",
+]
+BATCH_COLUMNS = [
+    "pk",
+    "timepoint",
+    "window_start",
+    "window_end",
+    *UPDATED_FIELDS,
+    "has_response",
+    "emailable",
+    "textable",
+    "preferred_channel",
+    "email_refused",
+    "sms_refused",
+    "invitation_sent_at",
+    "reminder_1_sent_at",
+    "procedure__patient__date_of_death",
+    "procedure__patient__consent_withdrawn_date",
+    "procedure__patient__site_id",
+    "procedure__patient__site__time_zone",
+]
+
+
+def _advance_batch(batch: list[SimpleNamespace], now, report: SweepReport) -> None:
+    """Decide and record each follow-up's next step; ``batch`` holds ``BATCH_COLUMNS`` of
+    each (attributes named as the columns, the patient's as ``procedure__patient__…``)."""
     attempts: list[ContactAttempt] = []
-    changed: list[FollowUp] = []
+    changed: list[SimpleNamespace] = []
     sms_on = sms.sms_configured()
     for followup in batch:
         channel = followup_channel(followup, sms_on=sms_on)
-        patient = followup.procedure.patient
-        zone = patient.site.time_zone
+        date_of_death = followup.procedure__patient__date_of_death
+        zone = followup.procedure__patient__site__time_zone
         today = local_today(now, zone)
         step = next_step(
             FollowUpFacts(
@@ -244,8 +284,8 @@ def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> None:
                 invitation_sent_on=_local_date(followup.invitation_sent_at, zone),
                 reminder_1_sent_on=_local_date(followup.reminder_1_sent_at, zone),
                 has_response=followup.has_response,
-                patient_deceased=patient.date_of_death is not None,
-                consent_withdrawn=patient.consent_withdrawn_date is not None,
+                patient_deceased=date_of_death is not None,
+                consent_withdrawn=followup.procedure__patient__consent_withdrawn_date is not None,
                 contactable=channel is not None,
             ),
             today,
@@ -260,9 +300,7 @@ def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> None:
         elif step is Step.CANCEL:
             followup.state = FollowUp.State.CANCELLED
             followup.cancel_reason = (
-                FollowUp.CancelReason.DEATH
-                if patient.date_of_death
-                else FollowUp.CancelReason.WITHDRAWAL
+                FollowUp.CancelReason.DEATH if date_of_death else FollowUp.CancelReason.WITHDRAWAL
             )
         elif step is Step.MISS:
             followup.state = FollowUp.State.MISSED
@@ -294,33 +332,24 @@ def _advance_batch(batch: list[FollowUp], now, report: SweepReport) -> None:
                     followup.worklist_reason = FollowUp.WorklistReason.NO_EMAIL
                 continue
             attempts.append(
-                ContactAttempt(followup=followup, site=patient.site, kind=kind, channel=channel)
+                ContactAttempt(
+                    followup_id=followup.pk,
+                    site_id=followup.procedure__patient__site_id,
+                    kind=kind,
+                    channel=channel,
+                )
             )
     # One UPDATE … FROM unnest(…) for the whole batch (not bulk_update's CASE/WHEN, whose
     # compilation in Python was 91 % of the sweep's time): the same rows, the same values, so
     # the same history rows from the same triggers.
     if changed:
-        rows_update(
-            FollowUp,
-            changed,
-            [
-                "state",
-                "completed_at",
-                "cancel_reason",
-                "invited_on",
-                "reminders_sent",
-                "on_phone_worklist_since",
-                "worklist_reason",
-                "link_nonce",
-                "link_token_hash",
-                "link_issued_at",
-                "link_opened_at",
-            ],
-        )
+        rows_update(FollowUp, changed, UPDATED_FIELDS)
     # No ON CONFLICT here: these follow-ups are locked by this transaction and their state
     # moved on together with the rows, so a duplicate step can only be a bug, and the unique
-    # constraint then rolls the whole batch back rather than send anything twice.
-    ContactAttempt.objects.bulk_create(attempts)
+    # constraint then rolls the whole batch back rather than send anything twice. One
+    # INSERT … SELECT FROM unnest(…) (not bulk_create, whose compilation in Python was a third
+    # of its cost): the same rows, and one history statement writes their insert events.
+    rows_insert(ContactAttempt, attempts)
 
 
 def _create_digests(now) -> int:
